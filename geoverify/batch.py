@@ -1,0 +1,217 @@
+"""Batch verification: a fix table and grids in, one verified patrol per member and local date out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .cleaning import KEPT, REJECT_REASONS, count_reasons, rejection_reasons
+from .grid import Grid
+from .io.times import DEFAULT_TZ, check_tz
+from .patrol import DayTrack, Patrol, verify_patrol
+from .rules import RuleSet
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass
+class BatchResult:
+    """Everything one batch produced."""
+
+    patrols: list[Patrol]
+    summary: dict
+    warnings: list[str] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+
+def member_grids(grids: Iterable[Grid]) -> dict[str, list[Grid]]:
+    """Each member id → the grids listing it in ``members`` (in file order)."""
+    out: dict[str, list[Grid]] = {}
+    for grid in grids:
+        for member in grid.members:
+            out.setdefault(member, []).append(grid)
+    return out
+
+
+def _local_ns(time: pd.Series, tz: str) -> np.ndarray:
+    """Wall-clock nanoseconds in ``tz`` (as if the local time were UTC); invalid for NaT."""
+    local = time.dt.tz_convert(tz).dt.tz_localize(None)
+    return local.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tuple[str, dt.date], dict]:
+    """Cut each member's kept fixes into local days.
+
+    A segment no longer than its member's ``max_gap_s`` that crosses local midnight gets a
+    point interpolated at midnight, given to both days, so no patrol time is lost or counted
+    twice; longer segments (gaps) belong to neither day.
+
+    Parameters
+    ----------
+    fixes : pandas.DataFrame
+        Kept fixes only.
+    max_gap_s : numpy.ndarray
+        Per fix, the gap threshold of its member's rules (seconds).
+
+    Returns
+    -------
+    dict
+        (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line``.
+    """
+    if fixes.empty:
+        return {}
+    members = fixes["member_id"].to_numpy(dtype=object)
+    codes, uniques = pd.factorize(members)
+    time_ns = fixes["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    local = _local_ns(fixes["time"], tz)
+    order = np.lexsort((time_ns, codes))
+    codes, time_ns, local = codes[order], time_ns[order], local[order]
+    cols = {
+        "lon": fixes["lon"].to_numpy(dtype=float)[order],
+        "lat": fixes["lat"].to_numpy(dtype=float)[order],
+        "accuracy": fixes["accuracy"].to_numpy(dtype=float, na_value=np.nan)[order],
+        "source": fixes["source"].to_numpy(dtype=object)[order],
+        "line": fixes["line"].to_numpy(dtype=np.int64)[order],
+    }
+    gap_limit = np.asarray(max_gap_s, dtype=float)[order]
+    day = np.floor_divide(local, NS_PER_DAY)
+    synthetic = np.zeros(len(order), dtype=bool)
+
+    # Segments that cross local midnight and are not gaps: interpolate a point at midnight.
+    same_member = codes[1:] == codes[:-1]
+    crossing = np.flatnonzero(same_member & (day[1:] != day[:-1])
+                              & ((time_ns[1:] - time_ns[:-1]) <= gap_limit[1:] * 1e9))
+    if len(crossing):
+        a, b = crossing, crossing + 1
+        midnight_local = day[b] * NS_PER_DAY
+        offset = local[b] - time_ns[b]
+        mid_ns = midnight_local - offset
+        f = (mid_ns - time_ns[a]) / (time_ns[b] - time_ns[a])
+        ins = {
+            "lon": cols["lon"][a] + f * (cols["lon"][b] - cols["lon"][a]),
+            "lat": cols["lat"][a] + f * (cols["lat"][b] - cols["lat"][a]),
+            "accuracy": np.full(len(a), np.nan),
+            "source": np.full(len(a), "(interpolated at local midnight)", dtype=object),
+            "line": np.zeros(len(a), dtype=np.int64),
+        }
+        # Each midnight point ends day a and starts day b (unless fix b is itself at midnight).
+        into_b = mid_ns < time_ns[b]
+        codes = np.concatenate([codes, codes[a], codes[b][into_b]])
+        time_ns = np.concatenate([time_ns, mid_ns, mid_ns[into_b]])
+        day = np.concatenate([day, day[a], day[b][into_b]])
+        synthetic = np.concatenate([synthetic, np.ones(len(a) + int(into_b.sum()), dtype=bool)])
+        for key in cols:
+            cols[key] = np.concatenate([cols[key], ins[key], ins[key][into_b]])
+        order = np.lexsort((time_ns, day, codes))
+        codes, time_ns, day, synthetic = codes[order], time_ns[order], day[order], synthetic[order]
+        cols = {k: v[order] for k, v in cols.items()}
+
+    starts = np.flatnonzero(np.concatenate([[True], (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])]))
+    ends = np.append(starts[1:], len(codes))
+    out = {}
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        key = (str(uniques[codes[s]]), _epoch_day_to_date(int(day[s])))
+        out[key] = {"time_ns": time_ns[s:e], "synthetic": synthetic[s:e],
+                    **{k: v[s:e] for k, v in cols.items()}}
+    return out
+
+
+def _epoch_day_to_date(day: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=day)
+
+
+def _rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str):
+    """Rejection counts per (member, date), and counts of rejected fixes without a member or time."""
+    rejected = reasons != KEPT
+    dated = rejected & fixes["member_id"].notna().to_numpy() & fixes["time"].notna().to_numpy()
+    per_patrol: dict[tuple[str, dt.date], dict[str, int]] = {}
+    if dated.any():
+        sub = fixes.loc[dated, ["member_id", "time"]]
+        days = np.floor_divide(_local_ns(sub["time"], tz), NS_PER_DAY)
+        frame = pd.DataFrame({"m": sub["member_id"].to_numpy(dtype=object), "d": days,
+                              "r": reasons[dated]})
+        for (member, day, reason), count in frame.value_counts().items():
+            counts = per_patrol.setdefault((str(member), _epoch_day_to_date(int(day))),
+                                           dict.fromkeys(REJECT_REASONS, 0))
+            counts[reason] = int(count)
+    unassigned = count_reasons(np.where(rejected & ~dated, reasons, KEPT))
+    return per_patrol, unassigned
+
+
+def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | None = None,
+                 tz: str = DEFAULT_TZ, now: pd.Timestamp | None = None) -> BatchResult:
+    """Verify every patrol in a fix table.
+
+    Parameters
+    ----------
+    grids : list of Grid
+        Grids with their ``members``; a member's patrol is measured against its grid.
+    fixes : pandas.DataFrame
+        A fix table as the readers return it (WGS-84, UTC), any row order.
+    rules : RuleSet, optional
+        Thresholds per grid type; built-in defaults when omitted.
+    tz : str
+        IANA zone that defines a patrol's local date and the output offsets.
+    now : pandas.Timestamp, optional
+        Verification time for the ``future`` rejection; defaults to the current time.
+
+    Returns
+    -------
+    BatchResult
+        Patrols sorted by date then member, a summary accounting for every fix, warnings.
+    """
+    check_tz(tz)
+    rules = rules or RuleSet()
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
+    by_member = member_grids(grids)
+    warnings: list[str] = []
+    for member, assigned in by_member.items():
+        if len(assigned) > 1:
+            warnings.append(f"member {member} is assigned to {len(assigned)} grids "
+                            f"({', '.join(g.grid_id for g in assigned)}); each patrol is credited to the "
+                            "grid where the member spent the most time")
+
+    def member_rules(member: str):
+        assigned = by_member.get(member)
+        return rules.for_grid_type(assigned[0].grid_type if assigned else None)
+
+    members = fixes["member_id"].astype("string").fillna("").to_numpy(dtype=object)
+    unique_members, inverse = np.unique(members, return_inverse=True) if len(members) else ([], [])
+    per_member = [member_rules(m) for m in unique_members]
+    max_acc = np.array([r.max_accuracy_m for r in per_member])[inverse] if len(members) else None
+    reasons = rejection_reasons(fixes, now=now, rules=rules.defaults, max_accuracy_m=max_acc)
+    kept_mask = reasons == KEPT
+    max_gap = np.array([r.max_gap_s for r in per_member])[inverse] if len(members) else np.zeros(0)
+    days = split_days(fixes.loc[kept_mask], tz, max_gap[kept_mask])
+    rejected, unassigned = _rejected_by_patrol(fixes, reasons, tz)
+
+    patrols = []
+    for member, date in sorted(set(days) | set(rejected), key=lambda k: (k[1], k[0])):
+        cols = days.get((member, date))
+        if cols is None:
+            cols = {"time_ns": np.zeros(0, np.int64), "lon": np.zeros(0), "lat": np.zeros(0),
+                    "accuracy": np.zeros(0), "synthetic": np.zeros(0, bool),
+                    "source": np.zeros(0, object), "line": np.zeros(0, np.int64)}
+        track = DayTrack(member_id=member, date=date,
+                         rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
+        candidates = by_member.get(member) or [None]
+        results = [verify_patrol(grid, track, rules.for_grid_type(grid.grid_type if grid else None))
+                   for grid in candidates]
+        patrol = max(results, key=lambda p: p.in_grid_s)
+        if patrol.grid_id is None:
+            warnings.append(f"member {member} is assigned to no grid; patrol {patrol.patrol_id} has grid_id "
+                            "null and no in-grid time")
+        patrols.append(patrol)
+
+    counts = count_reasons(reasons)
+    summary = {"fixes_read": int(len(fixes)), "fixes_kept": int(kept_mask.sum()),
+               "fixes_rejected": counts, "rejected_without_member_or_time": unassigned,
+               "patrols": len(patrols), "verified_at": now.isoformat()}
+    if any(unassigned.values()):
+        warnings.append(f"{sum(unassigned.values())} rejected fix(es) have no usable member id or time and "
+                        "belong to no patrol; they are counted in summary.rejected_without_member_or_time")
+    return BatchResult(patrols=patrols, summary=summary, warnings=warnings)

@@ -1,0 +1,83 @@
+"""Cleaning: every fix is kept or rejected for one named reason, never silently dropped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .rules import Rules
+
+# Reasons in the order they are tested; a fix gets the first that applies.
+REJECT_REASONS = ("invalid", "duplicate", "future", "low_accuracy")
+KEPT = ""
+
+
+def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
+                      max_accuracy_m: np.ndarray | None = None) -> np.ndarray:
+    """Decide, for each fix, whether it is kept and otherwise why not.
+
+    Parameters
+    ----------
+    fixes : pandas.DataFrame
+        A fix table (:data:`geoverify.schema.TRACK_COLUMNS`), in input order.
+    now : pandas.Timestamp
+        The verification time (tz-aware). A fix more than ``rules.future_tolerance_s``
+        seconds after it is ``future``.
+    rules : Rules
+        Thresholds: ``max_accuracy_m`` (metres), ``future_tolerance_s`` (seconds).
+    max_accuracy_m : numpy.ndarray, optional
+        Per-fix accuracy limit in metres (a member's grid type may have its own); defaults to
+        ``rules.max_accuracy_m`` for every fix.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        ``""`` for a kept fix, else one of :data:`REJECT_REASONS`:
+
+        - ``invalid``: no member, unparseable or missing time, NaN or infinite coordinates,
+          ``|lat| > 90``, ``|lon| > 180``, or exactly (0, 0);
+        - ``duplicate``: same member and time as an earlier valid fix in input order
+          (the first wins);
+        - ``future``: later than ``now`` plus the tolerance;
+        - ``low_accuracy``: reported accuracy above the limit (an unknown accuracy passes).
+    """
+    n = len(fixes)
+    reasons = np.full(n, KEPT, dtype=object)
+    if n == 0:
+        return reasons
+    lon = fixes["lon"].to_numpy(dtype=np.float64, na_value=np.nan)
+    lat = fixes["lat"].to_numpy(dtype=np.float64, na_value=np.nan)
+    member = fixes["member_id"]
+    time = fixes["time"]
+    invalid = (member.isna().to_numpy() | (member.astype("string").str.len() == 0).fillna(True).to_numpy()
+               | time.isna().to_numpy()
+               | ~np.isfinite(lon) | ~np.isfinite(lat)
+               | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+               | ((lon == 0) & (lat == 0)))
+    reasons[invalid] = "invalid"
+
+    valid_idx = np.flatnonzero(~invalid)
+    if len(valid_idx):
+        keyed = pd.DataFrame({"m": member.iloc[valid_idx].to_numpy(), "t": time.iloc[valid_idx].to_numpy()})
+        duplicate = keyed.duplicated(keep="first").to_numpy()
+        reasons[valid_idx[duplicate]] = "duplicate"
+
+    open_ = reasons == KEPT
+    limit = now + pd.Timedelta(seconds=rules.future_tolerance_s)
+    future = open_ & (time > limit).fillna(False).to_numpy(dtype=bool)
+    reasons[future] = "future"
+
+    open_ &= ~future
+    accuracy = fixes["accuracy"].to_numpy(dtype=np.float64, na_value=np.nan)
+    cap = rules.max_accuracy_m if max_accuracy_m is None else max_accuracy_m
+    with np.errstate(invalid="ignore"):
+        low = open_ & (accuracy > cap)
+    reasons[low] = "low_accuracy"
+    return reasons
+
+
+def count_reasons(reasons: np.ndarray) -> dict[str, int]:
+    """Counts of each rejection reason (every reason present, zeros included)."""
+    values, counts = np.unique(reasons[reasons != KEPT].astype(str), return_counts=True)
+    found = dict(zip(values.tolist(), counts.tolist()))
+    return {reason: int(found.get(reason, 0)) for reason in REJECT_REASONS}

@@ -1,0 +1,120 @@
+"""The ``geoverify`` command line."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from . import __version__
+from .errors import GeoverifyError, GeoverifyWarning
+from .io.times import check_tz
+from .schema import COORDINATE_SYSTEMS
+from .settings import configured_rules_path, configured_tz
+
+EXIT_BAD_INPUT = 2
+
+
+class _Group(click.Group):
+    """Turns geoverify's own errors into a one-line message and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GeoverifyError as exc:
+            click.echo(f"geoverify: error: {exc}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="geoverify")
+def main() -> None:
+    """Verify grid workers' GPS patrols against grid polygons (see README.md)."""
+
+
+def _parse_now(value: str | None, tz: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    from .io.times import parse_times
+
+    parsed = parse_times([value], tz).iloc[0]
+    if pd.isna(parsed):
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--now")
+    return parsed
+
+
+@main.command()
+@click.option("--grids", "grids_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid polygons: GeoJSON, GeoPackage or Shapefile.")
+@click.option("--tracks", "tracks_path", required=True, type=click.Path(path_type=Path),
+              help="A track file (CSV, GPX, GeoJSON, Parquet) or a folder of them.")
+@click.option("--events", "events_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Event reports (CSV or GeoJSON): read and validated.")
+@click.option("--sites", "sites_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sites (CSV or GeoJSON): read and validated.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=configured_rules_path, help="Rules TOML file (default: $GEOVERIFY_RULES or built in).")
+@click.option("--tz", default=configured_tz, show_default="$GEOVERIFY_TZ or Asia/Shanghai",
+              help="IANA zone for naive times, local dates and output offsets.")
+@click.option("--crs", type=click.Choice(COORDINATE_SYSTEMS), default="wgs84", show_default=True,
+              help="Coordinate system of tracks, events and sites that do not declare their own.")
+@click.option("--grids-crs", type=click.Choice(COORDINATE_SYSTEMS), default=None,
+              help="Coordinate system of a lon/lat grid file drawn on a Chinese map.")
+@click.option("--member-id", default=None, help="Member id for GPX tracks (default: the file name's stem).")
+@click.option("--now", "now_text", default=None,
+              help="Verification time (ISO 8601) for the 'future' rejection; default: now.")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the result here instead of standard output.")
+def verify(grids_path, tracks_path, events_path, sites_path, rules_path, tz, crs, grids_crs, member_id,
+           now_text, fmt, output) -> None:
+    """Verify patrols in one batch: no server or database needed."""
+    from .batch import verify_batch
+    from .io import read_events, read_grids, read_sites, read_tracks
+    from .report import to_json, to_table
+    from .rules import load_rules
+
+    check_tz(tz)
+    now = _parse_now(now_text, tz)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GeoverifyWarning)
+        rules = load_rules(rules_path)
+        grids = read_grids(grids_path, crs=grids_crs)
+        fixes = read_tracks(tracks_path, tz=tz, crs=crs, member_id=member_id)
+        extra = []
+        if events_path is not None:
+            events = read_events(events_path, tz=tz, crs=crs)
+            extra.append(f"{len(events)} event report(s) read from {events_path}; event checks are not "
+                         "part of this version yet, so no event is flagged")
+        if sites_path is not None:
+            sites = read_sites(sites_path, crs=crs)
+            extra.append(f"{len(sites)} site(s) read from {sites_path}; site visits are not part of this "
+                         "version yet, so sites_visited and sites_total stay 0")
+        result = verify_batch(grids, fixes, rules=rules, tz=tz, now=now)
+    result.warnings[:0] = [str(w.message) for w in caught if issubclass(w.category, GeoverifyWarning)] + extra
+    text = to_json(result, tz) + "\n" if fmt == "json" else to_table(result, tz)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(result.patrols)} patrol(s) to {output}", err=True)
+
+
+@main.command()
+@click.option("--grids", "grids_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path(__file__).resolve().parent.parent / "grids" / "dongcheng_sample.geojson",
+              show_default="grids/dongcheng_sample.geojson", help="Grids to patrol.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the sample tracks into.")
+@click.option("--date", default="2026-11-02", show_default=True, help="Local date of the patrols.")
+@click.option("--seed", default=20261102, show_default=True, type=int)
+def simulate(grids_path, out_dir, date, seed) -> None:
+    """Write simulated sample tracks: an honest patrol and one for each anomaly."""
+    from .simulate import write_samples
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in write_samples(grids_path, out_dir, date=date, seed=seed):
+        click.echo(str(path))

@@ -1,0 +1,162 @@
+"""Reading grid polygons from GeoJSON, GeoPackage or Shapefile, repairing what can be repaired."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from ..chinacrs import to_wgs84
+from ..errors import GeoverifyWarning, GridGeometryError, InputError
+from ..grid import Grid
+from ..projection import LocalProjection
+from ..schema import GRID_OPTIONAL, GRID_REQUIRED
+from .tables import normalise_crs_name, resolve_columns
+
+# A repair (make_valid) may change a polygon's area by at most this share; more is an error.
+MAX_REPAIR_AREA_CHANGE = 0.01
+GRID_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+
+
+def _parse_members(value, source: str, grid_id: str) -> tuple[str, ...]:
+    """Members as a JSON list, or a string: JSON list text or ids separated by , ; or spaces."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError:
+                raise InputError(f"grid {grid_id!r}: 'members' looks like a JSON list but is not valid "
+                                 "JSON", source=source) from None
+        else:
+            items = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    else:
+        items = [value]
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _declared_geojson_crs(path: Path) -> str | None:
+    """A GeoJSON grid file may declare GCJ-02/BD-09 with a top-level ``coordinate_system`` member."""
+    if path.suffix.lower() not in (".geojson", ".json"):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            document = json.load(fh)
+    except (OSError, ValueError):
+        return None  # the GDAL reader reports the problem with more detail
+    if isinstance(document, dict) and "coordinate_system" in document:
+        return normalise_crs_name(document["coordinate_system"], str(path))
+    return None
+
+
+def _to_lonlat_frame(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    if frame.crs is None:
+        minx, miny, maxx, maxy = frame.total_bounds if len(frame) else (0, 0, 0, 0)
+        if min(minx, miny) < -180 or maxx > 180 or maxy > 90 or miny < -90:
+            raise InputError("coordinates are not longitude/latitude and the file names no CRS; "
+                             "add a 'crs' member or save it in WGS-84 (EPSG:4326)", source=source)
+        return frame.set_crs(4326)
+    if frame.crs.to_epsg() == 4326 or frame.crs.equals("OGC:CRS84"):
+        return frame
+    return frame.to_crs(4326)
+
+
+def _repair(geom, grid_id: str, source: str, feature: int):
+    if geom is None or geom.is_empty:
+        raise GridGeometryError(f"grid {grid_id!r} has no geometry; give it a Polygon", source=source,
+                                feature=feature)
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        raise GridGeometryError(f"grid {grid_id!r} is a {geom.geom_type}; grids must be Polygon or "
+                                "MultiPolygon", source=source, feature=feature)
+    if geom.is_valid:
+        return geom
+    reason = shapely.is_valid_reason(geom)
+    c = geom.representative_point() if not geom.is_empty else None
+    proj = LocalProjection(c.x, c.y)
+    fwd = lambda xy: np.column_stack(proj.forward(xy[:, 0], xy[:, 1]))  # noqa: E731
+    before = shapely.transform(geom, fwd).area
+    fixed = shapely.make_valid(geom)
+    polys = [g for g in shapely.get_parts(fixed) if g.geom_type in ("Polygon", "MultiPolygon")]
+    fixed = shapely.union_all(polys) if polys else shapely.Polygon()
+    after = shapely.transform(fixed, fwd).area if not fixed.is_empty else 0.0
+    change = abs(after - before) / before if before > 0 else np.inf
+    if fixed.is_empty or change > MAX_REPAIR_AREA_CHANGE:
+        pct = "an undefined share" if not np.isfinite(change) else f"{change:.1%}"
+        raise GridGeometryError(
+            f"grid {grid_id!r} is invalid ({reason}); repairing it would change its area by {pct} "
+            f"(over {MAX_REPAIR_AREA_CHANGE:.0%}); fix the polygon in a GIS", source=source, feature=feature)
+    warnings.warn(f"{source}: grid {grid_id!r} was invalid ({reason}); repaired with make_valid, area "
+                  f"changed by {change:.3%} ({after - before:+.1f} m²)", GeoverifyWarning, stacklevel=3)
+    return fixed
+
+
+def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = None) -> list[Grid]:
+    """Read grid polygons into :class:`~geoverify.grid.Grid` objects in WGS-84.
+
+    Parameters
+    ----------
+    path : path
+        GeoJSON (RFC 7946, or with a legacy ``crs`` member naming any CRS, projected ones
+        included), GeoPackage, or Shapefile.
+    crs : {"wgs84", "gcj02", "bd09"}, optional
+        Coordinate system of lon/lat coordinates when the file was drawn on a Chinese map;
+        a GeoJSON top-level ``coordinate_system`` member says the same.
+    layer : str, optional
+        GeoPackage layer (default: the first).
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read, lacks ``grid_id``, repeats a ``grid_id``.
+    GridGeometryError
+        When a grid has no usable polygon or its repair would change its area by more
+        than 1 %. A smaller repair gives a :class:`GeoverifyWarning` naming the grid.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise InputError("grid file not found", source=source)
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio/GDAL raise their own error types
+        raise InputError(f"cannot read grids: {exc}", source=source) from None
+    declared = _declared_geojson_crs(path) or (normalise_crs_name(crs, "--grids-crs") if crs else "wgs84")
+    frame = _to_lonlat_frame(frame, source)
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    mapping = resolve_columns(columns, GRID_REQUIRED + GRID_OPTIONAL, source)
+    if "grid_id" not in mapping:
+        raise InputError(f"grid file lacks a 'grid_id' property (found: {', '.join(columns) or 'none'}); "
+                         "give every feature a unique grid_id", source=source)
+    grids: list[Grid] = []
+    seen: dict[str, int] = {}
+    for number, (_, row) in enumerate(frame.iterrows(), start=1):
+        raw_id = row[mapping["grid_id"]]
+        if raw_id is None or (isinstance(raw_id, float) and np.isnan(raw_id)) or not str(raw_id).strip():
+            raise InputError("has no grid_id; give every grid a unique grid_id", source=source, feature=number)
+        grid_id = str(raw_id).strip()
+        if grid_id in seen:
+            raise InputError(f"grid_id {grid_id!r} repeats feature {seen[grid_id]}; grid ids must be unique",
+                             source=source, feature=number)
+        seen[grid_id] = number
+        geom = row[frame.geometry.name]
+        if declared != "wgs84" and geom is not None:
+            geom = shapely.transform(geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], declared)))
+        geom = _repair(geom, grid_id, source, number)
+        text = lambda key: (None if key not in mapping or row[mapping[key]] is None  # noqa: E731
+                            or (isinstance(row[mapping[key]], float) and np.isnan(row[mapping[key]]))
+                            else str(row[mapping[key]]))
+        members = _parse_members(row[mapping["members"]], source, grid_id) if "members" in mapping else ()
+        extra = {c: row[c] for c in columns if c not in mapping.values()}
+        grids.append(Grid(grid_id=grid_id, geometry_wgs84=geom, name=text("name"),
+                          grid_type=text("grid_type"), members=members, properties=extra))
+    if not grids:
+        raise InputError("the grid file holds no features", source=source)
+    return grids

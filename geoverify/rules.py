@@ -1,0 +1,159 @@
+"""Verification rules: every threshold of the spec, with built-in defaults and per grid type overrides.
+
+A rules file is TOML::
+
+    version = "city-2026.1"
+
+    [defaults]
+    max_gap_s = 300
+
+    [grid_type.rural]
+    max_gap_s = 600
+    points_per_patrol = 4
+
+Keys under ``[defaults]`` replace the built-in defaults for every grid; keys under
+``[grid_type.NAME]`` replace them again for grids of that type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import RulesError
+
+BUILTIN_VERSION = "builtin-1"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Thresholds for one grid type. Distances in metres, durations in seconds, speeds in km/h."""
+
+    # cleaning
+    max_accuracy_m: float = 100.0
+    future_tolerance_s: float = 300.0
+    # segments
+    max_gap_s: float = 300.0
+    # anomalies
+    teleport_kmh: float = 150.0
+    teleport_min_m: float = 200.0
+    idle_radius_m: float = 50.0
+    idle_min_s: float = 900.0
+    loop_radius_m: float = 60.0
+    loop_min_s: float = 600.0
+    vehicle_kmh: float = 30.0
+    vehicle_min_s: float = 120.0
+    duplicate_track_distance_m: float = 30.0
+    duplicate_track_share: float = 0.8
+    duplicate_track_min_overlap_s: float = 1800.0
+    event_max_distance_m: float = 200.0
+    event_outside_grid_m: float = 20.0
+    event_duplicate_distance_m: float = 30.0
+    event_duplicate_window_s: float = 72 * 3600.0
+    # coverage and sites
+    coverage_buffer_m: float = 30.0
+    site_visit_radius_m: float = 30.0
+    site_visit_min_s: float = 120.0
+    # credit
+    points_per_patrol: float = 5.0
+    min_verified_s: float = 7200.0
+    min_coverage_ratio: float = 0.5
+    # the rule set this came from
+    version: str = BUILTIN_VERSION
+
+    @property
+    def teleport_mps(self) -> float:
+        """``teleport_kmh`` in metres per second."""
+        return self.teleport_kmh / 3.6
+
+    def as_dict(self) -> dict[str, Any]:
+        """All thresholds as a plain dict (for evidence and printing)."""
+        return dataclasses.asdict(self)
+
+
+_NUMERIC_KEYS = {f.name for f in dataclasses.fields(Rules) if f.name != "version"}
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Built-in defaults, optionally overridden per grid type, with one version string."""
+
+    defaults: Rules = field(default_factory=Rules)
+    by_grid_type: Mapping[str, Rules] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.defaults.version
+
+    def for_grid_type(self, grid_type: str | None) -> Rules:
+        """The rules that apply to a grid of ``grid_type`` (defaults when unknown or None)."""
+        if grid_type is None:
+            return self.defaults
+        return self.by_grid_type.get(grid_type, self.defaults)
+
+
+def _apply(base: Rules, overrides: Mapping[str, Any], where: str) -> Rules:
+    values = {}
+    for key, value in overrides.items():
+        if key not in _NUMERIC_KEYS:
+            allowed = ", ".join(sorted(_NUMERIC_KEYS))
+            raise RulesError(f"{where}: unknown key {key!r}; allowed keys are: {allowed}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RulesError(f"{where}.{key}: expected a number, got {value!r}")
+        if value < 0 or value != value:
+            raise RulesError(f"{where}.{key}: must be a number >= 0, got {value!r}")
+        values[key] = float(value)
+    return dataclasses.replace(base, **values)
+
+
+def parse_rules(document: Mapping[str, Any], source: str = "rules") -> RuleSet:
+    """Build a :class:`RuleSet` from a parsed TOML document.
+
+    Raises
+    ------
+    RulesError
+        On an unknown section or key, or a value that is not a number >= 0.
+    """
+    allowed_top = {"version", "defaults", "grid_type"}
+    for key in document:
+        if key not in allowed_top:
+            raise RulesError(f"{source}: unknown top-level key {key!r}; allowed: "
+                             f"{', '.join(sorted(allowed_top))}")
+    version = document.get("version")
+    if version is None:
+        digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode())
+        version = f"file-{digest.hexdigest()[:12]}"
+    elif not isinstance(version, str) or not version:
+        raise RulesError(f"{source}: 'version' must be a non-empty string, got {version!r}")
+    defaults_table = document.get("defaults", {})
+    if not isinstance(defaults_table, dict):
+        raise RulesError(f"{source}: [defaults] must be a table")
+    defaults = _apply(Rules(version=version), defaults_table, f"{source}: defaults")
+    types = document.get("grid_type", {})
+    if not isinstance(types, dict):
+        raise RulesError(f"{source}: [grid_type.NAME] sections must be tables")
+    by_type = {}
+    for name, table in types.items():
+        if not isinstance(table, dict):
+            raise RulesError(f"{source}: grid_type.{name} must be a table")
+        by_type[name] = _apply(defaults, table, f"{source}: grid_type.{name}")
+    return RuleSet(defaults=defaults, by_grid_type=by_type)
+
+
+def load_rules(path: str | Path | None) -> RuleSet:
+    """Read a TOML rules file, or return the built-in defaults when ``path`` is None."""
+    if path is None:
+        return RuleSet()
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesError(f"{path}: rules file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{path}: not valid TOML ({exc}); fix the file or omit --rules") from None
+    return parse_rules(document, source=str(path))

@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny grids and tracks built in metres around a Beijing origin.
+
+Geometries are written in metres on the local projection centred at :data:`ORIGIN`, then
+converted to WGS-84, so that every figure in a test can be computed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from geoverify.grid import Grid
+from geoverify.patrol import DayTrack
+from geoverify.projection import LocalProjection
+from geoverify.rules import Rules
+
+ORIGIN = (116.4, 39.9)  # lon, lat: central Beijing
+PROJ = LocalProjection(*ORIGIN)
+T0 = pd.Timestamp("2026-11-02T08:00:00+08:00")
+DATE = dt.date(2026, 11, 2)
+
+# Named metric geometries (metres on PROJ).
+SQUARE_100 = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)])
+SQUARE_WITH_HOLE = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)],
+                           holes=[[(40, 40), (60, 40), (60, 60), (40, 60)]])
+TWO_SQUARES_ONE_HOLED = MultiPolygon([SQUARE_WITH_HOLE, Polygon([(200, 0), (300, 0), (300, 100), (200, 100)])])
+L_SHAPE = Polygon([(0, 0), (100, 0), (100, 40), (40, 40), (40, 100), (0, 100)])
+
+
+def to_lonlat(geom):
+    """A metric geometry on PROJ → WGS-84 lon/lat."""
+    return shapely.transform(geom, lambda xy: np.column_stack(PROJ.inverse(xy[:, 0], xy[:, 1])))
+
+
+def metric_grid(geom, grid_id="G1", members=("M1",), grid_type=None) -> Grid:
+    """A Grid whose local projection is PROJ, so its metric coordinates are ``geom``'s."""
+    return Grid(grid_id=grid_id, geometry_wgs84=to_lonlat(geom), members=tuple(members),
+                grid_type=grid_type, centre=ORIGIN)
+
+
+def day_track(xy, seconds, accuracy=None, member="M1", date=DATE) -> DayTrack:
+    """A DayTrack from metric positions and seconds after T0."""
+    xy = np.asarray(xy, dtype=float)
+    lon, lat = PROJ.inverse(xy[:, 0], xy[:, 1])
+    n = len(xy)
+    t_ns = T0.value + np.round(np.asarray(seconds, dtype=float) * 1e9).astype(np.int64)
+    acc = np.full(n, np.nan) if accuracy is None else np.asarray(accuracy, dtype=float)
+    return DayTrack(member_id=member, date=date, time_ns=t_ns, lon=np.asarray(lon), lat=np.asarray(lat),
+                    accuracy=acc, synthetic=np.zeros(n, bool), source=np.full(n, "test", object),
+                    line=np.arange(2, n + 2))
+
+
+def fix_frame(rows, member="M1") -> pd.DataFrame:
+    """A fix table (as readers return) from (x_m, y_m, seconds_after_T0[, accuracy]) rows."""
+    from geoverify.io.tracks import _fix_frame_from_columns
+
+    rows = [tuple(r) for r in rows]
+    xy = np.array([(r[0], r[1]) for r in rows], dtype=float).reshape(-1, 2)
+    lon, lat = PROJ.inverse(xy[:, 0], xy[:, 1])
+    n = len(rows)
+    times = pd.Series([T0 + pd.Timedelta(seconds=r[2]) for r in rows], dtype="datetime64[ns, UTC]")
+    return _fix_frame_from_columns({
+        "member_id": pd.Series([member] * n, dtype="string"), "time": times,
+        "lon": np.asarray(lon, dtype=float), "lat": np.asarray(lat, dtype=float),
+        "accuracy": np.array([r[3] if len(r) > 3 else np.nan for r in rows], dtype=float),
+        "source": pd.Series(["test"] * n, dtype="string"), "line": np.arange(2, n + 2),
+    }, n)
+
+
+@pytest.fixture
+def rules() -> Rules:
+    return Rules()
+
+
+@pytest.fixture
+def square_grid() -> Grid:
+    return metric_grid(SQUARE_100)

@@ -1,0 +1,73 @@
+"""coverage.area_ratio against the exact definition computed with GEOS."""
+
+import numpy as np
+import pytest
+import shapely
+from conftest import L_SHAPE, SQUARE_100, TWO_SQUARES_ONE_HOLED, day_track, metric_grid
+from shapely.geometry import Polygon
+
+from geoverify.coverage import coverage_ratio
+from geoverify.patrol import verify_patrol
+
+# Irregular grid a few hundred metres across, like a real one.
+PENTAGON = Polygon([(0, 0), (420, -30), (480, 260), (210, 400), (-40, 230)])
+
+
+def exact_ratio(grid_geom, xy, buffer_m=30.0):
+    path = shapely.LineString(xy) if len(xy) > 1 else shapely.Point(xy[0])
+    covered = grid_geom.intersection(path.buffer(buffer_m, quad_segs=64))
+    return covered.area / grid_geom.area
+
+
+def random_walk(rng, start, n, step, box):
+    xy = [np.asarray(start, float)]
+    heading = rng.uniform(0, 2 * np.pi)
+    for _ in range(n - 1):
+        heading += rng.normal(0, 0.6)
+        nxt = xy[-1] + step * np.array([np.cos(heading), np.sin(heading)])
+        nxt = np.clip(nxt, box[0], box[1])
+        xy.append(nxt)
+    return np.array(xy)
+
+
+@pytest.mark.parametrize("geom", [SQUARE_100, L_SHAPE, TWO_SQUARES_ONE_HOLED, PENTAGON],
+                         ids=["square", "L", "multi-hole", "pentagon"])
+@pytest.mark.parametrize("seed", range(6))
+def test_raster_coverage_within_001_of_exact(geom, seed):
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = geom.bounds
+    n = int(rng.integers(2, 400))
+    xy = random_walk(rng, rng.uniform([minx, miny], [maxx, maxy]), n, rng.uniform(3, 20),
+                     ((minx - 60, miny - 60), (maxx + 60, maxy + 60)))
+    grid = metric_grid(geom)
+    ratio = coverage_ratio(grid, xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1], 30.0)
+    assert ratio == pytest.approx(exact_ratio(grid.geometry, xy), abs=0.01)
+
+
+def test_single_point_covers_a_disc():
+    grid = metric_grid(PENTAGON)
+    x = np.array([200.0])
+    y = np.array([200.0])
+    ratio = coverage_ratio(grid, x, y, x, y, 30.0)
+    assert ratio == pytest.approx(np.pi * 900 / PENTAGON.area, abs=0.002)
+
+
+def test_empty_path_covers_nothing(square_grid):
+    empty = np.zeros(0)
+    assert coverage_ratio(square_grid, empty, empty, empty, empty, 30.0) == 0.0
+
+
+def test_path_just_outside_the_grid_covers_its_edge(rules):
+    # A walk 10 m outside the square's left edge covers a 20 m strip inside: 20 %.
+    grid = metric_grid(SQUARE_100)
+    track = day_track([(-10, -200), (-10, 300)], [0, 250])
+    patrol = verify_patrol(grid, track, rules)
+    assert patrol.in_grid_s == 0
+    assert patrol.coverage["area_ratio"] == pytest.approx(0.2, abs=0.01)
+
+
+def test_gaps_and_teleports_do_not_cover(rules):
+    grid = metric_grid(SQUARE_100)
+    # The only segment crossing the square is a gap (400 s): nothing covered.
+    track = day_track([(-50, 50), (150, 50)], [0, 400])
+    assert verify_patrol(grid, track, rules).coverage["area_ratio"] == 0.0

@@ -1,0 +1,167 @@
+"""Track, event and site readers: formats, aliases, coordinate systems, and errors that name the place."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoverify.chinacrs import from_wgs84
+from geoverify.errors import InputError
+from geoverify.io import read_events, read_sites, read_track_file, read_tracks
+
+LON, LAT = 116.4, 39.9
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_spec_columns(tmp_path):
+    path = write(tmp_path / "a.csv",
+                 "member_id,time,lon,lat,accuracy,speed,provider,mock,device_id\n"
+                 f"M1,2026-11-02T08:00:00+08:00,{LON},{LAT},8.5,1.2,gps,false,D1\n"
+                 f"M1,2026-11-02T08:00:10.250+08:00,{LON},{LAT},12,,network,true,D1\n")
+    fixes = read_tracks(path)
+    assert fixes["member_id"].tolist() == ["M1", "M1"]
+    assert fixes["time"].iloc[1] - fixes["time"].iloc[0] == pd.Timedelta(seconds=10.25)
+    assert fixes["accuracy"].tolist() == [8.5, 12.0]
+    assert np.isnan(fixes["speed"].iloc[1])
+    assert fixes["mock"].tolist() == [False, True]
+    assert fixes["provider"].tolist() == ["gps", "network"]
+    assert fixes["line"].tolist() == [2, 3]
+
+
+def test_semicolon_csv_with_aliases(tmp_path):
+    path = write(tmp_path / "posmo.csv",
+                 "user_id;tracked_at;latitude;longitude;accuracy\n"
+                 f"u7;2026-11-02 08:00:00.123;{LAT};{LON};5\n")
+    fixes = read_tracks(path)
+    assert fixes["member_id"].tolist() == ["u7"]
+    assert fixes[["lon", "lat"]].iloc[0].tolist() == [LON, LAT]
+    assert fixes["time"].iloc[0] == pd.Timestamp("2026-11-02T00:00:00.123Z")
+
+
+def test_unparseable_values_become_invalid_not_errors(tmp_path):
+    path = write(tmp_path / "bad.csv",
+                 "member_id,time,lon,lat\n"
+                 f"M1,yesterday,{LON},{LAT}\n"
+                 f"M1,2026-11-02T08:00:00+08:00,east,{LAT}\n"
+                 "M1,2026-11-02T08:00:10+08:00,NaN,inf\n"
+                 f"M1,2026-11-02T08:00:20+08:00,{LON},{LAT},extra,fields\n"
+                 f"M1,2026-11-02T08:00:30+08:00,{LON},{LAT}\n")
+    fixes = read_tracks(path).sort_values("line")
+    assert fixes["line"].tolist() == [2, 3, 4, 5, 6]  # nothing dropped: the ragged line 5 is a row too
+    assert fixes["time"].isna().tolist() == [True, False, False, True, False]
+    assert np.isnan(fixes["lon"].tolist()).tolist() == [False, True, True, True, False]
+
+
+def test_missing_column_names_the_file_and_columns(tmp_path):
+    path = write(tmp_path / "x.csv", "member_id,time,lon\nM1,2026-11-02T08:00:00Z,116\n")
+    with pytest.raises(InputError, match=r"x\.csv: track file lacks required column\(s\) lat"):
+        read_tracks(path)
+
+
+def test_gcj02_declared_on_the_command_line_is_converted(tmp_path):
+    glon, glat = from_wgs84(LON, LAT, "gcj02")
+    path = write(tmp_path / "g.csv", f"member_id,time,lon,lat\nM1,2026-11-02T08:00:00Z,{glon.item()},{glat.item()}\n")
+    fixes = read_tracks(path, crs="gcj02")
+    assert fixes["lon"].iloc[0] == pytest.approx(LON, abs=1e-8)
+    assert fixes["lat"].iloc[0] == pytest.approx(LAT, abs=1e-8)
+    assert fixes["crs"].iloc[0] == "gcj02"
+
+
+def test_bd09_declared_per_row(tmp_path):
+    blon, blat = from_wgs84(LON, LAT, "bd09")
+    path = write(tmp_path / "b.csv", "member_id,time,lon,lat,crs\n"
+                 f"M1,2026-11-02T08:00:00Z,{blon.item()},{blat.item()},bd09\n"
+                 f"M1,2026-11-02T08:00:10Z,{LON},{LAT},wgs84\n")
+    fixes = read_tracks(path)
+    np.testing.assert_allclose(fixes["lon"], [LON, LON], atol=1e-8)
+    np.testing.assert_allclose(fixes["lat"], [LAT, LAT], atol=1e-8)
+
+
+GPX = """<?xml version="1.0" encoding="UTF-8"?>
+<gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">
+  <trk><trkseg>
+    <trkpt lat="39.9" lon="116.4"><time>2026-11-02T00:00:00Z</time></trkpt>
+    <trkpt lat="39.9001" lon="116.4001"><time>2026-11-02T00:00:10Z</time>
+      <extensions><accuracy>7.5</accuracy></extensions></trkpt>
+  </trkseg></trk>
+</gpx>
+"""
+
+
+def test_gpx_member_from_file_stem_and_lines(tmp_path):
+    fixes = read_track_file(write(tmp_path / "M042.gpx", GPX))
+    assert fixes["member_id"].tolist() == ["M042", "M042"]
+    assert fixes["line"].tolist() == [4, 5]
+    assert fixes["accuracy"].iloc[1] == 7.5
+    assert read_track_file(tmp_path / "M042.gpx", member_id="M7")["member_id"].iloc[0] == "M7"
+
+
+@pytest.mark.parametrize("doctype", [
+    '<!DOCTYPE gpx [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    '<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+], ids=["billion-laughs", "external-entity"])
+def test_gpx_with_entities_is_refused(tmp_path, doctype):
+    text = GPX.replace('<gpx version', doctype + '\n<gpx version', 1)
+    with pytest.raises(InputError, match="refused: the GPX declares a DTD"):
+        read_track_file(write(tmp_path / "evil.gpx", text))
+
+
+def test_gpx_not_well_formed_names_the_line(tmp_path):
+    with pytest.raises(InputError, match=r"bad\.gpx, line 4: not well-formed"):
+        read_track_file(write(tmp_path / "bad.gpx", GPX.replace("</trkpt>", "</trkpoint>", 1)))
+
+
+def test_geojson_points(tmp_path):
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [LON, LAT]},
+         "properties": {"member_id": "M1", "time": "2026-11-02T08:00:00+08:00", "accuracy": 4}},
+        {"type": "Feature", "geometry": None, "properties": {"member_id": "M1", "time": "2026-11-02T08:00:10+08:00"}},
+    ]}
+    fixes = read_tracks(write(tmp_path / "p.geojson", json.dumps(doc)))
+    assert fixes["lon"].iloc[0] == LON and np.isnan(fixes["lon"].iloc[1])
+    assert fixes["line"].tolist() == [1, 2]
+
+
+def test_geojson_wrong_geometry_names_the_feature(tmp_path):
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[LON, LAT], [LON, LAT]]},
+         "properties": {}}]}
+    with pytest.raises(InputError, match=r"feature 1: geometry is LineString"):
+        read_tracks(write(tmp_path / "l.geojson", json.dumps(doc)))
+
+
+def test_parquet_and_folder(tmp_path):
+    frame = pd.DataFrame({"member_id": ["M1", "M2"], "time": ["2026-11-02T08:00:00+08:00"] * 2,
+                          "lon": [LON, LON], "lat": [LAT, LAT]})
+    frame.to_parquet(tmp_path / "a.parquet")
+    write(tmp_path / "b.csv", f"member_id,time,lon,lat\nM3,2026-11-02T08:00:00+08:00,{LON},{LAT}\n")
+    write(tmp_path / "README.md", "not a track")
+    fixes = read_tracks(tmp_path)
+    assert fixes["member_id"].tolist() == ["M1", "M2", "M3"]
+
+
+def test_events_and_sites(tmp_path):
+    events = read_events(write(tmp_path / "e.csv", "event_id,member_id,time,lon,lat,category\n"
+                               f"E1,M1,2026-11-02 09:00:00,{LON},{LAT},litter\n"))
+    assert events["time"].iloc[0] == pd.Timestamp("2026-11-02T01:00:00Z")
+    sites = read_sites(write(tmp_path / "s.csv", f"site_id,grid_id,lon,lat,tier\nS1,G1,{LON},{LAT},Red\n"))
+    assert sites["tier"].tolist() == ["red"]
+
+
+def test_bad_event_names_the_line(tmp_path):
+    path = write(tmp_path / "e.csv", "event_id,member_id,time,lon,lat,category\n"
+                 f"E1,M1,2026-11-02 09:00:00,{LON},{LAT},litter\n"
+                 f"E2,M1,not a time,{LON},{LAT},litter\n")
+    with pytest.raises(InputError, match=r"e\.csv, line 3: event time is not an ISO 8601 time"):
+        read_events(path)
+
+
+def test_bad_site_tier_names_the_line(tmp_path):
+    path = write(tmp_path / "s.csv", f"site_id,grid_id,lon,lat,tier\nS1,G1,{LON},{LAT},purple\n")
+    with pytest.raises(InputError, match=r"s\.csv, line 2: tier must be one of red, yellow, green"):
+        read_sites(path)
