@@ -37,10 +37,12 @@ def _parse_members(value, source: str, grid_id: str) -> tuple[str, ...]:
                 raise InputError(f"grid {grid_id!r}: 'members' looks like a JSON list but is not valid "
                                  "JSON", source=source) from None
         else:
-            items = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+            items = [text]
     else:
         items = [value]
-    return tuple(str(item).strip() for item in items if str(item).strip())
+    # A GDAL string list may hold "M1, M2" in one item when features mix lists and strings.
+    parts = [p for item in items for p in str(item).replace(";", ",").replace(" ", ",").split(",")]
+    return tuple(p for p in parts if p)
 
 
 def _declared_geojson_crs(path: Path) -> str | None:
@@ -58,15 +60,15 @@ def _declared_geojson_crs(path: Path) -> str | None:
 
 
 def _to_lonlat_frame(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    if frame.crs is not None and frame.crs.is_projected:
+        frame = frame.to_crs(4326)
+    minx, miny, maxx, maxy = frame.total_bounds if len(frame) else (0, 0, 0, 0)
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise InputError("coordinates are not longitude/latitude and the file names no projected CRS; "
+                         "add a 'crs' member naming it or save the file in WGS-84 (EPSG:4326)", source=source)
     if frame.crs is None:
-        minx, miny, maxx, maxy = frame.total_bounds if len(frame) else (0, 0, 0, 0)
-        if min(minx, miny) < -180 or maxx > 180 or maxy > 90 or miny < -90:
-            raise InputError("coordinates are not longitude/latitude and the file names no CRS; "
-                             "add a 'crs' member or save it in WGS-84 (EPSG:4326)", source=source)
         return frame.set_crs(4326)
-    if frame.crs.to_epsg() == 4326 or frame.crs.equals("OGC:CRS84"):
-        return frame
-    return frame.to_crs(4326)
+    return frame if frame.crs.to_epsg() == 4326 or frame.crs.equals("OGC:CRS84") else frame.to_crs(4326)
 
 
 def _repair(geom, grid_id: str, source: str, feature: int):
