@@ -1,0 +1,102 @@
+"""The ``geoverify verify`` command: JSON shape, table, exit status and error messages."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+from conftest import PROJ, SQUARE_100, to_lonlat
+from shapely.geometry import mapping
+
+from geoverify.cli import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    grids = tmp_path / "grids.geojson"
+    grids.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": mapping(to_lonlat(SQUARE_100)),
+         "properties": {"grid_id": "G1", "name": "测试网格", "members": ["M1"]}}]}))
+    rows = ["member_id,time,lon,lat,accuracy"]
+    # M1 walks y=50 from x=-50 to x=150 at 1 m/s, one fix every 10 s: 100 s inside, 100 s outside.
+    for i in range(21):
+        lon, lat = PROJ.inverse([-50 + 10 * i], [50])
+        rows.append(f"M1,2026-11-02T08:{i * 10 // 60:02d}:{i * 10 % 60:02d}+08:00,{lon[0]:.9f},{lat[0]:.9f},5")
+    rows.append("M1,not-a-time,116.4,39.9,5")
+    tracks = tmp_path / "M1.csv"
+    tracks.write_text("\n".join(rows) + "\n")
+    return grids, tracks
+
+
+def test_verify_json_document(runner, inputs):
+    grids, tracks = inputs
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks),
+                                  "--now", "2026-11-03T00:00:00+08:00"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) >= {"patrols", "events", "warnings"}
+    (patrol,) = doc["patrols"]
+    assert patrol["patrol_id"] == "M1_20261102"
+    assert (patrol["member_id"], patrol["date"], patrol["grid_id"]) == ("M1", "2026-11-02", "G1")
+    assert patrol["fixes"] == {"kept": 21, "rejected": {"invalid": 0, "duplicate": 0, "future": 0,
+                                                        "low_accuracy": 0}}
+    assert doc["summary"]["rejected_without_member_or_time"]["invalid"] == 1
+    assert patrol["in_grid_s"] == pytest.approx(100.0, abs=1e-3)
+    assert patrol["gap_s"] == 0.0
+    assert patrol["verified_s"] == pytest.approx(100.0, abs=1e-3)
+    assert patrol["distance_m"] == pytest.approx(200.0, abs=0.1)
+    assert patrol["coverage"]["buffer_m"] == 30
+    assert patrol["coverage"]["area_ratio"] == pytest.approx(0.6, abs=0.01)  # the band 20 <= y <= 80
+    assert patrol["credit"] == {"status": "verified", "points": 0}
+    assert patrol["start"] == "2026-11-02T08:00:00+08:00"
+
+
+def test_verify_table(runner, inputs):
+    grids, tracks = inputs
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks), "--format", "table"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["member", "date", "grid", "kept", "rejected", "in-grid", "gap", "verified", "km",
+                                "cover", "flags", "credit"]
+    assert lines[2].split()[:6] == ["M1", "2026-11-02", "G1", "21", "0", "0:02"]
+
+
+def test_output_file(runner, inputs, tmp_path):
+    grids, tracks = inputs
+    out = tmp_path / "out.json"
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks), "-o", str(out)])
+    assert result.exit_code == 0
+    assert json.loads(out.read_text())["patrols"][0]["member_id"] == "M1"
+
+
+def test_unreadable_input_exits_2_naming_the_file(runner, inputs, tmp_path):
+    grids, _ = inputs
+    bad = tmp_path / "bad.csv"
+    bad.write_text("member,when\nM1,x\n")
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(bad)])
+    assert result.exit_code == 2
+    assert "bad.csv: track file lacks required column(s)" in result.stderr
+
+
+def test_bad_arguments_exit_2(runner, inputs):
+    grids, tracks = inputs
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks), "--crs", "utm"])
+    assert result.exit_code == 2
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks), "--tz", "Mars/Base"])
+    assert result.exit_code == 2 and "unknown time zone 'Mars/Base'" in result.stderr
+
+
+def test_installed_console_script(inputs):
+    exe = shutil.which("geoverify")
+    assert exe, "the package is installed with its console script"
+    grids, tracks = inputs
+    done = subprocess.run([exe, "verify", "--grids", str(grids), "--tracks", str(tracks) + ".missing"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "M1.csv.missing: no such file or folder" in done.stderr
