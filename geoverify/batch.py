@@ -179,13 +179,13 @@ def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | Non
         assigned = by_member.get(member)
         return rules.for_grid_type(assigned[0].grid_type if assigned else None)
 
-    members = fixes["member_id"].astype("string").fillna("").to_numpy(dtype=object)
-    unique_members, inverse = np.unique(members, return_inverse=True) if len(members) else ([], [])
-    per_member = [member_rules(m) for m in unique_members]
-    max_acc = np.array([r.max_accuracy_m for r in per_member])[inverse] if len(members) else None
+    # Per-fix thresholds from each member's grid type, looked up once per member.
+    member_code, unique_members = pd.factorize(fixes["member_id"], use_na_sentinel=False)
+    per_member = [member_rules(m if isinstance(m, str) else "") for m in unique_members]
+    max_acc = np.array([r.max_accuracy_m for r in per_member] or [0.0])[member_code]
+    max_gap = np.array([r.max_gap_s for r in per_member] or [0.0])[member_code]
     reasons = rejection_reasons(fixes, now=now, rules=rules.defaults, max_accuracy_m=max_acc)
     kept_mask = reasons == KEPT
-    max_gap = np.array([r.max_gap_s for r in per_member])[inverse] if len(members) else np.zeros(0)
     days = split_days(fixes.loc[kept_mask], tz, max_gap[kept_mask])
     rejected, unassigned = _rejected_by_patrol(fixes, reasons, tz)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .io.times import epoch_ns
 from .rules import Rules
 
 # Reasons in the order they are tested; a fix gets the first that applies.
@@ -47,10 +48,13 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
         return reasons
     lon = fixes["lon"].to_numpy(dtype=np.float64, na_value=np.nan)
     lat = fixes["lat"].to_numpy(dtype=np.float64, na_value=np.nan)
-    member = fixes["member_id"]
+    member_code, members = pd.factorize(fixes["member_id"])
+    no_member = member_code < 0
+    if len(members):
+        no_member |= (np.asarray(members, dtype=object) == "")[np.maximum(member_code, 0)]
     time = fixes["time"]
-    invalid = (member.isna().to_numpy() | (member.astype("string").str.len() == 0).fillna(True).to_numpy()
-               | time.isna().to_numpy()
+    t_ns = epoch_ns(time)
+    invalid = (no_member | time.isna().to_numpy()
                | ~np.isfinite(lon) | ~np.isfinite(lat)
                | (np.abs(lat) > 90) | (np.abs(lon) > 180)
                | ((lon == 0) & (lat == 0)))
@@ -58,13 +62,14 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
 
     valid_idx = np.flatnonzero(~invalid)
     if len(valid_idx):
-        keyed = pd.DataFrame({"m": member.iloc[valid_idx].to_numpy(), "t": time.iloc[valid_idx].to_numpy()})
-        duplicate = keyed.duplicated(keep="first").to_numpy()
-        reasons[valid_idx[duplicate]] = "duplicate"
+        # Stable order by (member, time, input position): the first of equal keys is the original.
+        order = valid_idx[np.lexsort((valid_idx, t_ns[valid_idx], member_code[valid_idx]))]
+        same = (member_code[order[1:]] == member_code[order[:-1]]) & (t_ns[order[1:]] == t_ns[order[:-1]])
+        reasons[order[1:][same]] = "duplicate"
 
     open_ = reasons == KEPT
     limit = now + pd.Timedelta(seconds=rules.future_tolerance_s)
-    future = open_ & (time > limit).fillna(False).to_numpy(dtype=bool)
+    future = open_ & (t_ns > limit.value)
     reasons[future] = "future"
 
     open_ &= ~future

@@ -1,25 +1,27 @@
 """Coverage of a grid by a patrol path: area(grid ∩ buffer(path, r)) / area(grid).
 
-Computed on a raster of the grid (cells of at most :data:`COVERAGE_CELL_MAX_M` metres and
-about :data:`COVERAGE_CELLS` across): a cell counts as covered when its centre lies within
-``r`` metres of the path. A Euclidean distance transform of the rasterised path gives each
-centre's distance to within :data:`geoverify.raster.EDT_ERROR_CELLS` cells; centres in the
-uncertain band around ``r`` are measured exactly against the path's segments (GEOS). The
-result is the share of the grid's cells whose centre is covered, which differs from the exact
-area ratio only by the sampling error of the cell centres along the two boundaries; the tests
-measure it against GEOS' buffer on random walks (max error 0.003, bound 0.01).
+Computed on a raster of the grid, :data:`COVERAGE_CELLS` cells across its larger side: a cell
+counts as covered when its centre lies within ``r`` metres of the path. A Euclidean distance
+transform of the rasterised path gives each centre's distance to within
+:data:`geoverify.raster.EDT_ERROR_CELLS` cells; centres in that uncertain band around ``r`` are
+measured again against points sampled every half cell along the path (a KD-tree), which is
+exact to a few millimetres. What remains is the sampling error of cell centres along the two
+boundaries. Measured against GEOS' buffer (64 segments a quarter circle) on random walks in
+grids of 100 to 500 m: max 0.0005, mean 0.0001 (the spec's bound is 0.01); see
+``tests/test_coverage.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
+from scipy.spatial import cKDTree
 
 from .grid import Grid
 from .raster import EDT_ERROR_CELLS, Raster, sample_segments
 
-COVERAGE_CELLS = 400
-COVERAGE_CELL_MAX_M = 2.0
+COVERAGE_CELLS = 250
+COVERAGE_CELL_MAX_M = 10.0
 COVERAGE_CELL_MIN_M = 0.25
 
 
@@ -78,15 +80,20 @@ def coverage_ratio(grid: Grid, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y
     covered = distance <= buffer_m - err
     band = np.flatnonzero(~covered & (distance <= buffer_m + err))
     if len(band):
-        covered[band] = _exact_distance(x0, y0, x1, y1, cover.cell_x[band], cover.cell_y[band]) <= buffer_m
+        covered[band] = _near_exact_distance(sx, sy, cover.cell_x[band], cover.cell_y[band],
+                                             buffer_m + raster.cell) <= buffer_m
     return float(covered.sum()) / cover.cell_count
 
 
-def _exact_distance(x0, y0, x1, y1, px, py) -> np.ndarray:
-    """Distance from each point (px, py) to the nearest of the segments, metres (GEOS)."""
-    segments = shapely.linestrings(np.stack([np.column_stack([x0, y0]), np.column_stack([x1, y1])], axis=1))
-    tree = shapely.STRtree(segments)
-    (point_idx, _), dist = tree.query_nearest(shapely.points(px, py), return_distance=True, all_matches=False)
-    out = np.full(len(px), np.inf)
-    out[point_idx] = dist
-    return out
+def _near_exact_distance(sx: np.ndarray, sy: np.ndarray, px: np.ndarray, py: np.ndarray,
+                         limit: float) -> np.ndarray:
+    """Distance from each point (px, py) to the nearest path sample (sx, sy), metres.
+
+    The samples lie at most ``s`` apart along each segment, ends included, so for a point at
+    distance ``d`` from the path the nearest sample is at most ``sqrt(d² + (s/2)²)`` away:
+    with ``s`` = 0.6 m and ``d`` = 30 m that is 1.5 mm more, far below a cell. Beyond
+    ``limit`` the distance is reported as infinity.
+    """
+    tree = cKDTree(np.column_stack([sx, sy]))
+    dist, _ = tree.query(np.column_stack([px, py]), distance_upper_bound=limit)
+    return dist

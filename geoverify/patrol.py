@@ -138,7 +138,9 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules) -> Patrol:
     if grid is not None:
         projection = grid.projection
     elif n:
-        projection = LocalProjection(float(np.median(track.lon)), float(np.median(track.lat)))
+        # Centres rounded to 0.01° (about 1 km) so members without a grid share projections;
+        # the scale error 1 km off-centre is about 1e-8.
+        projection = LocalProjection(round(float(np.median(track.lon)), 2), round(float(np.median(track.lat)), 2))
     else:
         projection = None
     x, y = projection.forward(track.lon, track.lat) if n else (np.zeros(0), np.zeros(0))

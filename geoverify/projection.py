@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 from pyproj import CRS, Transformer
+from pyproj.enums import TransformDirection
 
-WGS84 = CRS.from_epsg(4326)
 
 
 class LocalProjection:
@@ -33,27 +33,28 @@ class LocalProjection:
     True
     """
 
-    __slots__ = ("lon0", "lat0", "_fwd", "_inv")
+    __slots__ = ("lon0", "lat0", "_transformer")
 
     def __init__(self, lon0: float, lat0: float):
         if not (np.isfinite(lon0) and np.isfinite(lat0) and -180 <= lon0 <= 180 and -90 < lat0 < 90):
             raise ValueError(f"projection centre must be a valid lon/lat, got ({lon0}, {lat0})")
         self.lon0 = round(float(lon0), 6)
         self.lat0 = round(float(lat0), 6)
-        self._fwd, self._inv = _transformers(self.lon0, self.lat0)
+        self._transformer = _transformer(self.lon0, self.lat0)
 
     @property
     def crs(self) -> CRS:
         """The projected CRS (metres)."""
-        return self._fwd.target_crs
+        return CRS.from_proj4(f"{_tmerc(self.lon0, self.lat0)} +units=m +no_defs")
 
     def forward(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
         """WGS-84 degrees to local x, y in metres (one vectorised pyproj call)."""
-        return self._fwd.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return self._transformer.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
 
     def inverse(self, x, y) -> tuple[np.ndarray, np.ndarray]:
         """Local metres back to WGS-84 lon, lat in degrees."""
-        return self._inv.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        return self._transformer.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float),
+                                           direction=TransformDirection.INVERSE)
 
     def __reduce__(self):
         return (LocalProjection, (self.lon0, self.lat0))
@@ -62,10 +63,13 @@ class LocalProjection:
         return f"LocalProjection({self.lon0}, {self.lat0})"
 
 
+def _tmerc(lon0: float, lat0: float) -> str:
+    return f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84"
+
+
 @lru_cache(maxsize=4096)
-def _transformers(lon0: float, lat0: float) -> tuple[Transformer, Transformer]:
-    crs = CRS.from_proj4(
-        f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
-    )
-    return (Transformer.from_crs(WGS84, crs, always_xy=True),
-            Transformer.from_crs(crs, WGS84, always_xy=True))
+def _transformer(lon0: float, lat0: float) -> Transformer:
+    # A PROJ pipeline string needs no database look-up: ~0.1 ms to build, against ~15 ms for
+    # Transformer.from_crs, which matters with thousands of grids.
+    return Transformer.from_pipeline(
+        f"+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad +step {_tmerc(lon0, lat0)}")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 from conftest import L_SHAPE, SQUARE_100, TWO_SQUARES_ONE_HOLED, day_track, metric_grid
 from shapely.geometry import Polygon
 
@@ -30,8 +31,9 @@ def random_walk(rng, start, n, step, box):
     return np.array(xy)
 
 
-@pytest.mark.parametrize("geom", [SQUARE_100, L_SHAPE, TWO_SQUARES_ONE_HOLED, PENTAGON],
-                         ids=["square", "L", "multi-hole", "pentagon"])
+@pytest.mark.parametrize("geom", [SQUARE_100, L_SHAPE, TWO_SQUARES_ONE_HOLED, PENTAGON,
+                                  shapely.affinity.scale(L_SHAPE, 5, 5)],
+                         ids=["square", "L", "multi-hole", "pentagon", "L-500m"])
 @pytest.mark.parametrize("seed", range(6))
 def test_raster_coverage_within_001_of_exact(geom, seed):
     rng = np.random.default_rng(seed)

@@ -90,32 +90,24 @@ def _sniff_delimiter(path: Path) -> str:
     return best if counts[best] > 0 else ","
 
 
+# Columns that are read as numbers directly when every value parses (the fast path).
+NUMERIC_COLUMNS = ("lon", "lat", "accuracy", "speed")
+
+
 def read_csv_table(path: Path) -> PointTable:
-    """Read a CSV (``,``, ``;`` or tab separated, UTF-8) as text columns."""
+    """Read a CSV (``,``, ``;`` or tab separated, UTF-8); numeric columns as float64 when they all
+    parse, every other column (and a numeric one with a bad value) as text."""
     source = str(path)
     delimiter = _sniff_delimiter(path)
-    bad: list[tuple[int | None, str]] = []
-
-    def on_invalid_row(row) -> str:
-        bad.append((row.number, row.text))
-        return "skip"
-
+    names = _header_names(path, delimiter)
+    numeric = set(resolve_columns(names, NUMERIC_COLUMNS, source).values())
+    types = {name: pa.float64() if name in numeric else pa.string() for name in names}
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row,
-                                             newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(column_types=_all_text_types(path, delimiter),
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
+        table, bad = _read_csv(path, delimiter, types)
     except pa.ArrowInvalid as exc:
-        message = str(exc)
-        if "straddling" in message or "block size" in message.lower():
-            message = f"a line is longer than {_CSV_BLOCK_BYTES >> 20} MiB; split the file or fix that line"
-        raise InputError(f"cannot read CSV: {message}", source=source) from None
-    except (UnicodeDecodeError, pa.ArrowException) as exc:
-        raise InputError(f"cannot read CSV: {exc}; save it as UTF-8 text", source=source) from None
+        if "conversion error" not in str(exc).lower():
+            raise
+        table, bad = _read_csv(path, delimiter, dict.fromkeys(names, pa.string()))
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     # Line numbers: the header is line 1; skipped ragged rows keep their own numbers.
@@ -130,9 +122,7 @@ def read_csv_table(path: Path) -> PointTable:
     total = len(frame) + len(skipped)
     all_lines = np.arange(2, total + 2, dtype=np.int64)
     lines = all_lines[~np.isin(all_lines, np.fromiter(skipped, dtype=np.int64))] if skipped else all_lines
-    declared = None
-    return PointTable(frame=frame, lines=lines[: len(frame)], source=source, declared_crs=declared,
-                      unsplittable=unsplittable)
+    return PointTable(frame=frame, lines=lines[: len(frame)], source=source, unsplittable=unsplittable)
 
 
 def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
@@ -149,13 +139,41 @@ def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
     return found + [-1] * (len(texts) - len(found))
 
 
-def _all_text_types(path: Path, delimiter: str) -> dict[str, pa.DataType]:
+def _header_names(path: Path, delimiter: str) -> list[str]:
     with open(path, "rb") as fh:
         head = fh.readline(_CSV_BLOCK_BYTES).decode("utf-8-sig", errors="replace").rstrip("\r\n")
     if not head.strip():
         raise InputError("the file is empty or its first line (the header) is blank", source=str(path))
-    names = [n.strip().strip('"') for n in head.split(delimiter)]
-    return {name: pa.string() for name in names}
+    return [n.strip().strip('"') for n in head.split(delimiter)]
+
+
+def _read_csv(path: Path, delimiter: str, types: dict[str, pa.DataType]):
+    """pyarrow's CSV reader; rows with the wrong number of fields are collected, not fatal."""
+    bad: list[tuple[int | None, str]] = []
+
+    def on_invalid_row(row) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row,
+                                             newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "conversion error" in message.lower():
+            raise
+        if "straddling" in message or "block size" in message.lower():
+            message = f"a line is longer than {_CSV_BLOCK_BYTES >> 20} MiB; split the file or fix that line"
+        raise InputError(f"cannot read CSV: {message}", source=str(path)) from None
+    except (UnicodeDecodeError, pa.ArrowException) as exc:
+        raise InputError(f"cannot read CSV: {exc}; save it as UTF-8 text", source=str(path)) from None
+    return table, bad
 
 
 def read_geojson_points(path: Path, kind: str) -> PointTable:

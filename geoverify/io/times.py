@@ -82,9 +82,7 @@ def _localise(naive: pd.Series, tz: str) -> pd.Series:
     return local.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def to_epoch_seconds(times: pd.Series) -> np.ndarray:
-    """UTC timestamps to float seconds since 1970 (NaT becomes NaN)."""
-    ns = times.astype("datetime64[ns, UTC]").to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    out = ns.astype(np.float64) / 1e9
-    out[times.isna().to_numpy()] = np.nan
-    return out
+def epoch_ns(times: pd.Series) -> np.ndarray:
+    """Tz-aware timestamps as int64 UTC nanoseconds since 1970 (NaT as the minimum int64)."""
+    utc = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return utc.to_numpy(dtype="datetime64[ns]").view(np.int64)

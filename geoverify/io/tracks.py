@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ..chinacrs import to_wgs84
 from ..errors import GeoverifyWarning, InputError
@@ -26,25 +27,34 @@ def empty_fixes() -> pd.DataFrame:
     return _fix_frame_from_columns({}, 0)
 
 
+def _fill(n: int, value, dtype) -> pd.Series:
+    return pd.Series(value, index=pd.RangeIndex(n), dtype=dtype)
+
+
 def _fix_frame_from_columns(columns: dict, n: int) -> pd.DataFrame:
+    def get(name, default, dtype):
+        return columns[name] if name in columns else _fill(n, default, dtype)
+
     frame = pd.DataFrame({
-        "member_id": columns.get("member_id", pd.Series([None] * n, dtype="string")),
-        "time": columns.get("time", pd.Series([pd.NaT] * n, dtype="datetime64[ns, UTC]")),
-        "lon": columns.get("lon", np.full(n, np.nan)),
-        "lat": columns.get("lat", np.full(n, np.nan)),
-        "accuracy": columns.get("accuracy", np.full(n, np.nan)),
-        "speed": columns.get("speed", np.full(n, np.nan)),
-        "provider": columns.get("provider", pd.Series([None] * n, dtype="string")),
-        "mock": columns.get("mock", pd.Series([pd.NA] * n, dtype="boolean")),
-        "device_id": columns.get("device_id", pd.Series([None] * n, dtype="string")),
-        "crs": columns.get("crs", pd.Series(["wgs84"] * n, dtype="string")),
-        "source": columns.get("source", pd.Series([""] * n, dtype="string")),
-        "line": columns.get("line", np.zeros(n, dtype=np.int64)),
+        "member_id": get("member_id", pd.NA, "string"),
+        "time": get("time", pd.NaT, "datetime64[ns, UTC]"),
+        "lon": get("lon", np.nan, "float64"),
+        "lat": get("lat", np.nan, "float64"),
+        "accuracy": get("accuracy", np.nan, "float64"),
+        "speed": get("speed", np.nan, "float64"),
+        "provider": get("provider", pd.NA, "string"),
+        "mock": get("mock", pd.NA, "boolean"),
+        "device_id": get("device_id", pd.NA, "string"),
+        "crs": get("crs", "wgs84", "category"),
+        "source": get("source", "", "category"),
+        "line": get("line", 0, "int64"),
     })
     return frame[list(TRACK_COLUMNS)]
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
+    if pd.api.types.is_float_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -84,7 +94,7 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
         "time": parse_times(raw["time"], tz),
         "lon": _numbers(raw["lon"]),
         "lat": _numbers(raw["lat"]),
-        "source": pd.Series([table.source] * n, dtype="string"),
+        "source": _fill(n, table.source, "category"),
         "line": table.lines.astype(np.int64),
     }
     for name in ("accuracy", "speed"):
@@ -104,12 +114,13 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
             raise InputError(f"unknown coordinate system {per_row.iloc[first]!r} in column "
                              f"{mapping['crs']!r}; use one of {', '.join(COORDINATE_SYSTEMS)}",
                              source=table.source, line=int(table.lines[first]))
-        out["crs"] = per_row.astype("string")
+        out["crs"] = per_row.astype("category")
+        if n and not (per_row == "wgs84").all():
+            out["lon"], out["lat"] = to_wgs84(out["lon"], out["lat"], per_row.to_numpy(dtype=object))
     else:
-        out["crs"] = pd.Series([declared] * n, dtype="string")
-    crs_values = out["crs"].to_numpy(dtype=object)
-    if n and not np.all(crs_values == "wgs84"):
-        out["lon"], out["lat"] = to_wgs84(out["lon"], out["lat"], crs_values)
+        out["crs"] = _fill(n, declared, "category")
+        if n and declared != "wgs84":
+            out["lon"], out["lat"] = to_wgs84(out["lon"], out["lat"], declared)
     return _fix_frame_from_columns(out, n)
 
 
@@ -117,8 +128,8 @@ def unsplittable_fixes(table: PointTable) -> pd.DataFrame:
     """Fix rows (all invalid) for the CSV lines that could not be split into fields."""
     n = len(table.unsplittable)
     return _fix_frame_from_columns({
-        "source": pd.Series([table.source] * n, dtype="string"),
-        "line": np.asarray(table.unsplittable, dtype=np.int64),
+        "source": _fill(n, table.source, "category"),
+        "line": pd.Series(np.asarray(table.unsplittable, dtype=np.int64)),
     }, n)
 
 
@@ -185,4 +196,10 @@ def read_tracks(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
     frames = [read_track_file(f, tz=tz, crs=crs, member_id=member_id) for f in track_files(path)]
     if not frames:
         return empty_fixes()
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) == 1:
+        return frames[0]
+    for name in ("source", "crs"):
+        merged = union_categoricals([f[name] for f in frames])
+        for f in frames:
+            f[name] = pd.Categorical(f[name], categories=merged.categories)
+    return pd.concat(frames, ignore_index=True)
