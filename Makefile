@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/geoverify verify --grids grids/dongcheng_sample.geojson --tracks sample_tracks/ \
-		--events sample_tracks/events/events.csv --sites grids/dongcheng_sites.csv \
+		--events sample_tracks/events/events.csv --sites sample_tracks/sites/sites.csv \
 		--now 2026-11-03T00:00:00+08:00 --format table
 
 test: $(STAMP)

@@ -3,6 +3,8 @@
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -93,8 +95,10 @@ def test_bad_arguments_exit_2(runner, inputs):
 
 
 def test_installed_console_script(inputs):
-    exe = shutil.which("geoverify")
-    assert exe, "the package is installed with its console script"
+    # The console script sits beside the interpreter running the tests (the venv's bin/), which
+    # need not be on PATH when the suite runs as `.venv/bin/python -m pytest`.
+    exe = shutil.which("geoverify", path=str(Path(sys.executable).parent))
+    assert exe, f"the package is installed with its console script in {Path(sys.executable).parent}"
     grids, tracks = inputs
     done = subprocess.run([exe, "verify", "--grids", str(grids), "--tracks", str(tracks) + ".missing"],
                           capture_output=True, text=True, timeout=120)
