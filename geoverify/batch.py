@@ -60,7 +60,8 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
     Returns
     -------
     dict
-        (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line``.
+        (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line,
+        mock, speed, device_id``.
     """
     if fixes.empty:
         return {}
@@ -76,6 +77,9 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
         "accuracy": fixes["accuracy"].to_numpy(dtype=float, na_value=np.nan)[order],
         "source": fixes["source"].to_numpy(dtype=object)[order],
         "line": fixes["line"].to_numpy(dtype=np.int64)[order],
+        "mock": fixes["mock"].to_numpy(dtype=bool, na_value=False)[order],
+        "speed": fixes["speed"].to_numpy(dtype=float, na_value=np.nan)[order],
+        "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],
     }
     gap_limit = np.asarray(max_gap_s, dtype=float)[order]
     day = np.floor_divide(local, NS_PER_DAY)
@@ -97,6 +101,9 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
             "accuracy": np.full(len(a), np.nan),
             "source": np.full(len(a), "(interpolated at local midnight)", dtype=object),
             "line": np.zeros(len(a), dtype=np.int64),
+            "mock": cols["mock"][a] & cols["mock"][b],
+            "speed": np.full(len(a), np.nan),
+            "device_id": cols["device_id"][a],
         }
         # Each midnight point ends day a and starts day b (unless fix b is itself at midnight).
         into_b = mid_ns < time_ns[b]
@@ -195,7 +202,8 @@ def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | Non
         if cols is None:
             cols = {"time_ns": np.zeros(0, np.int64), "lon": np.zeros(0), "lat": np.zeros(0),
                     "accuracy": np.zeros(0), "synthetic": np.zeros(0, bool),
-                    "source": np.zeros(0, object), "line": np.zeros(0, np.int64)}
+                    "source": np.zeros(0, object), "line": np.zeros(0, np.int64),
+                    "mock": np.zeros(0, bool), "speed": np.zeros(0), "device_id": np.zeros(0, object)}
         track = DayTrack(member_id=member, date=date,
                          rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
         candidates = by_member.get(member) or [None]

@@ -26,7 +26,11 @@ SEVERITY = {
 
 @dataclass
 class Flag:
-    """One flag. ``start``/``end`` are UTC timestamps; ``lon``/``lat`` WGS-84 degrees."""
+    """One flag. ``start``/``end`` are UTC timestamps; ``lon``/``lat`` WGS-84 degrees.
+
+    ``flag_id`` is stable for the same input: ``<patrol_id or event_id>.<CODE>.<start as UTC
+    HHMMSS>`` (with ``-2``, ``-3`` … appended when that repeats); reviews refer to it.
+    """
 
     code: str
     start: pd.Timestamp
@@ -34,6 +38,7 @@ class Flag:
     lon: float
     lat: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    flag_id: str = ""
 
     @property
     def severity(self) -> str:
@@ -42,6 +47,7 @@ class Flag:
     def to_dict(self, tz: str) -> dict[str, Any]:
         """JSON-ready dict; times in ISO 8601 with the offset of ``tz``."""
         return {
+            "flag_id": self.flag_id,
             "code": self.code,
             "severity": self.severity,
             "start": iso_time(self.start, tz),

@@ -30,6 +30,8 @@ class DayTrack:
     degrees; ``accuracy`` metres (NaN unknown). ``synthetic`` marks points interpolated at
     local midnight so that a segment crossing it is shared by the two days; they are not
     input fixes. ``source``/``line`` say where each fix came from (for evidence).
+    ``mock`` is True where the device marked the fix as a mock location; ``speed`` is the
+    device-reported speed in m/s (NaN unknown); ``device_id`` the reporting device (None unknown).
     """
 
     member_id: str
@@ -42,6 +44,18 @@ class DayTrack:
     source: np.ndarray
     line: np.ndarray
     rejected: dict[str, int] = field(default_factory=dict)
+    mock: np.ndarray | None = None
+    speed: np.ndarray | None = None
+    device_id: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.time_ns)
+        if self.mock is None:
+            self.mock = np.zeros(n, dtype=bool)
+        if self.speed is None:
+            self.speed = np.full(n, np.nan)
+        if self.device_id is None:
+            self.device_id = np.full(n, None, dtype=object)
 
     @property
     def kept(self) -> int:

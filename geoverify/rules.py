@@ -46,11 +46,16 @@ class Rules:
     idle_min_s: float = 900.0
     loop_radius_m: float = 60.0
     loop_min_s: float = 600.0
+    # IDLE versus LOOP: a stay is "still" while the displacement over motion_lag_s seconds,
+    # divided by that lag, stays below still_mps (GPS jitter of 5-10 m gives ~0.1 m/s, slow walking ~0.5)
+    motion_lag_s: float = 120.0
+    still_mps: float = 0.25
     vehicle_kmh: float = 30.0
     vehicle_min_s: float = 120.0
     duplicate_track_distance_m: float = 30.0
     duplicate_track_share: float = 0.8
     duplicate_track_min_overlap_s: float = 1800.0
+    # (duplicate-track replay, event and site thresholds: added below by their modules)
     event_max_distance_m: float = 200.0
     event_outside_grid_m: float = 20.0
     event_duplicate_distance_m: float = 30.0
@@ -63,6 +68,8 @@ class Rules:
     points_per_patrol: float = 5.0
     min_verified_s: float = 7200.0
     min_coverage_ratio: float = 0.5
+    # grids whose members patrol in pairs: exempt from the two-phones DUPLICATE_TRACK check
+    pair_patrol: bool = False
     # the rule set this came from
     version: str = BUILTIN_VERSION
 
@@ -76,7 +83,8 @@ class Rules:
         return dataclasses.asdict(self)
 
 
-_NUMERIC_KEYS = {f.name for f in dataclasses.fields(Rules) if f.name != "version"}
+_BOOLEAN_KEYS = {f.name for f in dataclasses.fields(Rules) if f.type in (bool, "bool")}
+_NUMERIC_KEYS = {f.name for f in dataclasses.fields(Rules) if f.name != "version"} - _BOOLEAN_KEYS
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,13 @@ class RuleSet:
 def _apply(base: Rules, overrides: Mapping[str, Any], where: str) -> Rules:
     values = {}
     for key, value in overrides.items():
+        if key in _BOOLEAN_KEYS:
+            if not isinstance(value, bool):
+                raise RulesError(f"{where}.{key}: expected true or false, got {value!r}")
+            values[key] = value
+            continue
         if key not in _NUMERIC_KEYS:
-            allowed = ", ".join(sorted(_NUMERIC_KEYS))
+            allowed = ", ".join(sorted(_NUMERIC_KEYS | _BOOLEAN_KEYS))
             raise RulesError(f"{where}: unknown key {key!r}; allowed keys are: {allowed}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RulesError(f"{where}.{key}: expected a number, got {value!r}")
