@@ -1,4 +1,4 @@
-"""The credit rule: points for a verified patrol, held while a high-severity flag is open."""
+"""The credit rule: points for a verified patrol, held while a high-severity flag is open, rejected when one is confirmed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ CREDIT_STATUSES = ("verified", "held", "rejected")
 
 
 def patrol_credit(verified_s: float, coverage_ratio: float, flags: Iterable[Flag], rules: Rules) -> dict:
-    """Credit of one patrol before any auditor's decision.
+    """Credit of one patrol, given its flags and their review status.
 
     Parameters
     ----------
@@ -20,19 +20,23 @@ def patrol_credit(verified_s: float, coverage_ratio: float, flags: Iterable[Flag
     coverage_ratio : float
         ``coverage.area_ratio``.
     flags : iterable of Flag
-        The patrol's flags; any high-severity one holds the credit.
+        The patrol's flags with their review ``status``: an open high-severity flag holds the
+        credit, a confirmed one rejects it, a dismissed one counts for nothing.
     rules : Rules
         ``points_per_patrol``, ``min_verified_s`` (seconds), ``min_coverage_ratio``.
 
     Returns
     -------
     dict
-        ``{"status": "verified" | "held", "points": float}``; a held patrol earns 0 until an
-        auditor resolves its high-severity flags. A verified one earns ``points_per_patrol``
+        ``{"status": "verified" | "held" | "rejected", "points": float}``; a held or rejected
+        patrol earns 0. A verified one earns ``points_per_patrol``
         when ``verified_s >= min_verified_s`` and ``coverage_ratio >= min_coverage_ratio``,
         else 0.
     """
-    if any(flag.severity == "high" for flag in flags):
+    high = [flag.status for flag in flags if flag.severity == "high"]
+    if "confirmed" in high:
+        return {"status": "rejected", "points": 0}
+    if "open" in high:
         return {"status": "held", "points": 0}
     earns = verified_s >= rules.min_verified_s and coverage_ratio >= rules.min_coverage_ratio
     points = rules.points_per_patrol if earns else 0

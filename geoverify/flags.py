@@ -29,7 +29,8 @@ class Flag:
     """One flag. ``start``/``end`` are UTC timestamps; ``lon``/``lat`` WGS-84 degrees.
 
     ``flag_id`` is stable for the same input: ``<patrol_id or event_id>.<CODE>.<start as UTC
-    HHMMSS>`` (with ``-2``, ``-3`` … appended when that repeats); reviews refer to it.
+    HHMMSS>Z`` (with ``-2``, ``-3`` … appended when that repeats); reviews refer to it.
+    ``status`` is ``open`` until an auditor ``confirmed`` or ``dismissed`` it.
     """
 
     code: str
@@ -39,6 +40,7 @@ class Flag:
     lat: float
     evidence: dict[str, Any] = field(default_factory=dict)
     flag_id: str = ""
+    status: str = "open"
 
     @property
     def severity(self) -> str:
@@ -50,6 +52,7 @@ class Flag:
             "flag_id": self.flag_id,
             "code": self.code,
             "severity": self.severity,
+            "status": self.status,
             "start": iso_time(self.start, tz),
             "end": iso_time(self.end, tz),
             "lon": round(float(self.lon), 7),

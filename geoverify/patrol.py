@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,12 @@ from .flags import Flag, iso_time
 from .grid import Grid
 from .ingrid import in_grid_fraction
 from .outliers import find_spikes, find_teleports
+from .patrol_flags import (FixSource, dismissed, gap_flags, identify, mock_flags, spike_flags, teleport_flags,
+                           timestamp)
 from .projection import LocalProjection
 from .rules import Rules
+from .stays import find_stays, stay_evidence
+from .vehicle import find_vehicle_runs, vehicle_evidence
 
 
 @dataclass
@@ -90,6 +95,7 @@ class Patrol:
     start: pd.Timestamp | None
     end: pd.Timestamp | None
     rule_version: str
+    site_visits: list[dict] = field(default_factory=list)
 
     def to_dict(self, tz: str) -> dict:
         """The patrol object of the command line's JSON (spec "Command line")."""
@@ -108,25 +114,16 @@ class Patrol:
             "verified_s": round(self.verified_s, 3),
             "distance_m": round(self.distance_m, 1),
             "coverage": dict(self.coverage),
+            "site_visits": [{**v, "start": iso_time(v["start"], tz), "end": iso_time(v["end"], tz)}
+                            for v in self.site_visits],
             "flags": [f.to_dict(tz) for f in self.flags],
             "credit": dict(self.credit),
             "rule_version": self.rule_version,
         }
 
 
-def _timestamp(ns: int) -> pd.Timestamp:
-    return pd.Timestamp(int(ns), unit="ns", tz="UTC")
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) index of each run of True in ``mask``."""
-    if not mask.any():
-        return []
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
-
-
-def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules) -> Patrol:
+def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
+                  sites: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None) -> Patrol:
     """Measure, flag and credit one patrol.
 
     Parameters
@@ -138,6 +135,13 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules) -> Patrol:
         The member's kept fixes of the day, time order, WGS-84.
     rules : Rules
         Thresholds for the grid's type.
+    sites : pandas.DataFrame, optional
+        The grid's sites (``site_id``, ``lon``, ``lat`` WGS-84): visits are counted, and a stay at
+        a site is a visit, not IDLE.
+    reviews : mapping of flag id to ``"confirmed"`` or ``"dismissed"``, optional
+        Auditors' decisions. A dismissed flag restores what it excluded: a GPS_OUTLIER fix is
+        kept in the geometry, a TELEPORT or GAP segment counts as patrol time, IDLE, LOOP and
+        VEHICLE time counts as verified. A confirmed high-severity flag rejects the credit.
 
     Returns
     -------
@@ -145,9 +149,11 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules) -> Patrol:
         With ``in_grid_s`` (seconds inside the grid over segments that are neither gaps nor
         teleports, boundary crossings interpolated), ``outside_s`` (the rest of those
         segments' time), ``gap_s`` (segments longer than ``max_gap_s``), ``teleport_s``,
-        ``distance_m`` (length of counted segments), coverage, GPS_OUTLIER and TELEPORT
-        flags, and the credit.
+        ``distance_m`` (length of counted segments), ``verified_s`` (``in_grid_s`` less the
+        in-grid time of IDLE, LOOP and VEHICLE stretches), coverage, flags and credit.
     """
+    reviews = reviews or {}
+    pid = patrol_id(track.member_id, track.date)
     n = len(track.time_ns)
     if grid is not None:
         projection = grid.projection
@@ -159,8 +165,12 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules) -> Patrol:
         projection = None
     x, y = projection.forward(track.lon, track.lat) if n else (np.zeros(0), np.zeros(0))
     t_s = (track.time_ns - track.time_ns[0]) / 1e9 if n else np.zeros(0)
+    fixes = FixSource(track)
 
+    # Lone spikes leave the geometry unless an auditor dismissed their flag.
     spikes = find_spikes(x, y, t_s, track.accuracy, rules) & ~track.synthetic
+    outliers = identify(spike_flags(fixes, x, y, t_s, spikes, rules), pid, reviews)
+    spikes[np.flatnonzero(spikes)[dismissed(outliers)]] = False
     keep = ~spikes
     xk, yk, tk, acck = x[keep], y[keep], t_s[keep], track.accuracy[keep]
     kept_index = np.flatnonzero(keep)
@@ -169,73 +179,104 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules) -> Patrol:
     seg_len = np.hypot(np.diff(xk), np.diff(yk))
     gap = seg_dt > rules.max_gap_s
     teleport, adjusted, speed_kmh = find_teleports(xk, yk, tk, acck, rules)
+    teleport &= ~gap
+    jumps, jump_spans = teleport_flags(fixes, kept_index, tk, seg_len, adjusted, speed_kmh, teleport, rules)
+    for flag, (first, last) in zip(identify(jumps, pid, reviews), jump_spans):
+        if flag.status == "dismissed":
+            teleport[first:last + 1] = False
+    gaps, gap_segments = gap_flags(fixes, kept_index, seg_dt, gap, rules)
+    for flag, s in zip(identify(gaps, pid, reviews), gap_segments):
+        if flag.status == "dismissed":
+            gap[s] = False
     counted = ~gap & ~teleport
 
     frac = in_grid_fraction(grid, xk, yk) if grid is not None else np.zeros(len(seg_dt))
-    in_grid_s = float(np.sum(seg_dt * frac, where=counted))
+    seg_in_grid = np.where(counted, seg_dt * frac, 0.0)
+    in_grid_s = float(seg_in_grid.sum())
     outside_s = float(np.sum(seg_dt * (1.0 - frac), where=counted))
     gap_s = float(np.sum(seg_dt, where=gap))
-    teleport_s = float(np.sum(seg_dt, where=teleport & ~gap))
+    teleport_s = float(np.sum(seg_dt, where=teleport))
     distance_m = float(np.sum(seg_len, where=counted))
+
+    site_xy = _site_positions(projection, sites)
+    behaviour, excluded = _behaviour_flags(fixes, pid, reviews, kept_index, xk, yk, tk, acck, seg_len, seg_dt,
+                                           counted, seg_in_grid, site_xy, rules)
+    verified_s = in_grid_s - float(seg_in_grid[excluded].sum())
 
     buffer_m = rules.coverage_buffer_m
     area_ratio = 0.0
     if grid is not None and counted.any():
         c = np.flatnonzero(counted)
         area_ratio = coverage_ratio(grid, xk[c], yk[c], xk[c + 1], yk[c + 1], buffer_m)
+    visits = _site_visits(sites, site_xy, xk, yk, tk, track, kept_index, rules)
 
-    flags = _spike_flags(track, x, y, t_s, spikes, rules) + _teleport_flags(
-        track, kept_index, xk, yk, tk, seg_len, adjusted, speed_kmh, teleport, rules)
+    flags = outliers + jumps + gaps + behaviour + identify(mock_flags(fixes, rules), pid, reviews)
+    for flag in flags:
+        flag.evidence["rule_version"] = rules.version
     flags.sort(key=lambda f: (f.start, f.code))
-    verified_s = in_grid_s
     coverage = {"area_ratio": round(area_ratio, 4), "buffer_m": buffer_m,
-                "sites_visited": 0, "sites_total": 0}
+                "sites_visited": len({v["site_id"] for v in visits}),
+                "sites_total": 0 if sites is None else int(len(sites))}
     return Patrol(
-        patrol_id=patrol_id(track.member_id, track.date), member_id=track.member_id, date=track.date,
+        patrol_id=pid, member_id=track.member_id, date=track.date,
         grid_id=grid.grid_id if grid is not None else None, kept=track.kept, rejected=dict(track.rejected),
         in_grid_s=in_grid_s, outside_s=outside_s, gap_s=gap_s, teleport_s=teleport_s,
         verified_s=verified_s, distance_m=distance_m, coverage=coverage, flags=flags,
         credit=patrol_credit(verified_s, area_ratio, flags, rules),
-        start=_timestamp(track.time_ns[0]) if n else None, end=_timestamp(track.time_ns[-1]) if n else None,
-        rule_version=rules.version,
+        start=timestamp(track.time_ns[0]) if n else None, end=timestamp(track.time_ns[-1]) if n else None,
+        rule_version=rules.version, site_visits=visits,
     )
 
 
-def _where(track: DayTrack, i: int) -> dict:
-    return {"source": str(track.source[i]), "line": int(track.line[i])}
-
-
-def _spike_flags(track, x, y, t_s, spikes, rules) -> list[Flag]:
-    flags = []
-    for i in np.flatnonzero(spikes).tolist():
-        d_in = float(np.hypot(x[i] - x[i - 1], y[i] - y[i - 1]))
-        d_out = float(np.hypot(x[i + 1] - x[i], y[i + 1] - y[i]))
-        flags.append(Flag("GPS_OUTLIER", _timestamp(track.time_ns[i]), _timestamp(track.time_ns[i]),
-                          float(track.lon[i]), float(track.lat[i]), {
-                              "distance_in_m": round(d_in, 1), "distance_out_m": round(d_out, 1),
-                              "speed_in_kmh": round(d_in / (t_s[i] - t_s[i - 1]) * 3.6, 1),
-                              "speed_out_kmh": round(d_out / (t_s[i + 1] - t_s[i]) * 3.6, 1),
-                              "accuracy_m": None if np.isnan(track.accuracy[i]) else float(track.accuracy[i]),
-                              "teleport_kmh": rules.teleport_kmh, "fix": _where(track, i),
-                              "dropped_from_geometry": True, "rule_version": rules.version}))
-    return flags
-
-
-def _teleport_flags(track, kept_index, xk, yk, tk, seg_len, adjusted, speed_kmh, teleport, rules) -> list[Flag]:
-    flags = []
-    for first, last in _runs(teleport):
+def _behaviour_flags(fixes, pid, reviews, kept_index, xk, yk, tk, acck, seg_len, seg_dt, counted, seg_in_grid,
+                     site_xy, rules) -> tuple[list[Flag], np.ndarray]:
+    """IDLE, LOOP and VEHICLE flags, and the segments whose in-grid time they take from verified time."""
+    excluded = np.zeros(len(seg_dt), dtype=bool)
+    track = fixes.track
+    found: dict[str, list[tuple[Flag, int, int]]] = {"IDLE": [], "LOOP": [], "VEHICLE": []}
+    stays, motion = find_stays(xk, yk, tk, ~counted, rules, *site_xy)
+    for stay in stays:
+        a, b = kept_index[stay.first], kept_index[stay.last]
+        sl = slice(stay.first, stay.last + 1)
+        lon, lat = float(np.mean(track.lon[kept_index[sl]])), float(np.mean(track.lat[kept_index[sl]]))
+        evidence = stay_evidence(stay, xk, yk, tk, motion, acck, rules)
+        found[stay.code].append((Flag(stay.code, fixes.time(a), fixes.time(b), lon, lat, evidence),
+                                 stay.first, stay.last - 1))
+    for first, last in find_vehicle_runs(seg_len, seg_dt, counted, rules):
         a, b = kept_index[first], kept_index[last + 1]
-        worst = first + int(np.argmax(speed_kmh[first:last + 1]))
-        flags.append(Flag("TELEPORT", _timestamp(track.time_ns[a]), _timestamp(track.time_ns[b]),
-                          float(track.lon[b]), float(track.lat[b]), {
-                              "from": {"lon": float(track.lon[a]), "lat": float(track.lat[a]), **_where(track, a)},
-                              "to": {"lon": float(track.lon[b]), "lat": float(track.lat[b]), **_where(track, b)},
-                              "segments": last - first + 1,
-                              "distance_m": round(float(seg_len[first:last + 1].sum()), 1),
-                              "adjusted_distance_m": round(float(adjusted[first:last + 1].sum()), 1),
-                              "duration_s": round(float(tk[last + 1] - tk[first]), 3),
-                              "max_speed_kmh": round(float(speed_kmh[worst]), 1),
-                              "teleport_kmh": rules.teleport_kmh, "teleport_min_m": rules.teleport_min_m,
-                              "excluded_s": round(float(tk[last + 1] - tk[first]), 3),
-                              "rule_version": rules.version}))
-    return flags
+        evidence = vehicle_evidence(first, last, seg_len, seg_dt, rules)
+        evidence.update({"from": fixes.point(a), "to": fixes.point(b)})
+        found["VEHICLE"].append((Flag("VEHICLE", fixes.time(a), fixes.time(b), float(track.lon[a]),
+                                      float(track.lat[a]), evidence), first, last))
+    flags = []
+    for code, items in found.items():
+        identify([f for f, _, _ in items], pid, reviews)
+        for flag, first, last in items:
+            flag.evidence["excluded_in_grid_s"] = round(float(seg_in_grid[first:last + 1].sum()), 3)
+            if flag.status != "dismissed":
+                excluded[first:last + 1] = True
+            flags.append(flag)
+    return flags, excluded
+
+
+def _site_positions(projection, sites: pd.DataFrame | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if sites is None or projection is None or not len(sites):
+        return None, None
+    return projection.forward(sites["lon"].to_numpy(dtype=float), sites["lat"].to_numpy(dtype=float))
+
+
+def _site_visits(sites, site_xy, xk, yk, tk, track, kept_index, rules) -> list[dict]:
+    """Visits of the grid's sites: within ``site_visit_radius_m`` for ``site_visit_min_s``."""
+    if site_xy[0] is None or len(tk) < 2:
+        return []
+    from .sites import site_visits
+
+    t0 = int(track.time_ns[0])
+    out = []
+    for visit in site_visits(xk, yk, tk, site_xy[0], site_xy[1], rules.site_visit_radius_m,
+                             rules.site_visit_min_s, rules.max_gap_s):
+        out.append({"site_id": str(sites["site_id"].iloc[visit.site]),
+                    "start": timestamp(t0 + round(visit.start_s * 1e9)),
+                    "end": timestamp(t0 + round(visit.end_s * 1e9)),
+                    "duration_s": round(float(visit.end_s - visit.start_s), 3)})
+    return out

@@ -46,16 +46,20 @@ class Rules:
     idle_min_s: float = 900.0
     loop_radius_m: float = 60.0
     loop_min_s: float = 600.0
-    # IDLE versus LOOP: a stay is "still" while the displacement over motion_lag_s seconds,
-    # divided by that lag, stays below still_mps (GPS jitter of 5-10 m gives ~0.1 m/s, slow walking ~0.5)
-    motion_lag_s: float = 120.0
-    still_mps: float = 0.25
+    # IDLE versus LOOP: fixes are averaged in motion_bin_s bins; a stretch is "still" when the
+    # median speed between bin centres stays below still_mps. GPS jitter of 5-10 m reads as
+    # about 0.1-0.2 m/s, slow walking as 0.5 m/s or more.
+    motion_bin_s: float = 60.0
+    still_mps: float = 0.35
     vehicle_kmh: float = 30.0
     vehicle_min_s: float = 120.0
     duplicate_track_distance_m: float = 30.0
     duplicate_track_share: float = 0.8
     duplicate_track_min_overlap_s: float = 1800.0
     # (duplicate-track replay, event and site thresholds: added below by their modules)
+    # replay: the repeated stretch must reach this far from its centre, so a phone left on the same
+    # desk (IDLE) or circled in the same spot (LOOP) on two days is not also called a replay
+    duplicate_replay_min_span_m: float = 100.0
     event_max_distance_m: float = 200.0
     event_outside_grid_m: float = 20.0
     event_duplicate_distance_m: float = 30.0
