@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .cleaning import KEPT, REJECT_REASONS, count_reasons, rejection_reasons
+from .crs_mismatch import check_crs_mismatch
 from .grid import Grid
 from .io.times import DEFAULT_TZ, check_tz
 from .patrol import DayTrack, Patrol, verify_patrol
-from .rules import RuleSet
+from .patrol_flags import identify
+from .rules import Rules, RuleSet
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -25,7 +27,7 @@ class BatchResult:
     patrols: list[Patrol]
     summary: dict
     warnings: list[str] = field(default_factory=list)
-    events: list[dict] = field(default_factory=list)
+    events: list = field(default_factory=list)  # geoverify.events.EventCheck
 
 
 def member_grids(grids: Iterable[Grid]) -> dict[str, list[Grid]]:
@@ -61,7 +63,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
     -------
     dict
         (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line,
-        mock, speed, device_id``.
+        mock, speed, device_id, crs``.
     """
     if fixes.empty:
         return {}
@@ -80,6 +82,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
         "mock": fixes["mock"].to_numpy(dtype=bool, na_value=False)[order],
         "speed": fixes["speed"].to_numpy(dtype=float, na_value=np.nan)[order],
         "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],
+        "crs": fixes["crs"].to_numpy(dtype=object)[order],
     }
     gap_limit = np.asarray(max_gap_s, dtype=float)[order]
     day = np.floor_divide(local, NS_PER_DAY)
@@ -104,6 +107,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
             "mock": cols["mock"][a] & cols["mock"][b],
             "speed": np.full(len(a), np.nan),
             "device_id": cols["device_id"][a],
+            "crs": cols["crs"][a],
         }
         # Each midnight point ends day a and starts day b (unless fix b is itself at midnight).
         into_b = mid_ns < time_ns[b]
@@ -150,7 +154,9 @@ def _rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str):
 
 
 def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | None = None,
-                 tz: str = DEFAULT_TZ, now: pd.Timestamp | None = None) -> BatchResult:
+                 tz: str = DEFAULT_TZ, now: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
+                 sites: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None,
+                 history: Sequence[DayTrack] = ()) -> BatchResult:
     """Verify every patrol in a fix table.
 
     Parameters
@@ -165,14 +171,25 @@ def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | Non
         IANA zone that defines a patrol's local date and the output offsets.
     now : pandas.Timestamp, optional
         Verification time for the ``future`` rejection; defaults to the current time.
+    events : pandas.DataFrame, optional
+        Event reports (as :func:`geoverify.io.read_events` returns them) to check.
+    sites : pandas.DataFrame, optional
+        Sites (as :func:`geoverify.io.read_sites` returns them); each patrol counts visits to
+        its grid's sites.
+    reviews : mapping of flag id to ``"confirmed"`` or ``"dismissed"``, optional
+        Auditors' decisions, applied to the flags they name.
+    history : sequence of DayTrack
+        Earlier days' tracks, compared against for replayed tracks but not verified again.
 
     Returns
     -------
     BatchResult
-        Patrols sorted by date then member, a summary accounting for every fix, warnings.
+        Patrols sorted by date then member, checked events, a summary accounting for every
+        fix, warnings.
     """
     check_tz(tz)
     rules = rules or RuleSet()
+    reviews = reviews or {}
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
     by_member = member_grids(grids)
     warnings: list[str] = []
@@ -182,7 +199,7 @@ def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | Non
                             f"({', '.join(g.grid_id for g in assigned)}); each patrol is credited to the "
                             "grid where the member spent the most time")
 
-    def member_rules(member: str):
+    def member_rules(member: str) -> Rules:
         assigned = by_member.get(member)
         return rules.for_grid_type(assigned[0].grid_type if assigned else None)
 
@@ -195,31 +212,95 @@ def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | Non
     kept_mask = reasons == KEPT
     days = split_days(fixes.loc[kept_mask], tz, max_gap[kept_mask])
     rejected, unassigned = _rejected_by_patrol(fixes, reasons, tz)
+    sites_by_grid = _sites_by_grid(sites)
 
-    patrols = []
+    patrols, tracks, patrol_rules, grid_of = [], [], [], {}
     for member, date in sorted(set(days) | set(rejected), key=lambda k: (k[1], k[0])):
-        cols = days.get((member, date))
-        if cols is None:
-            cols = {"time_ns": np.zeros(0, np.int64), "lon": np.zeros(0), "lat": np.zeros(0),
-                    "accuracy": np.zeros(0), "synthetic": np.zeros(0, bool),
-                    "source": np.zeros(0, object), "line": np.zeros(0, np.int64),
-                    "mock": np.zeros(0, bool), "speed": np.zeros(0), "device_id": np.zeros(0, object)}
+        cols = days.get((member, date)) or _empty_columns()
         track = DayTrack(member_id=member, date=date,
                          rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
-        candidates = by_member.get(member) or [None]
-        results = [verify_patrol(grid, track, rules.for_grid_type(grid.grid_type if grid else None))
-                   for grid in candidates]
-        patrol = max(results, key=lambda p: p.in_grid_s)
-        if patrol.grid_id is None:
+        results = []
+        for grid in by_member.get(member) or [None]:
+            grid_rules = rules.for_grid_type(grid.grid_type if grid else None)
+            results.append((verify_patrol(grid, track, grid_rules, reviews=reviews,
+                                          sites=sites_by_grid.get(grid.grid_id) if grid else None), grid))
+        patrol, grid = max(results, key=lambda r: r[0].in_grid_s)
+        grid_rules = rules.for_grid_type(grid.grid_type if grid else None)
+        if grid is None:
             warnings.append(f"member {member} is assigned to no grid; patrol {patrol.patrol_id} has grid_id "
                             "null and no in-grid time")
+        else:
+            _add_crs_mismatch(patrol, grid, track, grids, grid_rules, reviews, sites_by_grid.get(grid.grid_id))
         patrols.append(patrol)
+        tracks.append(track)
+        patrol_rules.append(grid_rules)
+        grid_of[member] = grid
+
+    _add_duplicate_tracks(patrols, tracks, history, member_rules, reviews)
+    for patrol, grid_rules in zip(patrols, patrol_rules):
+        patrol.settle_credit(grid_rules)
+    checked = _check_events(events, tracks, history, grid_of, by_member, member_rules, reviews)
 
     counts = count_reasons(reasons)
     summary = {"fixes_read": int(len(fixes)), "fixes_kept": int(kept_mask.sum()),
                "fixes_rejected": counts, "rejected_without_member_or_time": unassigned,
-               "patrols": len(patrols), "verified_at": now.isoformat()}
+               "patrols": len(patrols), "events": len(checked), "verified_at": now.isoformat()}
     if any(unassigned.values()):
         warnings.append(f"{sum(unassigned.values())} rejected fix(es) have no usable member id or time and "
                         "belong to no patrol; they are counted in summary.rejected_without_member_or_time")
-    return BatchResult(patrols=patrols, summary=summary, warnings=warnings)
+    return BatchResult(patrols=patrols, summary=summary, warnings=warnings, events=checked)
+
+
+def _empty_columns() -> dict:
+    return {"time_ns": np.zeros(0, np.int64), "lon": np.zeros(0), "lat": np.zeros(0),
+            "accuracy": np.zeros(0), "synthetic": np.zeros(0, bool), "source": np.zeros(0, object),
+            "line": np.zeros(0, np.int64), "mock": np.zeros(0, bool), "speed": np.zeros(0),
+            "device_id": np.zeros(0, object), "crs": np.zeros(0, object)}
+
+
+def _sites_by_grid(sites: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    if sites is None or not len(sites):
+        return {}
+    return {str(grid_id): frame.reset_index(drop=True) for grid_id, frame in sites.groupby("grid_id", sort=False)}
+
+
+def _add_crs_mismatch(patrol: Patrol, grid: Grid, track: DayTrack, grids: list[Grid], rules: Rules,
+                      reviews: Mapping[str, str], sites: pd.DataFrame | None) -> None:
+    """Add CRS_MISMATCH to a patrol that mostly missed its grid, when reading it as GCJ-02 fixes that."""
+    if patrol.kept == 0 or patrol.in_grid_s > (1.0 - rules.crs_mismatch_share) * (patrol.in_grid_s + patrol.outside_s):
+        return
+    flag = check_crs_mismatch(grid, track, grids, rules,
+                              lambda converted: verify_patrol(grid, converted, rules, sites=sites))
+    if flag is not None:
+        flag.evidence["rule_version"] = rules.version
+        patrol.add_flags(identify([flag], patrol.patrol_id, reviews))
+
+
+def _add_duplicate_tracks(patrols: list[Patrol], tracks: list[DayTrack], history: Sequence[DayTrack],
+                          member_rules, reviews: Mapping[str, str]) -> None:
+    """DUPLICATE_TRACK: one person carrying two phones, or a day replayed (see geoverify.duplicates)."""
+    from .duplicates import find_duplicate_tracks
+
+    found = find_duplicate_tracks([t for t in tracks if len(t.time_ns)], member_rules, history=history)
+    for patrol in patrols:
+        flags = sorted(found.get((patrol.member_id, patrol.date), []), key=lambda f: f.start)
+        if flags:
+            patrol.add_flags(identify(flags, patrol.patrol_id, reviews))
+
+
+def _check_events(events, tracks, history, grid_of, by_member, member_rules, reviews) -> list:
+    """EVENT_* checks of each event report against its member's tracks and grid."""
+    if events is None or not len(events):
+        return []
+    from .events import check_events
+
+    by_track: dict[str, list[DayTrack]] = {}
+    for track in list(history) + list(tracks):
+        if len(track.time_ns):
+            by_track.setdefault(track.member_id, []).append(track)
+    member_grid = {m: grid_of.get(m, (by_member.get(m) or [None])[0]) for m in set(events["member_id"].astype(str))}
+    checked = check_events(events, by_track, member_grid, member_rules)
+    for check in checked:
+        for code in sorted({f.code for f in check.flags}):
+            identify([f for f in check.flags if f.code == code], str(check.event_id), reviews)
+    return checked

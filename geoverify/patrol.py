@@ -36,7 +36,9 @@ class DayTrack:
     local midnight so that a segment crossing it is shared by the two days; they are not
     input fixes. ``source``/``line`` say where each fix came from (for evidence).
     ``mock`` is True where the device marked the fix as a mock location; ``speed`` is the
-    device-reported speed in m/s (NaN unknown); ``device_id`` the reporting device (None unknown).
+    device-reported speed in m/s (NaN unknown); ``device_id`` the reporting device (None unknown);
+    ``crs`` the coordinate system the input declared (``wgs84``, ``gcj02``, ``bd09``) before the
+    positions were converted to WGS-84.
     """
 
     member_id: str
@@ -52,6 +54,7 @@ class DayTrack:
     mock: np.ndarray | None = None
     speed: np.ndarray | None = None
     device_id: np.ndarray | None = None
+    crs: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.time_ns)
@@ -61,6 +64,8 @@ class DayTrack:
             self.speed = np.full(n, np.nan)
         if self.device_id is None:
             self.device_id = np.full(n, None, dtype=object)
+        if self.crs is None:
+            self.crs = np.full(n, "wgs84", dtype=object)
 
     @property
     def kept(self) -> int:
@@ -96,6 +101,14 @@ class Patrol:
     end: pd.Timestamp | None
     rule_version: str
     site_visits: list[dict] = field(default_factory=list)
+
+    def add_flags(self, flags: list[Flag]) -> None:
+        """Add flags found across patrols (CRS_MISMATCH, DUPLICATE_TRACK), keeping time order."""
+        self.flags = sorted(self.flags + list(flags), key=lambda f: (f.start, f.code))
+
+    def settle_credit(self, rules: Rules) -> None:
+        """Recompute the credit from verified time, coverage and every flag's review status."""
+        self.credit = patrol_credit(self.verified_s, self.coverage["area_ratio"], self.flags, rules)
 
     def to_dict(self, tz: str) -> dict:
         """The patrol object of the command line's JSON (spec "Command line")."""
@@ -170,7 +183,8 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     # Lone spikes leave the geometry unless an auditor dismissed their flag.
     spikes = find_spikes(x, y, t_s, track.accuracy, rules) & ~track.synthetic
     outliers = identify(spike_flags(fixes, x, y, t_s, spikes, rules), pid, reviews)
-    spikes[np.flatnonzero(spikes)[dismissed(outliers)]] = False
+    vouched = np.flatnonzero(spikes)[dismissed(outliers)]
+    spikes[vouched] = False
     keep = ~spikes
     xk, yk, tk, acck = x[keep], y[keep], t_s[keep], track.accuracy[keep]
     kept_index = np.flatnonzero(keep)
@@ -180,6 +194,9 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     gap = seg_dt > rules.max_gap_s
     teleport, adjusted, speed_kmh = find_teleports(xk, yk, tk, acck, rules)
     teleport &= ~gap
+    # A fix an auditor vouched for (dismissed spike) joins the path: its segments are no teleports.
+    for i in np.searchsorted(kept_index, vouched).tolist():
+        teleport[max(i - 1, 0):i + 1] = False
     jumps, jump_spans = teleport_flags(fixes, kept_index, tk, seg_len, adjusted, speed_kmh, teleport, rules)
     for flag, (first, last) in zip(identify(jumps, pid, reviews), jump_spans):
         if flag.status == "dismissed":

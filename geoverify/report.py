@@ -12,7 +12,7 @@ def result_document(result: BatchResult, tz: str) -> dict:
     """The command line's JSON document (spec "Command line")."""
     return {
         "patrols": [p.to_dict(tz) for p in result.patrols],
-        "events": result.events,
+        "events": [e.to_dict(tz) for e in result.events],
         "warnings": list(result.warnings),
         "summary": result.summary,
     }

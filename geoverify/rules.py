@@ -53,6 +53,9 @@ class Rules:
     still_mps: float = 0.35
     vehicle_kmh: float = 30.0
     vehicle_min_s: float = 120.0
+    # CRS_MISMATCH: at most 1 - crs_mismatch_share of the fixes in the grid as read, at least
+    # crs_mismatch_share once read as GCJ-02, and not mostly inside another grid as read
+    crs_mismatch_share: float = 0.8
     duplicate_track_distance_m: float = 30.0
     duplicate_track_share: float = 0.8
     duplicate_track_min_overlap_s: float = 1800.0

@@ -18,6 +18,7 @@ from geoverify.grid import Grid
 from geoverify.patrol import DayTrack
 from geoverify.projection import LocalProjection
 from geoverify.rules import Rules
+from geoverify.simulate import _ar_noise
 
 ORIGIN = (116.4, 39.9)  # lon, lat: central Beijing
 PROJ = LocalProjection(*ORIGIN)
@@ -70,6 +71,44 @@ def fix_frame(rows, member="M1") -> pd.DataFrame:
         "accuracy": np.array([r[3] if len(r) > 3 else np.nan for r in rows], dtype=float),
         "source": pd.Series(["test"] * n, dtype="string"), "line": np.arange(2, n + 2),
     }, n)
+
+
+# Track builders in metres on PROJ: (xy, seconds) pairs, joined end to end by ``chain``.
+
+def jitter(n: int, sigma: float, interval: float, seed: int) -> np.ndarray:
+    """Correlated GPS error (metres), ``sigma`` per axis, as phones drift."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack([_ar_noise((n,), sigma, interval, rng), _ar_noise((n,), sigma, interval, rng)])
+
+
+def walk(start, heading_deg, speed, seconds, interval):
+    """Straight walk: positions every ``interval`` s for ``seconds`` s (end excluded)."""
+    t = np.arange(0, seconds, interval, dtype=float)
+    h = np.radians(heading_deg)
+    return np.asarray(start) + np.column_stack([np.cos(h), np.sin(h)]) * speed * t[:, None], t
+
+
+def circle(centre, radius, speed, seconds, interval):
+    """Circling from the circle's west point (so a walk east along y=0 arrives there)."""
+    t = np.arange(0, seconds, interval, dtype=float)
+    a = np.pi + speed * t / radius
+    return np.asarray(centre) + radius * np.column_stack([np.cos(a), np.sin(a)]), t
+
+
+
+def still(at, seconds, interval):
+    t = np.arange(0, seconds, interval, dtype=float)
+    return np.tile(np.asarray(at, float), (len(t), 1)), t
+
+
+def chain(*parts, interval):
+    """Concatenate (xy, t) parts end to end in time; returns xy, t."""
+    xys, ts, t0 = [], [], 0.0
+    for xy, t in parts:
+        xys.append(xy)
+        ts.append(t + t0)
+        t0 += t[-1] + interval
+    return np.vstack(xys), np.concatenate(ts)
 
 
 @pytest.fixture

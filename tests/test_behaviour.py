@@ -2,33 +2,12 @@
 
 import numpy as np
 import pytest
-from conftest import day_track, metric_grid
+from conftest import chain, circle, day_track, jitter, metric_grid, still, walk
 from shapely.geometry import box
 
 from geoverify.patrol import verify_patrol
-from geoverify.simulate import _ar_noise
 
 BIG = box(-2000, -2000, 2000, 2000)
-
-
-def jitter(n: int, sigma: float, interval: float, seed: int) -> np.ndarray:
-    """Correlated GPS error (metres), ``sigma`` per axis, as phones drift."""
-    rng = np.random.default_rng(seed)
-    return np.column_stack([_ar_noise((n,), sigma, interval, rng), _ar_noise((n,), sigma, interval, rng)])
-
-
-def walk(start, heading_deg, speed, seconds, interval):
-    """Straight walk: positions every ``interval`` s for ``seconds`` s (end excluded)."""
-    t = np.arange(0, seconds, interval, dtype=float)
-    h = np.radians(heading_deg)
-    return np.asarray(start) + np.column_stack([np.cos(h), np.sin(h)]) * speed * t[:, None], t
-
-
-def circle(centre, radius, speed, seconds, interval):
-    """Circling from the circle's west point (so a walk east along y=0 arrives there)."""
-    t = np.arange(0, seconds, interval, dtype=float)
-    a = np.pi + speed * t / radius
-    return np.asarray(centre) + radius * np.column_stack([np.cos(a), np.sin(a)]), t
 
 
 def through_circle(minutes, speed=1.3, radius=40.0):
@@ -41,21 +20,6 @@ def through_circle(minutes, speed=1.3, radius=40.0):
     out = c[-1] / np.hypot(*c[-1])
     w2, t2 = walk(c[-1] + out * 13, np.degrees(np.arctan2(out[1], out[0])), 1.3, 600, 10)
     return chain((w1, t1), (c, tc), (w2, t2), interval=10)
-
-
-def still(at, seconds, interval):
-    t = np.arange(0, seconds, interval, dtype=float)
-    return np.tile(np.asarray(at, float), (len(t), 1)), t
-
-
-def chain(*parts, interval):
-    """Concatenate (xy, t) parts end to end in time; returns xy, t."""
-    xys, ts, t0 = [], [], 0.0
-    for xy, t in parts:
-        xys.append(xy)
-        ts.append(t + t0)
-        t0 += t[-1] + interval
-    return np.vstack(xys), np.concatenate(ts)
 
 
 def patrol_with(xy, t, sigma=0.0, interval=10.0, seed=1, grid=None, rules=None, **kw):
