@@ -52,9 +52,9 @@ def _parse_now(value: str | None, tz: str) -> pd.Timestamp | None:
 @click.option("--tracks", "tracks_path", required=True, type=click.Path(path_type=Path),
               help="A track file (CSV, GPX, GeoJSON, Parquet) or a folder of them.")
 @click.option("--events", "events_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Event reports (CSV or GeoJSON): read and validated.")
+              help="Event reports (CSV or GeoJSON) to check against the tracks.")
 @click.option("--sites", "sites_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Sites (CSV or GeoJSON): read and validated.")
+              help="Sites (CSV or GeoJSON): households and key points whose visits are counted.")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
               default=configured_rules_path, help="Rules TOML file (default: $GEOVERIFY_RULES or built in).")
 @click.option("--tz", default=configured_tz, show_default="$GEOVERIFY_TZ or Asia/Shanghai",
@@ -84,17 +84,10 @@ def verify(grids_path, tracks_path, events_path, sites_path, rules_path, tz, crs
         rules = load_rules(rules_path)
         grids = read_grids(grids_path, crs=grids_crs)
         fixes = read_tracks(tracks_path, tz=tz, crs=crs, member_id=member_id)
-        extra = []
-        if events_path is not None:
-            events = read_events(events_path, tz=tz, crs=crs)
-            extra.append(f"{len(events)} event report(s) read from {events_path}; event checks are not "
-                         "part of this version yet, so no event is flagged")
-        if sites_path is not None:
-            sites = read_sites(sites_path, crs=crs)
-            extra.append(f"{len(sites)} site(s) read from {sites_path}; site visits are not part of this "
-                         "version yet, so sites_visited and sites_total stay 0")
-        result = verify_batch(grids, fixes, rules=rules, tz=tz, now=now)
-    result.warnings[:0] = [str(w.message) for w in caught if issubclass(w.category, GeoverifyWarning)] + extra
+        events = read_events(events_path, tz=tz, crs=crs) if events_path is not None else None
+        sites = read_sites(sites_path, crs=crs) if sites_path is not None else None
+        result = verify_batch(grids, fixes, rules=rules, tz=tz, now=now, events=events, sites=sites)
+    result.warnings[:0] = [str(w.message) for w in caught if issubclass(w.category, GeoverifyWarning)]
     text = to_json(result, tz) + "\n" if fmt == "json" else to_table(result, tz)
     if output is None:
         sys.stdout.write(text)
@@ -118,3 +111,18 @@ def simulate(grids_path, out_dir, date, seed) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in write_samples(grids_path, out_dir, date=date, seed=seed):
         click.echo(str(path))
+
+
+@main.group()
+def rules() -> None:
+    """Show or check verification rules."""
+
+
+@rules.command("show")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=configured_rules_path, help="A rules file (default: $GEOVERIFY_RULES or built in).")
+def rules_show(rules_path) -> None:
+    """Print the rules in force as a TOML rules file (the built-in defaults without --rules)."""
+    from .rules import load_rules, rules_to_toml
+
+    sys.stdout.write(rules_to_toml(load_rules(rules_path)))

@@ -125,8 +125,10 @@ def _apply(base: Rules, overrides: Mapping[str, Any], where: str) -> Rules:
             raise RulesError(f"{where}: unknown key {key!r}; allowed keys are: {allowed}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RulesError(f"{where}.{key}: expected a number, got {value!r}")
-        if value < 0 or value != value:
-            raise RulesError(f"{where}.{key}: must be a number >= 0, got {value!r}")
+        if value < 0 or value != value or value == float("inf"):
+            raise RulesError(f"{where}.{key}: must be a finite number >= 0, got {value!r}")
+        if key.endswith(("_share", "_ratio")) and value > 1:
+            raise RulesError(f"{where}.{key}: a share between 0 and 1, got {value!r}")
         values[key] = float(value)
     return dataclasses.replace(base, **values)
 
@@ -177,3 +179,24 @@ def load_rules(path: str | Path | None) -> RuleSet:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{path}: not valid TOML ({exc}); fix the file or omit --rules") from None
     return parse_rules(document, source=str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value)
+
+
+def rules_to_toml(ruleset: RuleSet) -> str:
+    """The rule set as a TOML rules file: every threshold under ``[defaults]``, and per grid type
+    only what differs. :func:`parse_rules` reads it back to an equal rule set."""
+    defaults = ruleset.defaults.as_dict()
+    lines = [f"version = {json.dumps(ruleset.version)}", "", "[defaults]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in defaults.items() if key != "version"]
+    for name, rules in sorted(ruleset.by_grid_type.items()):
+        changed = {k: v for k, v in rules.as_dict().items() if k != "version" and v != defaults[k]}
+        lines += ["", f"[grid_type.{json.dumps(name) if not name.isidentifier() else name}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in changed.items()]
+    return "\n".join(lines) + "\n"
