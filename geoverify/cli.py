@@ -113,6 +113,57 @@ def simulate(grids_path, out_dir, date, seed) -> None:
         click.echo(str(path))
 
 
+@main.command()
+@click.option("--grids", "grids_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid polygons: GeoJSON, GeoPackage or Shapefile.")
+@click.option("--tracks", "tracks_path", required=True, type=click.Path(path_type=Path),
+              help="A track file or a folder of them.")
+@click.option("--sites", "sites_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Sites (CSV or GeoJSON) with grid_id and tier.")
+@click.option("--from", "date_from", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First local date of the period.")
+@click.option("--to", "date_to", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Last local date of the period (included).")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path), default=configured_rules_path)
+@click.option("--tz", default=configured_tz, show_default="$GEOVERIFY_TZ or Asia/Shanghai")
+@click.option("--crs", type=click.Choice(COORDINATE_SYSTEMS), default="wgs84", show_default=True)
+@click.option("--grids-crs", type=click.Choice(COORDINATE_SYSTEMS), default=None)
+@click.option("--member-id", default=None)
+@click.option("--now", "now_text", default=None,
+              help="Verification time (ISO 8601) for the 'future' rejection; default: now.")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def visits(grids_path, tracks_path, sites_path, date_from, date_to, rules_path, tz, crs, grids_crs, member_id,
+           now_text, fmt, output) -> None:
+    """Site visits and each site's visit schedule (red weekly, yellow fortnightly, green monthly)."""
+    import json
+
+    from .batch import verify_batch
+    from .io import read_grids, read_sites, read_tracks
+    from .rules import load_rules
+    from .sites import format_visits_table, patrol_visits, visits_report
+
+    check_tz(tz)
+    if date_from > date_to:
+        raise click.BadParameter(f"--from {date_from:%Y-%m-%d} is after --to {date_to:%Y-%m-%d}",
+                                 param_hint="--from")
+    now = _parse_now(now_text, tz)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GeoverifyWarning)
+        grids = read_grids(grids_path, crs=grids_crs)
+        fixes = read_tracks(tracks_path, tz=tz, crs=crs, member_id=member_id)
+        sites = read_sites(sites_path, crs=crs)
+        result = verify_batch(grids, fixes, rules=load_rules(rules_path), tz=tz, now=now, sites=sites)
+    report = visits_report(grids, sites, patrol_visits(result.patrols), date_from.date(), date_to.date(), tz=tz)
+    report["warnings"][:0] = ([str(w.message) for w in caught if issubclass(w.category, GeoverifyWarning)]
+                              + result.warnings)
+    text = json.dumps(report, ensure_ascii=False, indent=2) + "\n" if fmt == "json" else format_visits_table(report)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 @main.group()
 def rules() -> None:
     """Show or check verification rules."""

@@ -104,3 +104,35 @@ def test_installed_console_script(inputs):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "M1.csv.missing: no such file or folder" in done.stderr
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_visits_report_on_the_sample_day(runner):
+    result = runner.invoke(main, [
+        "visits", "--grids", str(ROOT / "grids" / "dongcheng_sample.geojson"),
+        "--tracks", str(ROOT / "sample_tracks"), "--sites", str(ROOT / "sample_tracks" / "sites" / "sites.csv"),
+        "--from", "2026-11-02", "--to", "2026-11-12", "--now", "2026-11-13T00:00:00+08:00"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    visited = {v["site_id"] for v in report["visits"] if v["member_id"] == "M001"}
+    assert visited == {"S001", "S002", "S003"}
+    sites = {s["site_id"]: s for s in report["sites"]}
+    # S001 (red, weekly) last visited 11-02: due 11-09, overdue by 3 days on 11-12.
+    assert (sites["S001"]["next_due"], sites["S001"]["overdue"], sites["S001"]["days_overdue"]) == \
+        ("2026-11-09", True, 3)
+    assert sites["S002"]["overdue"] is False   # yellow, fortnightly: due 11-16
+
+
+def test_visits_rejects_a_reversed_period(runner):
+    result = runner.invoke(main, [
+        "visits", "--grids", str(ROOT / "grids" / "dongcheng_sample.geojson"),
+        "--tracks", str(ROOT / "sample_tracks"), "--sites", str(ROOT / "sample_tracks" / "sites" / "sites.csv"),
+        "--from", "2026-11-12", "--to", "2026-11-02"])
+    assert result.exit_code == 2 and "--from 2026-11-12 is after --to 2026-11-02" in result.stderr
+
+
+def test_rules_show_prints_the_spec_defaults(runner):
+    text = runner.invoke(main, ["rules", "show"]).stdout
+    assert "max_gap_s = 300\n" in text and "teleport_kmh = 150\n" in text and "points_per_patrol = 5\n" in text
