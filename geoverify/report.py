@@ -46,6 +46,10 @@ def to_table(result: BatchResult, tz: str) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    flagged = [e for e in result.events if e.flags]
+    if result.events:
+        out += ["", f"{len(result.events)} event report(s), {len(flagged)} flagged"]
+        out += [f"  {e.event_id}  {e.member_id}  {' '.join(sorted(f.code for f in e.flags))}" for e in flagged]
     s = result.summary
     out.append("")
     out.append(f"{s['fixes_read']} fixes read, {s['fixes_kept']} kept, rejected: "
