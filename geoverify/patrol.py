@@ -256,7 +256,8 @@ def _behaviour_flags(fixes, pid, reviews, kept_index, xk, yk, tk, acck, seg_len,
         a, b = kept_index[stay.first], kept_index[stay.last]
         sl = slice(stay.first, stay.last + 1)
         lon, lat = float(np.mean(track.lon[kept_index[sl]])), float(np.mean(track.lat[kept_index[sl]]))
-        evidence = stay_evidence(stay, xk, yk, tk, motion, acck, rules)
+        evidence = {"centre": {"lon": round(lon, 7), "lat": round(lat, 7)},
+                    **stay_evidence(stay, xk, yk, tk, motion, acck, rules)}
         found[stay.code].append((Flag(stay.code, fixes.time(a), fixes.time(b), lon, lat, evidence),
                                  stay.first, stay.last - 1))
     for first, last in find_vehicle_runs(seg_len, seg_dt, counted, rules):

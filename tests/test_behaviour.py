@@ -52,6 +52,8 @@ def test_phone_still_for_16_minutes_with_jitter_is_idle(sigma, interval):
     duration = idle.evidence["duration_s"]
     assert 900 <= duration <= 16 * 60 + 120, duration
     assert idle.evidence["radius_m"] <= 50 and idle.evidence["min_duration_s"] == 900
+    assert idle.evidence["centre"] == {"lon": pytest.approx(idle.lon), "lat": pytest.approx(idle.lat)}
+    assert idle.evidence["path_length_m"] > 0 and idle.evidence["still_mps"] == 0.35
     assert patrol.verified_s == pytest.approx(patrol.in_grid_s - idle.evidence["excluded_in_grid_s"])
     assert idle.evidence["excluded_in_grid_s"] == pytest.approx(duration, abs=1e-6)
 
