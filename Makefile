@@ -14,9 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/geoverify verify --grids grids/dongcheng_sample.geojson --tracks sample_tracks/ \
-		--events sample_tracks/events/events.csv --sites sample_tracks/sites/sites.csv \
-		--now 2026-11-03T00:00:00+08:00 --format table
+	$(BIN)/geoverify demo --db demo/geoverify.db --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

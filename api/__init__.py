@@ -1,0 +1,42 @@
+"""The geoverify HTTP service: a Flask app over the geoverify store (no verification logic here)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from flask import Flask
+
+from geoverify.settings import configured_rules_path, configured_tz
+from geoverify.store import configured_database_url
+
+DEFAULT_MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # bytes
+DEFAULT_MAX_FIXES_PER_UPLOAD = 500_000
+
+
+def create_app(test_config: Mapping | None = None) -> Flask:
+    """Build the service.
+
+    Configuration: defaults, then ``GEOVERIFY_*`` environment variables (``GEOVERIFY_DATABASE_URL``,
+    ``GEOVERIFY_RULES``, ``GEOVERIFY_TZ``, and any other key as ``GEOVERIFY_<KEY>``), then
+    ``test_config``. Keys: ``DATABASE_URL``, ``RULES``, ``TZ``, ``NOW`` (a fixed verification time,
+    for replaying old data), ``MAX_CONTENT_LENGTH`` (bytes), ``MAX_FIXES_PER_UPLOAD``.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATABASE_URL=configured_database_url(), RULES=configured_rules_path(), TZ=configured_tz(), NOW=None,
+        MAX_CONTENT_LENGTH=DEFAULT_MAX_CONTENT_LENGTH, MAX_FIXES_PER_UPLOAD=DEFAULT_MAX_FIXES_PER_UPLOAD,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.from_prefixed_env("GEOVERIFY")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    from . import audit, auth, credits, events, flags, grids, openapi, patrols, problems, sites, tracks
+
+    problems.init_app(app)
+    auth.init_app(app)
+    for module in (grids, tracks, events, sites, patrols, flags, credits, audit, openapi):
+        app.register_blueprint(module.bp)
+    return app

@@ -177,3 +177,9 @@ def rules_show(rules_path) -> None:
     from .rules import load_rules, rules_to_toml
 
     sys.stdout.write(rules_to_toml(load_rules(rules_path)))
+
+
+# The service's commands (store, tokens, audit, serve, demo) live in their own module.
+from .service_cli import register  # noqa: E402
+
+register(main)

@@ -31,3 +31,32 @@ class RulesError(GeoverifyError, ValueError):
 
 class GeoverifyWarning(UserWarning):
     """Something was accepted but changed or assumed; the message says what and where."""
+
+
+# The store and service (geoverify.store); each maps to one HTTP status in api/problems.py.
+class StoreError(GeoverifyError):
+    """Base class of the store's errors."""
+
+
+class NotFound(StoreError):
+    """The object does not exist, or is outside the caller's scope."""
+
+
+class Forbidden(StoreError):
+    """The caller's role or scope does not allow this change."""
+
+
+class IdempotencyConflict(StoreError):
+    """An Idempotency-Key was reused with a different request."""
+
+
+class UploadTooLarge(StoreError):
+    """An upload holds more fixes than the store accepts in one request."""
+
+
+class InvalidRequest(StoreError):
+    """A request parameter or body field is missing or has a value the store cannot use."""
+
+
+class TokenError(StoreError):
+    """A token cannot be created or revoked as asked."""

@@ -20,3 +20,8 @@ def configured_tz() -> str:
 def configured_rules_path() -> str | None:
     """A rules file named by ``$GEOVERIFY_RULES``, if any."""
     return os.environ.get(ENV_RULES) or None
+
+
+def configured_database_url() -> str:
+    """``$GEOVERIFY_DATABASE_URL`` or ``sqlite:///geoverify.db`` (in the working directory)."""
+    return os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL

@@ -1,0 +1,63 @@
+"""Bearer-token authentication and role checks; the store on the app."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+
+from flask import Flask, abort, current_app, g, request
+
+from geoverify.store import Store
+from geoverify.store import tokens
+from geoverify.store.tokens import Principal
+
+from .problems import problem
+
+
+def get_store() -> Store:
+    """The app's store (opened once by :func:`init_app`)."""
+    return current_app.extensions["geoverify.store"]
+
+
+def init_app(app: Flask) -> None:
+    """Open (create or upgrade) the store named by the app's config."""
+    store = Store.open(app.config["DATABASE_URL"], tz=app.config["TZ"], rules_path=app.config["RULES"],
+                       now=app.config.get("NOW"), migrate=app.config.get("MIGRATE", True))
+    store.max_fixes_per_upload = int(app.config["MAX_FIXES_PER_UPLOAD"])
+    app.extensions["geoverify.store"] = store
+
+
+def requires(*roles: str) -> Callable:
+    """Let a view run only for a live token of one of ``roles`` (admin always allowed).
+
+    401 without a valid token, 403 for another role; the caller is ``g.principal``.
+    """
+    allowed = set(roles) | {"admin"}
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                abort(401)
+            with get_store().read() as conn:
+                principal = tokens.authenticate(conn, token.strip())
+            if principal is None:
+                return problem(401, "The token is unknown or revoked; ask an admin for a new one "
+                                    "(`geoverify token create`).", headers={"WWW-Authenticate": 'Bearer realm="geoverify"'})
+            if principal.role not in allowed:
+                return problem(403, f"Role {principal.role} may not do this; it needs one of: "
+                                    f"{', '.join(sorted(allowed))}.")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        wrapper.__roles__ = sorted(allowed)
+        return wrapper
+
+    return decorate
+
+
+def grid_scope(principal: Principal) -> frozenset | None:
+    """Grid ids a supervisor may see; None for roles that see every grid."""
+    return principal.scopes if principal.role == "supervisor" else None

@@ -1,0 +1,26 @@
+"""/api/v1/credits: the credit ledger, read with a cursor (scorer)."""
+
+from flask import Blueprint, jsonify
+
+from geoverify.store import ledger
+
+from .auth import get_store, requires
+from .openapi import operation, query
+from .params import int_arg
+
+bp = Blueprint("credits", __name__, url_prefix="/api/v1/credits")
+
+
+@bp.get("")
+@operation("Ledger entries after a cursor, in seq order", tag="credits",
+           description="Store `next` and pass it as `after` on the next call: every entry is seen exactly "
+                       "once, also while entries are being appended. Entries are never changed or deleted; "
+                       "a change appends a reversal (negative points) and a new grant.",
+           params=(query("after", "the last seq already seen (0 to start)", "integer", minimum=0),
+                   query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)),
+           responses={200: ("a page of entries and the next cursor", "CreditPage")})
+@requires("scorer")
+def list_credits():
+    with get_store().read() as conn:
+        page = ledger.page(conn, int_arg("after", 0), int_arg("limit", 100, minimum=1, maximum=1000))
+    return jsonify(page)

@@ -1,0 +1,46 @@
+"""/api/v1/flags: list flags and review them (auditor)."""
+
+from flask import Blueprint, g, jsonify, request
+
+from geoverify.store import queries
+from geoverify.errors import InvalidRequest
+from geoverify.store.reviews import review_flag
+
+from .auth import get_store, grid_scope, requires
+from .openapi import operation, query
+from .params import choice_arg, int_arg
+
+bp = Blueprint("flags", __name__, url_prefix="/api/v1/flags")
+
+
+@bp.get("")
+@operation("List flags", tag="flags",
+           params=(query("status", "open, confirmed or dismissed", enum=["open", "confirmed", "dismissed"]),
+                   query("code", "flag code, e.g. TELEPORT"), query("grid_id", "only this grid"),
+                   query("member_id", "only this member"), query("offset", "skip this many", "integer", minimum=0),
+                   query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)))
+@requires("supervisor", "auditor")
+def list_flags():
+    with get_store().read() as conn:
+        page = queries.list_flags(
+            conn, status=choice_arg("status", ("open", "confirmed", "dismissed")),
+            code=request.args.get("code") or None, grid_id=request.args.get("grid_id") or None,
+            member_id=request.args.get("member_id") or None, offset=int_arg("offset", 0),
+            limit=int_arg("limit", 100, minimum=1, maximum=1000), grid_scope=grid_scope(g.principal))
+    return jsonify(page)
+
+
+@bp.post("/<flag_id>/review")
+@operation("Confirm or dismiss a flag", tag="flags",
+           description="The patrol's day is re-verified with every review; the credit change is in the "
+                       "ledger when this answers.",
+           body={"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Review"}}}},
+           responses={200: ("the review, the flag's new status, the patrol's credit and the ledger entries "
+                            "appended", "Object")})
+@requires("auditor")
+def review(flag_id: str):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest('send a JSON object: {"decision": "confirm" | "dismiss", "note": "why"}')
+    result = review_flag(get_store(), flag_id, body.get("decision"), body.get("note"), g.principal)
+    return jsonify(result)

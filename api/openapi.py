@@ -1,0 +1,119 @@
+"""The OpenAPI 3 document, generated from the registered views: each view declares its
+operation with :func:`operation`; paths, methods and path parameters come from Flask's URL map."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from apispec import APISpec
+from flask import Blueprint, Flask, current_app, jsonify
+
+from geoverify import __version__
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+PROBLEM = {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string", "description": "what went wrong and what to do"},
+    "instance": {"type": "string"}}}
+LEDGER_ENTRY = {"type": "object", "properties": {
+    "credit_id": {"type": "string"}, "seq": {"type": "integer"}, "kind": {"type": "string", "enum": ["grant", "reversal"]},
+    "reverses": {"type": "string", "nullable": True}, "patrol_id": {"type": "string"},
+    "member_id": {"type": "string"}, "grid_id": {"type": "string", "nullable": True},
+    "date": {"type": "string", "format": "date"}, "points": {"type": "number"},
+    "verified_s": {"type": "number"}, "rule_version": {"type": "string"},
+    "created_at": {"type": "string", "format": "date-time"}}}
+SCHEMAS = {
+    "Problem": PROBLEM,
+    "LedgerEntry": LEDGER_ENTRY,
+    "CreditPage": {"type": "object", "properties": {
+        "entries": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerEntry"}},
+        "next": {"type": "integer", "description": "pass as ?after= to resume"}}},
+    "Review": {"type": "object", "required": ["decision", "note"], "properties": {
+        "decision": {"type": "string", "enum": ["confirm", "dismiss"]}, "note": {"type": "string", "minLength": 1}}},
+    "UploadResult": {"type": "object", "properties": {
+        "upload_id": {"type": "integer"}, "kind": {"type": "string"}, "replayed": {"type": "boolean"},
+        "patrols": {"type": "array", "items": {"type": "object"}}, "ledger_entries": {"type": "integer"}},
+        "additionalProperties": True},
+    "Object": {"type": "object", "additionalProperties": True},
+}
+UPLOAD_TYPES = ("text/csv", "application/geo+json", "application/json", "application/gpx+xml",
+                "application/geopackage+sqlite3", "application/vnd.apache.parquet", "multipart/form-data")
+
+
+def query(name: str, description: str, type_: str = "string", **schema) -> dict:
+    """A query parameter."""
+    return {"in": "query", "name": name, "description": description, "required": False,
+            "schema": {"type": type_, **schema}}
+
+
+def operation(summary: str, *, tag: str, params: tuple = (), body: dict | None = None,
+              responses: dict[int, tuple[str, str]] | None = None, description: str = "") -> Callable:
+    """Attach an OpenAPI operation to a view (put it above ``@requires``)."""
+    def decorate(view):
+        view.__openapi__ = {"summary": summary, "tag": tag, "params": list(params), "body": body,
+                            "responses": responses or {200: ("OK", "Object")}, "description": description}
+        return view
+
+    return decorate
+
+
+def upload_body(description: str) -> dict:
+    """A request body that takes a file in any upload format."""
+    return {"description": description, "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in UPLOAD_TYPES}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem_response(description: str) -> dict:
+    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+
+
+def _operation(doc: dict, view, path_args: list[str]) -> dict[str, Any]:
+    roles = getattr(view, "__roles__", None)
+    op: dict[str, Any] = {"summary": doc["summary"], "tags": [doc["tag"]],
+                          "description": (doc["description"] + (f"\n\nRoles: {', '.join(roles)}." if roles else "")).strip(),
+                          "parameters": [{"in": "path", "name": a, "required": True, "schema": {"type": "string"}}
+                                         for a in path_args] + doc["params"],
+                          "responses": {str(code): {"description": text, "content": {"application/json": {
+                              "schema": _ref(schema)}}} for code, (text, schema) in doc["responses"].items()}}
+    if doc["body"] is not None:
+        op["requestBody"] = doc["body"]
+    if roles:
+        op["security"] = [{"bearer": []}]
+        op["responses"]["401"] = _problem_response("no valid token")
+        op["responses"]["403"] = _problem_response("the token's role may not do this")
+    op["responses"]["default"] = _problem_response("an error (problem+json)")
+    return op
+
+
+def build_spec(app: Flask) -> dict:
+    """The OpenAPI 3.0 document of every documented view of ``app``."""
+    spec = APISpec(title="geoverify", version=__version__, openapi_version="3.0.3",
+                   info={"description": "Verified patrol credit from grid workers' GPS tracks (see README)."})
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema)
+    paths: dict[str, dict] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions[rule.endpoint]
+        doc = getattr(view, "__openapi__", None)
+        if doc is None or not rule.rule.startswith("/api/v1"):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        args = re.findall(r"{([^}]+)}", path)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(doc, view, args)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI document (no token needed)."""
+    return jsonify(build_spec(current_app))

@@ -1,0 +1,85 @@
+"""Errors as RFC 9457 ``application/problem+json``, built by one function for every error:
+the service's own and Flask's (404, 405, 413, 500)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, json, request
+from werkzeug.exceptions import HTTPException
+
+from geoverify.errors import GeoverifyError, InputError, RulesError
+from geoverify.errors import (Forbidden, IdempotencyConflict, InvalidRequest, NotFound, TokenError,
+                                    UploadTooLarge)
+
+PROBLEM_TYPE = "application/problem+json"
+# Actionable details for the errors Flask raises itself.
+HTTP_DETAILS = {
+    400: "The request could not be read; check its parameters and body against /api/v1/openapi.json.",
+    401: "Send a valid token: 'Authorization: Bearer <token>' (create one with `geoverify token create`).",
+    404: "No such resource; the paths are listed in /api/v1/openapi.json.",
+    405: "This path does not accept that method; /api/v1/openapi.json lists the methods of each path.",
+    413: "The request body is larger than the service accepts ({limit} bytes); split the upload "
+         "(by member or by day) and send the parts.",
+    500: "The service failed while handling the request; the error is in the service log. Retry, and if "
+         "it persists report the time of the request.",
+}
+STATUS_OF = ((NotFound, 404), (Forbidden, 403), (IdempotencyConflict, 422), (UploadTooLarge, 413),
+             (InvalidRequest, 422), (InputError, 422), (RulesError, 422), (TokenError, 400))
+
+
+def problem(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
+            headers: dict | None = None, **extensions) -> Response:
+    """The one builder of error responses.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status.
+    detail : str
+        What went wrong and what to do about it, for a person.
+    title : str, optional
+        Short summary; the HTTP reason phrase by default.
+    extensions
+        Extra members (e.g. ``errors``), added beside the standard ones.
+    """
+    from http import HTTPStatus
+
+    body = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail,
+            "instance": request.path if request else None, **extensions}
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_TYPE)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    detail = HTTP_DETAILS.get(status, exc.description or "")
+    if status == 413:
+        detail = detail.format(limit=current_app.config.get("MAX_CONTENT_LENGTH"))
+    elif exc.description and status not in (404, 405, 413, 500) and exc.description != type(exc).description:
+        detail = exc.description
+    headers = {}
+    if status == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="geoverify"'
+    return problem(status, detail, headers=headers)
+
+
+def _geoverify_error(exc: GeoverifyError) -> Response:
+    status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 422)
+    return problem(status, str(exc), title=type(exc).__name__)
+
+
+def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return problem(500, HTTP_DETAILS[500])
+
+
+def init_app(app: Flask) -> None:
+    """Route every error through :func:`problem`."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(GeoverifyError, _geoverify_error)
+    app.register_error_handler(Exception, _unexpected)

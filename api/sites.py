@@ -1,0 +1,21 @@
+"""/api/v1/sites: upload sites (households, key points; CSV or GeoJSON Points)."""
+
+from flask import Blueprint
+
+from .auth import requires
+from .openapi import operation, query, upload_body
+from .uploads import handle_upload
+
+bp = Blueprint("sites", __name__, url_prefix="/api/v1/sites")
+
+
+@bp.post("")
+@operation("Upload sites", tag="sites",
+           params=(query("crs", "coordinate system of the sites", enum=["wgs84", "gcj02", "bd09"]),
+                   {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"}}),
+           body=upload_body("site_id, grid_id, lon, lat[, tier, name]"),
+           responses={201: ("stored sites; patrols of their grids re-verified", "UploadResult"),
+                      200: ("a repeat of an earlier request: its stored answer", "UploadResult")})
+@requires("admin")
+def upload_sites():
+    return handle_upload("sites")

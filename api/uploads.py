@@ -1,0 +1,57 @@
+"""Reading an upload request: its body, format, parameters and Idempotency-Key (shared by the
+grids, tracks, events and sites blueprints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import abort, g, jsonify, request
+
+from geoverify.store import ingest
+from geoverify.errors import InvalidRequest
+
+from .auth import get_store
+
+SUFFIX_OF_TYPE = {
+    "text/csv": ".csv", "application/csv": ".csv", "text/plain": ".csv",
+    "application/gpx+xml": ".gpx", "application/gpx": ".gpx",
+    "application/geo+json": ".geojson", "application/json": ".geojson",
+    "application/geopackage+sqlite3": ".gpkg", "application/x-sqlite3": ".gpkg",
+    "application/vnd.apache.parquet": ".parquet", "application/x-parquet": ".parquet",
+}
+SUFFIXES = {".csv", ".gpx", ".geojson", ".json", ".gpkg", ".parquet", ".shp.zip"}
+
+
+def _body_and_suffix() -> tuple[bytes, str, str | None]:
+    """The uploaded bytes, the reader suffix and a file name (multipart ``file`` or the raw body)."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise InvalidRequest("a multipart upload needs its file in the 'file' field")
+        suffix = Path(upload.filename).suffix.lower()
+        if suffix not in SUFFIXES:
+            raise InvalidRequest(f"cannot tell the format of {upload.filename!r}; name it .csv, .gpx, .geojson, "
+                                 ".gpkg or .parquet")
+        return upload.read(), suffix, upload.filename
+    suffix = SUFFIX_OF_TYPE.get(request.mimetype)
+    if suffix is None:
+        raise InvalidRequest(f"unsupported Content-Type {request.mimetype or '(none)'!r}; use one of "
+                             f"{', '.join(sorted(SUFFIX_OF_TYPE))}, or multipart/form-data with a 'file'")
+    return request.get_data(cache=False), suffix, None
+
+
+def handle_upload(kind: str, allowed_members: frozenset | None = None, **params):
+    """Parse the request, call :func:`geoverify.store.ingest.upload`, answer its result.
+
+    201 for a new upload, 200 when it repeats an earlier request.
+    """
+    body, suffix, filename = _body_and_suffix()
+    if not body:
+        abort(400, description="The request body is empty; send the file's content.")
+    crs = request.args.get("crs")
+    if crs is not None and crs not in ("wgs84", "gcj02", "bd09"):
+        raise InvalidRequest(f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
+    result = ingest.upload(get_store(), kind, body, suffix=suffix, params={"crs": crs, **params},
+                           actor=g.principal.name, idempotency_key=request.headers.get("Idempotency-Key"),
+                           allowed_members=allowed_members, filename=filename)
+    return jsonify(result), 200 if result.get("replayed") else 201

@@ -1,0 +1,276 @@
+"""Command-line commands of the store and the HTTP service: ``db``, ``token``, ``audit``,
+``load``, ``credits``, ``serve`` and ``demo``. Attached to the ``geoverify`` group by
+:func:`register`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .settings import configured_rules_path, configured_tz
+
+SAMPLE_ROOT = Path(__file__).resolve().parent.parent
+DEMO_NOW = "2026-11-03T00:00:00+08:00"
+UPLOAD_SUFFIXES = {".csv", ".gpx", ".geojson", ".json", ".gpkg", ".parquet"}
+
+
+def _database_option(func):
+    from .store import configured_database_url
+
+    return click.option("--database-url", "database_url", default=configured_database_url,
+                        show_default="$GEOVERIFY_DATABASE_URL or sqlite:///geoverify.db",
+                        help="SQLAlchemy URL of the store.")(func)
+
+
+def _open(database_url: str, now: str | None = None):
+    from .store import Store
+
+    return Store.open(database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now)
+
+
+def _load_file(store, kind: str, path: Path, **params) -> dict:
+    from .store.ingest import upload
+
+    suffix = path.suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise click.BadParameter(f"{path}: cannot tell the format; use .csv, .gpx, .geojson, .gpkg or .parquet")
+    return upload(store, kind, path.read_bytes(), suffix=suffix, params=params, actor="cli", filename=path.name)
+
+
+def _summary(path: Path, result: dict) -> str:
+    keys = [k for k in ("grids_read", "events_read", "sites_read", "fixes_read", "accepted", "created", "updated",
+                        "unchanged", "rejected") if k in result]
+    figures = ", ".join(f"{k}={result[k]}" for k in keys)
+    changed = sum(1 for p in result["patrols"] if p["changed"])
+    return (f"{path}: {figures}; {len(result['patrols'])} patrol(s) verified ({changed} changed), "
+            f"{result['ledger_entries']} ledger entr{'y' if result['ledger_entries'] == 1 else 'ies'}"
+            f"{' (repeat: nothing changed)' if result['replayed'] else ''}")
+
+
+def load_samples(store, echo=click.echo) -> None:
+    """Load the shipped sample grids, tracks, events and sites into ``store``."""
+    from .io.tracks import track_files
+
+    echo(_summary(Path("grids/dongcheng_sample.geojson"),
+                  _load_file(store, "grids", SAMPLE_ROOT / "grids" / "dongcheng_sample.geojson")))
+    for path in track_files(SAMPLE_ROOT / "sample_tracks"):
+        echo(_summary(path.relative_to(SAMPLE_ROOT), _load_file(store, "tracks", path)))
+    for kind, rel in (("events", "sample_tracks/events/events.csv"), ("sites", "sample_tracks/sites/sites.csv")):
+        echo(_summary(Path(rel), _load_file(store, kind, SAMPLE_ROOT / rel)))
+
+
+def _serve(app, host: str, port: int, threads: int) -> None:
+    import waitress
+
+    click.echo(f"geoverify: serving on http://{host}:{port}/api/v1 (waitress, {threads} threads); Ctrl-C stops",
+               err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="geoverify")
+
+
+def register(main: click.Group) -> None:
+    """Add the store and service commands to the ``geoverify`` group."""
+
+    @main.group()
+    def db() -> None:
+        """The store's database."""
+
+    @db.command("upgrade")
+    @_database_option
+    def db_upgrade(database_url):
+        """Create the store or apply new schema migrations (data is kept)."""
+        from .store.db import current_revision, make_engine, upgrade
+
+        engine = make_engine(database_url)
+        before = current_revision(engine)
+        upgrade(engine)
+        click.echo(f"{database_url}: schema {before or '(empty)'} -> {current_revision(engine)}")
+
+    @main.group()
+    def token() -> None:
+        """API tokens (stored hashed; shown once)."""
+
+    @token.command("create")
+    @click.option("--role", required=True, type=click.Choice(["uploader", "supervisor", "auditor", "scorer", "admin"]))
+    @click.option("--scope", "scopes", multiple=True,
+                  help="Member id (uploader) or grid id (supervisor); repeat for several.")
+    @click.option("--name", default=None, help="A name to revoke it by (default: role and random suffix).")
+    @_database_option
+    def token_create(role, scopes, name, database_url):
+        """Create a token; the last line printed is the token alone."""
+        from .store import tokens
+
+        store = _open(database_url)
+        with store.write() as conn:
+            name, secret = tokens.create(conn, role, list(scopes), name)
+        click.echo(f"token {name} (role {role}{', scope ' + ' '.join(sorted(scopes)) if scopes else ''}); "
+                   "it is shown only now:", err=True)
+        click.echo(secret)
+
+    @token.command("revoke")
+    @click.argument("name")
+    @_database_option
+    def token_revoke(name, database_url):
+        """Revoke the token called NAME."""
+        from .store import tokens
+
+        store = _open(database_url)
+        with store.write() as conn:
+            tokens.revoke(conn, name)
+        click.echo(f"token {name} revoked")
+
+    @token.command("list")
+    @_database_option
+    def token_list(database_url):
+        """List tokens (names, roles, scopes; never the tokens)."""
+        from .store import tokens
+
+        with _open(database_url).read() as conn:
+            for row in tokens.listing(conn):
+                state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "live"
+                click.echo(f"{row['name']}\t{row['role']}\t{','.join(row['scopes']) or '-'}\t{state}")
+
+    @main.group("audit")
+    def audit_group() -> None:
+        """The hash-chained audit log."""
+
+    @audit_group.command("verify")
+    @_database_option
+    def audit_verify(database_url):
+        """Check the chain; exit 1 and name the first broken seq if anything was changed."""
+        from .store import audit
+
+        with _open(database_url).read() as conn:
+            result = audit.verify_chain(conn)
+        if result["ok"]:
+            click.echo(f"audit log OK: {result['entries']} entries, head hash {result['head_hash']}")
+            return
+        click.echo(f"audit log BROKEN at seq {result['first_broken']}: {result['reason']}", err=True)
+        sys.exit(1)
+
+    @main.group()
+    def load() -> None:
+        """Load grids, tracks, events or sites into the store (verifies what they affect)."""
+
+    def _load_command(kind: str, many: bool):
+        @load.command(kind)
+        @click.argument("path", type=click.Path(exists=True, path_type=Path))
+        @click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default=None)
+        @click.option("--member-id", default=None, help="Member id of GPX tracks.") if kind == "tracks" else (lambda f: f)
+        @click.option("--now", "now", default=None, help="Verification time (ISO 8601); default now.")
+        @_database_option
+        def command(path, crs, now, database_url, member_id=None):
+            from .io.tracks import track_files
+
+            store = _open(database_url, now)
+            files = track_files(path) if many else [path]
+            for file in files:
+                params = {"crs": crs, "member_id": member_id} if kind == "tracks" else {"crs": crs}
+                click.echo(_summary(file, _load_file(store, kind, file, **params)))
+
+        command.__doc__ = f"Load {kind} from {'a file or a folder of files' if many else 'a file'}."
+        return command
+
+    for kind in ("grids", "tracks", "events", "sites"):
+        _load_command(kind, many=kind == "tracks")
+
+    @main.command()
+    @click.option("--date-from", default=None, help="First local date (YYYY-MM-DD).")
+    @click.option("--date-to", default=None, help="Last local date (YYYY-MM-DD).")
+    @click.option("--now", "now", default=None, help="Verification time (ISO 8601); default now.")
+    @_database_option
+    def reverify(date_from, date_to, now, database_url):
+        """Re-verify stored patrols with the current rules (after a rules change)."""
+        from .store.verification import reverify_stored
+
+        totals = reverify_stored(_open(database_url, now), date_from=date_from, date_to=date_to)
+        click.echo(f"rules {totals['rule_version']}: {totals['dates']} date(s), {totals['patrols']} patrol(s) "
+                   f"re-verified, {totals['changed']} changed, {totals['ledger_entries']} ledger entries")
+
+    @main.group()
+    def credits() -> None:
+        """The credit ledger."""
+
+    @credits.command("export")
+    @click.option("--after", default=0, type=click.IntRange(min=0), help="Export entries with seq > N.")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+    @_database_option
+    def credits_export(after, output, database_url):
+        """Write ledger entries as JSON Lines (one entry per line, seq order); prints the next cursor."""
+        from .store import ledger
+
+        store = _open(database_url)
+        out = output.open("w", encoding="utf-8") if output else sys.stdout
+        count, cursor = 0, after
+        try:
+            while True:
+                with store.read() as conn:
+                    page = ledger.page(conn, cursor, 1000)
+                for entry in page["entries"]:
+                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                count += len(page["entries"])
+                if page["next"] == cursor:
+                    break
+                cursor = page["next"]
+        finally:
+            if output:
+                out.close()
+        click.echo(f"exported {count} entr{'y' if count == 1 else 'ies'}; next cursor: --after {cursor}", err=True)
+
+    @main.command()
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=int)
+    @click.option("--threads", default=8, show_default=True, type=int)
+    def serve(host, port, threads):
+        """Run the HTTP API on waitress (configuration from GEOVERIFY_* variables)."""
+        from api import create_app
+
+        _serve(create_app(), host, port, threads)
+
+    @main.command()
+    @click.option("--db", "db_path", default="demo/geoverify.db", show_default=True,
+                  type=click.Path(dir_okay=False, path_type=Path), help="SQLite file (replaced: a fresh demo).")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=int)
+    @click.option("--now", "now", default=DEMO_NOW, show_default=True,
+                  help="Verification time, so that the sample day (2026-11-02) is verified as past.")
+    @click.option("--no-serve", is_flag=True, help="Load and print the tokens, then stop.")
+    def demo(db_path, host, port, now, no_serve):
+        """A fresh store with the sample data loaded, one token per role, then serve."""
+        from api import create_app
+
+        from .store import queries, tokens
+
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db_path) + suffix).unlink(missing_ok=True)
+        url = f"sqlite:///{db_path.resolve()}"
+        store = _open(url, now)
+        load_samples(store)
+        issued = {}
+        with store.write() as conn:
+            for role, scopes in (("admin", []), ("uploader", ["M001", "M002"]), ("supervisor", ["DC-01"]),
+                                 ("auditor", []), ("scorer", [])):
+                issued[role] = tokens.create(conn, role, scopes, f"demo-{role}")[1]
+        with store.read() as conn:
+            teleport = queries.list_flags(conn, code="TELEPORT", limit=1)["flags"]
+        flag_id = teleport[0]["flag_id"] if teleport else "FLAG_ID"
+        base = f"http://{host}:{port}/api/v1"
+        click.echo(f"\nstore: {db_path.resolve()}  (GEOVERIFY_DATABASE_URL={url})")
+        click.echo("tokens (uploader: members M001 M002; supervisor: grid DC-01):")
+        for role, secret in issued.items():
+            click.echo(f"  {role:<10} {secret}")
+        click.echo("\ntry:")
+        click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols'")
+        click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols/M002_20261102/geojson'")
+        click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' '{base}/flags?status=open&code=TELEPORT'")
+        click.echo(f"  curl -X POST -H 'Authorization: Bearer {issued['auditor']}' -H 'Content-Type: application/json' "
+                   f"-d '{{\"decision\": \"dismiss\", \"note\": \"checked the tunnel\"}}' '{base}/flags/{flag_id}/review'")
+        click.echo(f"  curl -H 'Authorization: Bearer {issued['scorer']}' '{base}/credits?after=0&limit=100'")
+        click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' '{base}/audit/verify'")
+        click.echo(f"  curl '{base}/openapi.json'")
+        store.dispose()
+        if not no_serve:
+            _serve(create_app({"DATABASE_URL": url, "NOW": now}), host, port, threads=8)

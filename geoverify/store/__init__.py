@@ -1,0 +1,9 @@
+"""The geoverify store: uploads, latest patrols and flags, reviews, the credit ledger, the audit
+log and API tokens, in one SQL database (SQLite by default; the same code runs on PostgreSQL).
+
+Library code only: the HTTP service (``api/``) and the command line call these functions.
+"""
+
+from .db import Store, configured_database_url, upgrade
+
+__all__ = ["Store", "configured_database_url", "upgrade"]

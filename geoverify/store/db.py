@@ -1,0 +1,150 @@
+"""Opening the store: the engine, schema migrations, and the one writer transaction.
+
+Every change to the store runs inside :meth:`Store.write`, which serialises writers: on SQLite
+a ``BEGIN IMMEDIATE`` transaction (one writer at a time, readers go on in WAL mode), on
+PostgreSQL a transaction-scoped advisory lock. Ledger and audit sequence numbers are assigned
+inside it, so no lower ``seq`` can become visible after a higher one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, create_engine, event
+
+from ..rules import RuleSet, load_rules
+from ..settings import configured_database_url, configured_rules_path, configured_tz
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Key of the PostgreSQL advisory lock that serialises writers ("geoverif" in ASCII).
+PG_WRITER_LOCK = 0x67656F7665726966
+
+
+def utc_now_text() -> str:
+    """The current time in UTC, ISO 8601 with microseconds (bookkeeping timestamps)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is DEFERRED only).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if url not in ("sqlite://", "sqlite:///:memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the schema migrations up to ``revision``; existing data is kept."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        connection.commit()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@dataclass
+class Store:
+    """A geoverify store: the database plus the settings verification needs.
+
+    Attributes
+    ----------
+    engine : sqlalchemy.Engine
+    tz : str
+        IANA zone of local dates and output offsets.
+    rules : RuleSet
+    now : callable
+        Returns the verification time (UTC ``pandas.Timestamp``); the wall clock by default.
+    max_fixes_per_upload : int
+        Larger track uploads are refused whole.
+    """
+
+    engine: Engine
+    tz: str = field(default_factory=configured_tz)
+    rules: RuleSet = field(default_factory=RuleSet)
+    now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")
+    max_fixes_per_upload: int = 500_000
+
+    @classmethod
+    def open(cls, url: str | None = None, *, tz: str | None = None, rules_path: str | None = None,
+             now: pd.Timestamp | str | None = None, migrate: bool = True, **kwargs) -> "Store":
+        """Open (and by default create or upgrade) the store at ``url``.
+
+        Parameters
+        ----------
+        url : str, optional
+            SQLAlchemy URL; default :func:`configured_database_url`.
+        tz : str, optional
+            Default ``$GEOVERIFY_TZ`` or Asia/Shanghai.
+        rules_path : str, optional
+            Rules TOML; default ``$GEOVERIFY_RULES`` or the built-in rules.
+        now : timestamp, optional
+            A fixed verification time (for replaying old data); the wall clock when omitted.
+        """
+        engine = make_engine(url or configured_database_url())
+        if migrate:
+            upgrade(engine)
+        fixed = None if now is None else pd.Timestamp(now)
+        if fixed is not None and fixed.tzinfo is None:
+            fixed = fixed.tz_localize(tz or configured_tz())
+        clock = (lambda: fixed.tz_convert("UTC")) if fixed is not None else (lambda: pd.Timestamp.now(tz="UTC"))
+        return cls(engine=engine, tz=tz or configured_tz(),
+                   rules=load_rules(rules_path if rules_path is not None else configured_rules_path()),
+                   now=clock, **kwargs)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that holds the store's single writer lock until it commits."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+                with conn.begin():
+                    yield conn
+        else:
+            with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot (WAL on SQLite)."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        """Close the engine's pooled connections."""
+        self.engine.dispose()

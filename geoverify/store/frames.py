@@ -1,0 +1,105 @@
+"""Store rows to the tables the library verifies (fix table, events, sites, grids) and back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, and_, or_, select
+
+from ..grid import Grid
+from ..schema import TRACK_COLUMNS
+from .schema import events, fixes, grids, sites
+
+
+def load_grids(conn: Connection) -> list[Grid]:
+    """Every stored grid as a :class:`~geoverify.grid.Grid` (WGS-84), in grid_id order."""
+    rows = conn.execute(select(grids).order_by(grids.c.grid_id)).all()
+    return [Grid(grid_id=r.grid_id, geometry_wgs84=shapely.from_geojson(r.geometry), name=r.name,
+                 grid_type=r.grid_type, members=tuple(json.loads(r.members)),
+                 properties=json.loads(r.properties)) for r in rows]
+
+
+def grid_row(grid: Grid) -> dict:
+    """The stored columns of a grid (without upload id and time)."""
+    return {"grid_id": grid.grid_id, "name": grid.name, "grid_type": grid.grid_type,
+            "members": json.dumps(list(grid.members), ensure_ascii=False),
+            "geometry": shapely.to_geojson(grid.geometry_wgs84),
+            "properties": json.dumps(grid.properties, ensure_ascii=False, default=str, sort_keys=True)}
+
+
+def _windows(column, windows: list[tuple[int, int]]):
+    return or_(*[and_(column >= lo, column < hi) for lo, hi in windows])
+
+
+def fix_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:
+    """Stored fixes whose time falls in any ``[start_ns, end_ns)`` window, as a fix table."""
+    rows = conn.execute(select(fixes).where(_windows(fixes.c.time_ns, windows))
+                        .order_by(fixes.c.member_id, fixes.c.time_ns)).all() if windows else []
+    return fix_table_from_rows([r._mapping for r in rows])
+
+
+def fix_table_from_rows(rows: list) -> pd.DataFrame:
+    """A fix table (:data:`geoverify.schema.TRACK_COLUMNS`) from stored fix rows."""
+    def col(name, dtype=object):
+        return [r[name] for r in rows] if rows else np.array([], dtype=dtype)
+
+    frame = pd.DataFrame({
+        "member_id": pd.Series(col("member_id"), dtype="string"),
+        "time": pd.to_datetime(pd.Series(col("time_ns", np.int64), dtype="int64"), unit="ns", utc=True),
+        "lon": pd.Series(col("lon"), dtype="float64"),
+        "lat": pd.Series(col("lat"), dtype="float64"),
+        "accuracy": pd.Series(col("accuracy"), dtype="float64"),
+        "speed": pd.Series(col("speed"), dtype="float64"),
+        "provider": pd.Series(col("provider"), dtype="string"),
+        "mock": pd.Series(col("mock"), dtype="boolean"),
+        "device_id": pd.Series(col("device_id"), dtype="string"),
+        "crs": pd.Series(col("crs"), dtype="category"),
+        "source": pd.Series(col("source"), dtype="category"),
+        "line": pd.Series(col("line", np.int64), dtype="int64"),
+    })
+    return frame[list(TRACK_COLUMNS)]
+
+
+def fix_rows_from_table(frame: pd.DataFrame, upload_id: int, source: str) -> list[dict]:
+    """Storable rows of a fix table (rows without a member id or time cannot be stored)."""
+    def clean(values):
+        return [None if v is pd.NA or v is None or (isinstance(v, float) and np.isnan(v)) else v
+                for v in values.tolist()]
+
+    time_ns = frame["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64).tolist()
+    columns = {name: clean(frame[name].astype(object)) for name in
+               ("member_id", "lon", "lat", "accuracy", "speed", "provider", "mock", "device_id", "crs")}
+    lines = frame["line"].astype(int).tolist()
+    return [{"member_id": columns["member_id"][i], "time_ns": time_ns[i], "lon": columns["lon"][i],
+             "lat": columns["lat"][i], "accuracy": columns["accuracy"][i], "speed": columns["speed"][i],
+             "provider": columns["provider"][i],
+             "mock": None if columns["mock"][i] is None else bool(columns["mock"][i]),
+             "device_id": columns["device_id"][i], "crs": columns["crs"][i] or "wgs84", "source": source,
+             "line": lines[i], "upload_id": upload_id} for i in range(len(frame))]
+
+
+def event_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:
+    """Stored events in the windows, as :func:`geoverify.io.read_events` returns them."""
+    rows = conn.execute(select(events).where(_windows(events.c.time_ns, windows))
+                        .order_by(events.c.time_ns, events.c.event_id)).all() if windows else []
+    records = [dict(r._mapping) for r in rows]
+    frame = pd.DataFrame(records, columns=["event_id", "member_id", "time_ns", "lon", "lat", "category",
+                                           "photo_sha256", "description", "source", "line"])
+    frame.insert(2, "time", pd.to_datetime(frame.pop("time_ns").astype("int64"), unit="ns", utc=True))
+    for name in ("event_id", "member_id", "category", "photo_sha256", "description"):
+        frame[name] = frame[name].astype("string")
+    return frame.astype({"lon": "float64", "lat": "float64"})
+
+
+def site_frame(conn: Connection) -> pd.DataFrame:
+    """Every stored site, as :func:`geoverify.io.read_sites` returns them."""
+    rows = conn.execute(select(sites).order_by(sites.c.site_id)).all()
+    frame = pd.DataFrame([dict(r._mapping) for r in rows],
+                         columns=["site_id", "grid_id", "lon", "lat", "tier", "name"])
+    for name in ("site_id", "grid_id", "tier", "name"):
+        frame[name] = frame[name].astype("string")
+    frame["source"], frame["line"] = "store", 0
+    return frame.astype({"lon": "float64", "lat": "float64"})

@@ -1,0 +1,305 @@
+"""Uploads into the store: grids, tracks, events and sites, idempotent, then re-verification.
+
+Each upload is one writer transaction: the rows, the re-verification of every affected local
+date, the ledger entries and the audit entries land together or not at all. A repeated request
+(same ``Idempotency-Key``, or the same content and parameters) answers the stored response and
+changes nothing; the same key with a different request raises :class:`IdempotencyConflict`.
+The body is written to a temporary file with the right suffix and read by the library's readers,
+so every format the command line reads is accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, and_, insert, select, update
+
+from ..cleaning import KEPT, REJECT_REASONS, rejection_reasons
+from ..errors import InputError
+from ..io import read_events, read_grids, read_sites, read_track_file
+from . import audit
+from .db import Store, utc_now_text
+from ..errors import Forbidden, IdempotencyConflict, InvalidRequest, UploadTooLarge
+from .frames import fix_rows_from_table, grid_row
+from .schema import events, fixes, grids, patrols, sites, uploads
+from .verification import local_dates, reverify
+
+KINDS = ("grids", "tracks", "events", "sites")
+# Kinds whose rows are replaced by a newer upload: a repeat is only a no-op when it is the latest.
+REPLACING = ("grids", "sites")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_body(body: bytes, suffix: str, reader: Callable[[Path], object], filename: str | None = None):
+    """Write ``body`` to a temporary file named ``filename`` (or ``upload<suffix>``) and read it.
+
+    Error messages name the upload's file name, not the temporary folder.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) if filename else ""
+    if not name or not name.lower().endswith(suffix):
+        name = (Path(name).stem or "upload") + suffix
+    folder = tempfile.mkdtemp(prefix="geoverify-upload-")
+    try:
+        path = Path(folder) / name
+        path.write_bytes(body)
+        try:
+            return reader(path)
+        except InputError as exc:
+            raise InputError(str(exc).replace(folder + "/", "")) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | None = None,
+           actor: str = "cli", idempotency_key: str | None = None, allowed_members: frozenset | None = None,
+           filename: str | None = None) -> dict:
+    """Store one upload and re-verify what it affects.
+
+    Parameters
+    ----------
+    kind : {"grids", "tracks", "events", "sites"}
+    body : bytes
+        The file's content.
+    suffix : str
+        ``.csv``, ``.gpx``, ``.geojson``, ``.json``, ``.gpkg``, ``.parquet`` …: the reader to use.
+    params : dict, optional
+        ``crs`` (wgs84, gcj02, bd09) and, for GPX tracks, ``member_id``.
+    allowed_members : frozenset, optional
+        For an uploader: the member ids it may upload tracks and events for.
+
+    Returns
+    -------
+    dict
+        ``upload_id``, ``kind``, counts by outcome, ``patrols`` (re)verified with their credit,
+        ``ledger_entries`` appended, ``replayed`` (True when this repeats an earlier request).
+    """
+    if kind not in KINDS:
+        raise InvalidRequest(f"unknown upload kind {kind!r}; use one of {', '.join(KINDS)}")
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    content_sha = _sha256(body)
+    request_sha = _sha256(json.dumps({"kind": kind, "params": params, "content": content_sha},
+                                     sort_keys=True).encode())
+    replay = _replay(store, kind, request_sha, idempotency_key)
+    if replay is not None:
+        return replay
+    parsed = _parse(store, kind, body, suffix, params, filename)
+    if allowed_members is not None:
+        members = set(_members(kind, parsed))
+        outside = sorted(members - set(allowed_members))
+        if outside:
+            raise Forbidden(f"this token may upload only for members {', '.join(sorted(allowed_members))}; "
+                            f"the upload holds {', '.join(outside[:10])}")
+    with store.write() as conn:
+        replay = _replay_in(conn, kind, request_sha, idempotency_key)
+        if replay is not None:
+            return replay
+        upload_id = conn.execute(insert(uploads).values(
+            kind=kind, content_sha256=content_sha, request_sha256=request_sha, idempotency_key=idempotency_key,
+            actor=actor, created_at=utc_now_text(), response="{}").returning(uploads.c.upload_id)).scalar_one()
+        ingest = {"grids": _ingest_grids, "tracks": _ingest_tracks, "events": _ingest_events,
+                  "sites": _ingest_sites}[kind]
+        counts, dates = ingest(store, conn, parsed, upload_id)
+        verified = reverify(store, conn, dates, actor)
+        response = {"upload_id": upload_id, "kind": kind, "content_sha256": content_sha, **counts,
+                    "patrols": [{"patrol_id": p["patrol_id"], "credit": p["credit"], "changed": p["changed"]}
+                                for p in verified],
+                    "ledger_entries": sum(len(p["ledger"]) for p in verified), "replayed": False}
+        conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
+                     .values(response=json.dumps(response, ensure_ascii=False, default=str)))
+        audit.append(conn, actor, f"upload.{kind}", "upload", str(upload_id),
+                     {"content_sha256": content_sha, "idempotency_key": idempotency_key, "params": params,
+                      **{k: v for k, v in counts.items() if k != "patrols"},
+                      "patrols_verified": len(verified)})
+    return response
+
+
+def _replay(store: Store, kind: str, request_sha: str, key: str | None) -> dict | None:
+    with store.read() as conn:
+        return _replay_in(conn, kind, request_sha, key)
+
+
+def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None) -> dict | None:
+    if key is not None:
+        row = conn.execute(select(uploads).where(uploads.c.idempotency_key == key)).first()
+        if row is not None:
+            if row.request_sha256 != request_sha:
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {key!r} was used for a different request (upload {row.upload_id}); "
+                    "send a new key for new content")
+            return {**json.loads(row.response), "replayed": True}
+    query = select(uploads).where(uploads.c.kind == kind)
+    if kind in REPLACING:
+        row = conn.execute(query.order_by(uploads.c.upload_id.desc()).limit(1)).first()
+        row = row if row is not None and row.request_sha256 == request_sha else None
+    else:
+        row = conn.execute(query.where(uploads.c.request_sha256 == request_sha)
+                           .order_by(uploads.c.upload_id).limit(1)).first()
+    return None if row is None else {**json.loads(row.response), "replayed": True}
+
+
+def _parse(store: Store, kind: str, body: bytes, suffix: str, params: dict, filename: str | None):
+    crs = params.get("crs", "wgs84")
+    if kind == "grids":
+        return read_body(body, suffix, lambda p: read_grids(p, crs=params.get("crs")), filename)
+    if kind == "events":
+        return read_body(body, suffix, lambda p: read_events(p, tz=store.tz, crs=crs), filename)
+    if kind == "sites":
+        return read_body(body, suffix, lambda p: read_sites(p, crs=crs), filename)
+    if suffix == ".gpx" and not params.get("member_id"):
+        raise InvalidRequest("a GPX track has no member field; pass member_id (the ?member_id= parameter)")
+    frame = read_body(body, suffix, lambda p: read_track_file(p, tz=store.tz, crs=crs,
+                                                              member_id=params.get("member_id")), filename)
+    if len(frame) > store.max_fixes_per_upload:
+        raise UploadTooLarge(f"the upload holds {len(frame)} fixes; at most {store.max_fixes_per_upload} are "
+                             "accepted per request: split the file by member or by day")
+    return frame
+
+
+def _members(kind: str, parsed) -> list[str]:
+    if kind == "tracks":
+        return [m for m in parsed["member_id"].dropna().unique().tolist()]
+    if kind == "events":
+        return parsed["member_id"].dropna().unique().tolist()
+    return []
+
+
+def _patrol_dates(conn: Connection, *, members=None, grid_ids=None) -> set[dt.date]:
+    query = select(patrols.c.date).distinct()
+    if members is not None:
+        query = query.where(patrols.c.member_id.in_(sorted(members)))
+    if grid_ids is not None:
+        query = query.where(patrols.c.grid_id.in_(sorted(grid_ids)))
+    return {dt.date.fromisoformat(r.date) for r in conn.execute(query)}
+
+
+def _ingest_tracks(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
+    reasons = rejection_reasons(frame, now=store.now(), rules=store.rules.defaults)
+    storable = frame["member_id"].notna().to_numpy() & frame["time"].notna().to_numpy()
+    rows = fix_rows_from_table(frame.loc[storable], upload_id, "upload")
+    for row, line in zip(rows, frame.loc[storable, "line"].astype(int).tolist()):
+        row["line"] = line
+    source_names = frame.loc[storable, "source"].astype(str).tolist()
+    existing: set[tuple[str, int]] = set()
+    if rows:
+        times = [r["time_ns"] for r in rows]
+        members = sorted({r["member_id"] for r in rows})
+        for chunk in range(0, len(members), 500):
+            found = conn.execute(select(fixes.c.member_id, fixes.c.time_ns).where(and_(
+                fixes.c.member_id.in_(members[chunk:chunk + 500]),
+                fixes.c.time_ns >= min(times), fixes.c.time_ns <= max(times))))
+            existing.update((r.member_id, r.time_ns) for r in found)
+    stored_reasons = reasons[storable]
+    new_rows, seen, already = [], set(), 0
+    for row, reason, source in zip(rows, stored_reasons, source_names):
+        key = (row["member_id"], row["time_ns"])
+        if key in existing:
+            already += 1
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        row["source"] = source
+        new_rows.append(row)
+    if new_rows:
+        conn.execute(insert(fixes), new_rows)
+    counts = dict.fromkeys(REJECT_REASONS, 0)
+    keys = [(r["member_id"], r["time_ns"]) for r in rows]
+    final = reasons.copy()
+    storable_index = np.flatnonzero(storable)
+    for i, key in zip(storable_index.tolist(), keys):
+        if key in existing:
+            final[i] = "duplicate"
+    for reason in final[final != KEPT]:
+        counts[str(reason)] += 1
+    max_gap = max([store.rules.defaults.max_gap_s] + [r.max_gap_s for r in store.rules.by_grid_type.values()])
+    dates = local_dates([r["time_ns"] for r in new_rows], store.tz, margin_s=max_gap)
+    return ({"fixes_read": int(len(frame)), "fixes_stored": len(new_rows),
+             "accepted": int((final == KEPT).sum()), "rejected": counts, "already_stored": already}, dates)
+
+
+def _ingest_grids(store: Store, conn: Connection, parsed, upload_id: int):
+    created = updated = unchanged = 0
+    members: set[str] = set()
+    stamp = utc_now_text()
+    for grid in parsed:
+        values = grid_row(grid)
+        old = conn.execute(select(grids).where(grids.c.grid_id == grid.grid_id)).first()
+        if old is None:
+            conn.execute(insert(grids).values(**values, upload_id=upload_id, updated_at=stamp))
+            created += 1
+        elif any(getattr(old, k) != v for k, v in values.items()):
+            conn.execute(update(grids).where(grids.c.grid_id == grid.grid_id)
+                         .values(**values, upload_id=upload_id, updated_at=stamp))
+            updated += 1
+            members.update(json.loads(old.members))
+        else:
+            unchanged += 1
+            continue
+        members.update(grid.members)
+    dates = _patrol_dates(conn, members=members) if members else set()
+    return {"grids_read": len(parsed), "created": created, "updated": updated, "unchanged": unchanged}, dates
+
+
+def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
+    created = duplicate = conflict = 0
+    new_times = []
+    conflicts = []
+    for rec in frame.to_dict("records"):
+        values = {"event_id": str(rec["event_id"]), "member_id": str(rec["member_id"]),
+                  "time_ns": int(pd.Timestamp(rec["time"]).value), "lon": float(rec["lon"]),
+                  "lat": float(rec["lat"]), "category": str(rec["category"]),
+                  "photo_sha256": None if pd.isna(rec["photo_sha256"]) else str(rec["photo_sha256"]),
+                  "description": None if pd.isna(rec["description"]) else str(rec["description"])}
+        old = conn.execute(select(events).where(events.c.event_id == values["event_id"])).first()
+        if old is None:
+            conn.execute(insert(events).values(**values, source="upload", line=int(rec["line"]),
+                                               upload_id=upload_id))
+            created += 1
+            new_times.append(values["time_ns"])
+        elif all(getattr(old, k) == v for k, v in values.items()):
+            duplicate += 1
+        else:
+            conflict += 1
+            conflicts.append(values["event_id"])
+    dates = local_dates(new_times, store.tz)
+    later = {d + dt.timedelta(days=k) for d in dates for k in (1, 2, 3)}
+    dates |= later & _patrol_dates(conn)
+    return ({"events_read": len(frame), "created": created,
+             "rejected": {"duplicate": duplicate, "conflict": conflict},
+             "conflicting_event_ids": conflicts[:20]}, dates)
+
+
+def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
+    created = updated = unchanged = 0
+    grid_ids: set[str] = set()
+    for rec in frame.to_dict("records"):
+        values = {"site_id": str(rec["site_id"]), "grid_id": str(rec["grid_id"]), "lon": float(rec["lon"]),
+                  "lat": float(rec["lat"]), "tier": None if pd.isna(rec["tier"]) else str(rec["tier"]),
+                  "name": None if pd.isna(rec["name"]) else str(rec["name"])}
+        old = conn.execute(select(sites).where(sites.c.site_id == values["site_id"])).first()
+        if old is None:
+            conn.execute(insert(sites).values(**values, upload_id=upload_id))
+            created += 1
+        elif any(getattr(old, k) != v for k, v in values.items()):
+            conn.execute(update(sites).where(sites.c.site_id == values["site_id"])
+                         .values(**values, upload_id=upload_id))
+            updated += 1
+            grid_ids.add(old.grid_id)
+        else:
+            unchanged += 1
+            continue
+        grid_ids.add(values["grid_id"])
+    dates = _patrol_dates(conn, grid_ids=grid_ids) if grid_ids else set()
+    return {"sites_read": len(frame), "created": created, "updated": updated, "unchanged": unchanged}, dates

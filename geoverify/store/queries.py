@@ -1,0 +1,96 @@
+"""Read side of the store: patrols, flags and grids, filtered by the caller's scope.
+
+``grid_scope`` is the set of grid ids a supervisor may see (None: everything).
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Connection, func, select
+
+from ..errors import NotFound
+from .schema import flags, grids, patrols
+
+MAX_PAGE = 1000
+
+
+def _scoped(query, column, grid_scope):
+    return query if grid_scope is None else query.where(column.in_(sorted(grid_scope)))
+
+
+def list_patrols(conn: Connection, *, member_id: str | None = None, grid_id: str | None = None,
+                 date_from: str | None = None, date_to: str | None = None, offset: int = 0, limit: int = 100,
+                 grid_scope: frozenset | None = None) -> dict:
+    """Patrols in (date, patrol_id) order: ``{"patrols", "total", "offset", "next_offset"}``.
+
+    Dates are local ISO dates, both ends included.
+    """
+    query = _scoped(select(patrols), patrols.c.grid_id, grid_scope)
+    for column, value, op in ((patrols.c.member_id, member_id, "eq"), (patrols.c.grid_id, grid_id, "eq"),
+                              (patrols.c.date, date_from, "ge"), (patrols.c.date, date_to, "le")):
+        if value is not None:
+            query = query.where(column == value if op == "eq" else column >= value if op == "ge" else column <= value)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(query.order_by(patrols.c.date, patrols.c.patrol_id).offset(offset)
+                        .limit(min(limit, MAX_PAGE))).all()
+    items = []
+    for r in rows:
+        doc = json.loads(r.document)
+        items.append({k: doc[k] for k in ("patrol_id", "member_id", "date", "grid_id", "verified_s", "credit",
+                                          "rule_version")} | {"flags": len(doc["flags"])})
+    after = offset + len(items)
+    return {"patrols": items, "total": int(total), "offset": offset, "next_offset": after if after < total else None}
+
+
+def get_patrol(conn: Connection, patrol_id: str, grid_scope: frozenset | None = None) -> dict:
+    """The patrol object of the command line's JSON (flags with ids and statuses)."""
+    row = conn.execute(select(patrols).where(patrols.c.patrol_id == patrol_id)).first()
+    if row is None or (grid_scope is not None and row.grid_id not in grid_scope):
+        raise NotFound(f"no patrol {patrol_id!r}; GET /api/v1/patrols lists the patrols you can see")
+    doc = json.loads(row.document)
+    status = {r.flag_id: r.status for r in conn.execute(
+        select(flags.c.flag_id, flags.c.status).where(flags.c.patrol_id == patrol_id))}
+    for flag in doc["flags"]:
+        flag["status"] = status.get(flag["flag_id"], flag.get("status", "open"))
+    doc["event_flags"] = [flag_dict(r) for r in conn.execute(
+        select(flags).where(flags.c.patrol_id == patrol_id, flags.c.event_id.is_not(None)))]
+    doc["verified_at"] = row.verified_at
+    return doc
+
+
+def flag_dict(row) -> dict:
+    """A flag row as the API shows it."""
+    out = dict(row._mapping)
+    out["evidence"] = json.loads(out["evidence"])
+    return out
+
+
+def list_flags(conn: Connection, *, status: str | None = None, code: str | None = None,
+               grid_id: str | None = None, member_id: str | None = None, offset: int = 0, limit: int = 100,
+               grid_scope: frozenset | None = None) -> dict:
+    """Flags in (date, flag_id) order, filtered: ``{"flags", "total", "offset", "next_offset"}``."""
+    query = _scoped(select(flags), flags.c.grid_id, grid_scope)
+    for column, value in ((flags.c.status, status), (flags.c.code, code), (flags.c.grid_id, grid_id),
+                          (flags.c.member_id, member_id)):
+        if value is not None:
+            query = query.where(column == value)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(query.order_by(flags.c.date, flags.c.flag_id).offset(offset)
+                        .limit(min(limit, MAX_PAGE))).all()
+    items = [flag_dict(r) for r in rows]
+    after = offset + len(items)
+    return {"flags": items, "total": int(total), "offset": offset, "next_offset": after if after < total else None}
+
+
+def list_grids(conn: Connection, grid_scope: frozenset | None = None) -> list[dict]:
+    """Grids as GeoJSON Features (WGS-84)."""
+    rows = conn.execute(_scoped(select(grids), grids.c.grid_id, grid_scope).order_by(grids.c.grid_id)).all()
+    return [grid_feature(r) for r in rows]
+
+
+def grid_feature(row) -> dict:
+    """A grid row as a GeoJSON Feature."""
+    return {"type": "Feature", "geometry": json.loads(row.geometry),
+            "properties": {"kind": "grid", "grid_id": row.grid_id, "name": row.name, "grid_type": row.grid_type,
+                           "members": json.loads(row.members)}}

@@ -1,0 +1,185 @@
+"""The store's tables, stated once with SQLAlchemy Core (SQLite by default, PostgreSQL alike).
+
+Times are stored as UTC: ``*_ns`` columns are integer nanoseconds since 1970 (fixes, events),
+``*_at`` columns ISO 8601 text in UTC (bookkeeping). Coordinates are WGS-84 degrees.
+Geometries are GeoJSON text so the same schema runs without PostGIS; a PostGIS deployment can
+add a geometry column in a later migration. JSON documents are stored as text (canonical JSON).
+
+The Alembic migrations in :mod:`geoverify.store.migrations` create exactly these tables; a test
+compares them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String,
+                        Table, Text, UniqueConstraint)
+
+metadata = MetaData()
+
+uploads = Table(
+    "uploads", metadata,
+    Column("upload_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),            # grids, tracks, events, sites
+    Column("content_sha256", String(64), nullable=False),
+    Column("request_sha256", String(64), nullable=False),  # kind + parameters + content
+    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("actor", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("response", Text, nullable=False),              # the JSON answer, replayed on repeats
+)
+Index("ix_uploads_request", uploads.c.request_sha256)
+
+grids = Table(
+    "grids", metadata,
+    Column("grid_id", String(100), primary_key=True),
+    Column("name", String(200)),
+    Column("grid_type", String(100)),
+    Column("members", Text, nullable=False),      # JSON list of member ids
+    Column("geometry", Text, nullable=False),     # GeoJSON geometry, WGS-84
+    Column("properties", Text, nullable=False),   # JSON object of other properties
+    Column("upload_id", Integer, ForeignKey("uploads.upload_id"), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+fixes = Table(
+    "fixes", metadata,
+    Column("fix_id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", String(100), nullable=False),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("accuracy", Float),
+    Column("speed", Float),
+    Column("provider", String(20)),
+    Column("mock", Boolean),
+    Column("device_id", String(100)),
+    Column("crs", String(10), nullable=False),    # what the input declared; lon/lat are WGS-84
+    Column("source", String(300), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("upload_id", Integer, ForeignKey("uploads.upload_id"), nullable=False),
+    UniqueConstraint("member_id", "time_ns", name="uq_fixes_member_time"),
+)
+Index("ix_fixes_time", fixes.c.time_ns)
+
+events = Table(
+    "events", metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("member_id", String(100), nullable=False),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("category", String(100), nullable=False),
+    Column("photo_sha256", String(64)),
+    Column("description", Text),
+    Column("source", String(300), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("upload_id", Integer, ForeignKey("uploads.upload_id"), nullable=False),
+)
+Index("ix_events_time", events.c.time_ns)
+
+sites = Table(
+    "sites", metadata,
+    Column("site_id", String(100), primary_key=True),
+    Column("grid_id", String(100), nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("tier", String(10)),
+    Column("name", String(200)),
+    Column("upload_id", Integer, ForeignKey("uploads.upload_id"), nullable=False),
+)
+
+patrols = Table(
+    "patrols", metadata,
+    Column("patrol_id", String(120), primary_key=True),
+    Column("member_id", String(100), nullable=False),
+    Column("grid_id", String(100)),
+    Column("date", String(10), nullable=False),   # local date, ISO
+    Column("verified_s", Float, nullable=False),
+    Column("credit_status", String(10), nullable=False),
+    Column("points", Float, nullable=False),
+    Column("rule_version", String(100), nullable=False),
+    Column("document", Text, nullable=False),     # Patrol.to_dict(tz), JSON
+    Column("verified_at", String(40), nullable=False),
+)
+Index("ix_patrols_date", patrols.c.date)
+Index("ix_patrols_grid", patrols.c.grid_id)
+Index("ix_patrols_member", patrols.c.member_id)
+
+flags = Table(
+    "flags", metadata,
+    Column("flag_id", String(200), primary_key=True),
+    Column("patrol_id", String(120)),             # null for an event flag with no patrol
+    Column("event_id", String(100)),
+    Column("member_id", String(100)),
+    Column("grid_id", String(100)),
+    Column("date", String(10)),
+    Column("code", String(40), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("status", String(10), nullable=False),  # open, confirmed, dismissed
+    Column("start", String(40)),
+    Column("end", String(40)),
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("evidence", Text, nullable=False),
+)
+Index("ix_flags_patrol", flags.c.patrol_id)
+
+reviews = Table(
+    "reviews", metadata,
+    Column("review_id", Integer, primary_key=True, autoincrement=True),
+    Column("flag_id", String(200), nullable=False),  # not a foreign key: flags are a projection
+    Column("decision", String(10), nullable=False),  # confirmed, dismissed
+    Column("note", Text, nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+Index("ix_reviews_flag", reviews.c.flag_id)
+
+ledger = Table(
+    "ledger", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("credit_id", String(40), nullable=False, unique=True),
+    Column("kind", String(10), nullable=False),   # grant, reversal
+    Column("reverses", String(40)),
+    Column("patrol_id", String(120), nullable=False),
+    Column("member_id", String(100), nullable=False),
+    Column("grid_id", String(100)),
+    Column("date", String(10), nullable=False),
+    Column("points", Float, nullable=False),
+    Column("verified_s", Float, nullable=False),
+    Column("rule_version", String(100), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+Index("ix_ledger_patrol", ledger.c.patrol_id, ledger.c.seq)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("object_type", String(40), nullable=False),
+    Column("object_id", String(200)),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row: the newest audit entry, written in the same transaction, so that deleting the tail
+# of the log is detected too.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("scopes", Text, nullable=False),        # JSON list of member or grid ids
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    Column("revoked_at", String(40)),
+)

@@ -1,0 +1,71 @@
+"""`geoverify load …`, `geoverify credits export` and `geoverify demo --no-serve`."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import GRIDS, NOW, SAMPLES
+
+
+def test_load_and_export(runner, tmp_path):
+    assert runner(["load", "grids", str(GRIDS)]).exit_code == 0
+    loaded = runner(["load", "tracks", str(SAMPLES / "honest_M001.csv"), "--now", NOW])
+    assert loaded.exit_code == 0 and "accepted=1800" in loaded.output and "1 ledger entry" in loaded.output
+    again = runner(["load", "tracks", str(SAMPLES / "honest_M001.csv"), "--now", NOW])
+    assert "repeat: nothing changed" in again.output
+    assert runner(["load", "tracks", str(SAMPLES / "idle_M004.csv"), "--now", NOW]).exit_code == 0
+    out = tmp_path / "credits.jsonl"
+    result = runner(["credits", "export", "-o", str(out)])
+    assert result.exit_code == 0 and "exported 2 entries; next cursor: --after 2" in result.output
+    entries = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["seq"], e["patrol_id"], e["kind"]) for e in entries] == [
+        (1, "M001_20261102", "grant"), (2, "M004_20261102", "grant")]
+    tail = runner(["credits", "export", "--after", "1"])
+    assert [json.loads(line)["seq"] for line in tail.stdout.splitlines()] == [2]
+
+
+def test_load_reports_bad_input_with_exit_2(runner, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("member_id,time,lon\nM1,2026-11-02T08:00:00+08:00,116.4\n")
+    result = runner(["load", "tracks", str(bad)])
+    assert result.exit_code == 2 and "bad.csv" in result.output and "lat" in result.output
+
+
+def test_demo_loads_samples_and_prints_a_token_per_role(cli, tmp_path):
+    from click.testing import CliRunner
+
+    db = tmp_path / "demo" / "geoverify.db"
+    result = CliRunner().invoke(cli, ["demo", "--db", str(db), "--no-serve"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for role in ("admin", "uploader", "supervisor", "auditor", "scorer"):
+        assert f"  {role:<10} gv_" in result.output
+    assert "sites.csv: sites_read=12, created=12" in result.output
+    assert "/flags/M002_20261102.TELEPORT." in result.output
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM patrols").fetchone()[0] == 12
+        assert conn.execute("SELECT count(*) FROM grids").fetchone()[0] == 6
+
+
+def test_rule_change_reverifies_and_is_audited(runner, tmp_path, monkeypatch):
+    assert runner(["load", "grids", str(GRIDS)]).exit_code == 0
+    assert runner(["load", "tracks", str(SAMPLES / "honest_M001.csv"), "--now", NOW]).exit_code == 0
+    same = runner(["reverify", "--now", NOW])
+    assert same.exit_code == 0 and "1 patrol(s) re-verified, 0 changed, 0 ledger entries" in same.output
+    rules = tmp_path / "rules.toml"
+    rules.write_text('version = "city-2027"\n[defaults]\npoints_per_patrol = 8\n')
+    monkeypatch.setenv("GEOVERIFY_RULES", str(rules))
+    changed = runner(["reverify", "--now", NOW])
+    assert "rules city-2027: 1 date(s), 1 patrol(s) re-verified, 1 changed, 2 ledger entries" in changed.output
+    out = tmp_path / "credits.jsonl"
+    runner(["credits", "export", "-o", str(out)])
+    entries = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["kind"], e["points"], e["rule_version"]) for e in entries] == [
+        ("grant", 5, "builtin-1"), ("reversal", -5, "builtin-1"), ("grant", 8, "city-2027")]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "geoverify.db") as conn:
+        actions = [r[0] for r in conn.execute("SELECT detail FROM audit_log WHERE action = 'rules.changed'")]
+    assert [json.loads(a)["to"] for a in actions] == ["builtin-1", "city-2027"]
+    assert runner(["audit", "verify"]).exit_code == 0

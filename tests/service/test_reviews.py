@@ -1,0 +1,83 @@
+"""Flag reviews by an auditor: the credit change lands in the ledger at once."""
+
+from __future__ import annotations
+
+from .conftest import SAMPLES
+
+
+def _teleport_flag(client, auth) -> dict:
+    page = client.get("/api/v1/flags?code=TELEPORT&status=open", headers=auth["auditor"]).json
+    assert page["total"] == 1
+    return page["flags"][0]
+
+
+def test_dismissing_the_teleport_grants_the_held_patrol(with_grids, upload, client, auth):
+    upload("tracks", SAMPLES / "teleport_M002.csv")
+    patrol = client.get("/api/v1/patrols/M002_20261102", headers=auth["auditor"]).json
+    assert patrol["credit"] == {"status": "held", "points": 0}
+    assert client.get("/api/v1/credits", headers=auth["scorer"]).json["entries"] == []
+    flag = _teleport_flag(client, auth)
+    assert (flag["patrol_id"], flag["severity"], flag["grid_id"]) == ("M002_20261102", "high", "DC-01")
+    assert flag["evidence"]["max_speed_kmh"] > 150
+
+    response = client.post(f"/api/v1/flags/{flag['flag_id']}/review", headers=auth["auditor"],
+                           json={"decision": "dismiss", "note": "metro tunnel, phone lost fix"})
+    assert response.status_code == 200
+    result = response.json
+    assert result["flag"]["status"] == "dismissed"
+    assert result["credit"]["status"] == "verified"
+    assert result["review"]["reviewer"] == "test-auditor"
+    [grant] = result["ledger"]
+    assert (grant["kind"], grant["patrol_id"], grant["seq"]) == ("grant", "M002_20261102", 1)
+    assert grant["points"] == result["credit"]["points"]
+    feed = client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json
+    assert feed == {"entries": [grant], "next": 1}
+    after = client.get("/api/v1/patrols/M002_20261102", headers=auth["supervisor"]).json
+    assert after["credit"] == result["credit"]
+    assert [f["status"] for f in after["flags"] if f["code"] == "TELEPORT"] == ["dismissed"]
+    assert client.get("/api/v1/flags?status=dismissed", headers=auth["auditor"]).json["total"] == 1
+
+
+def test_confirming_a_high_flag_rejects_and_reverses(with_grids, upload, client, auth):
+    upload("tracks", SAMPLES / "teleport_M002.csv")
+    flag = _teleport_flag(client, auth)
+    url = f"/api/v1/flags/{flag['flag_id']}/review"
+    granted = client.post(url, headers=auth["auditor"], json={"decision": "dismiss", "note": "first look"}).json
+    [grant] = granted["ledger"]
+    confirmed = client.post(url, headers=auth["auditor"],
+                            json={"decision": "confirm", "note": "CCTV: member was at home"}).json
+    assert confirmed["credit"] == {"status": "rejected", "points": 0}
+    assert confirmed["flag"]["status"] == "confirmed"
+    [reversal] = confirmed["ledger"]
+    assert (reversal["kind"], reversal["reverses"], reversal["seq"]) == ("reversal", grant["credit_id"], 2)
+    assert reversal["points"] == -grant["points"]
+    feed = client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json["entries"]
+    assert [e["kind"] for e in feed] == ["grant", "reversal"]
+    assert sum(e["points"] for e in feed) == 0
+    audit = client.get("/api/v1/audit?limit=1000", headers=auth["auditor"]).json["entries"]
+    reviews = [e for e in audit if e["action"] == "flag.reviewed"]
+    assert [(r["detail"]["decision"], r["actor"]) for r in reviews] == [("dismissed", "test-auditor"),
+                                                                       ("confirmed", "test-auditor")]
+
+
+def test_confirming_a_medium_flag_changes_no_credit(with_grids, upload, client, auth):
+    upload("tracks", SAMPLES / "idle_M004.csv")
+    before = client.get("/api/v1/patrols/M004_20261102", headers=auth["auditor"]).json["credit"]
+    flag = client.get("/api/v1/flags?code=IDLE", headers=auth["auditor"]).json["flags"][0]
+    result = client.post(f"/api/v1/flags/{flag['flag_id']}/review", headers=auth["auditor"],
+                         json={"decision": "confirm", "note": "phone on the desk"}).json
+    assert result["credit"] == before and result["ledger"] == []
+
+
+def test_review_needs_a_note_a_decision_and_an_existing_flag(with_grids, upload, client, auth, assert_problem):
+    upload("tracks", SAMPLES / "teleport_M002.csv")
+    flag = _teleport_flag(client, auth)
+    url = f"/api/v1/flags/{flag['flag_id']}/review"
+    assert_problem(client.post(url, headers=auth["auditor"], json={"decision": "dismiss", "note": "  "}), 422,
+                   detail_has="note")
+    assert_problem(client.post(url, headers=auth["auditor"], json={"decision": "maybe", "note": "x"}), 422,
+                   detail_has="confirm")
+    assert_problem(client.post(url, headers=auth["auditor"], data="no json"), 422, detail_has="JSON")
+    assert_problem(client.post("/api/v1/flags/NOPE/review", headers=auth["auditor"],
+                               json={"decision": "dismiss", "note": "x"}), 404, detail_has="NOPE")
+    assert client.get("/api/v1/flags?status=open", headers=auth["auditor"]).json["total"] >= 1
