@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Each creates .venv and installs
-# the project into it when needed, so a fresh machine with Python 3.11 needs nothing else.
+# the project into it when needed, so a fresh machine with Python 3.11 needs nothing else;
+# `make test` also installs Debian's chromium for the browser tests when it is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/geoverify demo --db demo/geoverify.db --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
+	bash .ci/install-browser.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
