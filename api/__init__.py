@@ -6,8 +6,7 @@ from typing import Mapping
 
 from flask import Flask
 
-from geoverify.settings import configured_rules_path, configured_tz
-from geoverify.store import configured_database_url
+from geoverify.settings import configured_database_url, configured_rules_path, configured_tz
 
 DEFAULT_MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # bytes
 DEFAULT_MAX_FIXES_PER_UPLOAD = 500_000
@@ -19,13 +18,14 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     Configuration: defaults, then ``GEOVERIFY_*`` environment variables (``GEOVERIFY_DATABASE_URL``,
     ``GEOVERIFY_RULES``, ``GEOVERIFY_TZ``, and any other key as ``GEOVERIFY_<KEY>``), then
     ``test_config``. Keys: ``DATABASE_URL``, ``RULES``, ``TZ``, ``NOW`` (a fixed verification time,
-    for replaying old data), ``MAX_CONTENT_LENGTH`` (bytes), ``MAX_FIXES_PER_UPLOAD``.
+    for replaying old data), ``MAX_CONTENT_LENGTH`` (bytes), ``MAX_FIXES_PER_UPLOAD``, ``TILE_URL``
+    and ``TILE_ATTRIBUTION`` (an optional base map for the map page; none by default).
     """
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE_URL=configured_database_url(), RULES=configured_rules_path(), TZ=configured_tz(), NOW=None,
         MAX_CONTENT_LENGTH=DEFAULT_MAX_CONTENT_LENGTH, MAX_FIXES_PER_UPLOAD=DEFAULT_MAX_FIXES_PER_UPLOAD,
-        JSON_SORT_KEYS=False,
+        JSON_SORT_KEYS=False, TILE_URL="", TILE_ATTRIBUTION="",
     )
     app.config.from_prefixed_env("GEOVERIFY")
     if test_config is not None:
@@ -33,10 +33,10 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import audit, auth, credits, events, flags, grids, openapi, patrols, problems, sites, tracks
+    from . import audit, auth, credits, events, flags, grids, map, openapi, patrols, problems, sites, tracks
 
     problems.init_app(app)
     auth.init_app(app)
-    for module in (grids, tracks, events, sites, patrols, flags, credits, audit, openapi):
+    for module in (grids, tracks, events, sites, patrols, flags, credits, audit, map, openapi):
         app.register_blueprint(module.bp)
     return app
