@@ -45,7 +45,7 @@ def _sha256(data: bytes) -> str:
 def read_body(body: bytes, suffix: str, reader: Callable[[Path], object], filename: str | None = None):
     """Write ``body`` to a temporary file named ``filename`` (or ``upload<suffix>``) and read it.
 
-    Error messages name the upload's file name, not the temporary folder.
+    Error messages and the fixes' ``source`` name the upload's file name, not the temporary folder.
     """
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) if filename else ""
     if not name or not name.lower().endswith(suffix):
@@ -55,9 +55,13 @@ def read_body(body: bytes, suffix: str, reader: Callable[[Path], object], filena
         path = Path(folder) / name
         path.write_bytes(body)
         try:
-            return reader(path)
+            result = reader(path)
         except InputError as exc:
             raise InputError(str(exc).replace(folder + "/", "")) from None
+        # Evidence names the uploaded file (as the readers record it), never the temporary folder.
+        if hasattr(result, "columns") and "source" in result.columns:
+            result["source"] = result["source"].astype(str).str.replace(folder + "/", "", regex=False)
+        return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

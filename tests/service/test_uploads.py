@@ -143,3 +143,13 @@ def test_uploader_only_for_its_members(with_grids, upload, assert_problem, db_pa
     assert upload("tracks", HONEST, role="uploader").status_code == 201
     assert_problem(upload("tracks", SAMPLES / "idle_M004.csv", role="uploader"), 403, detail_has="M004")
     assert _count(db_path, "fixes") == 1800
+
+
+def test_evidence_names_the_uploaded_file_not_a_server_path(client, auth):
+    body = (SAMPLES / "teleport_M002.csv").read_bytes()
+    response = client.post("/api/v1/tracks", data=body, headers={**auth["admin"], "Content-Type": "text/csv"})
+    assert response.status_code == 201
+    patrol = client.get("/api/v1/patrols/M002_20261102", headers=auth["admin"]).json
+    (teleport,) = [f for f in patrol["flags"] if f["code"] == "TELEPORT"]
+    assert teleport["evidence"]["from"]["source"] == "upload.csv"
+    assert "/tmp" not in str(patrol)
