@@ -65,7 +65,8 @@ def load_samples(store, echo=click.echo) -> None:
 def _serve(app, host: str, port: int, threads: int) -> None:
     import waitress
 
-    click.echo(f"geoverify: serving on http://{host}:{port}/api/v1 (waitress, {threads} threads); Ctrl-C stops",
+    click.echo(f"geoverify: serving on http://{host}:{port}/api/v1 and the map page on http://{host}:{port}/map "
+               f"(waitress, {threads} threads); Ctrl-C stops",
                err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="geoverify")
 
@@ -262,6 +263,7 @@ def register(main: click.Group) -> None:
         click.echo("tokens (uploader: members M001 M002; supervisor: grid DC-01):")
         for role, secret in issued.items():
             click.echo(f"  {role:<10} {secret}")
+        click.echo(f"\nmap page: http://{host}:{port}/map  (paste the supervisor or auditor token)")
         click.echo("\ntry:")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols'")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols/M002_20261102/geojson'")
