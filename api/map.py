@@ -9,7 +9,6 @@ only this origin (plus the tile server, when one is configured).
 from __future__ import annotations
 
 import json
-import math
 import re
 from urllib.parse import urlsplit
 
@@ -21,13 +20,13 @@ from sqlalchemy import select
 
 from geoverify.grid import Grid
 from geoverify.heatmap import DEFAULT_CELL_M, heatmap_geojson, time_per_cell
-from geoverify.store import maps, queries
 from geoverify.errors import NotFound
+from geoverify.store import maps, queries
 from geoverify.store.schema import grids
 
 from .auth import get_store, grid_scope, requires
 from .openapi import operation, query
-from .params import date_arg
+from .params import date_arg, metres_arg
 
 bp = Blueprint("map", __name__)
 
@@ -98,19 +97,6 @@ def session():
                     "tz": current_app.config.get("TZ") or "Asia/Shanghai"})
 
 
-def _float_arg(name: str, default: float, low: float, high: float) -> float:
-    text = request.args.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        abort(400, description=f"Query parameter '{name}' must be a number of metres, got {text!r}.")
-    if not (math.isfinite(value) and low <= value <= high):
-        abort(400, description=f"Query parameter '{name}' must be between {low:g} and {high:g} metres, got {text!r}.")
-    return value
-
-
 @bp.get("/api/v1/map/patrols/<patrol_id>/geojson")
 @operation("A patrol's map GeoJSON simplified for display (tolerance in metres)", tag="map",
            description="The features of GET /api/v1/patrols/{patrol_id}/geojson, with track parts and the "
@@ -120,7 +106,7 @@ def _float_arg(name: str, default: float, low: float, high: float) -> float:
                          maximum=MAX_SIMPLIFY_M),))
 @requires("supervisor", "auditor")
 def patrol_geojson(patrol_id: str):
-    tolerance = _float_arg("simplify_m", DEFAULT_SIMPLIFY_M, 0.0, MAX_SIMPLIFY_M)
+    tolerance = metres_arg("simplify_m", DEFAULT_SIMPLIFY_M, 0.0, MAX_SIMPLIFY_M)
     store = get_store()
     with store.read() as conn:
         document = maps.patrol_geojson(conn, patrol_id, store.tz, grid_scope(g.principal))
@@ -173,7 +159,7 @@ def heatmap():
     grid_id, date = request.args.get("grid_id"), date_arg("date")
     if not grid_id or not date:
         abort(400, description="Give the grid and the day: ?grid_id=DC-01&date=2026-11-02.")
-    cell_m = _float_arg("cell_m", DEFAULT_CELL_M, *CELL_M_RANGE)
+    cell_m = metres_arg("cell_m", DEFAULT_CELL_M, *CELL_M_RANGE)
     store = get_store()
     with store.read() as conn:
         grid = _grid(conn, grid_id, grid_scope(g.principal))

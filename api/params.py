@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from flask import abort, request
 
@@ -41,3 +42,17 @@ def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     if text not in choices:
         abort(400, description=f"Query parameter '{name}' must be one of {', '.join(choices)}, got {text!r}.")
     return text
+
+
+def metres_arg(name: str, default: float, low: float, high: float) -> float:
+    """A distance in metres from the query string, within ``[low, high]``."""
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        abort(400, description=f"Query parameter '{name}' must be a number of metres, got {text!r}.")
+    if not (math.isfinite(value) and low <= value <= high):
+        abort(400, description=f"Query parameter '{name}' must be between {low:g} and {high:g} metres, got {text!r}.")
+    return value
