@@ -20,12 +20,6 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
 
 
-def fixes_to_segments(fix_mask: np.ndarray) -> np.ndarray:
-    """Segments ``i → i+1`` whose both ends are flagged fixes."""
-    fix_mask = np.asarray(fix_mask, dtype=bool)
-    return fix_mask[:-1] & fix_mask[1:]
-
-
 def window_cover(n: int, first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """Fixes covered by at least one window ``[first[k], last[k]]`` (inclusive), over ``n`` fixes."""
     marks = np.zeros(n + 1, dtype=np.int64)
