@@ -4,6 +4,7 @@
 import re
 
 import pytest
+from conftest import assert_problem
 
 from api import create_app
 
@@ -15,9 +16,6 @@ def map_app(sample_store, tmp_path_factory):
     database, tokens = sample_store
     copy = copy_store(database, tmp_path_factory.mktemp("map_api") / "geoverify.db")
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{copy}", "NOW": NOW, "TILE_URL": ""})
-    if "map" not in app.blueprints:  # until create_app registers it
-        from api import map as map_blueprint
-        app.register_blueprint(map_blueprint.bp)
     yield app
     app.extensions["geoverify.store"].dispose()
 
@@ -30,12 +28,6 @@ def client(map_app):
 @pytest.fixture
 def auth(sample_store):
     return {role: {"Authorization": f"Bearer {token}"} for role, token in sample_store[1].items()}
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)[:300]
-    assert response.mimetype == "application/problem+json"
-    assert len(response.get_json(force=True)["detail"]) >= 20
 
 
 def test_pages_are_served_with_a_self_only_csp_and_no_inline_code(client):

@@ -106,25 +106,6 @@ def with_grids(upload):
     return response.json
 
 
-def assert_problem(response, status: int, *, detail_has: str | None = None) -> dict:
-    """Every error answers RFC 9457 problem+json with an actionable detail."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json(force=True)
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert body["type"] == "about:blank"
-    assert isinstance(body["detail"], str) and len(body["detail"]) >= 20
-    if detail_has is not None:
-        assert detail_has in body["detail"], body["detail"]
-    return body
-
-
-@pytest.fixture(name="assert_problem")
-def assert_problem_fixture():
-    return assert_problem
-
-
 def csv_rows(path: Path) -> tuple[str, list[str]]:
     """A track CSV's header and data lines."""
     lines = path.read_text(encoding="utf-8").splitlines()
