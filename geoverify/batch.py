@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -11,14 +13,13 @@ import pandas as pd
 
 from .cleaning import KEPT, REJECT_REASONS, count_reasons, rejection_reasons
 from .crs_mismatch import check_crs_mismatch
+from .days import rejected_by_patrol, split_days
 from .grid import Grid
 from .io.times import DEFAULT_TZ, check_tz
 from .patrol import DayTrack, Patrol, verify_patrol
 from .patrol_flags import identify
 from .rules import Rules, RuleSet
-
-NS_PER_DAY = 86_400 * 10**9
-
+from .track_summary import duplicate_summary, event_fixes
 
 @dataclass
 class BatchResult:
@@ -28,6 +29,8 @@ class BatchResult:
     summary: dict
     warnings: list[str] = field(default_factory=list)
     events: list = field(default_factory=list)  # geoverify.events.EventCheck
+    # How the batch ran (not part of the result document): parts, CPU seconds of each phase.
+    stats: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def member_grids(grids: Iterable[Grid]) -> dict[str, list[Grid]]:
@@ -39,125 +42,229 @@ def member_grids(grids: Iterable[Grid]) -> dict[str, list[Grid]]:
     return out
 
 
-def _local_ns(time: pd.Series, tz: str) -> np.ndarray:
-    """Wall-clock nanoseconds in ``tz`` (as if the local time were UTC); invalid for NaT."""
-    local = time.dt.tz_convert(tz).dt.tz_localize(None)
-    return local.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+@dataclass
+class BatchContext:
+    """What every part of a batch shares: grids, rules and settings (broadcast once to workers).
+
+    Attributes
+    ----------
+    grids : list of Grid
+        Every grid of the grid file (CRS_MISMATCH looks at all of them).
+    rules : RuleSet
+    tz : str
+        IANA zone of local dates and output offsets.
+    now : pandas.Timestamp
+        Verification time (UTC) for the ``future`` rejection.
+    reviews : dict
+        flag id → ``confirmed`` or ``dismissed``.
+    sites_by_grid : dict
+        grid id → that grid's sites (WGS-84 lon/lat).
+    event_times : dict
+        member id → UTC nanoseconds of the member's event reports.
+    history : list of DayTrack
+        Earlier stored days (replays, events), in the order given.
+    """
+
+    grids: list[Grid]
+    rules: RuleSet
+    tz: str
+    now: pd.Timestamp
+    reviews: dict[str, str] = field(default_factory=dict)
+    sites_by_grid: dict[str, pd.DataFrame] = field(default_factory=dict)
+    event_times: dict[str, np.ndarray] = field(default_factory=dict)
+    history: list[DayTrack] = field(default_factory=list)
+
+    @cached_property
+    def by_member(self) -> dict[str, list[Grid]]:
+        """Each member id → the grids listing it (see :func:`member_grids`)."""
+        return member_grids(self.grids)
+
+    @cached_property
+    def history_of(self) -> dict[str, list[DayTrack]]:
+        """Each member id → its stored days, in the order given."""
+        out: dict[str, list[DayTrack]] = {}
+        for track in self.history:
+            out.setdefault(track.member_id, []).append(track)
+        return out
+
+    def member_rules(self, member: str) -> Rules:
+        """The rules of the member's first grid (defaults for a member in no grid)."""
+        assigned = self.by_member.get(member)
+        return self.rules.for_grid_type(assigned[0].grid_type if assigned else None)
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in ("by_member", "history_of")}
 
 
-def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tuple[str, dt.date], dict]:
-    """Cut each member's kept fixes into local days.
+def batch_context(grids: list[Grid], *, rules: RuleSet | None = None, tz: str = DEFAULT_TZ,
+                  now: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
+                  sites: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None,
+                  history: Sequence[DayTrack] = ()) -> BatchContext:
+    """Build the shared context of a batch (see :func:`verify_batch` for the parameters)."""
+    check_tz(tz)
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
+    event_times: dict[str, np.ndarray] = {}
+    if events is not None and len(events) and "time" in events.columns and "member_id" in events.columns:
+        times = events["time"]
+        if isinstance(times.dtype, pd.DatetimeTZDtype):
+            valid = times.notna().to_numpy()
+            frame = pd.DataFrame({"m": events["member_id"].astype(str).to_numpy(dtype=object)[valid],
+                                  "t": times[valid].dt.tz_convert("UTC").dt.tz_localize(None)
+                                  .to_numpy(dtype="datetime64[ns]").astype(np.int64)})
+            event_times = {str(m): g["t"].to_numpy() for m, g in frame.groupby("m", sort=False)}
+    return BatchContext(grids=list(grids), rules=rules or RuleSet(), tz=tz, now=now, reviews=dict(reviews or {}),
+                        sites_by_grid=_sites_by_grid(sites), event_times=event_times, history=list(history))
 
-    A segment no longer than its member's ``max_gap_s`` that crosses local midnight gets a
-    point interpolated at midnight, given to both days, so no patrol time is lost or counted
-    twice; longer segments (gaps) belong to neither day.
+
+@dataclass
+class MemberPart:
+    """What the per-member phase returns for some members: patrols measured and what the
+    cross-patrol phase needs (small: no fix table)."""
+
+    patrols: list[Patrol] = field(default_factory=list)
+    tracks: list[DayTrack] = field(default_factory=list)                 # duplicate_summary of each day
+    event_tracks: dict[str, list[DayTrack]] = field(default_factory=dict)  # member → event_fixes
+    warnings: list[tuple[tuple[dt.date, str], str]] = field(default_factory=list)
+    fixes_read: int = 0
+    fixes_kept: int = 0
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
+    unassigned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
+    parts: int = 1            # parts merged into this one
+    cpu_s: float = 0.0        # CPU seconds spent on them (set by the engine that ran them)
+
+
+def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
+    """The per-member phase: clean, split into local days, verify each patrol, add CRS_MISMATCH.
+
+    A pure function of its arguments. ``fixes`` must hold *every* fix of each member it holds
+    (all days: cleaning keeps the first of a member's fixes at one time, and a segment crossing
+    local midnight is shared by two days), in input order; rows without a member may come in any
+    part. Parts of a fix table split by member give, merged, what the whole table gives.
 
     Parameters
     ----------
     fixes : pandas.DataFrame
-        Kept fixes only.
-    max_gap_s : numpy.ndarray
-        Per fix, the gap threshold of its member's rules (seconds).
+        A fix table as the readers return it (WGS-84, UTC).
+    ctx : BatchContext
 
     Returns
     -------
-    dict
-        (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line,
-        mock, speed, device_id, crs``.
+    MemberPart
+        Patrols sorted by (date, member), without the cross-patrol flags (DUPLICATE_TRACK) and
+        with a provisional credit; the tracks' summaries; fix counts and per-patrol warnings.
     """
-    if fixes.empty:
-        return {}
-    members = fixes["member_id"].to_numpy(dtype=object)
-    codes, uniques = pd.factorize(members)
-    time_ns = fixes["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    local = _local_ns(fixes["time"], tz)
-    order = np.lexsort((time_ns, codes))
-    codes, time_ns, local = codes[order], time_ns[order], local[order]
-    cols = {
-        "lon": fixes["lon"].to_numpy(dtype=float)[order],
-        "lat": fixes["lat"].to_numpy(dtype=float)[order],
-        "accuracy": fixes["accuracy"].to_numpy(dtype=float, na_value=np.nan)[order],
-        "source": fixes["source"].to_numpy(dtype=object)[order],
-        "line": fixes["line"].to_numpy(dtype=np.int64)[order],
-        "mock": fixes["mock"].to_numpy(dtype=bool, na_value=False)[order],
-        "speed": fixes["speed"].to_numpy(dtype=float, na_value=np.nan)[order],
-        "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],
-        "crs": fixes["crs"].to_numpy(dtype=object)[order],
-    }
-    gap_limit = np.asarray(max_gap_s, dtype=float)[order]
-    day = np.floor_divide(local, NS_PER_DAY)
-    synthetic = np.zeros(len(order), dtype=bool)
+    rules, by_member = ctx.rules, ctx.by_member
+    member_code, unique_members = pd.factorize(fixes["member_id"], use_na_sentinel=False)
+    per_member = [ctx.member_rules(m if isinstance(m, str) else "") for m in unique_members]
+    max_acc = np.array([r.max_accuracy_m for r in per_member] or [0.0])[member_code]
+    max_gap = np.array([r.max_gap_s for r in per_member] or [0.0])[member_code]
+    reasons = rejection_reasons(fixes, now=ctx.now, rules=rules.defaults, max_accuracy_m=max_acc)
+    kept_mask = reasons == KEPT
+    days = split_days(fixes.loc[kept_mask], ctx.tz, max_gap[kept_mask])
+    rejected, unassigned = rejected_by_patrol(fixes, reasons, ctx.tz)
+    part = MemberPart(fixes_read=int(len(fixes)), fixes_kept=int(kept_mask.sum()),
+                      rejected=count_reasons(reasons), unassigned=unassigned)
+    member_tracks: dict[str, list[DayTrack]] = {}
+    for member, date in sorted(set(days) | set(rejected), key=lambda k: (k[1], k[0])):
+        cols = days.get((member, date)) or _empty_columns()
+        track = DayTrack(member_id=member, date=date,
+                         rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
+        results = []
+        for grid in by_member.get(member) or [None]:
+            grid_rules = rules.for_grid_type(grid.grid_type if grid else None)
+            results.append((verify_patrol(grid, track, grid_rules, reviews=ctx.reviews,
+                                          sites=ctx.sites_by_grid.get(grid.grid_id) if grid else None), grid))
+        patrol, grid = max(results, key=lambda r: r[0].in_grid_s)
+        if grid is None:
+            part.warnings.append(((date, member), f"member {member} is assigned to no grid; patrol "
+                                  f"{patrol.patrol_id} has grid_id null and no in-grid time"))
+        else:
+            _add_crs_mismatch(patrol, grid, track, ctx.grids, rules.for_grid_type(grid.grid_type), ctx.reviews,
+                              ctx.sites_by_grid.get(grid.grid_id))
+        part.patrols.append(patrol)
+        if len(track.time_ns):
+            part.tracks.append(duplicate_summary(track))
+        member_tracks.setdefault(member, []).append(track)
+    for member, tracks in member_tracks.items():
+        if member in ctx.event_times:
+            part.event_tracks[member] = event_fixes(ctx.history_of.get(member, []) + tracks,
+                                                    ctx.event_times[member])
+    return part
 
-    # Segments that cross local midnight and are not gaps: interpolate a point at midnight.
-    same_member = codes[1:] == codes[:-1]
-    crossing = np.flatnonzero(same_member & (day[1:] != day[:-1])
-                              & ((time_ns[1:] - time_ns[:-1]) <= gap_limit[1:] * 1e9))
-    if len(crossing):
-        a, b = crossing, crossing + 1
-        midnight_local = day[b] * NS_PER_DAY
-        offset = local[b] - time_ns[b]
-        mid_ns = midnight_local - offset
-        f = (mid_ns - time_ns[a]) / (time_ns[b] - time_ns[a])
-        ins = {
-            "lon": cols["lon"][a] + f * (cols["lon"][b] - cols["lon"][a]),
-            "lat": cols["lat"][a] + f * (cols["lat"][b] - cols["lat"][a]),
-            "accuracy": np.full(len(a), np.nan),
-            "source": np.full(len(a), "(interpolated at local midnight)", dtype=object),
-            "line": np.zeros(len(a), dtype=np.int64),
-            "mock": cols["mock"][a] & cols["mock"][b],
-            "speed": np.full(len(a), np.nan),
-            "device_id": cols["device_id"][a],
-            "crs": cols["crs"][a],
-        }
-        # Each midnight point ends day a and starts day b (unless fix b is itself at midnight).
-        into_b = mid_ns < time_ns[b]
-        codes = np.concatenate([codes, codes[a], codes[b][into_b]])
-        time_ns = np.concatenate([time_ns, mid_ns, mid_ns[into_b]])
-        day = np.concatenate([day, day[a], day[b][into_b]])
-        synthetic = np.concatenate([synthetic, np.ones(len(a) + int(into_b.sum()), dtype=bool)])
-        for key in cols:
-            cols[key] = np.concatenate([cols[key], ins[key], ins[key][into_b]])
-        order = np.lexsort((time_ns, day, codes))
-        codes, time_ns, day, synthetic = codes[order], time_ns[order], day[order], synthetic[order]
-        cols = {k: v[order] for k, v in cols.items()}
 
-    starts = np.flatnonzero(np.concatenate([[True], (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])]))
-    ends = np.append(starts[1:], len(codes))
-    out = {}
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        key = (str(uniques[codes[s]]), _epoch_day_to_date(int(day[s])))
-        out[key] = {"time_ns": time_ns[s:e], "synthetic": synthetic[s:e],
-                    **{k: v[s:e] for k, v in cols.items()}}
+def merge_parts(parts: Iterable[MemberPart]) -> MemberPart:
+    """One part from parts that hold different members (patrols and warnings in (date, member) order)."""
+    out = MemberPart(parts=0)
+    for part in parts:
+        out.parts += part.parts
+        out.cpu_s += part.cpu_s
+        out.patrols += part.patrols
+        out.tracks += part.tracks
+        out.event_tracks.update(part.event_tracks)
+        out.warnings += part.warnings
+        out.fixes_read += part.fixes_read
+        out.fixes_kept += part.fixes_kept
+        for reason in REJECT_REASONS:
+            out.rejected[reason] += part.rejected[reason]
+            out.unassigned[reason] += part.unassigned[reason]
+    out.patrols.sort(key=lambda p: (p.date, p.member_id))
+    out.tracks.sort(key=lambda t: (t.date, t.member_id))
+    out.warnings.sort(key=lambda w: w[0])
     return out
 
 
-def _epoch_day_to_date(day: int) -> dt.date:
-    return dt.date(1970, 1, 1) + dt.timedelta(days=day)
+def finish_batch(part: MemberPart, ctx: BatchContext, events: pd.DataFrame | None = None) -> BatchResult:
+    """The cross-patrol phase: DUPLICATE_TRACK, credit, event checks, warnings and summary.
 
+    Parameters
+    ----------
+    part : MemberPart
+        Every member's part, merged (:func:`merge_parts`).
+    ctx : BatchContext
+    events : pandas.DataFrame, optional
+        The event reports ``ctx`` was built with.
 
-def _rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str):
-    """Rejection counts per (member, date), and counts of rejected fixes without a member or time."""
-    rejected = reasons != KEPT
-    dated = rejected & fixes["member_id"].notna().to_numpy() & fixes["time"].notna().to_numpy()
-    per_patrol: dict[tuple[str, dt.date], dict[str, int]] = {}
-    if dated.any():
-        sub = fixes.loc[dated, ["member_id", "time"]]
-        days = np.floor_divide(_local_ns(sub["time"], tz), NS_PER_DAY)
-        frame = pd.DataFrame({"m": sub["member_id"].to_numpy(dtype=object), "d": days,
-                              "r": reasons[dated]})
-        for (member, day, reason), count in frame.value_counts().items():
-            counts = per_patrol.setdefault((str(member), _epoch_day_to_date(int(day))),
-                                           dict.fromkeys(REJECT_REASONS, 0))
-            counts[reason] = int(count)
-    unassigned = count_reasons(np.where(rejected & ~dated, reasons, KEPT))
-    return per_patrol, unassigned
+    Returns
+    -------
+    BatchResult
+    """
+    started = time.process_time()
+    rules, by_member = ctx.rules, ctx.by_member
+    warnings = [f"member {member} is assigned to {len(assigned)} grids "
+                f"({', '.join(g.grid_id for g in assigned)}); each patrol is credited to the "
+                "grid where the member spent the most time"
+                for member, assigned in by_member.items() if len(assigned) > 1]
+    warnings += [text for _, text in part.warnings]
+    _add_duplicate_tracks(part.patrols, part.tracks, ctx.history, ctx.member_rules, ctx.reviews)
+    grid_of: dict[str, Grid | None] = {}
+    for patrol in part.patrols:
+        grid = next((g for g in by_member.get(patrol.member_id, ()) if g.grid_id == patrol.grid_id), None)
+        patrol.settle_credit(rules.for_grid_type(grid.grid_type if grid else None))
+        grid_of[patrol.member_id] = grid
+    event_tracks = dict(part.event_tracks)
+    for member, tracks in ctx.history_of.items():   # members with stored days but no fixes in this batch
+        if member not in event_tracks and member in ctx.event_times:
+            event_tracks[member] = event_fixes(tracks, ctx.event_times[member])
+    checked = _check_events(events, event_tracks, grid_of, by_member, ctx.member_rules, ctx.reviews)
+    summary = {"fixes_read": part.fixes_read, "fixes_kept": part.fixes_kept,
+               "fixes_rejected": dict(part.rejected), "rejected_without_member_or_time": dict(part.unassigned),
+               "patrols": len(part.patrols), "events": len(checked), "verified_at": ctx.now.isoformat()}
+    if any(part.unassigned.values()):
+        warnings.append(f"{sum(part.unassigned.values())} rejected fix(es) have no usable member id or time and "
+                        "belong to no patrol; they are counted in summary.rejected_without_member_or_time")
+    stats = {"parts": part.parts, "member_cpu_s": part.cpu_s, "cross_cpu_s": time.process_time() - started}
+    return BatchResult(patrols=part.patrols, summary=summary, warnings=warnings, events=checked, stats=stats)
 
 
 def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | None = None,
                  tz: str = DEFAULT_TZ, now: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
                  sites: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None,
                  history: Sequence[DayTrack] = ()) -> BatchResult:
-    """Verify every patrol in a fix table.
+    """Verify every patrol in a fix table, in this process.
+
+    The per-member phase (:func:`verify_members`) then the cross-patrol phase
+    (:func:`finish_batch`); :mod:`geoverify.engine` runs the same two over processes or a Dask
+    cluster.
 
     Parameters
     ----------
@@ -187,68 +294,9 @@ def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | Non
         Patrols sorted by date then member, checked events, a summary accounting for every
         fix, warnings.
     """
-    check_tz(tz)
-    rules = rules or RuleSet()
-    reviews = reviews or {}
-    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
-    by_member = member_grids(grids)
-    warnings: list[str] = []
-    for member, assigned in by_member.items():
-        if len(assigned) > 1:
-            warnings.append(f"member {member} is assigned to {len(assigned)} grids "
-                            f"({', '.join(g.grid_id for g in assigned)}); each patrol is credited to the "
-                            "grid where the member spent the most time")
-
-    def member_rules(member: str) -> Rules:
-        assigned = by_member.get(member)
-        return rules.for_grid_type(assigned[0].grid_type if assigned else None)
-
-    # Per-fix thresholds from each member's grid type, looked up once per member.
-    member_code, unique_members = pd.factorize(fixes["member_id"], use_na_sentinel=False)
-    per_member = [member_rules(m if isinstance(m, str) else "") for m in unique_members]
-    max_acc = np.array([r.max_accuracy_m for r in per_member] or [0.0])[member_code]
-    max_gap = np.array([r.max_gap_s for r in per_member] or [0.0])[member_code]
-    reasons = rejection_reasons(fixes, now=now, rules=rules.defaults, max_accuracy_m=max_acc)
-    kept_mask = reasons == KEPT
-    days = split_days(fixes.loc[kept_mask], tz, max_gap[kept_mask])
-    rejected, unassigned = _rejected_by_patrol(fixes, reasons, tz)
-    sites_by_grid = _sites_by_grid(sites)
-
-    patrols, tracks, patrol_rules, grid_of = [], [], [], {}
-    for member, date in sorted(set(days) | set(rejected), key=lambda k: (k[1], k[0])):
-        cols = days.get((member, date)) or _empty_columns()
-        track = DayTrack(member_id=member, date=date,
-                         rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
-        results = []
-        for grid in by_member.get(member) or [None]:
-            grid_rules = rules.for_grid_type(grid.grid_type if grid else None)
-            results.append((verify_patrol(grid, track, grid_rules, reviews=reviews,
-                                          sites=sites_by_grid.get(grid.grid_id) if grid else None), grid))
-        patrol, grid = max(results, key=lambda r: r[0].in_grid_s)
-        grid_rules = rules.for_grid_type(grid.grid_type if grid else None)
-        if grid is None:
-            warnings.append(f"member {member} is assigned to no grid; patrol {patrol.patrol_id} has grid_id "
-                            "null and no in-grid time")
-        else:
-            _add_crs_mismatch(patrol, grid, track, grids, grid_rules, reviews, sites_by_grid.get(grid.grid_id))
-        patrols.append(patrol)
-        tracks.append(track)
-        patrol_rules.append(grid_rules)
-        grid_of[member] = grid
-
-    _add_duplicate_tracks(patrols, tracks, history, member_rules, reviews)
-    for patrol, grid_rules in zip(patrols, patrol_rules):
-        patrol.settle_credit(grid_rules)
-    checked = _check_events(events, tracks, history, grid_of, by_member, member_rules, reviews)
-
-    counts = count_reasons(reasons)
-    summary = {"fixes_read": int(len(fixes)), "fixes_kept": int(kept_mask.sum()),
-               "fixes_rejected": counts, "rejected_without_member_or_time": unassigned,
-               "patrols": len(patrols), "events": len(checked), "verified_at": now.isoformat()}
-    if any(unassigned.values()):
-        warnings.append(f"{sum(unassigned.values())} rejected fix(es) have no usable member id or time and "
-                        "belong to no patrol; they are counted in summary.rejected_without_member_or_time")
-    return BatchResult(patrols=patrols, summary=summary, warnings=warnings, events=checked)
+    ctx = batch_context(grids, rules=rules, tz=tz, now=now, events=events, sites=sites, reviews=reviews,
+                        history=history)
+    return finish_batch(merge_parts([verify_members(fixes, ctx)]), ctx, events)
 
 
 def _empty_columns() -> dict:
@@ -288,18 +336,15 @@ def _add_duplicate_tracks(patrols: list[Patrol], tracks: list[DayTrack], history
             patrol.add_flags(identify(flags, patrol.patrol_id, reviews))
 
 
-def _check_events(events, tracks, history, grid_of, by_member, member_rules, reviews) -> list:
-    """EVENT_* checks of each event report against its member's tracks and grid."""
+def _check_events(events, event_tracks, grid_of, by_member, member_rules, reviews) -> list:
+    """EVENT_* checks of each event report against its member's tracks (reduced by
+    :func:`geoverify.track_summary.event_fixes`) and grid."""
     if events is None or not len(events):
         return []
     from .events import check_events
 
-    by_track: dict[str, list[DayTrack]] = {}
-    for track in list(history) + list(tracks):
-        if len(track.time_ns):
-            by_track.setdefault(track.member_id, []).append(track)
     member_grid = {m: grid_of.get(m, (by_member.get(m) or [None])[0]) for m in set(events["member_id"].astype(str))}
-    checked = check_events(events, by_track, member_grid, member_rules)
+    checked = check_events(events, event_tracks, member_grid, member_rules)
     for check in checked:
         for code in sorted({f.code for f in check.flags}):
             identify([f for f in check.flags if f.code == code], str(check.event_id), reviews)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -69,24 +70,62 @@ def _parse_now(value: str | None, tz: str) -> pd.Timestamp | None:
 @click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write the result here instead of standard output.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              show_default="all cores; 1 below 200,000 fixes",
+              help="Local processes to spread the patrols over (1: in this process). Same result for any number.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="'dask': spread the patrols over a Dask cluster (--scheduler); --tracks must then be a "
+                   "folder written by 'geoverify partition', on storage every worker reads at the same path.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler address for --engine dask, e.g. tcp://10.0.0.5:8786.")
+@click.option("--scheduler-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler.")
+@click.option("--stats", is_flag=True,
+              help="Print how the batch ran to standard error: parts, workers, CPU seconds, fixes/s per worker.")
 def verify(grids_path, tracks_path, events_path, sites_path, rules_path, tz, crs, grids_crs, member_id,
-           now_text, fmt, output) -> None:
+           now_text, fmt, output, workers, engine, scheduler, scheduler_timeout, stats) -> None:
     """Verify patrols in one batch: no server or database needed."""
-    from .batch import verify_batch
+    from .batch import batch_context
+    from .engine import default_workers, verify_dask, verify_local
     from .io import read_events, read_grids, read_sites, read_tracks
+    from .io.partitioned import is_partitioned, open_partitioned
     from .report import to_json, to_table
     from .rules import load_rules
 
     check_tz(tz)
     now = _parse_now(now_text, tz)
+    partitioned = is_partitioned(tracks_path)
+    if engine == "dask":
+        if scheduler is None:
+            raise click.BadParameter("--engine dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)",
+                                     param_hint="--scheduler")
+        if workers is not None:
+            raise click.BadParameter("--workers is for --engine local; a Dask cluster's size is its workers'",
+                                     param_hint="--workers")
+        if not partitioned:
+            raise click.BadParameter(f"{tracks_path}: --engine dask reads a partitioned fix table; write one with "
+                                     f"'geoverify partition --tracks {tracks_path} --out DIR' and pass --tracks DIR",
+                                     param_hint="--tracks")
+    elif scheduler is not None:
+        raise click.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
+    if partitioned and member_id is not None:
+        raise click.BadParameter("--member-id applies when reading GPX, not to a partitioned table",
+                                 param_hint="--member-id")
+    started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GeoverifyWarning)
         rules = load_rules(rules_path)
         grids = read_grids(grids_path, crs=grids_crs)
-        fixes = read_tracks(tracks_path, tz=tz, crs=crs, member_id=member_id)
+        fixes = (open_partitioned(tracks_path) if partitioned
+                 else read_tracks(tracks_path, tz=tz, crs=crs, member_id=member_id))
         events = read_events(events_path, tz=tz, crs=crs) if events_path is not None else None
         sites = read_sites(sites_path, crs=crs) if sites_path is not None else None
-        result = verify_batch(grids, fixes, rules=rules, tz=tz, now=now, events=events, sites=sites)
+        ctx = batch_context(grids, rules=rules, tz=tz, now=now, events=events, sites=sites)
+        if engine == "dask":
+            result = verify_dask(fixes, ctx, scheduler=scheduler, timeout_s=scheduler_timeout, events=events)
+        else:
+            n = fixes.fixes if partitioned else len(fixes)
+            result = verify_local(fixes, ctx, workers=workers or default_workers(n), events=events)
     result.warnings[:0] = [str(w.message) for w in caught if issubclass(w.category, GeoverifyWarning)]
     text = to_json(result, tz) + "\n" if fmt == "json" else to_table(result, tz)
     if output is None:
@@ -94,6 +133,17 @@ def verify(grids_path, tracks_path, events_path, sites_path, rules_path, tz, crs
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {len(result.patrols)} patrol(s) to {output}", err=True)
+    if stats:
+        click.echo(_stats_line(result, time.perf_counter() - started), err=True)
+
+
+def _stats_line(result, wall_s: float) -> str:
+    s, n = result.stats, result.summary["fixes_read"]
+    per_core = n / s["member_cpu_s"] if s.get("member_cpu_s") else float("nan")
+    return (f"stats: engine {s.get('engine')}, {s.get('workers')} worker(s), {s.get('parts')} part(s), "
+            f"{n} fixes; per-member phase {s.get('member_cpu_s', 0):.2f} CPU s in the workers "
+            f"({per_core:,.0f} fixes/s per worker core), cross-patrol phase {s.get('cross_cpu_s', 0):.2f} CPU s; "
+            f"wall {wall_s:.2f} s")
 
 
 @main.command()
@@ -162,6 +212,46 @@ def visits(grids_path, tracks_path, sites_path, date_from, date_to, rules_path, 
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@main.command()
+@click.option("--tracks", "tracks_path", required=True, type=click.Path(path_type=Path),
+              help="A track file (CSV, GPX, GeoJSON, Parquet) or a folder of them.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new (or empty) folder to write the partitioned GeoParquet table into.")
+@click.option("--buckets", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Member buckets: the most tasks a batch can be spread over.")
+@click.option("--grids", "grids_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Grids: bucket members by their grid, so that each grid's rasters are built by one task.")
+@click.option("--grids-crs", type=click.Choice(COORDINATE_SYSTEMS), default=None,
+              help="Coordinate system of a lon/lat grid file drawn on a Chinese map.")
+@click.option("--tz", default=configured_tz, show_default="$GEOVERIFY_TZ or Asia/Shanghai",
+              help="IANA zone for naive times and the date level of the layout.")
+@click.option("--crs", type=click.Choice(COORDINATE_SYSTEMS), default="wgs84", show_default=True,
+              help="Coordinate system of tracks that do not declare their own.")
+@click.option("--member-id", default=None, help="Member id for GPX tracks (default: the file name's stem).")
+def partition(tracks_path, out_dir, buckets, grids_path, grids_crs, tz, crs, member_id) -> None:
+    """Write tracks as hive-partitioned GeoParquet (bucket=NNN/date=YYYY-MM-DD) for --workers or --engine dask."""
+    from .batch import member_grids
+    from .io import read_grids
+    from .io.partitioned import track_chunks, write_partitioned
+
+    check_tz(tz)
+    group_of = None
+    if grids_path is not None:
+        with warnings.catch_warnings():   # the grids' warnings come again when verify reads them
+            warnings.simplefilter("ignore", GeoverifyWarning)
+            group_of = {m: g[0].grid_id for m, g in member_grids(read_grids(grids_path, crs=grids_crs)).items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GeoverifyWarning)
+        dataset = write_partitioned(track_chunks(tracks_path, tz=tz, crs=crs, member_id=member_id), out_dir,
+                                    buckets=buckets, tz=tz, group_of=group_of)
+    for w in caught:
+        if issubclass(w.category, GeoverifyWarning):
+            click.echo(f"geoverify: warning: {w.message}", err=True)
+    files = sum(len(p) for p in dataset.parts)
+    click.echo(f"wrote {dataset.fixes} fixes in {len(dataset.parts)} bucket(s), {files} file(s), to {out_dir}",
+               err=True)
 
 
 @main.group()

@@ -150,3 +150,47 @@ def test_fixes_without_member_or_time_are_counted_not_lost(grids):
     assert result.summary["rejected_without_member_or_time"]["invalid"] == 2
     assert result.patrols[0].kept == 1
     assert set(result.summary["fixes_rejected"]) == set(REJECT_REASONS)
+
+
+# --- the two phases' hand-over (geoverify.track_summary) ---------------------------------------
+
+def test_event_fixes_keep_the_fixes_either_side_of_each_event():
+    from conftest import day_track
+
+    from geoverify.track_summary import event_fixes
+
+    day1 = day_track([(0, 0), (10, 0), (20, 0), (30, 0)], [0, 10, 20, 30])
+    day2 = day_track([(40, 0), (50, 0)], [86_400, 86_410], date=dt.date(2026, 11, 3))
+    day2.synthetic[0] = True                                  # a midnight point is never an event's fix
+    events = T0.value + np.array([15, 30, 86_405, -100, 90_000], dtype=np.int64) * 10**9
+    kept = event_fixes([day1, day2], events)
+    # 15 s: fixes at 10 and 20; 30 s: 30 and the next input fix (86 410 s); before the first fix: 0 s;
+    # after the last: 86 410 s.
+    assert [((t.time_ns - T0.value) // 10**9).tolist() for t in kept] == [[0, 10, 20, 30], [86_410]]
+    assert kept[0].line.tolist() == [2, 3, 4, 5] and not kept[1].synthetic.any()
+    assert event_fixes([day1], np.zeros(0, np.int64)) == []
+
+
+def test_duplicate_summary_keeps_times_positions_and_distinct_devices():
+    from conftest import day_track
+
+    from geoverify.track_summary import duplicate_summary
+
+    track = day_track([(0, 0), (10, 0), (20, 0)], [0, 10, 20])
+    track.device_id = np.array(["B", None, "A"], dtype=object)
+    slim = duplicate_summary(track)
+    assert slim.time_ns is track.time_ns and slim.lon is track.lon and slim.lat is track.lat
+    assert slim.device_id.tolist() == ["A", "B"] and len(slim.accuracy) == len(slim.source) == 0
+
+
+def test_events_of_a_member_with_only_stored_days_are_checked_against_them(grids):
+    from conftest import day_track
+
+    history = [day_track([(10, 50), (20, 50), (30, 50)], [0, 60, 120], member="M1")]
+    events = pd.DataFrame({"event_id": ["E1", "E2"], "member_id": ["M1", "M1"],
+                           "time": [T0 + pd.Timedelta(seconds=30), T0 + pd.Timedelta(hours=3)],
+                           "lon": history[0].lon[[1, 1]], "lat": history[0].lat[[1, 1]],
+                           "category": ["garbage", "road"]})
+    result = verify_batch(grids, fix_frame(walk_rows(3), member="M2"), now=NOW, events=events, history=history)
+    assert [[f.code for f in e.flags] for e in result.events] == [[], ["EVENT_NO_TRACK"]]
+    assert [p.member_id for p in result.patrols] == ["M2"]

@@ -136,3 +136,26 @@ def test_visits_rejects_a_reversed_period(runner):
 def test_rules_show_prints_the_spec_defaults(runner):
     text = runner.invoke(main, ["rules", "show"]).stdout
     assert "max_gap_s = 300\n" in text and "teleport_kmh = 150\n" in text and "points_per_patrol = 5\n" in text
+
+
+def test_partition_then_verify_with_stats(runner, inputs, tmp_path):
+    grids, tracks = inputs
+    out = tmp_path / "parts"
+    done = runner.invoke(main, ["partition", "--tracks", str(tracks), "--out", str(out), "--buckets", "4"])
+    assert done.exit_code == 0, done.output
+    # One member: one bucket; its fix without a time goes to date=none.
+    assert f"wrote 22 fixes in 1 bucket(s), 2 file(s), to {out}" in done.stderr
+    assert sorted(p.parent.name for p in out.glob("bucket=*/date=*/*.parquet")) == ["date=2026-11-02", "date=none"]
+    single = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks)])
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(out), "--stats"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split('"verified_at"')[0] == single.stdout.split('"verified_at"')[0]
+    assert "stats: engine local, 1 worker(s), 1 part(s), 22 fixes; per-member phase" in result.stderr
+
+
+def test_partitioned_folder_without_marker_is_read_as_a_folder_of_tracks(runner, inputs, tmp_path):
+    grids, _ = inputs
+    (tmp_path / "bucket=000").mkdir()
+    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tmp_path), "--engine", "dask",
+                                  "--scheduler", "tcp://127.0.0.1:8786"])
+    assert result.exit_code == 2 and "--engine dask reads a partitioned fix table" in result.output

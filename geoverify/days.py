@@ -1,0 +1,137 @@
+"""Local days: a member's kept fixes cut at local midnight into day tracks, rejected fixes counted per day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from .cleaning import KEPT, REJECT_REASONS, count_reasons
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+def _local_ns(time: pd.Series, tz: str) -> np.ndarray:
+    """Wall-clock nanoseconds in ``tz`` (as if the local time were UTC); invalid for NaT."""
+    local = time.dt.tz_convert(tz).dt.tz_localize(None)
+    return local.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tuple[str, dt.date], dict]:
+    """Cut each member's kept fixes into local days.
+
+    A segment no longer than its member's ``max_gap_s`` that crosses local midnight gets a
+    point interpolated at midnight, given to both days, so no patrol time is lost or counted
+    twice; longer segments (gaps) belong to neither day.
+
+    Parameters
+    ----------
+    fixes : pandas.DataFrame
+        Kept fixes only.
+    max_gap_s : numpy.ndarray
+        Per fix, the gap threshold of its member's rules (seconds).
+
+    Returns
+    -------
+    dict
+        (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line,
+        mock, speed, device_id, crs``.
+    """
+    if fixes.empty:
+        return {}
+    members = fixes["member_id"].to_numpy(dtype=object)
+    codes, uniques = pd.factorize(members)
+    time_ns = fixes["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    local = _local_ns(fixes["time"], tz)
+    order = np.lexsort((time_ns, codes))
+    codes, time_ns, local = codes[order], time_ns[order], local[order]
+    cols = {
+        "lon": fixes["lon"].to_numpy(dtype=float)[order],
+        "lat": fixes["lat"].to_numpy(dtype=float)[order],
+        "accuracy": fixes["accuracy"].to_numpy(dtype=float, na_value=np.nan)[order],
+        "source": fixes["source"].to_numpy(dtype=object)[order],
+        "line": fixes["line"].to_numpy(dtype=np.int64)[order],
+        "mock": fixes["mock"].to_numpy(dtype=bool, na_value=False)[order],
+        "speed": fixes["speed"].to_numpy(dtype=float, na_value=np.nan)[order],
+        "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],
+        "crs": fixes["crs"].to_numpy(dtype=object)[order],
+    }
+    gap_limit = np.asarray(max_gap_s, dtype=float)[order]
+    day = np.floor_divide(local, NS_PER_DAY)
+    synthetic = np.zeros(len(order), dtype=bool)
+
+    # Segments that cross local midnight and are not gaps: interpolate a point at midnight.
+    same_member = codes[1:] == codes[:-1]
+    crossing = np.flatnonzero(same_member & (day[1:] != day[:-1])
+                              & ((time_ns[1:] - time_ns[:-1]) <= gap_limit[1:] * 1e9))
+    if len(crossing):
+        a, b = crossing, crossing + 1
+        midnight_local = day[b] * NS_PER_DAY
+        offset = local[b] - time_ns[b]
+        mid_ns = midnight_local - offset
+        f = (mid_ns - time_ns[a]) / (time_ns[b] - time_ns[a])
+        ins = {
+            "lon": cols["lon"][a] + f * (cols["lon"][b] - cols["lon"][a]),
+            "lat": cols["lat"][a] + f * (cols["lat"][b] - cols["lat"][a]),
+            "accuracy": np.full(len(a), np.nan),
+            "source": np.full(len(a), "(interpolated at local midnight)", dtype=object),
+            "line": np.zeros(len(a), dtype=np.int64),
+            "mock": cols["mock"][a] & cols["mock"][b],
+            "speed": np.full(len(a), np.nan),
+            "device_id": cols["device_id"][a],
+            "crs": cols["crs"][a],
+        }
+        # Each midnight point ends day a and starts day b (unless fix b is itself at midnight).
+        into_b = mid_ns < time_ns[b]
+        codes = np.concatenate([codes, codes[a], codes[b][into_b]])
+        time_ns = np.concatenate([time_ns, mid_ns, mid_ns[into_b]])
+        day = np.concatenate([day, day[a], day[b][into_b]])
+        synthetic = np.concatenate([synthetic, np.ones(len(a) + int(into_b.sum()), dtype=bool)])
+        for key in cols:
+            cols[key] = np.concatenate([cols[key], ins[key], ins[key][into_b]])
+        order = np.lexsort((time_ns, day, codes))
+        codes, time_ns, day, synthetic = codes[order], time_ns[order], day[order], synthetic[order]
+        cols = {k: v[order] for k, v in cols.items()}
+
+    starts = np.flatnonzero(np.concatenate([[True], (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])]))
+    ends = np.append(starts[1:], len(codes))
+    out = {}
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        key = (str(uniques[codes[s]]), _epoch_day_to_date(int(day[s])))
+        out[key] = {"time_ns": time_ns[s:e], "synthetic": synthetic[s:e],
+                    **{k: v[s:e] for k, v in cols.items()}}
+    return out
+
+
+def _epoch_day_to_date(day: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=day)
+
+
+def rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str
+                       ) -> tuple[dict[tuple[str, dt.date], dict[str, int]], dict[str, int]]:
+    """Rejection counts per (member, local date), and counts of rejected fixes without a member or time.
+
+    Parameters
+    ----------
+    fixes : pandas.DataFrame
+        A fix table.
+    reasons : numpy.ndarray
+        Each fix's reason (:func:`geoverify.cleaning.rejection_reasons`).
+    tz : str
+        IANA zone of the local dates.
+    """
+    rejected = reasons != KEPT
+    dated = rejected & fixes["member_id"].notna().to_numpy() & fixes["time"].notna().to_numpy()
+    per_patrol: dict[tuple[str, dt.date], dict[str, int]] = {}
+    if dated.any():
+        sub = fixes.loc[dated, ["member_id", "time"]]
+        days = np.floor_divide(_local_ns(sub["time"], tz), NS_PER_DAY)
+        frame = pd.DataFrame({"m": sub["member_id"].to_numpy(dtype=object), "d": days,
+                              "r": reasons[dated]})
+        for (member, day, reason), count in frame.value_counts().items():
+            counts = per_patrol.setdefault((str(member), _epoch_day_to_date(int(day))),
+                                           dict.fromkeys(REJECT_REASONS, 0))
+            counts[reason] = int(count)
+    unassigned = count_reasons(np.where(rejected & ~dated, reasons, KEPT))
+    return per_patrol, unassigned
