@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/install-browser.sh
+	bash .ci/install-postgres.sh
 	$(BIN)/python -m pytest
 
 BENCH_STAMP := $(VENV)/.bench-stamp

@@ -2,8 +2,13 @@
 
 Every change to the store runs inside :meth:`Store.write`, which serialises writers: on SQLite
 a ``BEGIN IMMEDIATE`` transaction (one writer at a time, readers go on in WAL mode), on
-PostgreSQL a transaction-scoped advisory lock. Ledger and audit sequence numbers are assigned
-inside it, so no lower ``seq`` can become visible after a higher one.
+PostgreSQL a transaction-scoped advisory lock taken first thing in a READ COMMITTED transaction
+(so every later statement sees what the previous writer committed). Ledger and audit sequence
+numbers are assigned inside it, so no lower ``seq`` can become visible after a higher one.
+:meth:`Store.read` is one snapshot on both (WAL on SQLite, REPEATABLE READ on PostgreSQL).
+
+URLs: ``sqlite:///path.db`` or ``postgresql://user:password@host:port/database`` (the psycopg 3
+driver is used whatever the URL names).
 """
 
 from __future__ import annotations
@@ -30,8 +35,17 @@ def utc_now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
+def normalise_url(url: str) -> str:
+    """``url`` with PostgreSQL spelled for the psycopg 3 driver (``postgresql+psycopg://``)."""
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN."""
+    url = normalise_url(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
@@ -45,6 +59,9 @@ def make_engine(url: str) -> Engine:
         if url not in ("sqlite://", "sqlite:///:memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # 64 MiB of page cache (default 2 MiB): bulk loads keep the fixes' indexes in memory
+        # instead of re-reading B-tree pages (a 1 M-fix load is several times faster).
+        cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -140,8 +157,10 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read transaction: one consistent snapshot (WAL on SQLite)."""
+        """A read transaction: one consistent snapshot (WAL on SQLite, REPEATABLE READ on PostgreSQL)."""
         with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
 

@@ -63,22 +63,33 @@ def fix_table_from_rows(rows: list) -> pd.DataFrame:
     return frame[list(TRACK_COLUMNS)]
 
 
-def fix_rows_from_table(frame: pd.DataFrame, upload_id: int, source: str) -> list[dict]:
-    """Storable rows of a fix table (rows without a member id or time cannot be stored)."""
-    def clean(values):
-        return [None if v is pd.NA or v is None or (isinstance(v, float) and np.isnan(v)) else v
-                for v in values.tolist()]
+def _nullable(values: pd.Series) -> list:
+    """A column as Python values with ``None`` for every missing one (NaN, NA, None)."""
+    out = values.astype(object).to_numpy(dtype=object, copy=True)
+    out[values.isna().to_numpy()] = None
+    return out.tolist()
 
-    time_ns = frame["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64).tolist()
-    columns = {name: clean(frame[name].astype(object)) for name in
-               ("member_id", "lon", "lat", "accuracy", "speed", "provider", "mock", "device_id", "crs")}
-    lines = frame["line"].astype(int).tolist()
-    return [{"member_id": columns["member_id"][i], "time_ns": time_ns[i], "lon": columns["lon"][i],
-             "lat": columns["lat"][i], "accuracy": columns["accuracy"][i], "speed": columns["speed"][i],
-             "provider": columns["provider"][i],
-             "mock": None if columns["mock"][i] is None else bool(columns["mock"][i]),
-             "device_id": columns["device_id"][i], "crs": columns["crs"][i] or "wgs84", "source": source,
-             "line": lines[i], "upload_id": upload_id} for i in range(len(frame))]
+
+def fix_columns_from_table(frame: pd.DataFrame, upload_id: int) -> dict[str, list]:
+    """The ``fixes`` columns of a fix table's rows (all with a member id and a time), as lists.
+
+    Times become UTC nanoseconds, ``mock`` a bool or None, a missing ``crs`` ``wgs84``; ``source``
+    and ``line`` are the table's own (the file and line each fix was read from).
+    """
+    crs = frame["crs"].astype(object).where(frame["crs"].notna(), "wgs84") if "crs" in frame else "wgs84"
+    mock = frame["mock"].astype("boolean")
+    return {
+        "member_id": frame["member_id"].astype(str).tolist(),
+        "time_ns": frame["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64).tolist(),
+        **{name: _nullable(frame[name].astype("float64")) for name in ("lon", "lat", "accuracy", "speed")},
+        "provider": _nullable(frame["provider"]),
+        "mock": _nullable(mock),
+        "device_id": _nullable(frame["device_id"]),
+        "crs": [str(c) for c in (crs.tolist() if hasattr(crs, "tolist") else [crs] * len(frame))],
+        "source": frame["source"].astype(str).tolist(),
+        "line": frame["line"].astype(np.int64).tolist(),
+        "upload_id": [upload_id] * len(frame),
+    }
 
 
 def event_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:

@@ -27,9 +27,10 @@ from ..cleaning import KEPT, REJECT_REASONS, rejection_reasons
 from ..errors import InputError
 from ..io import read_events, read_grids, read_sites, read_track_file
 from . import audit
+from .bulk import check_text, insert_columns
 from .db import Store, utc_now_text
 from ..errors import Forbidden, IdempotencyConflict, InvalidRequest, UploadTooLarge
-from .frames import fix_rows_from_table, grid_row
+from .frames import fix_columns_from_table, grid_row
 from .schema import events, fixes, grids, patrols, sites, uploads
 from .verification import local_dates, reverify
 
@@ -129,6 +130,45 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
     return response
 
 
+def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source: str = "bulk") -> dict:
+    """Store a fix table in one writer transaction on the database's fast path, without re-verifying.
+
+    For bulk loads of history: the same checks as a track upload (rejection reasons, duplicates
+    against stored fixes and within the table), then ``COPY`` on PostgreSQL or one ``executemany``
+    on SQLite; run ``geoverify reverify`` afterwards to verify the dates loaded.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A fix table (:data:`geoverify.schema.TRACK_COLUMNS`, as the track readers return it).
+    actor : str
+        Recorded in the upload row and the audit entry.
+    source : str
+        Recorded as the upload's kind of origin in the audit entry.
+
+    Returns
+    -------
+    dict
+        ``upload_id``, the counts of a track upload (``fixes_read``, ``fixes_stored``,
+        ``accepted``, ``rejected``, ``already_stored``) and ``dates``: the local dates to re-verify.
+    """
+    content_sha = _sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    with store.write() as conn:
+        upload_id = conn.execute(insert(uploads).values(
+            kind="tracks", content_sha256=content_sha, request_sha256=_sha256(f"bulk:{content_sha}".encode()),
+            idempotency_key=None, actor=actor, created_at=utc_now_text(), response="{}")
+            .returning(uploads.c.upload_id)).scalar_one()
+        counts, dates = _ingest_tracks(store, conn, frame, upload_id)
+        response = {"upload_id": upload_id, "kind": "tracks", **counts,
+                    "dates": sorted(d.isoformat() for d in dates)}
+        conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
+                     .values(response=json.dumps(response, ensure_ascii=False)))
+        audit.append(conn, actor, "upload.tracks", "upload", str(upload_id),
+                     {"content_sha256": content_sha, "source": source,
+                      **counts, "patrols_verified": 0})
+    return response
+
+
 def _replay(store: Store, kind: str, request_sha: str, key: str | None) -> dict | None:
     with store.read() as conn:
         return _replay_in(conn, kind, request_sha, key)
@@ -191,54 +231,52 @@ def _patrol_dates(conn: Connection, *, members=None, grid_ids=None) -> set[dt.da
 def _ingest_tracks(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
     reasons = rejection_reasons(frame, now=store.now(), rules=store.rules.defaults)
     storable = frame["member_id"].notna().to_numpy() & frame["time"].notna().to_numpy()
-    rows = fix_rows_from_table(frame.loc[storable], upload_id, "upload")
-    for row, line in zip(rows, frame.loc[storable, "line"].astype(int).tolist()):
-        row["line"] = line
-    source_names = frame.loc[storable, "source"].astype(str).tolist()
-    existing: set[tuple[str, int]] = set()
-    if rows:
-        times = [r["time_ns"] for r in rows]
-        members = sorted({r["member_id"] for r in rows})
-        for chunk in range(0, len(members), 500):
-            found = conn.execute(select(fixes.c.member_id, fixes.c.time_ns).where(and_(
-                fixes.c.member_id.in_(members[chunk:chunk + 500]),
-                fixes.c.time_ns >= min(times), fixes.c.time_ns <= max(times))))
-            existing.update((r.member_id, r.time_ns) for r in found)
-    stored_reasons = reasons[storable]
-    new_rows, seen, already = [], set(), 0
-    for row, reason, source in zip(rows, stored_reasons, source_names):
-        key = (row["member_id"], row["time_ns"])
-        if key in existing:
-            already += 1
-            continue
-        if key in seen:
-            continue
-        seen.add(key)
-        row["source"] = source
-        new_rows.append(row)
-    if new_rows:
-        conn.execute(insert(fixes), new_rows)
-    counts = dict.fromkeys(REJECT_REASONS, 0)
-    keys = [(r["member_id"], r["time_ns"]) for r in rows]
+    table = frame.loc[storable]
+    members = table["member_id"].astype(str).to_numpy(dtype=object)
+    times = table["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    keys = pd.MultiIndex.from_arrays([members, times])
+    stored = _stored_keys(conn, members, times)
+    existing = keys.isin(stored) if len(stored) else np.zeros(len(table), dtype=bool)
+    # Fixes already stored are duplicates; of repeats within the upload the first is kept.
+    new = ~existing & ~keys.duplicated(keep="first")
+    columns = fix_columns_from_table(table.loc[new], upload_id)
+    check_text(fixes, columns, "fix")
+    insert_columns(conn, fixes, columns)  # COPY on PostgreSQL, one executemany on SQLite
     final = reasons.copy()
-    storable_index = np.flatnonzero(storable)
-    for i, key in zip(storable_index.tolist(), keys):
-        if key in existing:
-            final[i] = "duplicate"
-    for reason in final[final != KEPT]:
-        counts[str(reason)] += 1
+    final[np.flatnonzero(storable)[existing]] = "duplicate"
+    counts = dict.fromkeys(REJECT_REASONS, 0)
+    rejected, tally = np.unique(final[final != KEPT].astype(str), return_counts=True)
+    counts.update({str(r): int(n) for r, n in zip(rejected, tally)})
     max_gap = max([store.rules.defaults.max_gap_s] + [r.max_gap_s for r in store.rules.by_grid_type.values()])
-    dates = local_dates([r["time_ns"] for r in new_rows], store.tz, margin_s=max_gap)
-    return ({"fixes_read": int(len(frame)), "fixes_stored": len(new_rows),
-             "accepted": int((final == KEPT).sum()), "rejected": counts, "already_stored": already}, dates)
+    dates = local_dates(times[new], store.tz, margin_s=max_gap)
+    return ({"fixes_read": int(len(frame)), "fixes_stored": int(new.sum()),
+             "accepted": int((final == KEPT).sum()), "rejected": counts, "already_stored": int(existing.sum())},
+            dates)
+
+
+def _stored_keys(conn: Connection, members: np.ndarray, times: np.ndarray) -> pd.MultiIndex:
+    """(member_id, time_ns) of the stored fixes of ``members`` within the span of ``times``."""
+    found_members: list[str] = []
+    found_times: list[int] = []
+    if len(times):
+        names = sorted(set(members.tolist()))
+        low, high = int(times.min()), int(times.max())
+        for chunk in range(0, len(names), 500):
+            for row in conn.execute(select(fixes.c.member_id, fixes.c.time_ns).where(and_(
+                    fixes.c.member_id.in_(names[chunk:chunk + 500]), fixes.c.time_ns >= low,
+                    fixes.c.time_ns <= high))):
+                found_members.append(row.member_id)
+                found_times.append(row.time_ns)
+    return pd.MultiIndex.from_arrays([np.array(found_members, dtype=object), np.array(found_times, dtype=np.int64)])
 
 
 def _ingest_grids(store: Store, conn: Connection, parsed, upload_id: int):
     created = updated = unchanged = 0
     members: set[str] = set()
     stamp = utc_now_text()
-    for grid in parsed:
+    for number, grid in enumerate(parsed, start=1):
         values = grid_row(grid)
+        check_text(grids, {k: [v] for k, v in values.items()}, "feature", number)
         old = conn.execute(select(grids).where(grids.c.grid_id == grid.grid_id)).first()
         if old is None:
             conn.execute(insert(grids).values(**values, upload_id=upload_id, updated_at=stamp))
@@ -266,6 +304,7 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
                   "lat": float(rec["lat"]), "category": str(rec["category"]),
                   "photo_sha256": None if pd.isna(rec["photo_sha256"]) else str(rec["photo_sha256"]),
                   "description": None if pd.isna(rec["description"]) else str(rec["description"])}
+        check_text(events, {**{k: [v] for k, v in values.items()}, "line": [int(rec["line"])]})
         old = conn.execute(select(events).where(events.c.event_id == values["event_id"])).first()
         if old is None:
             conn.execute(insert(events).values(**values, source="upload", line=int(rec["line"]),
@@ -288,10 +327,12 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
 def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
     created = updated = unchanged = 0
     grid_ids: set[str] = set()
-    for rec in frame.to_dict("records"):
+    for number, rec in enumerate(frame.to_dict("records"), start=1):
         values = {"site_id": str(rec["site_id"]), "grid_id": str(rec["grid_id"]), "lon": float(rec["lon"]),
                   "lat": float(rec["lat"]), "tier": None if pd.isna(rec["tier"]) else str(rec["tier"]),
                   "name": None if pd.isna(rec["name"]) else str(rec["name"])}
+        check_text(sites, {**{k: [v] for k, v in values.items()},
+                           **({"line": [int(rec["line"])]} if "line" in rec else {})}, "site", number)
         old = conn.execute(select(sites).where(sites.c.site_id == values["site_id"])).first()
         if old is None:
             conn.execute(insert(sites).values(**values, upload_id=upload_id))

@@ -2,11 +2,14 @@
 
 Times are stored as UTC: ``*_ns`` columns are integer nanoseconds since 1970 (fixes, events),
 ``*_at`` columns ISO 8601 text in UTC (bookkeeping). Coordinates are WGS-84 degrees.
-Geometries are GeoJSON text so the same schema runs without PostGIS; a PostGIS deployment can
-add a geometry column in a later migration. JSON documents are stored as text (canonical JSON).
+Geometries are GeoJSON text, the one source of truth on both databases. On PostgreSQL, migration
+0002 adds what PostGIS brings: ``grids.geom``, a geometry column generated from that text, with a
+GiST index (:data:`POSTGIS_ONLY` names these objects; they are not part of this metadata). JSON
+documents are stored as text (canonical JSON), so hashes and replayed answers are byte-identical
+on SQLite and PostgreSQL.
 
 The Alembic migrations in :mod:`geoverify.store.migrations` create exactly these tables; a test
-compares them.
+compares them on both databases.
 """
 
 from __future__ import annotations
@@ -15,6 +18,16 @@ from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, I
                         Table, Text, UniqueConstraint)
 
 metadata = MetaData()
+# 64-bit on both: SQLite's INTEGER PRIMARY KEY is already 64-bit (and only that spelling auto-increments).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+# Objects that exist only on PostgreSQL (PostGIS's own table, the generated geometry and its index).
+POSTGIS_ONLY = frozenset({"spatial_ref_sys", "geom", "ix_grids_geom"})
+
+
+def in_metadata(obj, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
+    """Alembic ``include_object`` hook: leave the PostgreSQL-only objects of :data:`POSTGIS_ONLY` out
+    of schema comparisons."""
+    return not (reflected and compare_to is None and name in POSTGIS_ONLY)
 
 uploads = Table(
     "uploads", metadata,
@@ -43,7 +56,7 @@ grids = Table(
 
 fixes = Table(
     "fixes", metadata,
-    Column("fix_id", Integer, primary_key=True, autoincrement=True),
+    Column("fix_id", BigId, primary_key=True, autoincrement=True),
     Column("member_id", String(100), nullable=False),
     Column("time_ns", BigInteger, nullable=False),
     Column("lon", Float),

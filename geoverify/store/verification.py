@@ -28,12 +28,15 @@ REVIEW_STATUS = {"confirm": "confirmed", "dismiss": "dismissed"}
 
 def local_dates(time_ns: Iterable[int], tz: str, margin_s: float = 0.0) -> set[dt.date]:
     """Local dates of UTC nanosecond times, widened by ``margin_s`` either side (midnight segments)."""
-    values = np.asarray(list(time_ns), dtype=np.int64)
+    values = np.asarray(time_ns if isinstance(time_ns, np.ndarray) else list(time_ns), dtype=np.int64)
     if not len(values):
         return set()
+    # UTC offsets are whole minutes, so every time in one UTC minute has the same local date:
+    # convert each distinct minute once (a day of fixes has at most 1,440).
     out: set[dt.date] = set()
     for shift in {0, int(margin_s * 1e9), -int(margin_s * 1e9)}:
-        stamps = pd.to_datetime(values + shift, unit="ns", utc=True).tz_convert(tz)
+        minutes = np.unique((values + shift) // 60_000_000_000) * 60_000_000_000
+        stamps = pd.to_datetime(minutes, unit="ns", utc=True).tz_convert(tz)
         out.update(pd.unique(stamps.date))
     return out
 

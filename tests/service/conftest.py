@@ -1,16 +1,30 @@
-"""Fixtures of the HTTP service tests (flaskr style): ``app`` on a fresh SQLite file per test,
+"""Fixtures of the HTTP service tests (flaskr style): ``app`` on a fresh database per test,
 ``client``, ``runner`` for the command line, ``tokens`` (one per role) and helpers to upload the
-shipped samples. ``assert_problem`` is the one check of the problem+json error shape."""
+shipped samples. ``assert_problem`` is the one check of the problem+json error shape.
+
+Backends. Every test that uses ``database_url`` (and so ``app``, ``client``, ``store``,
+``runner``) runs twice, ids ``sqlite`` (a fresh file) and ``postgresql`` (a fresh database
+created from the template of ``$GEOVERIFY_TEST_POSTGRES_URL``, default :data:`POSTGRES_URL`,
+which ``.ci/install-postgres.sh`` sets up). A test that also asks for ``db_path`` opens the
+SQLite file itself and runs on SQLite only; use ``db_execute`` for SQL on either database.
+When PostgreSQL cannot be reached the ``postgresql`` cases fail with a message saying to run
+``.ci/install-postgres.sh``; ``GEOVERIFY_TEST_POSTGRES=0`` skips them deliberately.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import make_url, text
 
 from api import create_app
 from geoverify.store import tokens as token_store
+from geoverify.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_tracks"
@@ -20,14 +34,103 @@ NOW = "2026-11-03T00:00:00+08:00"
 SCOPES = {"admin": [], "uploader": ["M001", "M002"], "supervisor": ["DC-01"], "auditor": [], "scorer": []}
 
 
+POSTGRES_URL = "postgresql+psycopg://geoverify:geoverify@127.0.0.1:5432/geoverify_test"
+BACKENDS = ("sqlite", "postgresql")
+SQLITE_FILE = "geoverify.db"
+
+
+def postgres_template_url():
+    """The URL of the PostgreSQL template database (``$GEOVERIFY_TEST_POSTGRES_URL`` or the default)."""
+    return make_url(os.environ.get("GEOVERIFY_TEST_POSTGRES_URL", POSTGRES_URL))
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        # A test that opens the SQLite file itself (db_path) is about SQLite.
+        backends = ("sqlite",) if "db_path" in metafunc.fixturenames else BACKENDS
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
+def backend(request) -> str:
+    """``sqlite`` or ``postgresql`` (parametrized by :func:`pytest_generate_tests`)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    """An autocommit psycopg connection to the test server's ``postgres`` database, and the template URL."""
+    url = postgres_template_url()
+    if os.environ.get("GEOVERIFY_TEST_POSTGRES", "1") == "0":
+        pytest.skip("GEOVERIFY_TEST_POSTGRES=0: the postgresql cases are skipped on purpose")
+    import psycopg
+
+    try:
+        conn = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                               dbname="postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        conn, reason = None, str(exc).strip()
+    if conn is None:
+        pytest.fail(f"PostgreSQL is not reachable at {url.render_as_string(hide_password=True)}: {reason}\n"
+                    "Run `bash .ci/install-postgres.sh` as root (it installs and starts PostgreSQL with PostGIS "
+                    "and creates the test role and template database), or set GEOVERIFY_TEST_POSTGRES=0 to "
+                    "skip the postgresql cases on purpose.", pytrace=False)
+    yield conn, url
+    conn.close()
+
+
+@pytest.fixture
+def database_url(backend, tmp_path, request) -> str:
+    """The SQLAlchemy URL of this test's fresh, empty database (no tables yet)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / SQLITE_FILE}"
+        return
+    conn, url = request.getfixturevalue("postgres_admin")
+    name = f"gv_test_{uuid.uuid4().hex[:16]}"
+    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"')
+    yield url.set(database=name).render_as_string(hide_password=False)
+    _drop_database(conn, name)
+
+
+def _drop_database(conn, name: str, attempts: int = 20) -> None:
+    """Drop a test database, ending sessions a test left open (a server process, a pool)."""
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:  # a session of another role; it will end
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
+
+
 @pytest.fixture
 def db_path(tmp_path) -> Path:
-    return tmp_path / "geoverify.db"
+    """The SQLite file of the test's store (asking for it makes a test SQLite-only)."""
+    return tmp_path / SQLITE_FILE
 
 
 @pytest.fixture
-def app(db_path):
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{db_path}", "NOW": NOW,
+def db_execute(database_url):
+    """Run one SQL statement on the test's database, either backend: ``db_execute("SELECT …", x=1)``
+    returns the rows as tuples (an empty list for statements that return none)."""
+    def execute(statement: str, **params) -> list[tuple]:
+        engine = make_engine(database_url)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(statement), params)
+                return [tuple(r) for r in result] if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+    return execute
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "NOW": NOW,
                       "MAX_CONTENT_LENGTH": 2 * 1024 * 1024, "MAX_FIXES_PER_UPLOAD": 5000})
     yield app
     app.extensions["geoverify.store"].dispose()
@@ -55,9 +158,9 @@ def cli():
 
 
 @pytest.fixture
-def runner(cli, db_path, monkeypatch):
+def runner(cli, database_url, monkeypatch):
     """Invoke ``geoverify …`` against the test's database: ``runner(["token", "list"])``."""
-    monkeypatch.setenv("GEOVERIFY_DATABASE_URL", f"sqlite:///{db_path}")
+    monkeypatch.setenv("GEOVERIFY_DATABASE_URL", database_url)
     cli_runner = CliRunner()
 
     def invoke(args):

@@ -48,7 +48,7 @@ def test_demo_loads_samples_and_prints_a_token_per_role(cli, tmp_path):
         assert conn.execute("SELECT count(*) FROM grids").fetchone()[0] == 6
 
 
-def test_rule_change_reverifies_and_is_audited(runner, tmp_path, monkeypatch):
+def test_rule_change_reverifies_and_is_audited(runner, tmp_path, monkeypatch, db_execute):
     assert runner(["load", "grids", str(GRIDS)]).exit_code == 0
     assert runner(["load", "tracks", str(SAMPLES / "honest_M001.csv"), "--now", NOW]).exit_code == 0
     same = runner(["reverify", "--now", NOW])
@@ -63,9 +63,6 @@ def test_rule_change_reverifies_and_is_audited(runner, tmp_path, monkeypatch):
     entries = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(e["kind"], e["points"], e["rule_version"]) for e in entries] == [
         ("grant", 5, "builtin-1"), ("reversal", -5, "builtin-1"), ("grant", 8, "city-2027")]
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "geoverify.db") as conn:
-        actions = [r[0] for r in conn.execute("SELECT detail FROM audit_log WHERE action = 'rules.changed'")]
+    actions = [r[0] for r in db_execute("SELECT detail FROM audit_log WHERE action = 'rules.changed' ORDER BY seq")]
     assert [json.loads(a)["to"] for a in actions] == ["builtin-1", "city-2027"]
     assert runner(["audit", "verify"]).exit_code == 0

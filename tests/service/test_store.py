@@ -1,42 +1,92 @@
-"""The store's schema: migrations create exactly the tables of schema.py; an upgrade keeps data."""
+"""The store's schema on SQLite and PostgreSQL: migrations create exactly the tables of schema.py,
+an upgrade keeps data, PostgreSQL gets its PostGIS geometry, and both sort text alike."""
 
 from __future__ import annotations
 
-import sqlite3
+import warnings
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from geoverify.store import Store
+from geoverify.store import tokens as token_store
 from geoverify.store.db import current_revision, make_engine, upgrade
-from geoverify.store.schema import metadata
+from geoverify.store.schema import in_metadata, metadata
+
+HEAD = "0002"
 
 
-def test_migrations_match_the_schema(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 's.db'}")
+def test_migrations_match_the_schema(database_url, backend):
+    engine = make_engine(database_url)
     upgrade(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert diff == []
-    with engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        context = MigrationContext.configure(conn, opts={"include_object": in_metadata})
+        with warnings.catch_warnings():  # SQLAlchemy does not know PostGIS's type; the column is left out
+            warnings.filterwarnings("ignore", message="Did not recognize type 'geometry'")
+            assert compare_metadata(context, metadata) == []
+        if backend == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        else:
+            types = dict(conn.exec_driver_sql(
+                "SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = 'grids'").all())
+            assert types["geom"] == "geometry"
+            assert types["geometry"] == "text"
+            index = conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_grids_geom'").scalar()
+            assert "USING gist (geom)" in index
+            assert conn.exec_driver_sql(
+                "SELECT data_type FROM information_schema.columns WHERE table_name = 'fixes' "
+                "AND column_name = 'fix_id'").scalar() == "bigint"
+            collations = {r[0] for r in conn.exec_driver_sql(
+                "SELECT DISTINCT collation_name FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND table_name = ANY(%(tables)s) AND data_type IN ('text', 'character varying')",
+                {"tables": list(metadata.tables)})}
+            assert collations == {"C"}
+    engine.dispose()
 
 
-def test_upgrade_keeps_data(tmp_path, runner, db_path, store, with_grids):
-    before = sqlite3.connect(db_path).execute("SELECT count(*) FROM grids").fetchone()[0]
+def test_upgrade_keeps_data(runner, database_url, store, with_grids, db_execute):
+    assert db_execute("SELECT count(*) FROM grids") == [(6,)]
     result = runner(["db", "upgrade"])
-    assert result.exit_code == 0 and "0001 -> 0001" in result.output
-    reopened = Store.open(f"sqlite:///{db_path}")
+    assert result.exit_code == 0 and f"{HEAD} -> {HEAD}" in result.output
+    reopened = Store.open(database_url)
     with reopened.read() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM grids").scalar() == before == 6
+        assert conn.exec_driver_sql("SELECT count(*) FROM grids").scalar() == 6
     reopened.dispose()
 
 
-def test_fresh_database_by_command(tmp_path, cli):
+def test_fresh_database_by_command(cli, database_url):
     from click.testing import CliRunner
 
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", url])
-    assert result.exit_code == 0 and "(empty) -> 0001" in result.output
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", database_url])
+    assert result.exit_code == 0 and f"(empty) -> {HEAD}" in result.output
+
+
+def test_postgis_geometry_follows_the_geojson(backend, store, with_grids, db_execute):
+    """On PostgreSQL ``grids.geom`` is generated from the stored GeoJSON: the same polygons, and the
+    GiST index answers which grid holds a point. SQLite has no such column."""
+    if backend == "sqlite":
+        columns = [r[1] for r in db_execute("PRAGMA table_info(grids)")]
+        assert "geom" not in columns
+        return
+    assert db_execute("SELECT count(*) FROM grids WHERE ST_Equals(geom, ST_GeomFromGeoJSON(geometry)) "
+                      "AND ST_SRID(geom) = 4326") == [(6,)]
+    # The first vertex of DC-01's outer ring lies on DC-01; an interior point lies in DC-01 only.
+    inside = db_execute("SELECT grid_id FROM grids WHERE ST_Contains(geom, "
+                        "(SELECT ST_PointOnSurface(geom) FROM grids WHERE grid_id = 'DC-01'))")
+    assert inside == [("DC-01",)]
+    db_execute("UPDATE grids SET geometry = :g WHERE grid_id = 'DC-01'",
+               g='{"type":"Polygon","coordinates":[[[116.0,39.0],[116.001,39.0],[116.001,39.001],[116.0,39.0]]]}')
+    assert db_execute("SELECT ST_NPoints(geom) FROM grids WHERE grid_id = 'DC-01'") == [(4,)]
+
+
+def test_text_sorts_by_code_point_on_both(store):
+    """Listings are ordered by code point on both databases (PostgreSQL columns use COLLATE "C")."""
+    names = ["b-token", "B-token", "a-token", "_token", "Ä-token", "10-token", "9-token"]
+    with store.write() as conn:
+        for name in names:
+            token_store.create(conn, "auditor", [], name)
+    with store.read() as conn:
+        listed = [t["name"] for t in token_store.listing(conn)]
+    assert listed == sorted(names) == ["10-token", "9-token", "B-token", "_token", "a-token", "b-token", "Ä-token"]
