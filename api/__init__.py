@@ -6,7 +6,9 @@ from typing import Mapping
 
 from flask import Flask
 
-from geoverify.settings import configured_database_url, configured_rules_path, configured_tz
+from geoverify.settings import (DEFAULT_CORS_ORIGINS, DEFAULT_RATELIMIT_STORAGE_URI, DEFAULT_RATELIMIT_STRATEGY,
+                                DEFAULT_UPLOAD_RATE_LIMIT, configured_database_url, configured_rules_path,
+                                configured_tz)
 
 DEFAULT_MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # bytes
 DEFAULT_MAX_FIXES_PER_UPLOAD = 500_000
@@ -19,13 +21,18 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     ``GEOVERIFY_RULES``, ``GEOVERIFY_TZ``, and any other key as ``GEOVERIFY_<KEY>``), then
     ``test_config``. Keys: ``DATABASE_URL``, ``RULES``, ``TZ``, ``NOW`` (a fixed verification time,
     for replaying old data), ``MAX_CONTENT_LENGTH`` (bytes), ``MAX_FIXES_PER_UPLOAD``, ``TILE_URL``
-    and ``TILE_ATTRIBUTION`` (an optional base map for the map page; none by default).
+    and ``TILE_ATTRIBUTION`` (an optional base map for the map page; none by default),
+    ``UPLOAD_RATE_LIMIT`` (uploads per token, e.g. ``"120/minute"``), ``RATELIMIT_ENABLED``,
+    ``RATELIMIT_STORAGE_URI``, ``RATELIMIT_STRATEGY`` (Flask-Limiter's) and ``CORS_ORIGINS`` (origins a
+    browser may call the API from; none by default).
     """
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE_URL=configured_database_url(), RULES=configured_rules_path(), TZ=configured_tz(), NOW=None,
         MAX_CONTENT_LENGTH=DEFAULT_MAX_CONTENT_LENGTH, MAX_FIXES_PER_UPLOAD=DEFAULT_MAX_FIXES_PER_UPLOAD,
         JSON_SORT_KEYS=False, TILE_URL="", TILE_ATTRIBUTION="",
+        UPLOAD_RATE_LIMIT=DEFAULT_UPLOAD_RATE_LIMIT, RATELIMIT_STORAGE_URI=DEFAULT_RATELIMIT_STORAGE_URI,
+        RATELIMIT_STRATEGY=DEFAULT_RATELIMIT_STRATEGY, CORS_ORIGINS=list(DEFAULT_CORS_ORIGINS),
     )
     app.config.from_prefixed_env("GEOVERIFY")
     if test_config is not None:
@@ -33,9 +40,13 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import audit, auth, credits, events, flags, grids, map, openapi, patrols, problems, sites, tracks
+    from . import (audit, auth, credits, events, flags, grids, limits, map, openapi, params, patrols, problems,
+                   security, sites, tracks)
 
     problems.init_app(app)
+    security.init_app(app)
+    params.init_app(app)
+    limits.init_app(app)
     auth.init_app(app)
     for module in (grids, tracks, events, sites, patrols, flags, credits, audit, map, openapi):
         app.register_blueprint(module.bp)

@@ -3,7 +3,8 @@
 from flask import Blueprint, g
 
 from .auth import requires
-from .openapi import operation, query, upload_body
+from .limits import limit_uploads
+from .openapi import IDEMPOTENCY_KEY, operation, query, upload_body
 from .uploads import handle_upload
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1/events")
@@ -12,11 +13,12 @@ bp = Blueprint("events", __name__, url_prefix="/api/v1/events")
 @bp.post("")
 @operation("Upload event reports", tag="events",
            params=(query("crs", "coordinate system of the events", enum=["wgs84", "gcj02", "bd09"]),
-                   {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"}}),
+                   IDEMPOTENCY_KEY),
            body=upload_body("event_id, member_id, time, lon, lat, category[, photo_sha256, description]"),
            responses={201: ("stored events; patrols of their dates re-verified", "UploadResult"),
                       200: ("a repeat of an earlier request: its stored answer", "UploadResult")})
 @requires("uploader")
+@limit_uploads
 def upload_events():
     principal = g.principal
     return handle_upload("events", allowed_members=principal.scopes if principal.role == "uploader" else None)

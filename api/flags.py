@@ -42,5 +42,10 @@ def review(flag_id: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest('send a JSON object: {"decision": "confirm" | "dismiss", "note": "why"}')
-    result = review_flag(get_store(), flag_id, body.get("decision"), body.get("note"), g.principal)
+    decision, note = body.get("decision"), body.get("note")
+    if not isinstance(decision, (str, type(None))) or not isinstance(note, (str, type(None))):
+        raise InvalidRequest('"decision" must be the string "confirm" or "dismiss", and "note" a string saying why')
+    if note is not None and "\x00" in note:
+        raise InvalidRequest("the note contains a NUL character (\\u0000); send plain text")
+    result = review_flag(get_store(), flag_id, decision, note, g.principal)
     return jsonify(result)

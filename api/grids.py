@@ -5,6 +5,7 @@ from flask import Blueprint, g, jsonify
 from geoverify.store import queries
 
 from .auth import get_store, grid_scope, requires
+from .limits import limit_uploads
 from .openapi import operation, query, upload_body
 from .uploads import handle_upload
 
@@ -18,6 +19,7 @@ bp = Blueprint("grids", __name__, url_prefix="/api/v1/grids")
            responses={201: ("stored; patrols of affected members re-verified", "UploadResult"),
                       200: ("a repeat of an earlier request: its stored answer", "UploadResult")})
 @requires("admin")
+@limit_uploads
 def upload_grids():
     return handle_upload("grids")
 

@@ -45,10 +45,7 @@ def _page(template: str, **context) -> Response:
                            tile_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
                            tz=current_app.config.get("TZ") or "Asia/Shanghai", **context)
     response = Response(html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = _csp(tile_url)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = _csp(tile_url)  # the other headers: api/security.py
     return response
 
 

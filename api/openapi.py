@@ -10,6 +10,9 @@ from apispec import APISpec
 from flask import Blueprint, Flask, current_app, jsonify
 
 from geoverify import __version__
+from geoverify.settings import MAX_ID_CHARS, MAX_IDEMPOTENCY_KEY_CHARS
+
+from .params import INT64_MAX
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -38,14 +41,28 @@ SCHEMAS = {
         "additionalProperties": True},
     "Object": {"type": "object", "additionalProperties": True},
 }
+# Path and query text: what api.params.check_text_values lets through.
+TEXT_VALUE = {"maxLength": MAX_ID_CHARS, "pattern": "^[^\\u0000-\\u001f\\u007f]*$"}
+IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False,
+                   "description": "makes retries safe: a repeat answers the first upload's result",
+                   "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS,
+                              "pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$"}}
+UPLOAD_PROBLEMS = {"400": "an empty body or a malformed Idempotency-Key",
+                   "413": "the body is over MAX_CONTENT_LENGTH or holds more than MAX_FIXES_PER_UPLOAD fixes",
+                   "415": "a Content-Type the service does not read",
+                   "422": "unreadable content (the detail names the line or feature), or an Idempotency-Key reused "
+                          "for a different request",
+                   "429": "the token is over its upload rate; see Retry-After"}
 UPLOAD_TYPES = ("text/csv", "application/geo+json", "application/json", "application/gpx+xml",
                 "application/geopackage+sqlite3", "application/vnd.apache.parquet", "multipart/form-data")
 
 
 def query(name: str, description: str, type_: str = "string", **schema) -> dict:
-    """A query parameter."""
+    """A query parameter (integers are at most :data:`api.params.INT64_MAX`, strings
+    :data:`geoverify.settings.MAX_ID_CHARS` characters)."""
+    bounds = {} if "enum" in schema else {"integer": {"maximum": INT64_MAX}, "string": TEXT_VALUE}.get(type_, {})
     return {"in": "query", "name": name, "description": description, "required": False,
-            "schema": {"type": type_, **schema}}
+            "schema": {"type": type_, **bounds, **schema}}
 
 
 def operation(summary: str, *, tag: str, params: tuple = (), body: dict | None = None,
@@ -77,12 +94,17 @@ def _operation(doc: dict, view, path_args: list[str]) -> dict[str, Any]:
     roles = getattr(view, "__roles__", None)
     op: dict[str, Any] = {"summary": doc["summary"], "tags": [doc["tag"]],
                           "description": (doc["description"] + (f"\n\nRoles: {', '.join(roles)}." if roles else "")).strip(),
-                          "parameters": [{"in": "path", "name": a, "required": True, "schema": {"type": "string"}}
+                          "parameters": [{"in": "path", "name": a, "required": True,
+                                          "schema": {"type": "string", "minLength": 1, **TEXT_VALUE}}
                                          for a in path_args] + doc["params"],
                           "responses": {str(code): {"description": text, "content": {"application/json": {
                               "schema": _ref(schema)}}} for code, (text, schema) in doc["responses"].items()}}
     if doc["body"] is not None:
         op["requestBody"] = doc["body"]
+        if "text/csv" in doc["body"].get("content", {}):
+            op["responses"].update({code: _problem_response(text) for code, text in UPLOAD_PROBLEMS.items()})
+            op["responses"]["429"]["headers"] = {"Retry-After": {
+                "description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}}
     if roles:
         op["security"] = [{"bearer": []}]
         op["responses"]["401"] = _problem_response("no valid token")

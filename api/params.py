@@ -1,24 +1,53 @@
-"""Query-string parsing shared by the list views: a bad value answers 400 naming the parameter."""
+"""Query-string and path parsing shared by the views: a bad value answers 400 naming the parameter."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
-from flask import abort, request
+from flask import Flask, abort, request
+
+from geoverify.settings import MAX_ID_CHARS
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+INT64_MAX = 2**63 - 1  # the largest integer a database column holds (cursors, offsets)
 
 
-def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """An integer query parameter within bounds."""
+def check_text_values() -> None:
+    """Refuse (400) path and query values that no stored id can match: too long, or with control characters.
+
+    Runs before every view, so no such value reaches the store (PostgreSQL refuses NUL in text).
+    """
+    values = [("Path parameter", name, value) for name, value in (request.view_args or {}).items()
+              if isinstance(value, str)]
+    values += [("Query parameter", name, value) for name, value in request.args.items(multi=True)]
+    for where, name, value in values:
+        shown = name if len(name) <= 40 and not CONTROL_CHARACTERS.search(name) else "(a parameter name)"
+        if len(value) > MAX_ID_CHARS or len(name) > MAX_ID_CHARS:
+            abort(400, description=f"{where} {shown!r} is {len(value)} characters long; ids and other values "
+                                   f"are at most {MAX_ID_CHARS} characters.")
+        if CONTROL_CHARACTERS.search(value) or CONTROL_CHARACTERS.search(name):
+            abort(400, description=f"{where} {shown!r} contains a control character (e.g. %00 or a line "
+                                   "break); ids never do: send the id as listed by the API.")
+
+
+def init_app(app: Flask) -> None:
+    """Check every request's path and query values with :func:`check_text_values`."""
+    app.before_request(check_text_values)
+
+
+def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int = INT64_MAX) -> int:
+    """An integer query parameter within bounds (at most :data:`INT64_MAX`)."""
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:
         return default
     try:
         value = int(text)
     except ValueError:
         abort(400, description=f"Query parameter '{name}' must be an integer, got {text!r}.")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+    if value < minimum or value > maximum:
+        bound = f"between {minimum} and {maximum}"
         abort(400, description=f"Query parameter '{name}' must be {bound}, got {value}.")
     return value
 
@@ -26,7 +55,7 @@ def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
 def date_arg(name: str) -> str | None:
     """An ISO date (YYYY-MM-DD) query parameter."""
     text = request.args.get(name)
-    if not text:
+    if text is None:
         return None
     try:
         return dt.date.fromisoformat(text).isoformat()
@@ -37,7 +66,7 @@ def date_arg(name: str) -> str | None:
 def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     """A query parameter restricted to ``choices``."""
     text = request.args.get(name)
-    if not text:
+    if text is None:
         return None
     if text not in choices:
         abort(400, description=f"Query parameter '{name}' must be one of {', '.join(choices)}, got {text!r}.")
@@ -47,7 +76,7 @@ def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
 def metres_arg(name: str, default: float, low: float, high: float) -> float:
     """A distance in metres from the query string, within ``[low, high]``."""
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:
         return default
     try:
         value = float(text)

@@ -3,7 +3,8 @@
 from flask import Blueprint
 
 from .auth import requires
-from .openapi import operation, query, upload_body
+from .limits import limit_uploads
+from .openapi import IDEMPOTENCY_KEY, operation, query, upload_body
 from .uploads import handle_upload
 
 bp = Blueprint("sites", __name__, url_prefix="/api/v1/sites")
@@ -12,10 +13,11 @@ bp = Blueprint("sites", __name__, url_prefix="/api/v1/sites")
 @bp.post("")
 @operation("Upload sites", tag="sites",
            params=(query("crs", "coordinate system of the sites", enum=["wgs84", "gcj02", "bd09"]),
-                   {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"}}),
+                   IDEMPOTENCY_KEY),
            body=upload_body("site_id, grid_id, lon, lat[, tier, name]"),
            responses={201: ("stored sites; patrols of their grids re-verified", "UploadResult"),
                       200: ("a repeat of an earlier request: its stored answer", "UploadResult")})
 @requires("admin")
+@limit_uploads
 def upload_sites():
     return handle_upload("sites")

@@ -3,7 +3,8 @@
 from flask import Blueprint, g, request
 
 from .auth import requires
-from .openapi import operation, query, upload_body
+from .limits import limit_uploads
+from .openapi import IDEMPOTENCY_KEY, operation, query, upload_body
 from .uploads import handle_upload
 
 bp = Blueprint("tracks", __name__, url_prefix="/api/v1/tracks")
@@ -16,11 +17,12 @@ bp = Blueprint("tracks", __name__, url_prefix="/api/v1/tracks")
                        "upload only for its members. Send an Idempotency-Key header to make retries safe.",
            params=(query("member_id", "member id of a GPX track (GPX has no member field)"),
                    query("crs", "coordinate system of the fixes", enum=["wgs84", "gcj02", "bd09"]),
-                   {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"}}),
+                   IDEMPOTENCY_KEY),
            body=upload_body("the fixes: member_id,time,lon,lat[,accuracy,speed,provider,mock,device_id]"),
            responses={201: ("accepted and rejected fixes (counts by reason) and (re)verified patrols", "UploadResult"),
                       200: ("a repeat of an earlier request: its stored answer", "UploadResult")})
 @requires("uploader")
+@limit_uploads
 def upload_tracks():
     principal = g.principal
     allowed = principal.scopes if principal.role == "uploader" else None

@@ -3,12 +3,14 @@ grids, tracks, events and sites blueprints)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask import abort, g, jsonify, request
 
-from geoverify.store import ingest
 from geoverify.errors import InvalidRequest
+from geoverify.settings import MAX_IDEMPOTENCY_KEY_CHARS
+from geoverify.store import ingest
 
 from .auth import get_store
 
@@ -20,6 +22,21 @@ SUFFIX_OF_TYPE = {
     "application/vnd.apache.parquet": ".parquet", "application/x-parquet": ".parquet",
 }
 SUFFIXES = {".csv", ".gpx", ".geojson", ".json", ".gpkg", ".parquet", ".shp.zip"}
+# An Idempotency-Key: printable ASCII (a structured-field string), no leading or trailing space.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key, or None; 400 when it is empty, too long or not printable ASCII."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not IDEMPOTENCY_KEY.fullmatch(key):
+        what = (f"is {len(key)} characters long" if len(key) > MAX_IDEMPOTENCY_KEY_CHARS
+                else "is empty" if not key.strip() else "holds characters other than printable ASCII")
+        abort(400, description=f"The Idempotency-Key header {what}; use 1 to {MAX_IDEMPOTENCY_KEY_CHARS} "
+                               "printable ASCII characters, e.g. a UUID or '<device>-<date>-<batch>'.")
+    return key
 
 
 def _body_and_suffix() -> tuple[bytes, str, str | None]:
@@ -30,13 +47,14 @@ def _body_and_suffix() -> tuple[bytes, str, str | None]:
             raise InvalidRequest("a multipart upload needs its file in the 'file' field")
         suffix = Path(upload.filename).suffix.lower()
         if suffix not in SUFFIXES:
-            raise InvalidRequest(f"cannot tell the format of {upload.filename!r}; name it .csv, .gpx, .geojson, "
+            raise InvalidRequest(f"cannot tell the format of {upload.filename[:80]!r}; name it .csv, .gpx, .geojson, "
                                  ".gpkg or .parquet")
         return upload.read(), suffix, upload.filename
     suffix = SUFFIX_OF_TYPE.get(request.mimetype)
     if suffix is None:
-        raise InvalidRequest(f"unsupported Content-Type {request.mimetype or '(none)'!r}; use one of "
-                             f"{', '.join(sorted(SUFFIX_OF_TYPE))}, or multipart/form-data with a 'file'")
+        shown = request.mimetype[:80] or "(none)"
+        abort(415, description=f"Unsupported Content-Type {shown!r}; use one of "
+                               f"{', '.join(sorted(SUFFIX_OF_TYPE))}, or multipart/form-data with a 'file'.")
     return request.get_data(cache=False), suffix, None
 
 
@@ -45,6 +63,7 @@ def handle_upload(kind: str, allowed_members: frozenset | None = None, **params)
 
     201 for a new upload, 200 when it repeats an earlier request.
     """
+    key = idempotency_key()
     body, suffix, filename = _body_and_suffix()
     if not body:
         abort(400, description="The request body is empty; send the file's content.")
@@ -52,6 +71,6 @@ def handle_upload(kind: str, allowed_members: frozenset | None = None, **params)
     if crs is not None and crs not in ("wgs84", "gcj02", "bd09"):
         raise InvalidRequest(f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
     result = ingest.upload(get_store(), kind, body, suffix=suffix, params={"crs": crs, **params},
-                           actor=g.principal.name, idempotency_key=request.headers.get("Idempotency-Key"),
+                           actor=g.principal.name, idempotency_key=key,
                            allowed_members=allowed_members, filename=filename)
     return jsonify(result), 200 if result.get("replayed") else 201

@@ -63,12 +63,12 @@ def load_samples(store, echo=click.echo) -> None:
 
 
 def _serve(app, host: str, port: int, threads: int) -> None:
-    import waitress
+    from api.server import serve
 
     click.echo(f"geoverify: serving on http://{host}:{port}/api/v1 and the map page on http://{host}:{port}/map "
                f"(waitress, {threads} threads); Ctrl-C stops",
                err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="geoverify")
+    serve(app, host=host, port=port, threads=threads)
 
 
 def register(main: click.Group) -> None:
@@ -223,7 +223,8 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
-    @click.option("--threads", default=8, show_default=True, type=int)
+    @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+                  help="Waitress worker threads: requests handled at once (more wait in its queue).")
     def serve(host, port, threads):
         """Run the HTTP API on waitress (configuration from GEOVERIFY_* variables)."""
         from api import create_app

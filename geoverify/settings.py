@@ -25,3 +25,12 @@ def configured_rules_path() -> str | None:
 def configured_database_url() -> str:
     """``$GEOVERIFY_DATABASE_URL`` or ``sqlite:///geoverify.db`` (in the working directory)."""
     return os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
+
+# Defaults of the HTTP service's protective limits (app config keys; ``GEOVERIFY_<KEY>`` in the
+# environment). See the README's "Security".
+DEFAULT_UPLOAD_RATE_LIMIT = "120/minute"  # uploads per token, all upload endpoints together
+DEFAULT_RATELIMIT_STORAGE_URI = "memory://"  # per process; e.g. redis://… to share between processes
+DEFAULT_RATELIMIT_STRATEGY = "moving-window"
+DEFAULT_CORS_ORIGINS: tuple[str, ...] = ()  # no cross-origin access unless origins are listed
+MAX_ID_CHARS = 512  # ids and other text values in paths and query strings
+MAX_IDEMPOTENCY_KEY_CHARS = 255

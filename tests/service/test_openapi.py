@@ -24,6 +24,16 @@ def test_openapi_document_is_valid_and_complete(app, client):
     assert "auditor" in review["description"] and review["security"] == [{"bearer": []}]
     assert spec["paths"]["/api/v1/credits"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/CreditPage"}
+    # What the service refuses is in the document, so that clients (and the fuzzer) know it.
+    tracks = spec["paths"]["/api/v1/tracks"]["post"]
+    assert {"400", "413", "415", "422", "429"} <= set(tracks["responses"])
+    assert "Retry-After" in tracks["responses"]["429"]["headers"]
+    (key,) = [p for p in tracks["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["schema"]["maxLength"] == 255
+    (patrol_id,) = spec["paths"]["/api/v1/patrols/{patrol_id}"]["get"]["parameters"]
+    assert patrol_id["schema"]["maxLength"] == 512
+    (after,) = [p for p in spec["paths"]["/api/v1/credits"]["get"]["parameters"] if p["name"] == "after"]
+    assert after["schema"]["maximum"] == 2**63 - 1
 
 
 def test_flask_errors_are_problems(client, auth, assert_problem):

@@ -23,7 +23,11 @@ ENDPOINTS = [
     ("GET", "/api/v1/credits", None, {"admin", "scorer"}),
     ("GET", "/api/v1/audit", None, {"admin", "auditor"}),
     ("GET", "/api/v1/audit/verify", None, {"admin", "auditor"}),
+    ("GET", "/api/v1/map/session", None, READERS),
+    ("GET", "/api/v1/map/patrols/M002_20261102/geojson", None, READERS),
+    ("GET", "/api/v1/map/heatmap?grid_id=DC-01&date=2026-11-02", None, READERS),
 ]
+PUBLIC = {"openapi.openapi_document"}  # the OpenAPI document needs no token
 BODIES = {
     "grids": (GRIDS, "application/geo+json"),
     "tracks": (SAMPLES / "teleport_M002.csv", "text/csv"),
@@ -65,6 +69,16 @@ def test_role_matrix(loaded, client, auth, method, path, kind, allowed, assert_p
         else:
             assert_problem(response, 403, detail_has=role)
     assert {r for r, s in outcomes.items() if s in (200, 201)} == allowed
+
+
+def test_matrix_covers_every_endpoint(app):
+    """A new endpoint under /api/v1 must be added to the matrix above (or be public on purpose)."""
+    adapter = app.url_map.bind("localhost")
+    covered = {(method, adapter.match(path.split("?")[0].replace("{teleport}", "F1"), method=method)[0])
+               for method, path, _, _ in ENDPOINTS}
+    routed = {(method, rule.endpoint) for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1")
+              for method in rule.methods - {"HEAD", "OPTIONS"} if rule.endpoint not in PUBLIC}
+    assert covered == routed
 
 
 def test_supervisor_sees_only_its_grid(loaded, client, auth, assert_problem):

@@ -121,7 +121,7 @@ def test_gpx_needs_member_id_and_then_stores(with_grids, upload, assert_problem,
 
 def test_unsupported_content_type_and_empty_body(with_grids, client, auth, assert_problem):
     response = client.post("/api/v1/tracks", data=b"x", headers={**auth["admin"], "Content-Type": "image/png"})
-    assert_problem(response, 422, detail_has="Content-Type")
+    assert_problem(response, 415, detail_has="Content-Type")
     response = client.post("/api/v1/tracks", data=b"", headers={**auth["admin"], "Content-Type": "text/csv"})
     assert_problem(response, 400, detail_has="empty")
 
