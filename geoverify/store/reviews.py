@@ -41,10 +41,12 @@ def review_flag(store: Store, flag_id: str, decision: str, note: str, reviewer: 
     InvalidRequest
         A decision other than confirm/dismiss, or an empty note.
     """
-    if decision not in REVIEW_STATUS:
+    if not isinstance(decision, str) or decision not in REVIEW_STATUS:
         raise InvalidRequest(f"decision must be 'confirm' or 'dismiss', got {decision!r}")
     if not isinstance(note, str) or not note.strip():
         raise InvalidRequest("a review needs a note saying why (the 'note' field)")
+    if "\x00" in note:
+        raise InvalidRequest("the note contains a NUL character (\\x00); send plain text")
     if len(note) > MAX_NOTE_CHARS:
         raise InvalidRequest(f"the note has {len(note)} characters; at most {MAX_NOTE_CHARS} are kept")
     name = reviewer.name if isinstance(reviewer, Principal) else str(reviewer)

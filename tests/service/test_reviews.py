@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import SAMPLES
 
 
@@ -81,3 +83,17 @@ def test_review_needs_a_note_a_decision_and_an_existing_flag(with_grids, upload,
     assert_problem(client.post("/api/v1/flags/NOPE/review", headers=auth["auditor"],
                                json={"decision": "dismiss", "note": "x"}), 404, detail_has="NOPE")
     assert client.get("/api/v1/flags?status=open", headers=auth["auditor"]).json["total"] >= 1
+
+
+@pytest.mark.parametrize("decision, note, message", [
+    (["dismiss"], "checked", "decision must be 'confirm' or 'dismiss'"),
+    (None, "checked", "decision must be 'confirm' or 'dismiss'"),
+    ("dismiss", "bad\x00note", "NUL character"),
+])
+def test_the_library_refuses_odd_decisions_and_notes(store, decision, note, message):
+    """Callers other than the API (CLI, scripts) get the same checks as the HTTP endpoint."""
+    from geoverify.errors import InvalidRequest
+    from geoverify.store.reviews import review_flag
+
+    with pytest.raises(InvalidRequest, match=message):
+        review_flag(store, "P.TELEPORT.000000Z", decision, note, "auditor")
