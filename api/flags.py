@@ -8,7 +8,7 @@ from geoverify.store.reviews import review_flag
 
 from .auth import get_store, grid_scope, requires
 from .openapi import operation, query
-from .params import choice_arg, int_arg
+from .params import choice_arg, date_arg, int_arg
 
 bp = Blueprint("flags", __name__, url_prefix="/api/v1/flags")
 
@@ -17,7 +17,10 @@ bp = Blueprint("flags", __name__, url_prefix="/api/v1/flags")
 @operation("List flags", tag="flags",
            params=(query("status", "open, confirmed or dismissed", enum=["open", "confirmed", "dismissed"]),
                    query("code", "flag code, e.g. TELEPORT"), query("grid_id", "only this grid"),
-                   query("member_id", "only this member"), query("offset", "skip this many", "integer", minimum=0),
+                   query("member_id", "only this member"),
+                   query("date_from", "first local date of the flags' patrols, YYYY-MM-DD", format="date"),
+                   query("date_to", "last local date of the flags' patrols, YYYY-MM-DD", format="date"),
+                   query("offset", "skip this many", "integer", minimum=0),
                    query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)))
 @requires("supervisor", "auditor")
 def list_flags():
@@ -25,7 +28,8 @@ def list_flags():
         page = queries.list_flags(
             conn, status=choice_arg("status", ("open", "confirmed", "dismissed")),
             code=request.args.get("code") or None, grid_id=request.args.get("grid_id") or None,
-            member_id=request.args.get("member_id") or None, offset=int_arg("offset", 0),
+            member_id=request.args.get("member_id") or None, date_from=date_arg("date_from"),
+            date_to=date_arg("date_to"), offset=int_arg("offset", 0),
             limit=int_arg("limit", 100, minimum=1, maximum=1000), grid_scope=grid_scope(g.principal))
     return jsonify(page)
 

@@ -19,6 +19,19 @@ def _scoped(query, column, grid_scope):
     return query if grid_scope is None else query.where(column.in_(sorted(grid_scope)))
 
 
+def _filtered(query, table, equal: dict, date_from: str | None, date_to: str | None):
+    """``query`` narrowed to rows whose columns equal the given values and whose ``date`` lies in
+    [date_from, date_to]; ``None`` means no condition."""
+    for name, value in equal.items():
+        if value is not None:
+            query = query.where(table.c[name] == value)
+    if date_from is not None:
+        query = query.where(table.c.date >= date_from)
+    if date_to is not None:
+        query = query.where(table.c.date <= date_to)
+    return query
+
+
 def list_patrols(conn: Connection, *, member_id: str | None = None, grid_id: str | None = None,
                  date_from: str | None = None, date_to: str | None = None, offset: int = 0, limit: int = 100,
                  grid_scope: frozenset | None = None) -> dict:
@@ -26,11 +39,8 @@ def list_patrols(conn: Connection, *, member_id: str | None = None, grid_id: str
 
     Dates are local ISO dates, both ends included.
     """
-    query = _scoped(select(patrols), patrols.c.grid_id, grid_scope)
-    for column, value, op in ((patrols.c.member_id, member_id, "eq"), (patrols.c.grid_id, grid_id, "eq"),
-                              (patrols.c.date, date_from, "ge"), (patrols.c.date, date_to, "le")):
-        if value is not None:
-            query = query.where(column == value if op == "eq" else column >= value if op == "ge" else column <= value)
+    query = _filtered(_scoped(select(patrols), patrols.c.grid_id, grid_scope), patrols,
+                      {"member_id": member_id, "grid_id": grid_id}, date_from, date_to)
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(patrols.c.date, patrols.c.patrol_id).offset(offset)
                         .limit(min(limit, MAX_PAGE))).all()
@@ -67,14 +77,16 @@ def flag_dict(row) -> dict:
 
 
 def list_flags(conn: Connection, *, status: str | None = None, code: str | None = None,
-               grid_id: str | None = None, member_id: str | None = None, offset: int = 0, limit: int = 100,
+               grid_id: str | None = None, member_id: str | None = None, date_from: str | None = None,
+               date_to: str | None = None, offset: int = 0, limit: int = 100,
                grid_scope: frozenset | None = None) -> dict:
-    """Flags in (date, flag_id) order, filtered: ``{"flags", "total", "offset", "next_offset"}``."""
-    query = _scoped(select(flags), flags.c.grid_id, grid_scope)
-    for column, value in ((flags.c.status, status), (flags.c.code, code), (flags.c.grid_id, grid_id),
-                          (flags.c.member_id, member_id)):
-        if value is not None:
-            query = query.where(column == value)
+    """Flags in (date, flag_id) order, filtered: ``{"flags", "total", "offset", "next_offset"}``.
+
+    Dates are the local ISO dates of the flags' patrols, both ends included.
+    """
+    query = _filtered(_scoped(select(flags), flags.c.grid_id, grid_scope), flags,
+                      {"status": status, "code": code, "grid_id": grid_id, "member_id": member_id},
+                      date_from, date_to)
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(flags.c.date, flags.c.flag_id).offset(offset)
                         .limit(min(limit, MAX_PAGE))).all()

@@ -110,3 +110,15 @@ def test_patrol_filters_and_paging(loaded, client, auth, assert_problem):
                       headers=auth["auditor"]).json["total"] == 1
     assert_problem(client.get("/api/v1/patrols?date_from=yesterday", headers=auth["auditor"]), 400,
                    detail_has="date_from")
+
+
+def test_flag_date_filters(loaded, client, auth, assert_problem):
+    """The map page's date filter narrows the flag list on the server, so its totals are right."""
+    every = client.get("/api/v1/flags", headers=auth["auditor"]).json["total"]
+    assert every >= 1
+    on_the_day = client.get("/api/v1/flags?date_from=2026-11-02&date_to=2026-11-02", headers=auth["auditor"]).json
+    assert on_the_day["total"] == every
+    assert {f["date"] for f in on_the_day["flags"]} == {"2026-11-02"}
+    assert client.get("/api/v1/flags?date_from=2026-11-03", headers=auth["auditor"]).json["total"] == 0
+    assert client.get("/api/v1/flags?date_to=2026-11-01", headers=auth["auditor"]).json["total"] == 0
+    assert_problem(client.get("/api/v1/flags?date_to=soon", headers=auth["auditor"]), 400, detail_has="date_to")

@@ -160,13 +160,9 @@
   function loadFlags() {
     var f = state.filters, box = document.getElementById("list-flags");
     box.setAttribute("aria-busy", "true");
-    // date_from/date_to: sent for when the API filters flags by date; also applied to this page below.
     return GV.api("/api/v1/flags" + GV.query({ grid_id: f.grid_id, member_id: f.member_id, code: f.code, status: f.status,
       date_from: f.date_from, date_to: f.date_to, offset: state.flags.offset, limit: PAGE })).then(function (page) {
-      var items = page.flags.filter(function (flag) {
-        return (!f.date_from || !flag.date || flag.date >= f.date_from) && (!f.date_to || !flag.date || flag.date <= f.date_to);
-      });
-      state.flags.page = { items: items, total: page.total, offset: page.offset, next_offset: page.next_offset };
+      state.flags.page = { items: page.flags, total: page.total, offset: page.offset, next_offset: page.next_offset };
       renderFlags();
     }).catch(fail).then(function () { box.removeAttribute("aria-busy"); });
   }
