@@ -1,6 +1,10 @@
-"""/api/v1/credits: the credit ledger, read with a cursor (scorer)."""
+"""/api/v1/credits: the credit ledger, read with a cursor (scorer).
 
-from flask import Blueprint, jsonify
+The page is serialised by the database (:func:`geoverify.store.ledger.page_json`) and sent as is;
+entries already served are kept serialised in the app's :class:`~geoverify.store.ledger.EntryCache`.
+"""
+
+from flask import Blueprint, Response, current_app
 
 from geoverify.store import ledger
 
@@ -21,6 +25,10 @@ bp = Blueprint("credits", __name__, url_prefix="/api/v1/credits")
            responses={200: ("a page of entries and the next cursor", "CreditPage")})
 @requires("scorer")
 def list_credits():
+    after, limit = int_arg("after", 0), int_arg("limit", 100, minimum=1, maximum=1000)
+    cache = current_app.extensions.get("geoverify.ledger_cache")
+    if cache is None:
+        cache = current_app.extensions.setdefault("geoverify.ledger_cache", ledger.EntryCache())
     with get_store().read() as conn:
-        page = ledger.page(conn, int_arg("after", 0), int_arg("limit", 100, minimum=1, maximum=1000))
-    return jsonify(page)
+        body = ledger.page_json(conn, after, limit, cache)
+    return Response(body, mimetype="application/json")

@@ -1,0 +1,412 @@
+"""Load test of the HTTP API on the production server (not part of the test suite).
+
+Usage::
+
+    python bench/load_api.py [--clients 32] [--seconds 15] [--feed-entries 10000] [--threads 8] [--rate 64]
+    python bench/load_api.py --url http://127.0.0.1:8000 --admin-token T --scorer-token T
+
+By default it creates a fresh SQLite store in a temporary folder, loads the sample grids (with
+extra members ``L0000``… assigned to DC-01) with ``geoverify load grids``, fills the ledger with
+``--feed-entries`` entries through the store's own ledger code (grants, and a reversal and new
+grant for every fourth patrol), makes a scorer token with ``geoverify token create`` and one
+uploader token per client (scoped to the members it uploads), and starts ``geoverify serve``
+(waitress) on a free loopback port. With ``--url`` it targets a server that is already running
+instead (loopback only) with the tokens given.
+
+Phases, each ``--clients`` threads for at most ``--seconds`` seconds, every client on its own
+keep-alive HTTP/1.1 connection:
+
+* ``uploads``: ``POST /api/v1/tracks`` of the honest sample patrol (1,800 fixes, CSV) for a
+  distinct member and day each (member ``L<n>``, 2026-11-01 minus ``n`` days), with an
+  ``Idempotency-Key``, back to back; each must answer 201 with the patrol verified;
+* ``feed, 1st``: one scorer following the cursor through the whole ledger (pages read for the
+  first time since the server started);
+* ``feed``: ``GET /api/v1/credits?after=<random>&limit=1000`` back to back (the server saturated);
+  each must answer 200 with ``next = after + 1000`` (every 16th page is parsed whole, its seqs
+  checked);
+* ``paced``: the same at a fixed total ``--rate`` (requests per second), latency counted from
+  each request's scheduled time.
+
+It prints one row per phase: requests, requests/s, p50/p95/p99 latency (ms), errors and the
+server's CPU time per request (``CPU ms/req``, from /proc, when it started the server). Only loopback
+addresses are accepted; clients, seconds and uploads are bounded. Exit status 1 if any request
+failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import ipaddress
+import json
+import os
+import random
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.service.server import (ServerProcess, create_token, grids_with_members, patrol_csv,  # noqa: E402
+                                  request, run_cli)
+
+NOW = "2026-11-03T00:00:00+08:00"
+FEED_PAGE = 1000
+MAX_CLIENTS, MAX_SECONDS, MAX_UPLOADS, MAX_FEED_ENTRIES = 64, 120, 3000, 200_000
+
+
+def loopback_only(url: str) -> tuple[str, int]:
+    """``(host, port)`` of an http URL whose host is a loopback address; SystemExit otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise SystemExit(f"--url {url!r}: give an http://HOST:PORT URL on this machine")
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
+    except socket.gaierror as exc:
+        raise SystemExit(f"--url {url!r}: cannot resolve {parts.hostname!r} ({exc})")
+    outside = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback)
+    if outside:
+        raise SystemExit(f"--url {url!r}: {parts.hostname} resolves to {', '.join(outside)}, which is not "
+                         "loopback; this load test only runs against a server on this machine (127.0.0.1)")
+    return parts.hostname, parts.port or 80
+
+
+def member(n: int) -> str:
+    """Member id of the ``n``-th upload (assigned to DC-01 by :func:`grids_with_members`)."""
+    return f"L{n:04d}"
+
+
+def upload_body(n: int) -> bytes:
+    """The honest sample patrol as member ``L<n>`` on 2026-11-01 minus ``n`` days (CSV bytes)."""
+    return patrol_csv([(member(n), dt.date(2026, 11, 1) - dt.timedelta(days=n))])
+
+
+def seed_ledger(database_url: str, entries: int) -> int:
+    """Append about ``entries`` ledger entries through :func:`geoverify.store.ledger.sync_patrol`."""
+    from geoverify.store import Store, ledger
+
+    store = Store.open(database_url, tz="Asia/Shanghai", now=NOW)
+    patrols = max(1, round(entries / 1.5))  # every fourth patrol gets a reversal and a new grant
+    made = 0
+    with store.write() as conn:
+        for i in range(patrols):
+            patrol = {"patrol_id": f"S{i:06d}_20240101", "member_id": f"S{i:06d}", "grid_id": "DC-01",
+                      "date": "2024-01-01", "verified_s": 7200.0 + i % 900, "rule_version": "load-seed",
+                      "credit": {"status": "verified", "points": 5}}
+            made += len(ledger.sync_patrol(conn, patrol, "load-seed"))
+            if i % 4 == 3:
+                made += len(ledger.sync_patrol(conn, {**patrol, "credit": {"status": "verified", "points": 4}},
+                                               "load-seed"))
+            if made >= entries:
+                break
+    store.dispose()
+    return made
+
+
+@dataclass
+class Phase:
+    """Latencies (s) and errors of one phase."""
+
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    server_cpu_s: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, seconds: float, error: str | None) -> None:
+        with self.lock:
+            self.latencies.append(seconds)
+            if error:
+                self.errors.append(error)
+
+    def row(self, clients: int) -> str:
+        lat = sorted(self.latencies)
+        n = len(lat)
+
+        def pct(p: float) -> float:
+            return lat[min(n - 1, int(p / 100 * n))] * 1000 if n else float("nan")
+
+        rate = n / self.wall_s if self.wall_s else 0.0
+        cpu = f"{self.server_cpu_s / n * 1000:.1f}" if self.server_cpu_s is not None and n else "-"
+        return (f"| {self.name:<12} | {clients:>7} | {n:>8} | {self.wall_s:>5.1f} | {rate:>7.1f} | {pct(50):>6.1f} | "
+                f"{pct(95):>6.1f} | {pct(99):>6.1f} | {len(self.errors):>6} | {cpu:>10} |")
+
+
+HEADER = ("| phase        | clients | requests |   s   |  req/s  | p50 ms | p95 ms | p99 ms | errors | CPU ms/req |\n"
+          "| ------------ | ------: | -------: | ----: | ------: | -----: | -----: | -----: | -----: | ---------: |")
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds used so far by process ``pid`` (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def measured(phase: Phase, pid: int | None, run) -> Phase:
+    """Run ``run()`` and note the server's CPU time spent meanwhile."""
+    before = process_cpu_s(pid)
+    run()
+    after = process_cpu_s(pid)
+    phase.server_cpu_s = after - before if before is not None and after is not None else None
+    return phase
+
+
+def run_phase(phase: Phase, host: str, port: int, clients: int, seconds: float, work, rate: float = 0.0) -> None:
+    """``clients`` threads calling ``work(conn, client_index)`` until ``seconds`` have passed.
+
+    ``work`` returns ``(latency_s, error or None)``, or None when it has nothing left to do.
+    With ``rate`` 0 each client sends its next request as soon as the last one is answered (the
+    server is saturated). With ``rate`` > 0 (requests per second, all clients together) each client
+    keeps a fixed schedule, and a request's latency counts from its scheduled time, so time spent
+    waiting for an earlier, slow answer is counted too (no coordinated omission).
+    """
+    start_gate = threading.Barrier(clients + 1)
+    interval = clients / rate if rate > 0 else 0.0
+    timing = {}
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=300)
+        start_gate.wait()
+        scheduled = timing["began"] + interval * index / clients
+        try:
+            while time.monotonic() < timing["deadline"]:
+                if interval:
+                    time.sleep(max(0.0, scheduled - time.monotonic()))
+                started = time.monotonic()
+                try:
+                    outcome = work(conn, index)
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, port, timeout=300)
+                    outcome = (0.0, f"{type(exc).__name__}: {exc}")
+                if outcome is None:
+                    return
+                latency, error = outcome
+                if interval:
+                    latency += max(0.0, started - scheduled)
+                    scheduled += interval
+                phase.record(latency, error)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    timing["began"] = time.monotonic()
+    timing["deadline"] = timing["began"] + seconds
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    phase.wall_s = time.monotonic() - timing["began"]
+
+
+def timed(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None,
+          headers: dict) -> tuple[float, int, bytes]:
+    began = time.perf_counter()
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    return time.perf_counter() - began, response.status, data
+
+
+def upload_work(tokens: list[str], clients: int, limit: int):
+    """Client ``c`` uploads patrols ``c, c + clients, …`` (below ``limit``) with its own token."""
+    todo = [iter(range(c, limit, clients)) for c in range(clients)]
+
+    def work(conn, index):
+        n = next(todo[index], None)
+        if n is None:
+            return None
+        headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}", "Content-Type": "text/csv",
+                   "Idempotency-Key": f"load-{member(n)}"}
+        seconds, status, data = timed(conn, "POST", "/api/v1/tracks", upload_body(n), headers)
+        if status != 201:
+            return seconds, f"upload {n}: HTTP {status} {data[:200]!r}"
+        answer = json.loads(data)
+        credits = [p["credit"]["status"] for p in answer["patrols"] if p["patrol_id"].startswith(member(n))]
+        if answer["accepted"] != 1800 or credits != ["verified"]:
+            return seconds, f"upload {n}: accepted {answer['accepted']}, credit {credits}"
+        return seconds, None
+
+    return work
+
+
+def uploader_tokens(database_url: str, clients: int, uploads: int) -> list[str]:
+    """One uploader token per client, scoped to the members it uploads (as a phone app would have).
+
+    Made with :func:`geoverify.store.tokens.create`, the function behind ``geoverify token create``,
+    in one transaction (32 command runs would take a minute).
+    """
+    from geoverify.store import Store, tokens
+
+    store = Store.open(database_url, now=NOW)
+    try:
+        with store.write() as conn:
+            return [tokens.create(conn, "uploader", [member(n) for n in range(c, uploads, clients)] or ["none"],
+                                  f"load-uploader-{c}")[1] for c in range(clients)]
+    finally:
+        store.dispose()
+
+
+def feed_work(token: str, total: int):
+    headers = {"Authorization": f"Bearer {token}"}
+    rng = random.Random(7)
+    rng_lock = threading.Lock()
+    count = [0]
+
+    def work(conn, _index):
+        with rng_lock:
+            after = rng.randrange(0, total - FEED_PAGE + 1)
+            count[0] += 1
+            check_all = count[0] % 16 == 0
+        seconds, status, data = timed(conn, "GET", f"/api/v1/credits?after={after}&limit={FEED_PAGE}", None,
+                                      headers)
+        if status != 200:
+            return seconds, f"feed after={after}: HTTP {status} {data[:200]!r}"
+        if not data.rstrip().endswith(f'"next":{after + FEED_PAGE}}}'.encode()):
+            return seconds, f"feed after={after}: next is not {after + FEED_PAGE}: …{data[-60:]!r}"
+        if check_all:
+            seqs = [e["seq"] for e in json.loads(data)["entries"]]
+            if seqs != list(range(after + 1, after + FEED_PAGE + 1)):
+                return seconds, f"feed after={after}: seqs are not {after + 1}..{after + FEED_PAGE}"
+        return seconds, None
+
+    return work
+
+
+def walk_ledger(host: str, port: int, token: str, phase: Phase) -> int:
+    """Follow the cursor through the whole ledger, as one scorer catching up does (a cold server
+    cache: each page is read for the first time); returns the highest seq."""
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    cursor = 0
+    began = time.monotonic()
+    try:
+        while True:
+            seconds, status, data = timed(conn, "GET", f"/api/v1/credits?after={cursor}&limit={FEED_PAGE}", None,
+                                          {"Authorization": f"Bearer {token}"})
+            if status != 200:
+                raise SystemExit(f"GET /api/v1/credits answered {status}: {data[:200]!r}")
+            nxt = json.loads(data)["next"]
+            if nxt == cursor:
+                return cursor
+            phase.record(seconds, None)
+            cursor = nxt
+    finally:
+        phase.wall_s = time.monotonic() - began
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=32, help=f"concurrent clients (1-{MAX_CLIENTS})")
+    parser.add_argument("--seconds", type=float, default=15.0, help=f"length of each phase (≤ {MAX_SECONDS})")
+    parser.add_argument("--uploads", type=int, default=1000, help=f"at most this many uploads (≤ {MAX_UPLOADS})")
+    parser.add_argument("--feed-entries", type=int, default=10_000,
+                        help=f"ledger entries to seed for the feed ({FEED_PAGE}-{MAX_FEED_ENTRIES})")
+    parser.add_argument("--threads", type=int, default=None, help="waitress threads (`serve --threads`)")
+    parser.add_argument("--phases", default="uploads,feed,paced",
+                        help="comma separated: uploads, feed (back to back), paced (feed at --rate)")
+    parser.add_argument("--rate", type=float, default=64.0,
+                        help="paced phase: feed pages per second, all clients together")
+    parser.add_argument("--url", default=None, help="a running server on loopback (else one is started)")
+    parser.add_argument("--admin-token", default=None,
+                        help="with --url: a token that may upload tracks (all clients share it: mind its rate limit)")
+    parser.add_argument("--scorer-token", default=None, help="with --url: a token that may read the ledger")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary store and the server log")
+    args = parser.parse_args(argv)
+    if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS
+            and 1 <= args.uploads <= MAX_UPLOADS and FEED_PAGE <= args.feed_entries <= MAX_FEED_ENTRIES):
+        parser.error(f"bounds: 1 ≤ clients ≤ {MAX_CLIENTS}, 0 < seconds ≤ {MAX_SECONDS}, "
+                     f"uploads ≤ {MAX_UPLOADS}, "
+                     f"{FEED_PAGE} ≤ feed-entries ≤ {MAX_FEED_ENTRIES}")
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if set(phases) - {"uploads", "feed", "paced"} or not phases:
+        parser.error("--phases takes uploads, feed and/or paced")
+    if "paced" in phases and not 0 < args.rate <= 10_000:
+        parser.error("--rate must be between 0 and 10000 requests per second")
+
+    server = None
+    folder = tempfile.mkdtemp(prefix="geoverify-load-")
+    try:
+        if args.url:
+            if not (args.admin_token and args.scorer_token):
+                parser.error("--url needs --admin-token and --scorer-token")
+            host, port = loopback_only(args.url)
+            try:
+                request(f"http://{host}:{port}/api/v1/openapi.json", timeout=10)
+            except OSError as exc:
+                raise SystemExit(f"--url {args.url!r}: no server answers there ({exc}); start one with "
+                                 "`geoverify serve`")
+            uploaders, scorer = [args.admin_token], args.scorer_token
+            print(f"target: {args.url} (uploads use members L0000…, which must be assigned to a grid)")
+        else:
+            tmp = Path(folder)
+            url = f"sqlite:///{tmp / 'geoverify.db'}"
+            grids = tmp / "grids.geojson"
+            grids_with_members(grids, [member(n) for n in range(args.uploads)])
+            began = time.perf_counter()
+            run_cli(["load", "grids", str(grids)], url, NOW)
+            seeding = time.perf_counter()
+            seeded = seed_ledger(url, args.feed_entries) if {"feed", "paced"} & set(phases) else 0
+            seeding = time.perf_counter() - seeding
+            scorer = create_token(url, "scorer", "load-scorer")
+            uploaders = uploader_tokens(url, args.clients, args.uploads) if "uploads" in phases else []
+            server = ServerProcess(url, tmp / "server.log", now=NOW, threads=args.threads).start()
+            host, port = "127.0.0.1", server.port
+            print(f"store: {tmp / 'geoverify.db'}; {seeded} ledger entries seeded in {seeding:.1f} s; "
+                  f"server {server.base} "
+                  f"(waitress, threads {args.threads or 'default'}); setup {time.perf_counter() - began:.1f} s")
+        pid = server.process.pid if server is not None else None
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+        results = []
+        if "uploads" in phases:
+            phase = Phase("uploads")
+            work = upload_work(uploaders, args.clients, args.uploads)
+            results.append((measured(phase, pid, lambda: run_phase(phase, host, port, args.clients, args.seconds,
+                                                                   work)), args.clients))
+        if {"feed", "paced"} & set(phases):
+            cold, walked = Phase("feed, 1st"), []
+            measured(cold, pid, lambda: walked.append(walk_ledger(host, port, scorer, cold)))
+            total = walked[0]
+            if total < FEED_PAGE:
+                raise SystemExit(f"the ledger holds {total} entries; the feed phases need at least {FEED_PAGE}")
+            results.append((cold, 1))
+            print(f"feed: pages of {FEED_PAGE} entries at random cursors in a ledger of {total} entries")
+            for name, rate in (("feed", 0.0), ("paced", args.rate)):
+                if name in phases:
+                    phase = Phase(name if not rate else f"{name} {rate:g}/s")
+                    work = feed_work(scorer, total)
+                    results.append((measured(phase, pid, lambda: run_phase(phase, host, port, args.clients,
+                                                                           args.seconds, work, rate)), args.clients))
+        print(HEADER)
+        for phase, clients in results:
+            print(phase.row(clients))
+        failed = False
+        for phase, _ in results:
+            for error in phase.errors[:5]:
+                print(f"{phase.name} error: {error}")
+            failed |= bool(phase.errors)
+        if args.keep:
+            print(f"kept: {folder}")
+        return 1 if failed else 0
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
