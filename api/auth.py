@@ -9,6 +9,7 @@ from flask import Flask, abort, current_app, g, request
 
 from geoverify.store import Store
 from geoverify.store import tokens
+from geoverify.store.ingest import remove_stale_upload_folders
 from geoverify.store.tokens import Principal
 
 from .problems import problem
@@ -24,6 +25,7 @@ def init_app(app: Flask) -> None:
     store = Store.open(app.config["DATABASE_URL"], tz=app.config["TZ"], rules_path=app.config["RULES"],
                        now=app.config.get("NOW"), migrate=app.config.get("MIGRATE", True))
     store.max_fixes_per_upload = int(app.config["MAX_FIXES_PER_UPLOAD"])
+    remove_stale_upload_folders()
     app.extensions["geoverify.store"] = store
 
 

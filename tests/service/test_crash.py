@@ -14,13 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from geoverify.store.ingest import UPLOAD_PREFIX, remove_stale_upload_folders
 
 from .conftest import NOW
 from .server import ServerProcess, create_token, grids_with_members, patrol_csv, run_cli
@@ -281,3 +286,18 @@ def test_sigkill_during_parallel_ledger_appends(store):
     finally:
         stop.set()
         server.stop()
+
+
+def test_upload_folders_of_dead_processes_are_removed_at_start(tmp_path):
+    """A server killed while it parsed an upload leaves its temporary folder; the next start deletes
+    it, and keeps the folders of processes that still run."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{UPLOAD_PREFIX}{int(finished.stdout)}-abc"
+    live = tmp_path / f"{UPLOAD_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "geoverify-upload-notapid"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "upload.csv").write_text("member_id,time,lon,lat\n")
+    assert remove_stale_upload_folders(str(tmp_path)) == 1
+    assert not dead.exists() and live.exists() and other.exists()
