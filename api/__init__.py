@@ -23,7 +23,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     for replaying old data), ``MAX_CONTENT_LENGTH`` (bytes), ``MAX_FIXES_PER_UPLOAD``, ``TILE_URL``
     and ``TILE_ATTRIBUTION`` (an optional base map for the map page; none by default),
     ``UPLOAD_RATE_LIMIT`` (uploads per token, e.g. ``"120/minute"``), ``RATELIMIT_ENABLED``,
-    ``RATELIMIT_STORAGE_URI``, ``RATELIMIT_STRATEGY`` (Flask-Limiter's) and ``CORS_ORIGINS`` (origins a
+    ``RATELIMIT_STORAGE_URI``, ``RATELIMIT_STRATEGY`` (see :mod:`api.limits`) and ``CORS_ORIGINS`` (origins a
     browser may call the API from; none by default).
     """
     app = Flask(__name__)

@@ -1,10 +1,13 @@
-"""Per-token rate limits on uploads, with Flask-Limiter's storage and strategy.
+"""Per-token rate limits on uploads, with the ``limits`` library (the engine of Flask-Limiter).
 
 The limit (``UPLOAD_RATE_LIMIT``, e.g. ``"120/minute"``) counts every upload request of one token
 (by its name), over the grid, track, event and site endpoints together, whatever its outcome. It is
 checked after authentication, so unknown tokens never create counters. Counters live in
 ``RATELIMIT_STORAGE_URI`` (``memory://`` by default: one process; a shared store such as Redis is
-needed to limit across several processes). ``RATELIMIT_ENABLED = false`` turns the limit off.
+needed to limit across several processes) with the ``RATELIMIT_STRATEGY`` (``moving-window``,
+``fixed-window`` or ``sliding-window-counter``). ``RATELIMIT_ENABLED = false`` turns the limit off.
+Only the upload views are checked: other requests pay nothing (Flask-Limiter's extension would
+look at every request).
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from functools import wraps
 from typing import Callable
 
 from flask import Flask, current_app, g, make_response
-from flask_limiter import Limiter
-from limits import parse
+from limits import parse, storage, strategies
 from limits.errors import ConfigurationError
 
 from .problems import problem
@@ -34,7 +36,8 @@ def init_app(app: Flask) -> None:
     Raises
     ------
     ValueError
-        ``UPLOAD_RATE_LIMIT`` is not a rate such as ``"120/minute"`` or ``"10/second;500/hour"``.
+        ``UPLOAD_RATE_LIMIT`` is not a rate such as ``"120/minute"`` or ``"10/second;500/hour"``, or
+        ``RATELIMIT_STRATEGY`` / ``RATELIMIT_STORAGE_URI`` is unknown.
     """
     text = str(app.config["UPLOAD_RATE_LIMIT"])
     try:
@@ -42,7 +45,16 @@ def init_app(app: Flask) -> None:
     except (ValueError, ConfigurationError) as exc:
         raise ValueError(f"UPLOAD_RATE_LIMIT {text!r} is not a rate like '120/minute' "
                          f"(several separated by ';'): {exc}") from None
-    limiter = Limiter(key_func=_token_name, app=app)
+    strategy = str(app.config["RATELIMIT_STRATEGY"])
+    if strategy not in strategies.STRATEGIES:
+        raise ValueError(f"RATELIMIT_STRATEGY {strategy!r} is unknown; use one of "
+                         f"{', '.join(sorted(strategies.STRATEGIES))}")
+    try:
+        counters = storage.storage_from_string(str(app.config["RATELIMIT_STORAGE_URI"]))
+    except ConfigurationError as exc:
+        raise ValueError(f"RATELIMIT_STORAGE_URI {app.config['RATELIMIT_STORAGE_URI']!r}: {exc}") from None
+    enabled = str(app.config.get("RATELIMIT_ENABLED", True)).lower() not in ("false", "0", "no", "off")
+    limiter = strategies.STRATEGIES[strategy](counters) if enabled else None
     app.extensions["geoverify.upload_limits"] = (limiter, items)
 
 
@@ -54,16 +66,16 @@ def limit_uploads(view: Callable) -> Callable:
     @wraps(view)
     def wrapper(*args, **kwargs):
         limiter, items = current_app.extensions["geoverify.upload_limits"]
-        if limiter.enabled and items:
+        if limiter is not None and items:
             key = _token_name()
-            over = [item for item in items if not limiter.limiter.hit(item, SCOPE, key)]
+            over = [item for item in items if not limiter.hit(item, SCOPE, key)]
             if over:
-                reset_at = max(limiter.limiter.get_window_stats(item, SCOPE, key).reset_time for item in over)
+                reset_at = max(limiter.get_window_stats(item, SCOPE, key).reset_time for item in over)
                 retry = max(1, math.ceil(reset_at - time.time()))
                 return problem(429, f"Token {key!r} is over its upload rate ({over[0]}); wait {retry} s before "
                                     "the next upload, or send fewer, larger uploads.",
                                headers={"Retry-After": str(retry)})
-            stats = limiter.limiter.get_window_stats(items[0], SCOPE, key)
+            stats = limiter.get_window_stats(items[0], SCOPE, key)
             response = make_response(view(*args, **kwargs))
             response.headers["X-RateLimit-Limit"] = str(items[0].amount)
             response.headers["X-RateLimit-Remaining"] = str(stats.remaining)

@@ -185,12 +185,16 @@ def test_rate_limit_settings(database_url, monkeypatch):
     monkeypatch.setenv("GEOVERIFY_UPLOAD_RATE_LIMIT", "5/second;100/hour")
     app = create_app({"DATABASE_URL": database_url})
     limiter, items = app.extensions["geoverify.upload_limits"]
-    assert [str(item) for item in items] == ["5 per 1 second", "100 per 1 hour"] and limiter.enabled
+    assert [str(item) for item in items] == ["5 per 1 second", "100 per 1 hour"] and limiter is not None
     app.extensions["geoverify.store"].dispose()
     monkeypatch.setenv("GEOVERIFY_RATELIMIT_ENABLED", "false")
     app = create_app({"DATABASE_URL": database_url})
-    assert app.extensions["geoverify.upload_limits"][0].enabled is False
+    assert app.extensions["geoverify.upload_limits"][0] is None
     app.extensions["geoverify.store"].dispose()
+    monkeypatch.setenv("GEOVERIFY_RATELIMIT_STRATEGY", "token-bucket")
+    with pytest.raises(ValueError, match="RATELIMIT_STRATEGY 'token-bucket' is unknown"):
+        create_app({"DATABASE_URL": database_url})
+    monkeypatch.delenv("GEOVERIFY_RATELIMIT_STRATEGY")
     monkeypatch.setenv("GEOVERIFY_UPLOAD_RATE_LIMIT", "lots")
     with pytest.raises(ValueError, match="UPLOAD_RATE_LIMIT 'lots'"):
         create_app({"DATABASE_URL": database_url})
