@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import socket
+from typing import Callable
 
 import waitress
 from flask import Flask
@@ -74,10 +78,12 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
     threads : int
         waitress worker threads.
     options
-        Further waitress adjustments (e.g. ``channel_timeout``, seconds).
+        Further waitress adjustments (e.g. ``channel_timeout``, seconds; ``sockets``, already bound
+        listening sockets, used instead of ``host`` and ``port``).
     """
-    server = waitress.create_server(app, host=host, port=port, threads=threads, ident="geoverify",
-                                    max_request_body_size=max_request_body_size(app), **options)
+    where = {"sockets": options.pop("sockets")} if "sockets" in options else {"host": host, "port": port}
+    server = waitress.create_server(app, threads=threads, ident="geoverify",
+                                    max_request_body_size=max_request_body_size(app), **where, **options)
     listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
     for listener in listeners:
         if isinstance(listener, BaseWSGIServer):
@@ -85,3 +91,67 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
     logging.basicConfig()
     server.print_listen("Serving on http://{}:{}")
     server.run()
+
+
+def serve_processes(make_app: Callable[[], Flask], host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
+                    processes: int = 2) -> None:
+    """Serve on ``processes`` forked waitress processes sharing one listening socket (POSIX only).
+
+    One Python process handles requests one at a time in CPU (the GIL); several processes spread
+    them over the cores. The parent binds the socket, runs ``make_app`` once (which migrates the
+    store) and forks; each child builds its own app (its own database connections) with
+    migrations off and serves until the parent stops. The kernel hands each new connection to one
+    child. Per-process state is not shared: the upload rate limit with the default ``memory://``
+    storage counts per process (set ``RATELIMIT_STORAGE_URI`` to a shared store to count across
+    them), and each child keeps its own feed cache.
+
+    Parameters
+    ----------
+    make_app : callable
+        ``make_app(migrate: bool) -> Flask``.
+    processes : int
+        Number of server processes (1 serves in this process).
+    """
+    first = make_app(True)
+    if processes <= 1:
+        serve(first, host=host, port=port, threads=threads)
+        return
+    first.extensions["geoverify.store"].dispose()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(1024)
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # child: its own app and connections, the shared socket
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            try:
+                serve(make_app(False), host=host, port=port, threads=threads, sockets=[listener])
+            finally:
+                os._exit(0)
+        children.append(pid)
+    listener.close()
+
+    def stop(_signum=None, _frame=None):
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        # When any child dies, stop the others: a half-running service is worse than a stopped one.
+        os.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            try:
+                os.waitpid(child, 0)
+            except ChildProcessError:
+                pass

@@ -62,12 +62,17 @@ def load_samples(store, echo=click.echo) -> None:
         echo(_summary(Path(rel), _load_file(store, kind, SAMPLE_ROOT / rel)))
 
 
+def _announce(host: str, port: int, threads: int, processes: int = 1) -> None:
+    workers = f"{processes} processes of {threads} threads" if processes > 1 else f"{threads} threads"
+    click.echo(f"geoverify: serving on http://{host}:{port}/api/v1 and the map page on http://{host}:{port}/map "
+               f"(waitress, {workers}); Ctrl-C stops",
+               err=True)
+
+
 def _serve(app, host: str, port: int, threads: int) -> None:
     from api.server import serve
 
-    click.echo(f"geoverify: serving on http://{host}:{port}/api/v1 and the map page on http://{host}:{port}/map "
-               f"(waitress, {threads} threads); Ctrl-C stops",
-               err=True)
+    _announce(host, port, threads)
     serve(app, host=host, port=port, threads=threads)
 
 
@@ -225,11 +230,16 @@ def register(main: click.Group) -> None:
     @click.option("--port", default=8000, show_default=True, type=int)
     @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
                   help="Waitress worker threads: requests handled at once (more wait in its queue).")
-    def serve(host, port, threads):
+    @click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+                  help="Server processes sharing the port (POSIX): use up to one per core. The upload rate "
+                       "limit counts per process unless GEOVERIFY_RATELIMIT_STORAGE_URI names a shared store.")
+    def serve(host, port, threads, processes):
         """Run the HTTP API on waitress (configuration from GEOVERIFY_* variables)."""
         from api import create_app
+        from api.server import serve_processes
 
-        _serve(create_app(), host, port, threads)
+        _announce(host, port, threads, processes)
+        serve_processes(lambda migrate: create_app({"MIGRATE": migrate}), host, port, threads, processes)
 
     @main.command()
     @click.option("--db", "db_path", default="demo/geoverify.db", show_default=True,

@@ -114,10 +114,14 @@ class ServerProcess:
         ``GEOVERIFY_NOW``: the verification time (ISO 8601).
     threads : int, optional
         Waitress worker threads (``serve --threads``); the command's default when omitted.
+    processes : int, optional
+        Server processes (``serve --processes``); the command's default when omitted.
     """
 
-    def __init__(self, database_url: str, log: Path, *, now: str | None = None, threads: int | None = None):
+    def __init__(self, database_url: str, log: Path, *, now: str | None = None, threads: int | None = None,
+                 processes: int | None = None):
         self.database_url, self.log_path, self.now, self.threads = database_url, Path(log), now, threads
+        self.processes = processes
         self.port = 0
         self.process: subprocess.Popen | None = None
         self._log = None
@@ -133,6 +137,8 @@ class ServerProcess:
         args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.threads is not None:
             args += ["--threads", str(self.threads)]
+        if self.processes is not None:
+            args += ["--processes", str(self.processes)]
         self._log = self.log_path.open("a")
         self.process = subprocess.Popen(geoverify_command() + args, env=cli_env(self.database_url, self.now),
                                         cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
