@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/load_api.py [--clients 32] [--seconds 15] [--feed-entries 10000] [--threads 8] [--rate 64]
+    python bench/load_api.py [--clients 32] [--seconds 15] [--feed-entries 10000] [--threads 8] [--processes 1] [--rate 64]
     python bench/load_api.py --url http://127.0.0.1:8000 --admin-token T --scorer-token T
 
 By default it creates a fresh SQLite store in a temporary folder, loads the sample grids (with
@@ -146,10 +146,23 @@ HEADER = ("| phase        | clients | requests |   s   |  req/s  | p50 ms | p95 
 
 
 def process_cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds used so far by process ``pid`` (Linux /proc), or None."""
+    """User + system CPU seconds used so far by process ``pid`` and its child processes (the server
+    processes of ``serve --processes``), from Linux /proc; None when unreadable."""
+    def stat(p) -> list[str]:
+        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        fields = stat(pid)
+        total = int(fields[11]) + int(fields[12])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    child = stat(entry)
+                except OSError:
+                    continue
+                if int(child[1]) == pid:
+                    total += int(child[11]) + int(child[12])
+        return total / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, TypeError):
         return None
 
@@ -316,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed-entries", type=int, default=10_000,
                         help=f"ledger entries to seed for the feed ({FEED_PAGE}-{MAX_FEED_ENTRIES})")
     parser.add_argument("--threads", type=int, default=None, help="waitress threads (`serve --threads`)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="server processes (`serve --processes`; the upload rate limit counts per process)")
     parser.add_argument("--phases", default="uploads,feed,paced",
                         help="comma separated: uploads, feed (back to back), paced (feed at --rate)")
     parser.add_argument("--rate", type=float, default=64.0,
@@ -363,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             seeding = time.perf_counter() - seeding
             scorer = create_token(url, "scorer", "load-scorer")
             uploaders = uploader_tokens(url, args.clients, args.uploads) if "uploads" in phases else []
-            server = ServerProcess(url, tmp / "server.log", now=NOW, threads=args.threads).start()
+            server = ServerProcess(url, tmp / "server.log", now=NOW, threads=args.threads,
+                                   processes=args.processes).start()
             host, port = "127.0.0.1", server.port
             print(f"store: {tmp / 'geoverify.db'}; {seeded} ledger entries seeded in {seeding:.1f} s; "
                   f"server {server.base} "
