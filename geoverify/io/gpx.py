@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .grids import id_problem
 from .tables import PointTable, normalise_crs_name
 
 # Child elements of <trkpt> (or its <extensions>) that we read, by local name.
@@ -83,7 +84,8 @@ def read_gpx_table(path: str | Path, member_id: str | None = None) -> PointTable
         refused (an :class:`InputError`), so a hostile file cannot expand or fetch anything.
     member_id : str, optional
         The member whose track this is; GPX has no member field, so by default the file
-        name's stem is used (``M001.gpx`` → ``M001``).
+        name's stem is used (``M001.gpx`` → ``M001``). A stem that is not a usable id (see
+        :func:`geoverify.io.grids.id_problem`) is an :class:`InputError`.
 
     Returns
     -------
@@ -94,6 +96,12 @@ def read_gpx_table(path: str | Path, member_id: str | None = None) -> PointTable
     """
     path = Path(path)
     source = str(path)
+    if member_id is None:
+        problem = id_problem(path.stem)
+        if problem or not path.stem.strip():
+            raise InputError(f"the file name's stem {path.stem[:40]!r} is not a usable member id "
+                             f"({problem or 'it is blank'}); rename the file or give the member id "
+                             "(--member-id)", source=source)
     handler = _TrackPointHandler()
     parser = defusedxml.sax.make_parser()
     parser.forbid_dtd, parser.forbid_entities, parser.forbid_external = True, True, True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -20,10 +22,46 @@ from .tables import normalise_crs_name, resolve_columns
 # A repair (make_valid) may change a polygon's area by at most this share; more is an error.
 MAX_REPAIR_AREA_CHANGE = 0.01
 GRID_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+# Vertices of one grid. A grid of a few hundred metres drawn to 0.1 m needs a few thousand. A
+# million-vertex polygon is refused as soon as GDAL has read it (about 5 s for its 40 MB of
+# GeoJSON), before it is validated, repaired, rasterised or measured.
+MAX_GRID_VERTICES = 250_000
+# Ids (grid ids, member ids) are printed in reports, logs and URLs: bounded and printable.
+MAX_ID_CHARS = 128
 
 
-def _parse_members(value, source: str, grid_id: str) -> tuple[str, ...]:
-    """Members as a JSON list, or a string: JSON list text or ids separated by , ; or spaces."""
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be used as a grid or member id, or None when it can.
+
+    An id is at most :data:`MAX_ID_CHARS` characters and holds no control or format characters
+    (newlines, tabs, NUL, bidirectional overrides …), which would let an id rewrite a report's
+    line or a log entry.
+    """
+    if len(value) > MAX_ID_CHARS:
+        return f"is {len(value):,} characters long (at most {MAX_ID_CHARS})"
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"contains the control character U+{ord(ch):04X}"
+    return None
+
+
+def _id_text(value, what: str, source: str, feature: int) -> str:
+    """A grid or member id from a GIS attribute, as text; numbers keep their integer form."""
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value) or not float(value).is_integer() or abs(value) >= 2**53:
+            raise InputError(f"{what} {value!r} is a number that cannot be kept exactly; write it as a "
+                             "string", source=source, feature=feature)
+        value = int(value)
+    text = str(value).strip()
+    problem = id_problem(text)
+    if problem:
+        raise InputError(f"{what} {text[:40]!r}{'…' if len(text) > 40 else ''} {problem}; use a short "
+                         "printable id", source=source, feature=feature)
+    return text
+
+
+def _parse_members(value, source: str, grid_id: str, feature: int) -> tuple[str, ...]:
+    """Members as a JSON list, or a string: JSON list text or ids separated by , ; or white space."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ()
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -41,22 +79,64 @@ def _parse_members(value, source: str, grid_id: str) -> tuple[str, ...]:
     else:
         items = [value]
     # A GDAL string list may hold "M1, M2" in one item when features mix lists and strings.
-    parts = [p for item in items for p in str(item).replace(";", ",").replace(" ", ",").split(",")]
-    return tuple(p for p in parts if p)
+    parts = [p for item in items for p in re.split(r"[,;\s]+", str(item))]
+    return tuple(_id_text(p, f"grid {grid_id!r}: member id", source, feature) for p in parts if p)
+
+
+def _is_geojson(path: Path) -> bool:
+    return path.suffix.lower() in (".geojson", ".json")
+
+
+def _check_geojson_object(path: Path) -> None:
+    """Refuse a GeoJSON file whose document is not a JSON object, before GDAL guesses at it."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"{"):
+        kind = ("empty" if not head else "a JSON array" if head.startswith(b"[") else
+                "a JSON string" if head.startswith(b'"') else "not a JSON object")
+        raise InputError(f"the document is {kind}; a grid file is a GeoJSON FeatureCollection of Polygon "
+                         "features with a grid_id property", source=str(path))
+
+
+def _geojson_document(path: Path):
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None  # the GDAL reader reports the problem with more detail
 
 
 def _declared_geojson_crs(path: Path) -> str | None:
-    """A GeoJSON grid file may declare GCJ-02/BD-09 with a top-level ``coordinate_system`` member."""
-    if path.suffix.lower() not in (".geojson", ".json"):
+    """A GeoJSON grid file may declare GCJ-02/BD-09 with a top-level ``coordinate_system`` member.
+
+    The file is parsed again only when it holds that name at all (a large file is not read twice).
+    """
+    if not _is_geojson(path):
         return None
-    try:
-        with open(path, "rb") as fh:
-            document = json.load(fh)
-    except (OSError, ValueError):
-        return None  # the GDAL reader reports the problem with more detail
+    key, tail, mentioned = b'"coordinate_system"', b"", False
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            if key in tail + chunk[:len(key)] or key in chunk:
+                mentioned = True
+                break
+            tail = chunk[-len(key):]
+    if not mentioned:
+        return None
+    document = _geojson_document(path)
     if isinstance(document, dict) and "coordinate_system" in document:
         return normalise_crs_name(document["coordinate_system"], str(path))
     return None
+
+
+def _not_a_feature_collection(path: Path) -> str:
+    """What a GeoJSON grid file without grid ids holds instead, for the error message."""
+    document = _geojson_document(path) if _is_geojson(path) else None
+    kind = document.get("type") if isinstance(document, dict) else None
+    if kind == "FeatureCollection" or kind is None:
+        return ""
+    if kind == "Feature":
+        return " (the file is a single Feature; put it in a FeatureCollection)"
+    return f" (the file is a bare {kind} geometry; wrap it in a Feature with a grid_id property)"
 
 
 def _to_lonlat_frame(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
@@ -72,12 +152,20 @@ def _to_lonlat_frame(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
 
 
 def _repair(geom, grid_id: str, source: str, feature: int):
-    if geom is None or geom.is_empty:
+    if not isinstance(geom, shapely.Geometry) or geom.is_empty:
         raise GridGeometryError(f"grid {grid_id!r} has no geometry; give it a Polygon", source=source,
                                 feature=feature)
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise GridGeometryError(f"grid {grid_id!r} is a {geom.geom_type}; grids must be Polygon or "
                                 "MultiPolygon", source=source, feature=feature)
+    vertices = shapely.get_num_coordinates(geom)
+    if vertices > MAX_GRID_VERTICES:
+        raise GridGeometryError(
+            f"grid {grid_id!r} has {vertices:,} vertices, over the limit of {MAX_GRID_VERTICES:,}; simplify "
+            "it (e.g. ogr2ogr -simplify 0.00001, about 1 m) and load it again", source=source, feature=feature)
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        raise GridGeometryError(f"grid {grid_id!r} has NaN or infinite coordinates; fix the polygon in a GIS",
+                                source=source, feature=feature)
     if geom.is_valid:
         return geom
     reason = shapely.is_valid_reason(geom)
@@ -91,10 +179,12 @@ def _repair(geom, grid_id: str, source: str, feature: int):
     after = shapely.transform(fixed, fwd).area if not fixed.is_empty else 0.0
     change = abs(after - before) / before if before > 0 else np.inf
     if fixed.is_empty or change > MAX_REPAIR_AREA_CHANGE:
-        pct = "an undefined share" if not np.isfinite(change) else f"{change:.1%}"
+        # A ring crossing itself (a bow-tie) has lobes of opposite sign: its area as drawn may be ~0.
+        pct = f"{change:.1%}" if change <= 10 else "more than tenfold"
         raise GridGeometryError(
-            f"grid {grid_id!r} is invalid ({reason}); repairing it would change its area by {pct} "
-            f"(over {MAX_REPAIR_AREA_CHANGE:.0%}); fix the polygon in a GIS", source=source, feature=feature)
+            f"grid {grid_id!r} is invalid ({reason}); repairing it would change its area from {before:,.0f} m² "
+            f"to {after:,.0f} m², {pct} (over {MAX_REPAIR_AREA_CHANGE:.0%}); fix the polygon in a GIS",
+            source=source, feature=feature)
     warnings.warn(f"{source}: grid {grid_id!r} was invalid ({reason}); repaired with make_valid, area "
                   f"changed by {change:.3%} ({after - before:+.1f} m²)", GeoverifyWarning, stacklevel=3)
     return fixed
@@ -117,33 +207,46 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
     Raises
     ------
     InputError
-        When the file cannot be read, lacks ``grid_id``, repeats a ``grid_id``.
+        When the file cannot be read, is not a GeoJSON object, holds no features, lacks
+        ``grid_id``, repeats a ``grid_id``, or has a grid or member id that is longer than
+        :data:`MAX_ID_CHARS` or holds control characters (see :func:`id_problem`).
     GridGeometryError
-        When a grid has no usable polygon or its repair would change its area by more
-        than 1 %. A smaller repair gives a :class:`GeoverifyWarning` naming the grid.
+        When a grid has no usable polygon (missing, empty, not a (Multi)Polygon, NaN or
+        infinite coordinates, more than :data:`MAX_GRID_VERTICES` vertices) or its repair
+        would change its area by more than 1 %. A smaller repair gives a
+        :class:`GeoverifyWarning` naming the grid.
     """
     path = Path(path)
     source = str(path)
     if not path.exists():
         raise InputError("grid file not found", source=source)
+    if path.is_dir():
+        raise InputError("is a folder; give a grid file", source=source)
+    if _is_geojson(path):
+        _check_geojson_object(path)
     try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+        with warnings.catch_warnings():
+            # NaN coordinates warn in shapely's WKB reader; _repair names the grid instead.
+            warnings.filterwarnings("ignore", "invalid value encountered in from_wkb", RuntimeWarning)
+            frame = gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio/GDAL raise their own error types
         raise InputError(f"cannot read grids: {exc}", source=source) from None
     declared = _declared_geojson_crs(path) or (normalise_crs_name(crs, "--grids-crs") if crs else "wgs84")
     frame = _to_lonlat_frame(frame, source)
+    if not len(frame):
+        raise InputError("the grid file holds no features" + _not_a_feature_collection(path), source=source)
     columns = [c for c in frame.columns if c != frame.geometry.name]
     mapping = resolve_columns(columns, GRID_REQUIRED + GRID_OPTIONAL, source)
     if "grid_id" not in mapping:
         raise InputError(f"grid file lacks a 'grid_id' property (found: {', '.join(columns) or 'none'}); "
-                         "give every feature a unique grid_id", source=source)
+                         f"give every feature a unique grid_id{_not_a_feature_collection(path)}", source=source)
     grids: list[Grid] = []
     seen: dict[str, int] = {}
     for number, (_, row) in enumerate(frame.iterrows(), start=1):
         raw_id = row[mapping["grid_id"]]
         if raw_id is None or (isinstance(raw_id, float) and np.isnan(raw_id)) or not str(raw_id).strip():
             raise InputError("has no grid_id; give every grid a unique grid_id", source=source, feature=number)
-        grid_id = str(raw_id).strip()
+        grid_id = _id_text(raw_id, "grid_id", source, number)
         if grid_id in seen:
             raise InputError(f"grid_id {grid_id!r} repeats feature {seen[grid_id]}; grid ids must be unique",
                              source=source, feature=number)
@@ -155,7 +258,7 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
         text = lambda key: (None if key not in mapping or row[mapping[key]] is None  # noqa: E731
                             or (isinstance(row[mapping[key]], float) and np.isnan(row[mapping[key]]))
                             else str(row[mapping[key]]))
-        members = _parse_members(row[mapping["members"]], source, grid_id) if "members" in mapping else ()
+        members = _parse_members(row[mapping["members"]], source, grid_id, number) if "members" in mapping else ()
         extra = {c: row[c] for c in columns if c not in mapping.values()}
         grids.append(Grid(grid_id=grid_id, geometry_wgs84=geom, name=text("name"),
                           grid_type=text("grid_type"), members=members, properties=extra))
