@@ -36,7 +36,8 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
         ``""`` for a kept fix, else one of :data:`REJECT_REASONS`:
 
         - ``invalid``: no member, unparseable or missing time, NaN or infinite coordinates,
-          ``|lat| > 90``, ``|lon| > 180``, or exactly (0, 0);
+          ``|lat| > 90``, ``|lon| > 180``, exactly (0, 0), or a negative accuracy (iOS
+          reports -1 for a location it could not fix);
         - ``duplicate``: same member and time as an earlier valid fix in input order
           (the first wins);
         - ``future``: later than ``now`` plus the tolerance;
@@ -54,10 +55,13 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
         no_member |= (np.asarray(members, dtype=object) == "")[np.maximum(member_code, 0)]
     time = fixes["time"]
     t_ns = epoch_ns(time)
-    invalid = (no_member | time.isna().to_numpy()
-               | ~np.isfinite(lon) | ~np.isfinite(lat)
-               | (np.abs(lat) > 90) | (np.abs(lon) > 180)
-               | ((lon == 0) & (lat == 0)))
+    accuracy = fixes["accuracy"].to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        invalid = (no_member | time.isna().to_numpy()
+                   | ~np.isfinite(lon) | ~np.isfinite(lat)
+                   | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+                   | ((lon == 0) & (lat == 0))
+                   | (accuracy < 0))  # iOS reports -1 for a location it could not fix
     reasons[invalid] = "invalid"
 
     valid_idx = np.flatnonzero(~invalid)
@@ -73,7 +77,6 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
     reasons[future] = "future"
 
     open_ &= ~future
-    accuracy = fixes["accuracy"].to_numpy(dtype=np.float64, na_value=np.nan)
     cap = rules.max_accuracy_m if max_accuracy_m is None else max_accuracy_m
     with np.errstate(invalid="ignore"):
         low = open_ & (accuracy > cap)

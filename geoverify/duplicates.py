@@ -9,7 +9,6 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.spatial import cKDTree
 
 from .flags import Flag
 from .patrol import DayTrack
@@ -19,7 +18,7 @@ from .rules import Rules
 NS = 10**9
 # Tracks are indexed in time buckets of at least this many seconds (and at least the longest
 # max_gap_s, so that a segment that is not a gap spans at most two buckets).
-BUCKET_S = 3600.0
+BUCKET_S = 300.0
 # A little under the length of a degree of latitude (110.6-111.7 km), so boxes in degrees err wide.
 M_PER_DEG = 110_000.0
 # Replay: the later track is sampled every REPLAY_SAMPLE_S seconds; each sample votes for the time
@@ -238,13 +237,16 @@ def _two_phones(tracks, rules, is_history, paths, ref_ns, out) -> None:
             continue
         if rules[i].pair_patrol or rules[j].pair_patrol:
             continue  # members of pair-patrol grids walk together on purpose
+        # The tracks can be within the distance only in buckets where their boxes meet.
+        checked = [(me, other) for me, other in ((i, j), (j, i)) if not is_history[me]
+                   and buckets * bucket_s >= rules[me].duplicate_track_share * rules[me].duplicate_track_min_overlap_s]
+        if not checked:
+            continue
         proj = _cell_projection(a)
         pa, pb = paths.get(i, proj), paths.get(j, proj)
         measured: dict[float, _Match | None] = {}
-        for me, other in ((i, j), (j, i)):
+        for me, other in checked:
             r = rules[me]
-            if is_history[me] or buckets * bucket_s < r.duplicate_track_share * r.duplicate_track_min_overlap_s:
-                continue
             radius = r.duplicate_track_distance_m
             if radius not in measured:
                 measured[radius] = _compare_paths(pa, pb, radius)
@@ -262,6 +264,8 @@ def _thin(t: np.ndarray, every_s: float) -> np.ndarray:
 def _shift_candidates(later: _Path, earlier: _Path, radius_m: float) -> tuple[list[float], int]:
     """Time shifts (s, later minus earlier) that put the most later samples near the earlier track,
     by votes; and the number of samples voting for the best one."""
+    from scipy.spatial import cKDTree  # imported here: scipy.spatial costs about 0.25 s to import
+
     idx = np.unique(_thin(later.t, REPLAY_SAMPLE_S))
     near = cKDTree(np.column_stack([later.x[idx], later.y[idx]])).sparse_distance_matrix(
         cKDTree(np.column_stack([earlier.x, earlier.y])), radius_m, output_type="ndarray")

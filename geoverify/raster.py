@@ -1,8 +1,8 @@
 """Square-cell rasters over a grid's window (metres), and distance fields on them.
 
-Two uses: a *clearance* field, a lower bound of every point's distance to the grid boundary,
+Used for the *clearance* field, a lower bound of every point's distance to the grid boundary,
 which lets the in-grid computation skip exact clipping for segments that cannot touch the
-boundary; and the coverage computation (see :mod:`geoverify.coverage`).
+boundary (see :mod:`geoverify.ingrid`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy import ndimage
 
 # A point sampled every cell/2 along a line lies within cell/4 of any point of the line, and a
 # marked cell's centre within cell*sqrt(2)/2 of the sample: together the most a distance taken
@@ -63,20 +62,9 @@ class Raster:
         """Distance in metres from each cell centre to the nearest marked cell centre."""
         if not marked.any():
             return np.full(marked.shape, np.inf)
+        from scipy import ndimage  # imported here: scipy.ndimage costs about 0.3 s to import
+
         return ndimage.distance_transform_edt(~marked, sampling=self.cell)
-
-
-def sample_segments(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
-                    spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points along each segment (both ends included), at most ``spacing`` metres apart."""
-    length = np.hypot(x1 - x0, y1 - y0)
-    steps = np.maximum(np.ceil(length / spacing), 1).astype(np.int64)
-    counts = steps + 1
-    seg = np.repeat(np.arange(len(length)), counts)
-    starts = np.cumsum(counts) - counts
-    k = np.arange(counts.sum()) - np.repeat(starts, counts)
-    f = k / np.repeat(steps, counts)
-    return x0[seg] + f * (x1 - x0)[seg], y0[seg] + f * (y1 - y0)[seg]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class Stay:
 
 
 def stay_windows(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray,
-                 radius_m: float, min_s: float) -> tuple[np.ndarray, np.ndarray]:
+                 radius_m: float, min_s: float, tables: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Windows of fixes ``first..last`` spanning ``min_s`` seconds within ``radius_m`` metres.
 
     One window per starting fix: from fix ``i`` to the first fix at least ``min_s`` later,
@@ -53,6 +53,8 @@ def stay_windows(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray
         One per segment ``i → i+1``: segments a stay may not span (gaps, teleports).
     radius_m, min_s : float
         Radius in metres and minimum duration in seconds.
+    tables : dict, optional
+        A cache of range tables for the same ``x, y``, shared between calls.
 
     Returns
     -------
@@ -68,12 +70,36 @@ def stay_windows(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray
     crossed = np.concatenate([[0], np.cumsum(breaks, dtype=np.int64)])
     keep = crossed[last] == crossed[first]
     first, last = first[keep], last[keep]
-    for values in (x, y, (x + y) * _DIAGONAL, (x - y) * _DIAGONAL):
+    directions = (x, y, (x + y) * _DIAGONAL, (x - y) * _DIAGONAL)
+    # A window's extent is at least the distance between its end fixes: a cheap first cut.
+    for values in directions:
+        keep = np.abs(values[last] - values[first]) <= 2.0 * radius_m
+        first, last = first[keep], last[keep]
+    tables = {} if tables is None else tables
+    for k, values in enumerate(directions):
         if not len(first):
             break
-        keep = RangeTable(values).span(first, last) <= 2.0 * radius_m
+        keep = _spans(values, first, last, tables, k) <= 2.0 * radius_m
         first, last = first[keep], last[keep]
     return first, last
+
+
+def _spans(values: np.ndarray, first: np.ndarray, last: np.ndarray, tables: dict | None = None,
+           key: object = None) -> np.ndarray:
+    """``max - min`` of ``values`` over each window ``[first, last]``: directly when the windows
+    hold few fixes in all, else with a :class:`RangeTable` (O(n log n) to build, kept in
+    ``tables[key]`` for the next call)."""
+    counts = last - first + 1
+    total = int(counts.sum())
+    if total > len(values) * max(np.log2(len(values)), 1.0):
+        tables = {} if tables is None else tables
+        if key not in tables:
+            tables[key] = RangeTable(values)
+        return tables[key].span(first, last)
+    offsets = np.cumsum(counts) - counts
+    index = np.arange(total) - np.repeat(offsets - first, counts)
+    window = values[index]
+    return np.maximum.reduceat(window, offsets) - np.minimum.reduceat(window, offsets)
 
 
 def motion_speed(x: np.ndarray, y: np.ndarray, t: np.ndarray, rules: Rules) -> np.ndarray:
@@ -139,7 +165,8 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
     def still_share(first, last):
         return (still_count[last + 1] - still_count[first]) / (last - first + 1)
 
-    first, last = stay_windows(x, y, t, breaks, rules.idle_radius_m, rules.idle_min_s)
+    tables: dict = {}
+    first, last = stay_windows(x, y, t, breaks, rules.idle_radius_m, rules.idle_min_s, tables)
     still = still_share(first, last) > 0.5
     idle_cover = window_cover(n, first[still], last[still])
     stays, idle_fixes = [], np.zeros(n, dtype=bool)
@@ -153,7 +180,7 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
             continue
         stays.append(Stay("IDLE", a, b))
 
-    first, last = stay_windows(x, y, t, breaks, rules.loop_radius_m, rules.loop_min_s)
+    first, last = stay_windows(x, y, t, breaks, rules.loop_radius_m, rules.loop_min_s, tables)
     moving = still_share(first, last) <= 0.5
     loop_cover = window_cover(n, first[moving], last[moving]) & ~idle_fixes
     for a, b in _split_at(runs(loop_cover), starts):

@@ -145,3 +145,17 @@ def test_gap_is_flagged_low_with_its_duration():
     assert patrol.flags[0].evidence["duration_s"] == pytest.approx(410)
     assert patrol.gap_s == pytest.approx(410)
 
+
+
+@pytest.mark.parametrize("windows", [5, 5000], ids=["few-direct", "many-sparse-table"])
+def test_window_spans_match_brute_force(windows):
+    # Both ways of measuring a window's extent (direct for few windows, a sparse table for many)
+    # give each window's max - min exactly.
+    from geoverify.stays import _spans
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(0, 30, 600).cumsum()
+    first = rng.integers(0, 500, windows)
+    last = first + rng.integers(0, 100, windows)
+    expected = [values[a:b + 1].max() - values[a:b + 1].min() for a, b in zip(first, last)]
+    assert _spans(values, first, last).tolist() == expected

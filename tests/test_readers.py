@@ -165,3 +165,108 @@ def test_bad_site_tier_names_the_line(tmp_path):
     path = write(tmp_path / "s.csv", f"site_id,grid_id,lon,lat,tier\nS1,G1,{LON},{LAT},purple\n")
     with pytest.raises(InputError, match=r"s\.csv, line 2: tier must be one of red, yellow, green"):
         read_sites(path)
+
+
+def _lines(rows):
+    return "member_id,time,lon,lat,mock\n" + "".join(f"M1,{t},{LON},{LAT},{m}\n" for t, m in rows)
+
+
+@pytest.mark.parametrize("late", ["2026-11-02 08:30:00", "not a time", ""],
+                         ids=["naive", "garbage", "empty"])
+def test_fast_time_path_falls_back_when_a_later_time_has_no_offset(tmp_path, late):
+    # The first 250 lines carry offsets (pyarrow parses them directly); line 253 does not.
+    rows = [(f"2026-11-02T08:{i // 60:02d}:{i % 60:02d}+08:00", "false") for i in range(250)]
+    rows.append((late, "false"))
+    fixes = read_tracks(write(tmp_path / "t.csv", _lines(rows)))
+    assert len(fixes) == 251
+    assert fixes["time"].iloc[249] == pd.Timestamp("2026-11-02T00:04:09Z")
+    last = fixes["time"].iloc[250]
+    if late.startswith("2026"):
+        assert last == pd.Timestamp("2026-11-02T00:30:00Z")  # read in Asia/Shanghai
+    else:
+        assert pd.isna(last)
+
+
+def test_fast_mock_path_and_other_spellings(tmp_path):
+    rows = [("2026-11-02T08:00:00Z", m) for m in ("true", "False", "1", "0", "Y", "n", "")]
+    fixes = read_tracks(write(tmp_path / "m.csv", _lines(rows)))
+    assert fixes["mock"].tolist() == [True, False, True, False, True, False, pd.NA]
+    # A spelling outside the fast list ("oui") after the sniffed lines: the file is read again as
+    # text, and "oui" is neither true nor false.
+    fixes = read_tracks(write(tmp_path / "m2.csv", _lines(rows * 40 + [("2026-11-02T08:00:10Z", "oui")])))
+    assert len(fixes) == 281
+    assert fixes["mock"].iloc[-8:].tolist() == [True, False, True, False, True, False, pd.NA, pd.NA]
+    assert fixes["time"].iloc[-1] == pd.Timestamp("2026-11-02T08:00:10Z")
+
+
+def test_folder_of_mixed_files_joins_member_and_device_labels(tmp_path):
+    # Member, provider and device ids are categorical; files with different ids (and one without
+    # provider or device columns) join into one table with every id kept.
+    write(tmp_path / "a.csv", "member_id,time,lon,lat,provider,device_id\n"
+                              f" M1 ,2026-11-02T08:00:00+08:00,{LON},{LAT},gps,D1\n"
+                              f",2026-11-02T08:00:10+08:00,{LON},{LAT},,D1\n")
+    write(tmp_path / "b.csv", "user_id;tracked_at;lat;lon\n"
+                              f"M2;2026-11-02 08:00:00;{LAT};{LON}\n")
+    fixes = read_tracks(tmp_path)
+    assert fixes["member_id"].tolist()[0] == "M1"          # stripped
+    assert pd.isna(fixes["member_id"].iloc[1])             # empty is missing
+    assert fixes["member_id"].iloc[2] == "M2"
+    assert fixes["provider"].tolist()[0] == "gps" and fixes["provider"].isna().tolist()[1:] == [True, True]
+    assert fixes["device_id"].tolist()[:2] == ["D1", "D1"] and pd.isna(fixes["device_id"].iloc[2])
+
+
+@pytest.mark.parametrize("flaw", ["none", "ragged", "bad_number"])
+def test_csv_read_in_blocks_keeps_every_line(tmp_path, monkeypatch, flaw):
+    # Small blocks (about 40 lines each): a large file is read block by block, and lines, member
+    # ids and values survive the joins; a ragged line or a bad number in a late block still
+    # gives every other fix with its own line number.
+    import geoverify.io.tables as tables
+
+    monkeypatch.setattr(tables, "_CSV_BLOCK_BYTES", 4096)
+    rows = [f"M{1 + i // 200},2026-11-02T08:{i // 60 % 60:02d}:{i % 60:02d}+08:00,{LON + i * 1e-5:.5f},{LAT},5"
+            for i in range(600)]
+    if flaw == "ragged":
+        rows[497] = "M9,broken"
+    if flaw == "bad_number":
+        rows[497] = rows[497][:-1] + "n/a"
+    fixes = read_tracks(write(tmp_path / "big.csv", "member_id,time,lon,lat,accuracy\n" + "\n".join(rows) + "\n"))
+    assert len(fixes) == 600
+    assert sorted(fixes["line"].tolist()) == list(range(2, 602))
+    by_line = fixes.set_index("line")
+    assert by_line.loc[2, "member_id"] == "M1" and by_line.loc[601, "member_id"] == "M3"
+    assert by_line.loc[600, "lon"] == pytest.approx(LON + 598e-5)
+    assert by_line.loc[600, "time"] == pd.Timestamp("2026-11-02T00:09:58Z")
+    if flaw == "ragged":
+        assert pd.isna(by_line.loc[499, "time"]) and pd.isna(by_line.loc[499, "member_id"])
+    elif flaw == "bad_number":
+        assert np.isnan(by_line.loc[499, "accuracy"]) and by_line.loc[499, "member_id"] == "M3"
+    else:
+        assert by_line.loc[499, "accuracy"] == 5.0
+
+
+def test_geoparquet_points_decoded_from_wkb(tmp_path):
+    # Little-endian WKB points (the GeoParquet default) are read straight from the bytes; a null
+    # or big-endian geometry takes the general path; both give the same coordinates.
+    import shapely
+
+    points = shapely.points([LON, LON + 0.001, LON + 0.002], [LAT, LAT + 0.001, LAT - 0.001])
+    base = {"member_id": ["M1", "M1", "M2"], "time": ["2026-11-02T08:00:00+08:00", "2026-11-02T08:00:10+08:00",
+                                                       "2026-11-02T08:00:00+08:00"]}
+    pd.DataFrame({**base, "geometry": shapely.to_wkb(points)}).to_parquet(tmp_path / "le.parquet")
+    pd.DataFrame({**base, "geometry": shapely.to_wkb(points, byte_order=0)}).to_parquet(tmp_path / "be.parquet")
+    with_null = list(shapely.to_wkb(points))
+    with_null[1] = None
+    pd.DataFrame({**base, "geometry": with_null}).to_parquet(tmp_path / "null.parquet")
+    expected_lon = [LON, LON + 0.001, LON + 0.002]
+    for name in ("le", "be"):
+        fixes = read_tracks(tmp_path / f"{name}.parquet")
+        assert fixes["lon"].tolist() == expected_lon
+        assert fixes["lat"].tolist() == [LAT, LAT + 0.001, LAT - 0.001]
+        assert fixes["member_id"].tolist() == ["M1", "M1", "M2"]
+    fixes = read_tracks(tmp_path / "null.parquet")
+    assert np.isnan(fixes["lon"].iloc[1]) and fixes["lon"].iloc[2] == LON + 0.002
+    lines = shapely.to_wkb([shapely.Point(LON, LAT), shapely.LineString([(LON, LAT), (LON, LAT + 0.01)])])
+    pd.DataFrame({"member_id": ["M1", "M1"], "time": base["time"][:2], "geometry": lines}).to_parquet(tmp_path / "l.parquet")
+    with pytest.raises(InputError, match="not a Point") as err:
+        read_tracks(tmp_path / "l.parquet")
+    assert "2" in str(err.value)

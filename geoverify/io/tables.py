@@ -9,13 +9,17 @@ fields at all (ragged CSV lines), so that callers can count them instead of losi
 from __future__ import annotations
 
 import json
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..schema import ALIASES, COORDINATE_SYSTEMS
@@ -26,6 +30,8 @@ PARQUET_SUFFIXES = (".parquet", ".geoparquet", ".pq")
 
 # pyarrow reads CSV in blocks; a block must hold a whole line, so this bounds the longest line.
 _CSV_BLOCK_BYTES = 16 << 20
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,24 +98,37 @@ def _sniff_delimiter(path: Path) -> str:
 
 # Columns that are read as numbers directly when every value parses (the fast path).
 NUMERIC_COLUMNS = ("lon", "lat", "accuracy", "speed")
+# Columns with few distinct values, read dictionary-encoded (one code per row, each text once).
+LABEL_COLUMNS = ("member_id", "provider", "device_id")
+LABEL_TYPE = pa.dictionary(pa.int32(), pa.string())
+# Spellings of mock flags that pyarrow reads as booleans directly (the track reader accepts the
+# same words in any case; a file using others is read as text and parsed there).
+BOOL_TRUE = ("true", "True", "TRUE", "1", "yes", "Yes", "YES", "y", "Y", "t", "T")
+BOOL_FALSE = ("false", "False", "FALSE", "0", "no", "No", "NO", "n", "N", "f", "F")
+# Data lines looked at to decide whether times carry offsets and mock flags are plain words.
+_SNIFF_LINES = 200
+_OFFSET_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
 def read_csv_table(path: Path) -> PointTable:
     """Read a CSV (``,``, ``;`` or tab separated, UTF-8); numeric columns as float64 when they all
-    parse, every other column (and a numeric one with a bad value) as text."""
+    parse, every other column (and a numeric one with a bad value) as text.
+
+    Fast path: when the first lines' times all carry a UTC offset, the time column is parsed by
+    pyarrow straight into UTC nanoseconds, and a mock column of plain true/false words straight
+    into booleans, so no per-row text is kept for them; if any later value does not parse that
+    way, the file is read again with those columns as text (the general path).
+    """
     source = str(path)
-    delimiter = _sniff_delimiter(path)
-    names = _header_names(path, delimiter)
-    numeric = set(resolve_columns(names, NUMERIC_COLUMNS, source).values())
-    types = {name: pa.float64() if name in numeric else pa.string() for name in names}
-    try:
-        table, bad = _read_csv(path, delimiter, types)
-    except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc).lower():
-            raise
-        table, bad = _read_csv(path, delimiter, dict.fromkeys(names, pa.string()))
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    delimiter, attempts = _csv_plan(path)
+    for k, attempt in enumerate(attempts):
+        try:
+            table, bad = _read_csv(path, delimiter, attempt)
+            break
+        except pa.ArrowInvalid as exc:
+            # A value that does not convert: read again with fewer typed columns.
+            _retry_or_raise(exc, path, last=k == len(attempts) - 1)
+    frame = _to_pandas(table)
     # Line numbers: the header is line 1; skipped ragged rows keep their own numbers.
     if any(number is None for number, _ in bad):
         bad = list(zip(_locate_lines(path, [text for _, text in bad]), [text for _, text in bad]))
@@ -123,6 +142,87 @@ def read_csv_table(path: Path) -> PointTable:
     all_lines = np.arange(2, total + 2, dtype=np.int64)
     lines = all_lines[~np.isin(all_lines, np.fromiter(skipped, dtype=np.int64))] if skipped else all_lines
     return PointTable(frame=frame, lines=lines[: len(frame)], source=source, unsplittable=unsplittable)
+
+
+def _csv_plan(path: Path) -> tuple[str, list[dict[str, pa.DataType]]]:
+    """The delimiter and the column types to try in turn (fast path first, all text last)."""
+    delimiter = _sniff_delimiter(path)
+    names = _header_names(path, delimiter)
+    numeric = set(resolve_columns(names, NUMERIC_COLUMNS, str(path)).values())
+    labels = set(resolve_columns(names, LABEL_COLUMNS, str(path)).values()) - numeric
+    types = {name: pa.float64() if name in numeric else LABEL_TYPE if name in labels else pa.string()
+             for name in names}
+    fast = _fast_types(path, delimiter, names, str(path))
+    return delimiter, ([{**types, **fast}] if fast else []) + [types, dict.fromkeys(names, pa.string())]
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow"),
+                                          pa.bool_(): pd.BooleanDtype()}.get)
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    return frame
+
+
+def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T]) -> list[T] | None:
+    """Read a CSV block by block (about 16 MiB of text each), handing each block's rows to
+    ``convert`` as a :class:`PointTable` and keeping only what it returns, so that the file's
+    text and pyarrow's table are never held whole. Types and fallbacks as
+    :func:`read_csv_table`.
+
+    Returns
+    -------
+    list or None
+        One ``convert`` result per block; None when the file has no data rows or has rows with
+        the wrong number of fields (read those with :func:`read_csv_table`, which numbers the
+        lines around them).
+    """
+    source = str(path)
+    delimiter, attempts = _csv_plan(path)
+    for k, attempt in enumerate(attempts):
+        bad: list = []
+        parts: list = []
+        try:
+            with _csv_errors(path):
+                reader = pacsv.open_csv(path, **_csv_options(delimiter, attempt, bad))
+                line = 2
+                for batch in reader:
+                    if bad:
+                        return None
+                    frame = _to_pandas(pa.Table.from_batches([batch]))
+                    del batch
+                    parts.append(convert(PointTable(frame=frame, source=source,
+                                                    lines=np.arange(line, line + len(frame), dtype=np.int64))))
+                    line += len(frame)
+        except pa.ArrowInvalid as exc:
+            _retry_or_raise(exc, path, last=k == len(attempts) - 1)
+            continue
+        return parts if parts and not bad else None
+    return None  # pragma: no cover - the last attempt returns or raises
+
+
+def _fast_types(path: Path, delimiter: str, names: list[str], source: str) -> dict[str, pa.DataType]:
+    """pyarrow types for the time and mock columns when the first lines allow the fast path."""
+    mapping = resolve_columns(names, ("time", "mock"), source)
+    if not mapping:
+        return {}
+    index = {col: names.index(col) for col in mapping.values()}
+    rows = []
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        next(fh, None)
+        for _, line in zip(range(_SNIFF_LINES), fh):
+            if '"' in line:
+                return {}  # quoted fields: leave the file to the general path
+            rows.append(line.rstrip("\r\n").split(delimiter))
+    if not rows or any(len(r) != len(names) for r in rows):
+        return {}
+    out = {}
+    time_col = mapping.get("time")
+    if time_col is not None and all(_OFFSET_TIME.match(r[index[time_col]]) for r in rows):
+        out[time_col] = pa.timestamp("ns", tz="UTC")
+    mock_col = mapping.get("mock")
+    if mock_col is not None and all(r[index[mock_col]] in BOOL_TRUE + BOOL_FALSE for r in rows):
+        out[mock_col] = pa.bool_()
+    return out
 
 
 def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
@@ -141,29 +241,63 @@ def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
 
 def _header_names(path: Path, delimiter: str) -> list[str]:
     with open(path, "rb") as fh:
-        head = fh.readline(_CSV_BLOCK_BYTES).decode("utf-8-sig", errors="replace").rstrip("\r\n")
+        raw = fh.readline(_CSV_BLOCK_BYTES)
+    try:
+        head = raw.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read CSV: its header is not UTF-8 text ({exc}); save it as UTF-8",
+                         source=str(path), line=1) from None
     if not head.strip():
         raise InputError("the file is empty or its first line (the header) is blank", source=str(path))
-    return [n.strip().strip('"') for n in head.split(delimiter)]
+    names = [n.strip().strip('"') for n in head.split(delimiter)]
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen and name:
+            raise InputError(f"the header names column {name!r} more than once; name each column once",
+                             source=str(path), line=1)
+        seen.add(name.lower())
+    return names
 
 
 def _read_csv(path: Path, delimiter: str, types: dict[str, pa.DataType]):
     """pyarrow's CSV reader; rows with the wrong number of fields are collected, not fatal."""
     bad: list[tuple[int | None, str]] = []
+    with _csv_errors(path):
+        table = pacsv.read_csv(path, **_csv_options(delimiter, types, bad))
+    return table, bad
 
+
+def _retry_or_raise(exc: pa.ArrowInvalid, path: Path, last: bool) -> None:
+    """Return when a conversion error lets the read be tried again with fewer typed columns."""
+    message = str(exc)
+    if "invalid utf8" in message.lower():
+        raise InputError(f"cannot read CSV: it is not UTF-8 text ({message}); save it as UTF-8",
+                         source=str(path)) from None
+    if "conversion error" not in message.lower() or last:
+        raise exc
+
+
+def _csv_options(delimiter: str, types: dict[str, pa.DataType], bad: list) -> dict:
+    """pyarrow CSV options; rows with the wrong number of fields are appended to ``bad``."""
     def on_invalid_row(row) -> str:
         bad.append((row.number, row.text))
         return "skip"
 
+    return {
+        "read_options": pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding="utf8"),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row,
+                                            newlines_in_values=False),
+        "convert_options": pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                                quoted_strings_can_be_null=False,
+                                                true_values=list(BOOL_TRUE), false_values=list(BOOL_FALSE)),
+    }
+
+
+@contextmanager
+def _csv_errors(path: Path):
+    """pyarrow's errors as InputError naming the file (a conversion error passes through)."""
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row,
-                                             newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False),
-        )
+        yield
     except pa.ArrowInvalid as exc:
         message = str(exc)
         if "conversion error" in message.lower():
@@ -173,7 +307,6 @@ def _read_csv(path: Path, delimiter: str, types: dict[str, pa.DataType]):
         raise InputError(f"cannot read CSV: {message}", source=str(path)) from None
     except (UnicodeDecodeError, pa.ArrowException) as exc:
         raise InputError(f"cannot read CSV: {exc}; save it as UTF-8 text", source=str(path)) from None
-    return table, bad
 
 
 def read_geojson_points(path: Path, kind: str) -> PointTable:
@@ -238,25 +371,56 @@ def _geojson_declared_crs(document: dict, source: str) -> str | None:
 
 
 def read_parquet_table(path: Path) -> PointTable:
-    """Read a Parquet or GeoParquet file; a WKB ``geometry`` column of points gives lon/lat."""
+    """Read a Parquet or GeoParquet file; a WKB ``geometry`` column of points gives lon/lat.
+
+    Label columns (member, provider, device) come back dictionary-encoded (categorical), numbers
+    and times as arrays, and little-endian 2D WKB points (what GeoParquet writers produce) are
+    decoded straight from the column's bytes; no Python object per row is made.
+    """
     source = str(path)
     try:
-        frame = pd.read_parquet(path)
+        schema = pq.read_schema(path)
+        labels = list(resolve_columns(schema.names, LABEL_COLUMNS, source).values())
+        labels = [name for name in labels if pa.types.is_string(schema.field(name).type)
+                  or pa.types.is_large_string(schema.field(name).type)]
+        table = pq.read_table(path, read_dictionary=labels)
     except Exception as exc:  # pyarrow raises many types for a damaged file
         raise InputError(f"cannot read Parquet: {exc}", source=source) from None
-    if "geometry" in frame.columns and not {"lon", "lat"} & {c.lower() for c in frame.columns}:
-        import shapely
-
-        geoms = shapely.from_wkb(frame["geometry"].to_numpy(), on_invalid="ignore")
-        types = shapely.get_type_id(geoms)
-        if np.any((types != 0) & (types != -1)):
-            first = int(np.flatnonzero((types != 0) & (types != -1))[0]) + 1
-            raise InputError("geometry is not a Point; a track table holds points", source=source,
-                             line=first)
-        frame = frame.drop(columns="geometry")
-        frame["lon"], frame["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
+    lon = lat = None
+    if "geometry" in table.column_names and not {"lon", "lat"} & {c.lower() for c in table.column_names}:
+        lon, lat = _wkb_points(table.column("geometry").combine_chunks(), source)
+        table = table.drop_columns(["geometry"])
+    frame = _to_pandas(table)
+    if lon is not None:
+        frame["lon"], frame["lat"] = lon, lat
     return PointTable(frame=frame, lines=np.arange(1, len(frame) + 1, dtype=np.int64), source=source,
                       position_unit="row")
+
+
+# A little-endian 2D WKB point: byte order 1, type 1 (uint32), then x and y as float64.
+_WKB_POINT_BYTES = 21
+_WKB_POINT_HEAD = np.array([1, 1, 0, 0, 0], dtype=np.uint8)
+
+
+def _wkb_points(column: pa.Array, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lon and lat of a WKB column of points (NaN for a null or empty point)."""
+    n = len(column)
+    if n and column.null_count == 0 and pa.types.is_binary(column.type):
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset:column.offset + n + 1]
+        if offsets[-1] - offsets[0] == n * _WKB_POINT_BYTES and np.all(np.diff(offsets) == _WKB_POINT_BYTES):
+            data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+            rows = data.reshape(n, _WKB_POINT_BYTES)
+            if bool((rows[:, :5] == _WKB_POINT_HEAD).all()):
+                xy = np.ascontiguousarray(rows[:, 5:]).view("<f8")
+                return xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    import shapely
+
+    geoms = shapely.from_wkb(column.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    types = shapely.get_type_id(geoms)
+    if np.any((types != 0) & (types != -1)):
+        first = int(np.flatnonzero((types != 0) & (types != -1))[0]) + 1
+        raise InputError("geometry is not a Point; a track table holds points", source=source, line=first)
+    return shapely.get_x(geoms), shapely.get_y(geoms)
 
 
 def read_point_table(path: str | Path, kind: str) -> PointTable:

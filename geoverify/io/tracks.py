@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
 
 from ..chinacrs import to_wgs84
@@ -14,7 +16,7 @@ from ..errors import GeoverifyWarning, InputError
 from ..schema import COORDINATE_SYSTEMS, TRACK_COLUMNS, TRACK_OPTIONAL, TRACK_REQUIRED
 from .gpx import read_gpx_table
 from .tables import (CSV_SUFFIXES, GEOJSON_SUFFIXES, PARQUET_SUFFIXES, PointTable, normalise_crs_name,
-                     read_point_table, require_columns, resolve_columns)
+                     read_csv_in_blocks, read_point_table, require_columns, resolve_columns)
 from .times import DEFAULT_TZ, parse_times
 
 TRACK_SUFFIXES = CSV_SUFFIXES + GEOJSON_SUFFIXES + PARQUET_SUFFIXES + (".gpx",)
@@ -28,6 +30,12 @@ def empty_fixes() -> pd.DataFrame:
 
 
 def _fill(n: int, value, dtype) -> pd.Series:
+    if dtype == "category":
+        # Categories as Python objects: taking them per fix then shares one string object.
+        known = value is not None and value == value
+        categories = pd.Index([value] if known else [], dtype=object)
+        codes = np.full(n, 0 if known else -1, dtype=np.int8)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=pd.RangeIndex(n))
     return pd.Series(value, index=pd.RangeIndex(n), dtype=dtype)
 
 
@@ -35,16 +43,17 @@ def _fix_frame_from_columns(columns: dict, n: int) -> pd.DataFrame:
     def get(name, default, dtype):
         return columns[name] if name in columns else _fill(n, default, dtype)
 
-    frame = pd.DataFrame({
-        "member_id": get("member_id", pd.NA, "string"),
+    # copy=False: each column keeps its own array (no copy into one block per dtype).
+    frame = pd.DataFrame(copy=False, data={
+        "member_id": get("member_id", np.nan, "category"),
         "time": get("time", pd.NaT, "datetime64[ns, UTC]"),
         "lon": get("lon", np.nan, "float64"),
         "lat": get("lat", np.nan, "float64"),
         "accuracy": get("accuracy", np.nan, "float64"),
         "speed": get("speed", np.nan, "float64"),
-        "provider": get("provider", pd.NA, "string"),
+        "provider": get("provider", np.nan, "category"),
         "mock": get("mock", pd.NA, "boolean"),
-        "device_id": get("device_id", pd.NA, "string"),
+        "device_id": get("device_id", np.nan, "category"),
         "crs": get("crs", "wgs84", "category"),
         "source": get("source", "", "category"),
         "line": get("line", 0, "int64"),
@@ -61,6 +70,41 @@ def _numbers(values: pd.Series) -> np.ndarray:
 def _text(values: pd.Series) -> pd.Series:
     out = values.astype("string").str.strip()
     return out.mask(out == "")
+
+
+def _labels(values: pd.Series) -> pd.Series:
+    """Text of a column with few distinct values (member ids, providers, devices) as a categorical:
+    stripped, empty as missing; one code per fix and one string per distinct value, so a million
+    fixes of a few thousand members cost a few megabytes and need no Python string per fix."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # Strip and blank the distinct texts only, then renumber the codes.
+        texts = pd.Series(values.cat.categories.astype(object), dtype=object).map(
+            lambda v: v.strip() if isinstance(v, str) else (None if v is None or v != v else str(v).strip()))
+        texts = texts.where(texts != "", None)
+        new_codes, uniques = pd.factorize(texts.to_numpy(dtype=object), use_na_sentinel=True)
+        old_codes = values.cat.codes.to_numpy()
+        codes = np.where(old_codes < 0, -1, np.append(new_codes, -1)[old_codes]).astype(np.int32)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(list(uniques), dtype=object)),
+                         index=values.index)
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        array = pa.chunked_array(values.array._pa_array).combine_chunks()
+        trimmed = pc.utf8_trim_whitespace(array)
+        trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        encoded = trimmed.dictionary_encode()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(encoded.dictionary.to_pylist(),
+                                                                                dtype=object)),
+                         index=values.index)
+    return _object_categories(_text(values).astype("category"))
+
+
+def _object_categories(values: pd.Series) -> pd.Series:
+    """The same categorical with its categories as Python objects (so that tables can be joined)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("category")
+    categories = pd.Index(values.cat.categories.astype(object).tolist(), dtype=object)
+    return pd.Series(pd.Categorical.from_codes(values.cat.codes.to_numpy(), categories=categories),
+                     index=values.index)
 
 
 def _booleans(values: pd.Series) -> pd.Series:
@@ -90,7 +134,7 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
     n = len(frame)
     raw = {name: frame[col].reset_index(drop=True) for name, col in mapping.items()}
     out = {
-        "member_id": _text(raw["member_id"]),
+        "member_id": _labels(raw["member_id"]),
         "time": parse_times(raw["time"], tz),
         "lon": _numbers(raw["lon"]),
         "lat": _numbers(raw["lat"]),
@@ -102,7 +146,7 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
             out[name] = _numbers(raw[name])
     for name in ("provider", "device_id"):
         if name in raw:
-            out[name] = _text(raw[name])
+            out[name] = _labels(raw[name])
     if "mock" in raw:
         out["mock"] = _booleans(raw["mock"])
     declared = normalise_crs_name(crs, "--crs") if table.declared_crs is None else table.declared_crs
@@ -114,7 +158,7 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
             raise InputError(f"unknown coordinate system {per_row.iloc[first]!r} in column "
                              f"{mapping['crs']!r}; use one of {', '.join(COORDINATE_SYSTEMS)}",
                              source=table.source, line=int(table.lines[first]))
-        out["crs"] = per_row.astype("category")
+        out["crs"] = _object_categories(per_row.astype("category"))
         if n and not (per_row == "wgs84").all():
             out["lon"], out["lat"] = to_wgs84(out["lon"], out["lat"], per_row.to_numpy(dtype=object))
     else:
@@ -173,13 +217,25 @@ def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84
         Overrides the member column; for GPX the default is the file name's stem.
     """
     path = Path(path)
+    if path.suffix.lower() in CSV_SUFFIXES and path.is_file():
+        # Block by block: the fix table is built without holding the file's text whole.
+        parts = read_csv_in_blocks(path, lambda block: fixes_from_table(block, tz=tz, crs=crs,
+                                                                        member_id=member_id))
+        if parts is not None:
+            fixes = concat_fixes(parts)
+            pa.default_memory_pool().release_unused()
+            return fixes
     if path.suffix.lower() == ".gpx":
         table = read_gpx_table(path, member_id)
     else:
         table = read_point_table(path, kind_hint)
+    table_unsplittable = unsplittable_fixes(table) if table.unsplittable else None
     fixes = fixes_from_table(table, tz=tz, crs=crs, member_id=member_id)
-    if table.unsplittable:
-        fixes = pd.concat([fixes, unsplittable_fixes(table)], ignore_index=True)
+    del table
+    # pyarrow's allocator keeps freed blocks (the file's text) for reuse; give them back.
+    pa.default_memory_pool().release_unused()
+    if table_unsplittable is not None:
+        fixes = pd.concat([fixes, table_unsplittable], ignore_index=True)
     return fixes
 
 
@@ -196,10 +252,16 @@ def read_tracks(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
     frames = [read_track_file(f, tz=tz, crs=crs, member_id=member_id) for f in track_files(path)]
     if not frames:
         return empty_fixes()
+    return concat_fixes(frames)
+
+
+def concat_fixes(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Fix tables joined end to end, their categorical columns' categories united."""
     if len(frames) == 1:
         return frames[0]
-    for name in ("source", "crs"):
-        merged = union_categoricals([f[name] for f in frames])
-        for f in frames:
-            f[name] = pd.Categorical(f[name], categories=merged.categories)
+    for name in ("member_id", "provider", "device_id", "source", "crs"):
+        parts = [_object_categories(f[name]) for f in frames]
+        merged = pd.Index(union_categoricals(parts).categories.tolist(), dtype=object)
+        for f, part in zip(frames, parts):
+            f[name] = pd.Categorical(part, categories=merged)
     return pd.concat(frames, ignore_index=True)
