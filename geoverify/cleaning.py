@@ -7,10 +7,22 @@ import pandas as pd
 
 from .io.times import epoch_ns
 from .rules import Rules
+from .schema import id_problem
 
 # Reasons in the order they are tested; a fix gets the first that applies.
 REJECT_REASONS = ("invalid", "duplicate", "future", "low_accuracy")
 KEPT = ""
+
+
+def usable_member_ids(member_id: pd.Series) -> np.ndarray:
+    """Per fix, whether its member id is present and usable as an id: not empty, at most 128
+    characters, no control characters (:func:`geoverify.schema.id_problem`); checked once per
+    distinct id."""
+    code, members = pd.factorize(member_id)
+    if not len(members):
+        return np.zeros(len(code), dtype=bool)
+    usable = np.array([m != "" and id_problem(str(m)) is None for m in members], dtype=bool)
+    return usable[np.maximum(code, 0)] & (code >= 0)
 
 
 def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
@@ -35,7 +47,8 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
     numpy.ndarray of str
         ``""`` for a kept fix, else one of :data:`REJECT_REASONS`:
 
-        - ``invalid``: no member, unparseable or missing time, NaN or infinite coordinates,
+        - ``invalid``: no member (or a member id that is not a usable id: over 128
+          characters, or holding control characters), unparseable or missing time, NaN or infinite coordinates,
           ``|lat| > 90``, ``|lon| > 180``, exactly (0, 0), or a negative accuracy (iOS
           reports -1 for a location it could not fix);
         - ``duplicate``: same member and time as an earlier valid fix in input order
@@ -49,10 +62,8 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
         return reasons
     lon = fixes["lon"].to_numpy(dtype=np.float64, na_value=np.nan)
     lat = fixes["lat"].to_numpy(dtype=np.float64, na_value=np.nan)
-    member_code, members = pd.factorize(fixes["member_id"])
-    no_member = member_code < 0
-    if len(members):
-        no_member |= (np.asarray(members, dtype=object) == "")[np.maximum(member_code, 0)]
+    member_code, _ = pd.factorize(fixes["member_id"])
+    no_member = ~usable_member_ids(fixes["member_id"])
     time = fixes["time"]
     t_ns = epoch_ns(time)
     accuracy = fixes["accuracy"].to_numpy(dtype=np.float64, na_value=np.nan)

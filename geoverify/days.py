@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from .cleaning import KEPT, REJECT_REASONS, count_reasons
+from .cleaning import KEPT, REJECT_REASONS, count_reasons, usable_member_ids
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -122,7 +122,7 @@ def rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str
         IANA zone of the local dates.
     """
     rejected = reasons != KEPT
-    dated = rejected & fixes["member_id"].notna().to_numpy() & fixes["time"].notna().to_numpy()
+    dated = rejected & usable_member_ids(fixes["member_id"]) & fixes["time"].notna().to_numpy()
     per_patrol: dict[tuple[str, dt.date], dict[str, int]] = {}
     if dated.any():
         sub = fixes.loc[dated, ["member_id", "time"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 # A fix table, as every track reader returns it (one row per input fix, nothing dropped):
 #   member_id str, time datetime64[ns, UTC] (NaT when unparseable), lon/lat float64 degrees
 #   (NaN when unparseable), accuracy/speed float64 (NaN when absent; metres, m/s),
@@ -46,3 +48,21 @@ ALIASES = {
     "tier": ("tier", "level", "risk"),
     "name": ("name", "title"),
 }
+
+# Ids (grid ids, member ids) are printed in reports, logs and URLs: bounded and printable.
+MAX_ID_CHARS = 128
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be used as a grid or member id, or None when it can.
+
+    An id is at most :data:`MAX_ID_CHARS` characters and holds no control or format characters
+    (newlines, tabs, NUL, bidirectional overrides …), which would let an id rewrite a report's
+    line or a log entry.
+    """
+    if len(value) > MAX_ID_CHARS:
+        return f"is {len(value):,} characters long (at most {MAX_ID_CHARS})"
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"contains the control character U+{ord(ch):04X}"
+    return None

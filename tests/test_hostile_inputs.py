@@ -23,7 +23,8 @@ from shapely.geometry import Polygon, mapping
 from geoverify.batch import verify_batch
 from geoverify.errors import GridGeometryError, InputError
 from geoverify.io import read_grids, read_track_file
-from geoverify.io.grids import MAX_GRID_VERTICES, MAX_ID_CHARS
+from geoverify.io.grids import MAX_GRID_VERTICES
+from geoverify.schema import MAX_ID_CHARS
 
 NOW = pd.Timestamp("2026-11-03T12:00:00+08:00")
 LON, LAT = 116.4, 39.9
@@ -335,9 +336,6 @@ def test_times_far_in_the_past_or_future(tmp_path, time, reason, date):
 
 # --------------------------------------------------------------------------- member ids
 
-@pytest.mark.xfail(strict=True, reason="bug in geoverify/io/tracks.py (or cleaning.py): member ids with control "
-                   "characters or over 128 characters are kept, so patrol and flag ids carry newlines, NUL, bidi "
-                   "overrides or megabytes into reports; they should be `invalid` fixes")
 @pytest.mark.parametrize("member", ["M1\nM2", "M\x001", "\u202eM1", "M" * 1_000_000],
                          ids=["newline", "nul", "bidi-override", "1-MB"])
 def test_unusable_member_ids_are_invalid_fixes(tmp_path, member):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .grids import id_problem
+from ..schema import id_problem
 from .tables import PointTable, normalise_crs_name
 
 # Child elements of <trkpt> (or its <extensions>) that we read, by local name.
@@ -85,7 +85,7 @@ def read_gpx_table(path: str | Path, member_id: str | None = None) -> PointTable
     member_id : str, optional
         The member whose track this is; GPX has no member field, so by default the file
         name's stem is used (``M001.gpx`` → ``M001``). A stem that is not a usable id (see
-        :func:`geoverify.io.grids.id_problem`) is an :class:`InputError`.
+        :func:`geoverify.schema.id_problem`) is an :class:`InputError`.
 
     Returns
     -------

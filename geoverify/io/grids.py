@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 import warnings
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from ..chinacrs import to_wgs84
 from ..errors import GeoverifyWarning, GridGeometryError, InputError
 from ..grid import Grid
 from ..projection import LocalProjection
-from ..schema import GRID_OPTIONAL, GRID_REQUIRED
+from ..schema import GRID_OPTIONAL, GRID_REQUIRED, MAX_ID_CHARS, id_problem
 from .tables import normalise_crs_name, resolve_columns
 
 # A repair (make_valid) may change a polygon's area by at most this share; more is an error.
@@ -26,23 +25,6 @@ GRID_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 # million-vertex polygon is refused as soon as GDAL has read it (about 5 s for its 40 MB of
 # GeoJSON), before it is validated, repaired, rasterised or measured.
 MAX_GRID_VERTICES = 250_000
-# Ids (grid ids, member ids) are printed in reports, logs and URLs: bounded and printable.
-MAX_ID_CHARS = 128
-
-
-def id_problem(value: str) -> str | None:
-    """Why ``value`` cannot be used as a grid or member id, or None when it can.
-
-    An id is at most :data:`MAX_ID_CHARS` characters and holds no control or format characters
-    (newlines, tabs, NUL, bidirectional overrides …), which would let an id rewrite a report's
-    line or a log entry.
-    """
-    if len(value) > MAX_ID_CHARS:
-        return f"is {len(value):,} characters long (at most {MAX_ID_CHARS})"
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
-            return f"contains the control character U+{ord(ch):04X}"
-    return None
 
 
 def _id_text(value, what: str, source: str, feature: int) -> str:
