@@ -176,3 +176,16 @@ def test_check_events_validates_its_input():
 
 def test_empty_events():
     assert check_events(_events([]), EAST, {}, lambda m: RULES) == []
+
+
+def test_event_description_may_span_lines(tmp_path):
+    """A quoted description with a line break is valid CSV for events (tracks refuse it: one fix per line)."""
+    from geoverify.io import read_events
+
+    path = tmp_path / "events.csv"
+    path.write_text('event_id,member_id,time,lon,lat,category,description\n'
+                    'E1,M1,2026-11-02T09:00:00+08:00,116.4,39.9,litter,"two bags\nby the gate"\n'
+                    'E2,M1,2026-11-02T10:00:00+08:00,116.4,39.9,litter,one bag\n', encoding="utf-8")
+    events = read_events(path, tz="Asia/Shanghai")
+    assert events["event_id"].tolist() == ["E1", "E2"]
+    assert events["description"].tolist() == ["two bags\nby the gate", "one bag"]

@@ -146,21 +146,14 @@ def test_csv_header_naming_a_column_twice(tmp_path):
         read_track_file(path)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in geoverify/io/tables.py: a stray quote opens a field that pyarrow "
-                   "runs on to a later line (newlines_in_values=False notwithstanding): the lines it swallows "
-                   "are lost and later fixes get wrong line numbers")
 @pytest.mark.parametrize("bad", [f'M1,"2026-11-02T08:00:10Z,{LON},{LAT},5', f'M1,2026-11-02T08:00:10Z,"{LON}', '"'],
                          ids=["open-time", "open-lon", "lone-quote"])
 def test_csv_stray_quote_loses_no_line(tmp_path, bad):
     text = HEADER + csv_rows(1) + bad + "\n" + csv_rows(3, start_s=20)
     path = write(tmp_path / "quote.csv", text)
-    try:
-        fixes = read_track_file(path)
-    except InputError as exc:  # refusing the file, naming the line, is as good
-        assert "quote.csv, line 3" in str(exc)
-        return
-    assert sorted(fixes["line"].tolist()) == [2, 3, 4, 5, 6]
-    assert verify(fixes).summary["fixes_kept"] == 4
+    # Refused, naming the line of the quote: no line after it is silently swallowed.
+    with pytest.raises(InputError, match=r"quote\.csv, line 3: .*stray quote"):
+        read_track_file(path)
 
 
 # --------------------------------------------------------------------------- NaN and infinities

@@ -72,8 +72,8 @@ CELLS = st.one_of(
                      "2500-01-01", "1900-01-01T00:00:00Z", "2100-12-31T23:59:59+08:00", "nan", "NaN",
                      "inf", "-Infinity", "1e400", "true", "0", "gcj02", "bd09", "wgs84", "", "\x00"]),
 )
-# No '"' in the cells: in a CSV a stray quote swallows later lines (test_hostile_inputs.py::
-# test_csv_stray_quote_loses_no_line, xfail until geoverify/io/tables.py is fixed).
+# No '"' in the cells: a stray quote makes the reader refuse the file, naming the line
+# (test_hostile_inputs.py::test_csv_stray_quote_loses_no_line).
 CSV_CELLS = CELLS.map(lambda c: c.replace("\r", " ").replace("\n", " "))
 TRACK_HEADER = ["member_id", "time", "lon", "lat", "accuracy", "speed", "mock", "crs", "provider",
                 "device_id", "user_id", "latitude", "x", ""]

@@ -110,9 +110,13 @@ _SNIFF_LINES = 200
 _OFFSET_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
-def read_csv_table(path: Path) -> PointTable:
+def read_csv_table(path: Path, one_row_per_line: bool = True) -> PointTable:
     """Read a CSV (``,``, ``;`` or tab separated, UTF-8); numeric columns as float64 when they all
     parse, every other column (and a numeric one with a bad value) as text.
+
+    With ``one_row_per_line`` (tracks: one fix per line) a quoted field running over a line break
+    is an error naming its line; otherwise (an event's description may hold line breaks) it is read
+    as RFC 4180 allows, and later line numbers count rows, not lines.
 
     Fast path: when the first lines' times all carry a UTC offset, the time column is parsed by
     pyarrow straight into UTC nanoseconds, and a mock column of plain true/false words straight
@@ -141,7 +145,39 @@ def read_csv_table(path: Path) -> PointTable:
     total = len(frame) + len(skipped)
     all_lines = np.arange(2, total + 2, dtype=np.int64)
     lines = all_lines[~np.isin(all_lines, np.fromiter(skipped, dtype=np.int64))] if skipped else all_lines
+    if one_row_per_line:
+        _refuse_values_across_lines(frame, lines[: len(frame)], bad, source)
     return PointTable(frame=frame, lines=lines[: len(frame)], source=source, unsplittable=unsplittable)
+
+
+STRAY_QUOTE = ('a quote (") opens a field that is not closed on its line, so the field runs on over the '
+               "next lines; a track CSV holds one fix per line: remove the stray quote or close it")
+
+
+def _refuse_values_across_lines(frame: pd.DataFrame, lines: np.ndarray, bad: list, source: str) -> None:
+    """Raise InputError naming the line where a quoted field runs over a line break.
+
+    pyarrow lets a quote carry a field over line breaks (``newlines_in_values`` only covers
+    unquoted values); the lines it swallows would be lost without a trace. Rows before the first
+    such field are numbered right, so its line number is exact.
+    """
+    for number, text in bad:
+        if text and ("\n" in text or "\r" in text):
+            raise InputError(STRAY_QUOTE, source=source, line=number if number is not None and number > 0 else None)
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            categories = column.cat.categories
+            if not len(categories) or not categories.astype(str).str.contains(r"[\r\n]", regex=True).any():
+                continue
+            values = column.astype(object)
+        elif isinstance(column.dtype, pd.StringDtype) or column.dtype == object:
+            values = column
+        else:
+            continue
+        across = values.astype("string").str.contains(r"[\r\n]", regex=True, na=False).to_numpy(dtype=bool)
+        if across.any():
+            raise InputError(STRAY_QUOTE, source=source, line=int(lines[int(np.argmax(across))]))
 
 
 def _csv_plan(path: Path) -> tuple[str, list[dict[str, pa.DataType]]]:
@@ -190,8 +226,9 @@ def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T]) -> list[T
                         return None
                     frame = _to_pandas(pa.Table.from_batches([batch]))
                     del batch
-                    parts.append(convert(PointTable(frame=frame, source=source,
-                                                    lines=np.arange(line, line + len(frame), dtype=np.int64))))
+                    lines = np.arange(line, line + len(frame), dtype=np.int64)
+                    _refuse_values_across_lines(frame, lines, [], source)
+                    parts.append(convert(PointTable(frame=frame, source=source, lines=lines)))
                     line += len(frame)
         except pa.ArrowInvalid as exc:
             _retry_or_raise(exc, path, last=k == len(attempts) - 1)
@@ -233,7 +270,8 @@ def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
         for number, line in enumerate(fh, start=1):
             if number == 1 or target is None:
                 continue
-            if line.rstrip("\r\n") == (target or "").rstrip("\r\n"):
+            # A row that a quote carried over line breaks is found by its first line.
+            if line.rstrip("\r\n") == (target or "").split("\n")[0].rstrip("\r\n"):
                 found.append(number)
                 target = next(wanted, None)
     return found + [-1] * (len(texts) - len(found))
@@ -432,7 +470,7 @@ def read_point_table(path: str | Path, kind: str) -> PointTable:
         raise InputError(f"is a folder; give a {kind} file", source=str(path))
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return read_csv_table(path)
+        return read_csv_table(path, one_row_per_line=kind == "track")
     if suffix in GEOJSON_SUFFIXES:
         return read_geojson_points(path, kind)
     if suffix in PARQUET_SUFFIXES:
