@@ -160,7 +160,8 @@ def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
     max_gap = np.array([r.max_gap_s for r in per_member] or [0.0])[member_code]
     reasons = rejection_reasons(fixes, now=ctx.now, rules=rules.defaults, max_accuracy_m=max_acc)
     kept_mask = reasons == KEPT
-    days = split_days(fixes.loc[kept_mask], ctx.tz, max_gap[kept_mask])
+    kept_rows = np.flatnonzero(kept_mask)
+    days = split_days(fixes, ctx.tz, max_gap[kept_rows], rows=kept_rows)
     rejected, unassigned = rejected_by_patrol(fixes, reasons, ctx.tz)
     part = MemberPart(fixes_read=int(len(fixes)), fixes_kept=int(kept_mask.sum()),
                       rejected=count_reasons(reasons), unassigned=unassigned)

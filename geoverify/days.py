@@ -18,7 +18,8 @@ def _local_ns(time: pd.Series, tz: str) -> np.ndarray:
     return local.to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
 
-def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tuple[str, dt.date], dict]:
+def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
+               rows: np.ndarray | None = None) -> dict[tuple[str, dt.date], dict]:
     """Cut each member's kept fixes into local days.
 
     A segment no longer than its member's ``max_gap_s`` that crosses local midnight gets a
@@ -28,9 +29,12 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
     Parameters
     ----------
     fixes : pandas.DataFrame
-        Kept fixes only.
+        A fix table.
     max_gap_s : numpy.ndarray
-        Per fix, the gap threshold of its member's rules (seconds).
+        Per fix of ``rows``, the gap threshold of its member's rules (seconds).
+    rows : numpy.ndarray of int, optional
+        Positions of the kept fixes in ``fixes`` (default: every row), so that the table is not
+        copied to leave the rejected ones out.
 
     Returns
     -------
@@ -38,14 +42,18 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
         (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line,
         mock, speed, device_id, crs``.
     """
-    if fixes.empty:
+    rows = np.arange(len(fixes)) if rows is None else np.asarray(rows)
+    if not len(rows):
         return {}
-    members = fixes["member_id"].to_numpy(dtype=object)
-    codes, uniques = pd.factorize(members)
-    time_ns = fixes["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    local = _local_ns(fixes["time"], tz)
-    order = np.lexsort((time_ns, codes))
-    codes, time_ns, local = codes[order], time_ns[order], local[order]
+    # Per-fix strings are never made: member ids are factorised from the column as it is
+    # (categorical from the readers), and only the kept rows' values are gathered, once.
+    codes, uniques = pd.factorize(fixes["member_id"])
+    time_all = fixes["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    codes, time_ns = codes[rows], time_all[rows]
+    key = np.lexsort((time_ns, codes))
+    order = rows[key]
+    codes, time_ns = codes[key], time_ns[key]
+    local = _local_ns(fixes["time"].iloc[order], tz)
     cols = {
         "lon": fixes["lon"].to_numpy(dtype=float)[order],
         "lat": fixes["lat"].to_numpy(dtype=float)[order],
@@ -57,7 +65,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray) -> dict[tupl
         "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],
         "crs": fixes["crs"].to_numpy(dtype=object)[order],
     }
-    gap_limit = np.asarray(max_gap_s, dtype=float)[order]
+    gap_limit = np.asarray(max_gap_s, dtype=float)[key]
     day = np.floor_divide(local, NS_PER_DAY)
     synthetic = np.zeros(len(order), dtype=bool)
 

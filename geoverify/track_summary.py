@@ -19,6 +19,7 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from .patrol import DayTrack
 
@@ -38,7 +39,7 @@ def duplicate_summary(track: DayTrack) -> DayTrack:
         distinct device id once (sorted); the per-fix columns duplicates.py does not read
         (accuracy, synthetic, source, line, mock, speed, crs) are empty.
     """
-    devices = sorted({str(d) for d in track.device_id if d is not None and d == d})
+    devices = sorted({str(d) for d in pd.unique(track.device_id) if d is not None and d == d})
     empty = np.zeros(0)
     return DayTrack(member_id=track.member_id, date=track.date, time_ns=track.time_ns, lon=track.lon,
                     lat=track.lat, accuracy=empty, synthetic=np.zeros(0, bool), source=np.zeros(0, object),
