@@ -1,112 +1,324 @@
-"""Benchmark ``geoverify verify`` end to end on a simulated city day (not part of the test suite).
+"""Benchmark suite of issue #6: ``geoverify verify`` on simulated city days, against MovingPandas and trackintel.
 
 Usage::
 
-    python bench/run.py [--fixes 100000 1000000] [--keep]
+    python bench/run.py [--fixes 100k 1M 10M] [--formats csv parquet partitioned] [--workers 1 2]
+                        [--dask N | --no-dask] [--repeat N] [--their-max-fixes 100000]
+                        [--no-profile] [--no-compare] [--json FILE]
 
-For each size it simulates a city day with the project's simulator (8 h patrols at 10 s
-sampling, two members per 400 m grid), writes the grids as GeoJSON and the fixes as one CSV,
-then runs the installed ``geoverify verify --format json`` as a child process, CSV in and JSON
-out, and prints a table: wall seconds, fixes per second, peak resident memory of the child and
-bytes per fix. Generated data goes to ``bench/data/`` (git-ignored).
+For each size it generates (or reuses) a city day under ``bench/data/`` (see ``workload.py``:
+tracks as CSV and GeoParquet, events, sites, 4 % anomalous members), then prints
+
+1. ``geoverify verify`` end to end (files in, JSON out, every figure and detector on) for each input
+   format (CSV, GeoParquet, and the hive-partitioned GeoParquet of ``geoverify partition`` when the
+   command exists) and ``--workers`` count the command offers, and with ``--engine dask`` on a local
+   cluster of ``--dask`` worker processes when offered: wall and CPU seconds, fixes per second, per
+   core, peak memory of the process tree and bytes per fix (``runners.py``);
+2. each stage's share of one run under pyinstrument (``stages.py``);
+3. MovingPandas (clip and durations, stop detection) and trackintel (staypoints) on one core on the
+   same data, the ratios of our throughput to theirs and the agreement of in-grid times
+   (``compare.py``);
+4. the issue's targets with PASS/FAIL (``table.py``).
+
+Not part of the test suite; ``make bench`` installs the tools compared (``.[bench]``) and runs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import resource
-import subprocess
+import platform
 import sys
-import time
+from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-from shapely.geometry import box, shape
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from geoverify.projection import LocalProjection
-from geoverify.simulate import CSV_COLUMNS, simulate_city
+from compare import IDLE_DIAMETER_M, IDLE_MIN_S, TOOLS, agreement, run_theirs  # noqa: E402
+from runners import (check_document, ensure_partitioned, geoverify_exe, run_dask, run_verify,  # noqa: E402
+                     verify_args, verify_options)
+from stages import profile_stages  # noqa: E402
+from table import (TARGET_BYTES_PER_FIX, TARGET_CITY_FIXES, TARGET_CITY_S, TARGET_FIXES_PER_S_CORE,  # noqa: E402
+                   TARGET_MP_RATIO, Target, render, targets_table)
+from workload import FIXES_PER_MEMBER, make_workload  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "data"
-FIXES_PER_MEMBER = 8 * 3600 // 10      # 8 h at 10 s
-MEMBERS_PER_GRID = 2
-GRID_SIDE_M = 400.0
-CENTRE = (116.40, 39.91)               # Beijing
-
-
-def city_grids(n_grids: int) -> dict:
-    """A square lattice of ``n_grids`` 400 m grids around Beijing, as a GeoJSON document."""
-    proj = LocalProjection(*CENTRE)
-    side = math.ceil(math.sqrt(n_grids))
-    features = []
-    for g in range(n_grids):
-        row, col = divmod(g, side)
-        x0, y0 = (col - side / 2) * GRID_SIDE_M, (row - side / 2) * GRID_SIDE_M
-        ring = np.asarray(box(x0, y0, x0 + GRID_SIDE_M, y0 + GRID_SIDE_M).exterior.coords)
-        lon, lat = proj.inverse(ring[:, 0], ring[:, 1])
-        members = [f"C{m:05d}" for m in range(g, g + MEMBERS_PER_GRID * n_grids, n_grids)]
-        features.append({"type": "Feature",
-                         "properties": {"grid_id": f"B{g:05d}", "grid_type": "urban", "members": members},
-                         "geometry": {"type": "Polygon",
-                                      "coordinates": [np.column_stack([lon, lat]).round(7).tolist()]}})
-    return {"type": "FeatureCollection", "features": features}
+SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 
 
-def make_workload(n_fixes: int) -> tuple[Path, Path, int]:
-    """Write (grids.geojson, tracks.csv) for about ``n_fixes`` fixes; reuse them when present."""
-    n_members = max(MEMBERS_PER_GRID, round(n_fixes / FIXES_PER_MEMBER))
-    n_grids = math.ceil(n_members / MEMBERS_PER_GRID)
-    folder = DATA / f"city_{n_members}"
-    grids_path, tracks_path = folder / "grids.geojson", folder / "tracks.csv"
-    if tracks_path.exists() and grids_path.exists():
-        return grids_path, tracks_path, n_members * FIXES_PER_MEMBER
-    folder.mkdir(parents=True, exist_ok=True)
-    document = city_grids(n_grids)
-    grids_path.write_text(json.dumps(document))
-    polygons = {f["properties"]["grid_id"]: shape(f["geometry"])
-                for f in document["features"]}
-    frame = simulate_city(polygons, n_members, seed=1)
-    frame["time"] = frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%S+08:00")
-    frame.to_csv(tracks_path, columns=list(CSV_COLUMNS), index=False, float_format="%.6f")
-    return grids_path, tracks_path, len(frame)
+def size(text: str) -> int:
+    """``100k``, ``1M``, ``10M`` or a plain number of fixes."""
+    t = text.strip().lower().replace("_", "").replace(",", "")
+    if t in SIZES:
+        return SIZES[t]
+    mult = {"k": 1_000, "m": 1_000_000}.get(t[-1:], 1)
+    try:
+        return int(float(t[:-1] if mult > 1 else t) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: use e.g. 100k, 1M, 10M or 250000") from None
 
 
-def run_verify(grids: Path, tracks: Path) -> tuple[float, float, dict]:
-    """Run the installed command once; (wall seconds, peak RSS bytes, parsed JSON)."""
-    exe = Path(sys.executable).parent / "geoverify"
-    out = tracks.with_suffix(".result.json")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    subprocess.run([str(exe), "verify", "--grids", str(grids), "--tracks", str(tracks),
-                    "--now", "2026-11-03T00:00:00+08:00", "--format", "json", "-o", str(out)], check=True,
-                   stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss is the largest child so far (kB on Linux); run sizes in increasing order.
-    return wall, max(peak, before) * 1024.0, json.loads(out.read_text())
+def figures(doc: dict) -> list:
+    """What must not depend on the input format or worker count: each patrol's figures and flags."""
+    return sorted((p["patrol_id"], p["in_grid_s"], p["verified_s"], p["gap_s"], p["distance_m"],
+                   p["coverage"]["area_ratio"], p["coverage"]["sites_visited"], p["credit"]["status"],
+                   tuple(sorted(f["code"] for f in p["flags"]))) for p in doc["patrols"])
+
+
+def has_command(name: str) -> bool:
+    """Whether the installed ``geoverify`` has the sub-command ``name``."""
+    import subprocess
+
+    return subprocess.run([str(geoverify_exe()), name, "--help"], capture_output=True).returncode == 0
+
+
+def version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def bench_size(n: int, args, workers: list, log) -> dict:
+    """Everything measured at one workload size."""
+    wl = make_workload(n, log=log)
+    log(f"workload {wl.folder.name}: {wl.fixes:,} fixes, {wl.members:,} members, {wl.events:,} events"
+        + (f" (generated in {wl.generated_s:.0f} s)" if wl.generated_s else " (cached)"))
+    partition_s = ensure_partitioned(wl, log=log) if "partitioned" in args.formats or args.dask else None
+    runs = [run_verify(wl, fmt, w, args.repeat, log=log) for fmt in args.formats for w in workers]
+    if args.dask:
+        runs.append(run_dask(wl, args.dask, args.repeat, log=log))
+    doc = runs[0].document()  # the others are parsed one at a time: a 10 M-fix document is large
+    problems = check_document(doc, wl)
+    base = figures(doc)
+    same = all(figures(r.document()) == base for r in runs[1:])
+    if not same:
+        problems.append("runs disagree: the patrol figures differ between input formats or worker counts")
+    res = {"workload": wl, "runs": runs, "problems": problems, "same": same, "partition_s": partition_s,
+           "flags": sum(len(p["flags"]) for p in doc["patrols"]),
+           "event_flags": sum(len(e["flags"]) for e in doc["events"])}
+    if not args.no_profile:
+        fmt = "parquet" if "parquet" in args.formats else args.formats[0]
+        prof_out = wl.folder / "result-profile.json"
+        log("  profiling one run under pyinstrument ...")
+        res["profile"] = profile_stages(verify_args(wl, fmt, prof_out, 1 if workers != [None] else None),
+                                        wl.folder / "stages.json")
+        res["profile_fmt"] = fmt
+    if not args.no_compare:
+        theirs = run_theirs(wl, args.their_max_fixes, FIXES_PER_MEMBER, log=log)
+        res["theirs"], res["agreement"] = theirs, agreement(doc, theirs.in_grid_s)
+    return res
+
+
+def report(results: list[dict], workers: list, args) -> str:
+    out = []
+    rows = []
+    for res in results:
+        wl = res["workload"]
+        rows.append([wl.fixes, wl.members, wl.grids, wl.events, wl.sites, len(set(wl.scenarios)),
+                     res["flags"], res["event_flags"],
+                     wl.csv_path.stat().st_size / 2**20, wl.parquet_path.stat().st_size / 2**20])
+    out.append(render("Workloads (simulated city day, 8 h at 10 s, 2 members per 400 m grid)",
+                      ["fixes", "members", "grids", "events", "sites", "anomalous", "flags", "event flags",
+                       "CSV MiB", "Parquet MiB"], rows,
+                      ["anomalous: members following a simulator anomaly scenario (teleport, spikes, idle, loop, "
+                       "vehicle, mock, GCJ-02, gap, two phones)"]))
+    rows = []
+    for res in results:
+        for r in res["runs"]:
+            b = r.best
+            rows.append([r.fixes, r.fmt, r.engine, r.workers if r.workers else "-", b.wall_s, b.cpu_s, r.fixes_per_s,
+                         r.fixes_per_s_core, r.fixes / b.cpu_s,
+                         "PASS" if r.fixes_per_s_core >= TARGET_FIXES_PER_S_CORE else "FAIL",
+                         max(m.peak_bytes for m in r.runs) / 2**20, r.bytes_per_fix,
+                         "PASS" if r.bytes_per_fix < TARGET_BYTES_PER_FIX else "FAIL", b.max_processes])
+    notes = [f"best of {args.repeat} by wall time; fixes/s/core = fixes/s / min(workers, cores); "
+             f"targets: >= {TARGET_FIXES_PER_S_CORE:,} fixes/s/core, < {TARGET_BYTES_PER_FIX:.0f} B/fix",
+             "peak = max(polled summed PSS of the process tree, largest process' ru_maxrss)"]
+    if workers == [None]:
+        notes.append("geoverify verify offers no --workers option: one process")
+    if args.dask:
+        notes.append(f"dask: --engine dask on a LocalCluster of {args.dask} one-thread worker processes started "
+                     "before the run (an existing cluster); their CPU and memory are counted, the scheduler's not")
+    if "partitioned" in args.formats or args.dask:
+        took = ", ".join(f"{r['workload'].fixes:,} fixes in {r['partition_s']:.1f} s"
+                         for r in results if r.get("partition_s"))
+        notes.append("partitioned: the hive-partitioned GeoParquet written once by 'geoverify partition', "
+                     f"not included in the time ({took or 'cached from an earlier run'})")
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        pa_, pb = (min(max(m.peak_bytes for m in r.runs) for r in x["runs"]) for x in (a, b))
+        notes.append(f"marginal memory from {a['workload'].fixes:,} to {b['workload'].fixes:,} fixes: "
+                     f"{(pb - pa_) / (b['workload'].fixes - a['workload'].fixes):,.0f} B/fix (leanest run of each size; "
+                     "the rest is the interpreter and libraries)")
+    for res in results:
+        for p in res["problems"]:
+            notes.append(f"PROBLEM at {res['workload'].fixes:,} fixes: {p}")
+        if len(res["runs"]) > 1 and res["same"]:
+            notes.append(f"{res['workload'].fixes:,} fixes: every run gave the same patrol figures and flags")
+    out.append(render("geoverify verify end to end (files in, JSON out; events, sites, every detector)",
+                      ["fixes", "input", "engine", "workers", "wall s", "CPU s", "fixes/s", "fixes/s/core", "fixes/CPU s",
+                       "target", "peak MiB", "B/fix", "target", "procs"], rows, notes))
+    profiled = [r for r in results if "profile" in r]
+    if profiled:
+        stages = sorted({s for r in profiled for s in r["profile"]["stages"]},
+                        key=lambda s: -max(r["profile"]["stages"].get(s, 0) / r["profile"]["total_s"]
+                                           for r in profiled))
+        headers = ["stage"] + [h for r in profiled for h in (f"{r['workload'].fixes:,} s", "%")]
+        rows = [[s] + [v for r in profiled for v in (r["profile"]["stages"].get(s, 0.0),
+                                                      f"{100 * r['profile']['stages'].get(s, 0.0) / r['profile']['total_s']:.1f}")]
+                for s in stages]
+        rows.append(["total (profiled wall)"] + [v for r in profiled for v in (r["profile"]["total_s"], "100.0")])
+        out.append(render(f"Stage shares (one run under pyinstrument at 1 ms, {profiled[0]['profile_fmt']} input, "
+                          "one process)", headers, rows,
+                          ["time of numpy/pandas/shapely calls counts for the geoverify step that made them; "
+                           "see bench/stages.py for the attribution rules"]))
+    out += [_theirs_table(r) for r in results if "theirs" in r]
+    out.append(targets_table(_targets(results, workers)))
+    return "\n".join(out)
+
+
+def _ours_one_core(res: dict):
+    ones = [r for r in res["runs"] if (r.workers or 1) == 1 and r.engine == "local"]
+    return max(ones, key=lambda r: r.fixes_per_s) if ones else None
+
+
+def _theirs_table(res: dict) -> str:
+    wl, theirs, agr = res["workload"], res["theirs"], res["agreement"]
+    ours = _ours_one_core(res)
+    rows = []
+    for tool, label in TOOLS.items():
+        rows.append([label, theirs.fixes, theirs.seconds[tool], theirs.rate(tool), theirs.rate(tool, cpu=True),
+                     ours.fixes_per_s / theirs.rate(tool), (ours.fixes / ours.best.cpu_s) / theirs.rate(tool, cpu=True),
+                     theirs.counts[tool]])
+    sub = (f"a subsample of {theirs.members} of {wl.members} members ({theirs.fixes:,} fixes; rates per fix "
+           f"extrapolate to the whole day)" if theirs.subsample else f"all {theirs.members} members")
+    notes = [f"on {sub}, one core each; ours = geoverify verify end to end, {ours.fmt}, one process "
+             f"({ours.fixes_per_s:,.0f} fixes/s wall, {ours.fixes / ours.best.cpu_s:,.0f} per CPU s) on all "
+             f"{wl.fixes:,} fixes, reading and every figure included; theirs time one step from a frame in memory",
+             f"in-grid agreement with MovingPandas' clip (|ours - theirs| <= 1 s + 0.1 %): "
+             f"{agr.agreeing} of {agr.compared} members agree, largest difference {agr.max_abs_diff_s:.2f} s; "
+             f"{agr.by_definition} member(s) with GAP/TELEPORT/GPS_OUTLIER flags set apart (largest difference "
+             f"{agr.by_definition_diff_s:.0f} s): ours excludes gaps > 300 s and teleports and drops spikes, "
+             "MovingPandas clips every segment"]
+    notes.append(f"found: stop segments / staypoints (>= {IDLE_MIN_S:.0f} s within {IDLE_DIAMETER_M:.0f} m); "
+                 f"our IDLE flags on the same members: {agr.idle_flags} (IDLE also demands no motion beyond GPS "
+                 "noise and no site nearby)")
+    notes += [f"disagrees: {m} ours {a:.1f} s, MovingPandas {b:.1f} s" for m, a, b in agr.disagreeing[:5]]
+    return render(f"Other tools at {wl.fixes:,} fixes", ["tool", "fixes", "wall s", "fixes/s", "fixes/CPU s",
+                                                          "ours/theirs", "ours/theirs CPU", "found"], rows, notes)
+
+
+def _targets(results: list[dict], workers: list) -> list[Target]:
+    last = results[-1]
+    n = last["workload"].fixes
+    targets = []
+    best = max(last["runs"], key=lambda r: r.fixes_per_s_core)
+    targets.append(Target("end to end per core", f">= {TARGET_FIXES_PER_S_CORE:,} fixes/s",
+                          f"{best.fixes_per_s_core:,.0f} ({best.fixes / best.best.cpu_s:,.0f}/CPU s)",
+                          best.fixes_per_s_core >= TARGET_FIXES_PER_S_CORE,
+                          f"{n:,} fixes, {best.fmt}, workers {best.workers or 1}"))
+    two = [r for r in last["runs"] if (r.workers or 1) >= 2] or last["runs"]
+    fast = max(two, key=lambda r: r.fixes_per_s)
+    city_s = TARGET_CITY_FIXES / fast.fixes_per_s
+    how = "measured" if n >= TARGET_CITY_FIXES else "extrapolated"
+    targets.append(Target("9 M-fix city day, both cores", f"< {TARGET_CITY_S:.0f} s", f"{city_s:.1f} s",
+                          city_s < TARGET_CITY_S if (fast.workers or 1) >= 2 else False,
+                          f"{how} from {n:,} fixes at {fast.fixes_per_s:,.0f} fixes/s, {fast.fmt}, "
+                          f"workers {fast.workers or 1}"))
+    worst = max(last["runs"], key=lambda r: r.bytes_per_fix)
+    targets.append(Target("peak memory", f"< {TARGET_BYTES_PER_FIX:.0f} B/fix", f"{worst.bytes_per_fix:,.0f} B/fix",
+                          worst.bytes_per_fix < TARGET_BYTES_PER_FIX,
+                          f"worst run at {n:,} fixes ({worst.fmt}, workers {worst.workers or 1})"))
+    if "theirs" in last:
+        ours, theirs = _ours_one_core(last), last["theirs"]
+        ratio = ours.fixes_per_s / theirs.rate("clip")
+        cpu_ratio = (ours.fixes / ours.best.cpu_s) / theirs.rate("clip", cpu=True)
+        targets.append(Target("vs MovingPandas in-grid time", f">= {TARGET_MP_RATIO:.0f}x",
+                              f"{ratio:,.0f}x ({cpu_ratio:,.0f}x CPU)",
+                              ratio >= TARGET_MP_RATIO, f"one core each, wall; {ours.fmt} end to end vs clip"))
+        agr = last["agreement"]
+        targets.append(Target("in-grid agrees with MovingPandas", "all compared members",
+                              f"{agr.agreeing}/{agr.compared}", agr.compared > 0 and agr.agreeing == agr.compared,
+                              "tolerance 1 s + 0.1 %, members without GAP/TELEPORT/GPS_OUTLIER"))
+    return targets
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fixes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best is reported")
+    parser.add_argument("--fixes", type=size, nargs="+", default=[100_000, 1_000_000, 10_000_000],
+                        help="workload sizes (default: 100k 1M 10M)")
+    parser.add_argument("--formats", nargs="+", choices=["csv", "parquet", "partitioned"],
+                        help="track inputs to time (default: csv parquet, and partitioned when geoverify "
+                             "offers the partition command)")
+    parser.add_argument("--workers", type=int, nargs="+",
+                        help="--workers values to time (default: 1 and 2 when geoverify verify offers --workers)")
+    parser.add_argument("--dask", type=int, metavar="N",
+                        help="also time --engine dask on a local cluster of N workers (default 2 when offered)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask engine")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration; the fastest is reported")
+    parser.add_argument("--their-max-fixes", type=int, default=100_000,
+                        help="largest subsample given to MovingPandas and trackintel (default 100000)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the stage profile")
+    parser.add_argument("--no-compare", action="store_true", help="skip MovingPandas and trackintel")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
-    rows = []
+    if not args.no_compare and any(version(p) == "not installed" for p in ("movingpandas", "trackintel")):
+        raise SystemExit("bench: MovingPandas and trackintel are needed for the comparison: "
+                         "pip install -e '.[bench]' (make bench does), or pass --no-compare")
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    options = verify_options(geoverify_exe())
+    offered = "--workers" in options
+    if args.workers and not offered:
+        raise SystemExit("bench: this geoverify verify has no --workers option; drop --workers")
+    can_partition = has_command("partition")
+    if args.formats is None:
+        args.formats = ["csv", "parquet"] + (["partitioned"] if can_partition else [])
+    if "partitioned" in args.formats and not can_partition:
+        raise SystemExit("bench: this geoverify has no partition command; drop the partitioned format")
+    if args.no_dask or "--engine" not in options or not can_partition:
+        if args.dask:
+            raise SystemExit("bench: this geoverify verify has no --engine dask (or no partition command)")
+        args.dask = None
+    elif args.dask is None:
+        args.dask = 2
+    workers = args.workers or ([1, 2] if offered else [None])
+    results = []
     for n in sorted(args.fixes):
-        grids, tracks, n_fixes = make_workload(n)
-        runs = [run_verify(grids, tracks) for _ in range(args.repeat)]
-        wall = min(r[0] for r in runs)
-        peak = runs[-1][1]
-        doc = runs[-1][2]
-        kept = sum(p["fixes"]["kept"] for p in doc["patrols"])
-        rows.append((n_fixes, len(doc["patrols"]), kept, wall, n_fixes / wall, peak / 2**20, peak / n_fixes))
-    print(f"geoverify verify end to end (CSV in, JSON out), cpu count {os.cpu_count()}, best of {args.repeat}")
-    print(f"{'fixes':>10} {'patrols':>8} {'kept':>10} {'wall s':>8} {'fixes/s':>10} {'peak MiB':>9} {'B/fix':>7}")
-    for n_fixes, patrols, kept, wall, rate, mib, per in rows:
-        print(f"{n_fixes:>10,} {patrols:>8,} {kept:>10,} {wall:>8.2f} {rate:>10,.0f} {mib:>9.0f} {per:>7.0f}")
+        log(f"== {n:,} fixes")
+        results.append(bench_size(n, args, workers, log))
+    load = os.getloadavg()
+    header = (f"geoverify {version('geoverify')} | MovingPandas {version('movingpandas')} | trackintel "
+              f"{version('trackintel')} | Python {platform.python_version()} | {os.cpu_count()} CPUs | "
+              f"load average {load[0]:.1f} {load[1]:.1f} (noisy figures when above 0.5)\n")
+    text = report(results, workers, args)
+    print(header + "\n" + text)
+    if args.json:
+        args.json.write_text(json.dumps(_as_json(results), indent=1, default=str))
+    if any(r["problems"] for r in results):
+        raise SystemExit(1)
+
+
+def _as_json(results: list[dict]) -> list[dict]:
+    out = []
+    for res in results:
+        wl = res["workload"]
+        item = {"fixes": wl.fixes, "members": wl.members, "events": wl.events, "problems": res["problems"],
+                "runs": [{"input": r.fmt, "engine": r.engine, "workers": r.workers, "wall_s": r.best.wall_s, "cpu_s": r.best.cpu_s,
+                          "fixes_per_s": r.fixes_per_s, "fixes_per_s_core": r.fixes_per_s_core,
+                          "peak_bytes": max(m.peak_bytes for m in r.runs), "bytes_per_fix": r.bytes_per_fix}
+                         for r in res["runs"]]}
+        if "profile" in res:
+            item["stages"] = res["profile"]
+        if "theirs" in res:
+            t = res["theirs"]
+            item["theirs"] = {"fixes": t.fixes, "members": t.members, "seconds": t.seconds,
+                              "cpu_seconds": t.cpu_seconds, "agreement": vars(res["agreement"])}
+        out.append(item)
+    return out
 
 
 if __name__ == "__main__":
