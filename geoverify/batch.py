@@ -167,7 +167,8 @@ def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
                       rejected=count_reasons(reasons), unassigned=unassigned)
     member_tracks: dict[str, list[DayTrack]] = {}
     for member, date in sorted(set(days) | set(rejected), key=lambda k: (k[1], k[0])):
-        cols = days.get((member, date)) or _empty_columns()
+        # Each day's columns are let go once verified; only members with events keep their tracks.
+        cols = days.pop((member, date), None) or _empty_columns()
         track = DayTrack(member_id=member, date=date,
                          rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
         results = []
@@ -185,7 +186,8 @@ def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
         part.patrols.append(patrol)
         if len(track.time_ns):
             part.tracks.append(duplicate_summary(track))
-        member_tracks.setdefault(member, []).append(track)
+        if member in ctx.event_times:
+            member_tracks.setdefault(member, []).append(track)
     for member, tracks in member_tracks.items():
         if member in ctx.event_times:
             part.event_tracks[member] = event_fixes(ctx.history_of.get(member, []) + tracks,

@@ -10,12 +10,14 @@ track summary (see :mod:`geoverify.track_summary`), not the fix table.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
-from typing import Mapping, Sequence
+from collections import deque
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,9 @@ AUTO_MIN_FIXES = 200_000
 # Parts per worker when a fix table is split in this process: small enough parts to even out
 # members of different sizes, few enough that per-part overhead stays small.
 PARTS_PER_WORKER = 4
+# At most this many fixes in one part: a part's day tracks and rasters are what a process holds
+# beyond the fix table, so memory per fix stays flat however big the batch.
+PART_MAX_FIXES = 250_000
 
 _CONTEXT: BatchContext | None = None     # the context, in each pool worker
 
@@ -48,6 +53,12 @@ def split_by_member(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, st
     and then of first appearance; rows keep their input order within a part; rows without a
     member id go to the first part.
     """
+    return [fixes.iloc[rows] for rows in member_row_sets(fixes, n_parts, group_of)]
+
+
+def member_row_sets(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, str] | None = None
+                    ) -> list[np.ndarray]:
+    """The row positions of each part of :func:`split_by_member` (nothing is copied)."""
     codes, uniques = pd.factorize(fixes["member_id"])
     n_parts = max(1, min(n_parts, len(uniques)))
     sizes = np.bincount(codes[codes >= 0], minlength=len(uniques))
@@ -59,7 +70,27 @@ def split_by_member(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, st
     part_of_row = np.where(codes >= 0, part_of_member[np.maximum(codes, 0)], 0)
     rows = np.argsort(part_of_row, kind="stable")
     cuts = np.searchsorted(part_of_row[rows], np.arange(1, n_parts))
-    return [fixes.iloc[r] for r in np.split(rows, cuts) if len(r)]
+    return [r for r in np.split(rows, cuts) if len(r)]
+
+
+def part_count(n_fixes: int, workers: int) -> int:
+    """Parts to cut a table of ``n_fixes`` into: a few per worker, none above :data:`PART_MAX_FIXES`."""
+    return max(workers * PARTS_PER_WORKER if workers > 1 else 1, math.ceil(n_fixes / PART_MAX_FIXES))
+
+
+def bounded_map(pool: Executor, func: Callable, items: Iterable, window: int) -> Iterator:
+    """``pool.map(func, items)`` in order, with at most ``window`` items submitted and not yet
+    collected, so that lazily made items (parts of a table) are not all held at once."""
+    source = iter(items)
+    pending: deque = deque()
+    while True:
+        for item in source:
+            pending.append(pool.submit(func, item))
+            if len(pending) >= window:
+                break
+        if not pending:
+            return
+        yield pending.popleft().result()
 
 
 def member_groups(ctx: BatchContext) -> dict[str, str]:
@@ -76,6 +107,9 @@ def _timed_part(fixes: pd.DataFrame | tuple[str, ...], ctx: BatchContext) -> Mem
     """The per-member phase of a fix table, or of the files of a bucket (read here), timed in CPU seconds."""
     started = time.process_time()
     part = verify_members(read_part(fixes) if isinstance(fixes, tuple) else fixes, ctx)
+    # A part holds whole grids' members (see member_row_sets): their rasters are not needed again.
+    for grid in ctx.grids:
+        grid.release_rasters()
     part.cpu_s = time.process_time() - started
     return part
 
@@ -107,15 +141,23 @@ def verify_local(fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, w
     """
     if workers < 1:
         raise GeoverifyError(f"--workers must be at least 1, not {workers}")
-    if isinstance(fixes, PartitionedFixes):
-        tasks: Sequence = fixes.parts if workers > 1 else []
-    else:
-        tasks = split_by_member(fixes, workers * PARTS_PER_WORKER, member_groups(ctx)) if workers > 1 else []
-    if workers == 1 or len(tasks) < 2:
+    if workers == 1 or (isinstance(fixes, PartitionedFixes) and len(fixes.parts) < 2):
         whole = fixes if isinstance(fixes, pd.DataFrame) else read_partitioned(fixes)
-        result = finish_batch(merge_parts([_timed_part(whole, ctx)]), ctx, events)
+        # Part by part, in this process: only one part's day tracks are held at a time.
+        row_sets = member_row_sets(whole, part_count(len(whole), 1), member_groups(ctx))
+        parts = [_timed_part(whole.iloc[rows] if len(row_sets) > 1 else whole, ctx) for rows in row_sets]
+        result = finish_batch(merge_parts(parts or [_timed_part(whole, ctx)]), ctx, events)
         result.stats.update(engine="local", workers=1)
         return result
+    if isinstance(fixes, PartitionedFixes):
+        tasks: Iterable = fixes.parts
+        n_tasks = len(fixes.parts)
+    else:
+        row_sets = member_row_sets(fixes, part_count(len(fixes), workers), member_groups(ctx))
+        if len(row_sets) < 2:
+            return verify_local(fixes, ctx, workers=1, events=events)
+        tasks = (fixes.iloc[rows] for rows in row_sets)  # copied one at a time, as the pool takes them
+        n_tasks = len(row_sets)
     # forkserver (spawn where there is none): workers start from a clean server process that has
     # imported geoverify once; no threads of this process are copied into them.
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -123,11 +165,12 @@ def verify_local(fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, w
         mp.set_forkserver_preload(["geoverify.engine"])
     else:
         mp = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp, initializer=_init_worker,
+    used = min(workers, n_tasks)
+    with ProcessPoolExecutor(max_workers=used, mp_context=mp, initializer=_init_worker,
                              initargs=(ctx,)) as pool:
-        parts = list(pool.map(_part_task, tasks))
+        parts = list(bounded_map(pool, _part_task, tasks, window=2 * used))
     result = finish_batch(merge_parts(parts), ctx, events)
-    result.stats.update(engine="local", workers=min(workers, len(tasks)))
+    result.stats.update(engine="local", workers=used)
     return result
 
 

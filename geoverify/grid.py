@@ -74,6 +74,13 @@ class Grid:
         cell = min(max(max(maxx - minx, maxy - miny) / CLEARANCE_CELLS, 0.5), 50.0)
         return Clearance.of(self.geometry, cell)
 
+    def release_rasters(self) -> None:
+        """Forget the rasters built for this grid (the clearance field, about 280 kB, and the
+        coverage raster); they are rebuilt when next needed. A batch calls this once a part of its
+        members is verified, so memory does not grow with the number of grids."""
+        for name in ("clearance", "_coverage_raster"):
+            self.__dict__.pop(name, None)
+
     def __getstate__(self):
         # Cached projected geometry and rasters are rebuilt on the other side of a pickle.
         return {k: v for k, v in self.__dict__.items()

@@ -241,3 +241,40 @@ def test_partition_of_a_folder_keeps_input_order_and_reader_warnings(city, city_
     # Same patrols as the one-file city, whose evidence names tracks.csv instead of part0-2.csv.
     assert [p["in_grid_s"] for p in json.loads(single)["patrols"]] == \
         [p["in_grid_s"] for p in json.loads(city_single)["patrols"]]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_small_parts_give_the_same_result(city, monkeypatch, workers):
+    """With parts capped at a few thousand fixes (as 250,000 caps a city day), one process going
+    part by part and two processes taking parts from a bounded queue both give verify_batch's result."""
+    import geoverify.engine as engine
+
+    grids, fixes = read_grids(city["grids"]), read_tracks(city["tracks"])
+    events, sites = read_events(city["events"]), read_sites(city["sites"])
+    now = pd.Timestamp(NOW)
+    whole = verify_batch(grids, fixes, now=now, events=events, sites=sites)
+    monkeypatch.setattr(engine, "PART_MAX_FIXES", 2_000)
+    assert engine.part_count(len(fixes), workers) >= 5
+    ctx = batch_context(grids, now=now, events=events, sites=sites)
+    result = verify_local(fixes, ctx, workers=workers, events=events)
+    assert to_json(result, "Asia/Shanghai") == to_json(whole, "Asia/Shanghai")
+
+
+def test_bounded_map_keeps_order_and_holds_at_most_its_window():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geoverify.engine import bounded_map
+
+    made = []
+
+    def items():
+        for i in range(20):
+            made.append(i)
+            yield i
+
+    with ThreadPoolExecutor(2) as pool:
+        out = []
+        for value in bounded_map(pool, lambda x: x * x, items(), window=3):
+            assert len(made) - len(out) <= 3  # never more than the window made and not yet collected
+            out.append(value)
+    assert out == [i * i for i in range(20)]

@@ -415,24 +415,55 @@ def read_parquet_table(path: Path) -> PointTable:
     and times as arrays, and little-endian 2D WKB points (what GeoParquet writers produce) are
     decoded straight from the column's bytes; no Python object per row is made.
     """
+    parts = read_parquet_in_blocks(path, lambda block: block)
+    if len(parts) == 1:
+        return parts[0]
+    frame = pd.concat([p.frame for p in parts], ignore_index=True)
+    return PointTable(frame=frame, lines=np.arange(1, len(frame) + 1, dtype=np.int64), source=str(path),
+                      position_unit="row")
+
+
+def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
+                           block_rows: int = 1 << 18) -> list[T]:
+    """Read a (Geo)Parquet file about ``block_rows`` rows at a time, handing each block to
+    ``convert`` as a :class:`PointTable` (positions are row numbers from 1) and keeping only what
+    it returns, so that the file's Arrow table is never held whole."""
     source = str(path)
     try:
-        schema = pq.read_schema(path)
-        labels = list(resolve_columns(schema.names, LABEL_COLUMNS, source).values())
-        labels = [name for name in labels if pa.types.is_string(schema.field(name).type)
-                  or pa.types.is_large_string(schema.field(name).type)]
-        table = pq.read_table(path, read_dictionary=labels)
+        handle = pq.ParquetFile(path)
+        names = handle.schema_arrow.names
+        labels = list(resolve_columns(names, LABEL_COLUMNS, source).values())
+        labels = [name for name in labels if pa.types.is_string(handle.schema_arrow.field(name).type)
+                  or pa.types.is_large_string(handle.schema_arrow.field(name).type)]
+        handle = pq.ParquetFile(path, read_dictionary=labels)
+        batches = handle.iter_batches(batch_size=block_rows)
+        decode_wkb = "geometry" in names and not {"lon", "lat"} & {c.lower() for c in names}
+        parts, row = [], 1
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            del batch
+            lon = lat = None
+            if decode_wkb:
+                lon, lat = _wkb_points(table.column("geometry").combine_chunks(), source)
+                table = table.drop_columns(["geometry"])
+            frame = _to_pandas(table)
+            del table
+            if lon is not None:
+                frame["lon"], frame["lat"] = lon, lat
+            parts.append(convert(PointTable(frame=frame, source=source, position_unit="row",
+                                            lines=np.arange(row, row + len(frame), dtype=np.int64))))
+            row += len(frame)
+            del frame
+            pa.default_memory_pool().release_unused()  # the block's Arrow buffers, before the next
+    except InputError:
+        raise
     except Exception as exc:  # pyarrow raises many types for a damaged file
         raise InputError(f"cannot read Parquet: {exc}", source=source) from None
-    lon = lat = None
-    if "geometry" in table.column_names and not {"lon", "lat"} & {c.lower() for c in table.column_names}:
-        lon, lat = _wkb_points(table.column("geometry").combine_chunks(), source)
-        table = table.drop_columns(["geometry"])
-    frame = _to_pandas(table)
-    if lon is not None:
-        frame["lon"], frame["lat"] = lon, lat
-    return PointTable(frame=frame, lines=np.arange(1, len(frame) + 1, dtype=np.int64), source=source,
-                      position_unit="row")
+    if not parts:  # no rows: an empty table with the file's columns
+        frame = _to_pandas(handle.schema_arrow.empty_table())
+        parts.append(convert(PointTable(frame=frame, source=source, position_unit="row",
+                                        lines=np.zeros(0, dtype=np.int64))))
+    return parts
 
 
 # A little-endian 2D WKB point: byte order 1, type 1 (uint32), then x and y as float64.

@@ -16,7 +16,8 @@ from ..errors import GeoverifyWarning, InputError
 from ..schema import COORDINATE_SYSTEMS, TRACK_COLUMNS, TRACK_OPTIONAL, TRACK_REQUIRED
 from .gpx import read_gpx_table
 from .tables import (CSV_SUFFIXES, GEOJSON_SUFFIXES, PARQUET_SUFFIXES, PointTable, normalise_crs_name,
-                     read_csv_in_blocks, read_point_table, require_columns, resolve_columns)
+                     read_csv_in_blocks, read_parquet_in_blocks, read_point_table, require_columns,
+                     resolve_columns)
 from .times import DEFAULT_TZ, parse_times
 
 TRACK_SUFFIXES = CSV_SUFFIXES + GEOJSON_SUFFIXES + PARQUET_SUFFIXES + (".gpx",)
@@ -225,6 +226,12 @@ def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84
             fixes = concat_fixes(parts)
             pa.default_memory_pool().release_unused()
             return fixes
+    if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
+        # Block by block: the fix table is built without holding the file's Arrow table whole.
+        fixes = concat_fixes(read_parquet_in_blocks(
+            path, lambda block: fixes_from_table(block, tz=tz, crs=crs, member_id=member_id)))
+        pa.default_memory_pool().release_unused()
+        return fixes
     if path.suffix.lower() == ".gpx":
         table = read_gpx_table(path, member_id)
     else:
