@@ -106,7 +106,12 @@ def _init_worker(ctx: BatchContext) -> None:
 def _timed_part(fixes: pd.DataFrame | tuple[str, ...], ctx: BatchContext) -> MemberPart:
     """The per-member phase of a fix table, or of the files of a bucket (read here), timed in CPU seconds."""
     started = time.process_time()
-    part = verify_members(read_part(fixes) if isinstance(fixes, tuple) else fixes, ctx)
+    table = read_part(fixes) if isinstance(fixes, tuple) else fixes
+    if len(table) > PART_MAX_FIXES:  # a big bucket: its members a few at a time, as in one process
+        rows = member_row_sets(table, part_count(len(table), 1), member_groups(ctx))
+        part = merge_parts(verify_members(table.iloc[r], ctx) for r in rows)
+    else:
+        part = verify_members(table, ctx)
     # A part holds whole grids' members (see member_row_sets): their rasters are not needed again.
     for grid in ctx.grids:
         grid.release_rasters()
