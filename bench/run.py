@@ -186,7 +186,8 @@ def _ours_one_core(res: dict):
 def _theirs_table(res: dict) -> str:
     wl, theirs, agr = res["workload"], res["theirs"], res["agreement"]
     ours = _ours_one_core(res)
-    rows = []
+    rows = [["geoverify in-grid step (same frame, clip's definition)", theirs.fixes, theirs.ours_step_s,
+             theirs.fixes / theirs.ours_step_s, theirs.fixes / theirs.ours_step_cpu_s, None, None, None]]
     for tool, label in TOOLS.items():
         rows.append([label, theirs.fixes, theirs.seconds[tool], theirs.rate(tool), theirs.rate(tool, cpu=True),
                      ours.fixes_per_s / theirs.rate(tool), (ours.fixes / ours.best.cpu_s) / theirs.rate(tool, cpu=True),
@@ -204,6 +205,11 @@ def _theirs_table(res: dict) -> str:
     notes.append(f"found: stop segments / staypoints (>= {IDLE_MIN_S:.0f} s within {IDLE_DIAMETER_M:.0f} m); "
                  f"our IDLE flags on the same members: {agr.idle_flags} (IDLE also demands no motion beyond GPS "
                  "noise and no site nearby)")
+    step = theirs.ours_step_in_grid_s or {}
+    same = [m for m in step if m in theirs.in_grid_s]
+    worst = max((abs(step[m] - theirs.in_grid_s[m]) for m in same), default=0.0)
+    notes.append(f"our in-grid step by the clip's definition (every segment): {len(same)} members, largest "
+                 f"difference from MovingPandas {worst:.3f} s")
     notes += [f"disagrees: {m} ours {a:.1f} s, MovingPandas {b:.1f} s" for m, a, b in agr.disagreeing[:5]]
     return render(f"Other tools at {wl.fixes:,} fixes", ["tool", "fixes", "wall s", "fixes/s", "fixes/CPU s",
                                                           "ours/theirs", "ours/theirs CPU", "found"], rows, notes)
@@ -232,11 +238,15 @@ def _targets(results: list[dict], workers: list) -> list[Target]:
                           f"worst run at {n:,} fixes ({worst.fmt}, workers {worst.workers or 1})"))
     if "theirs" in last:
         ours, theirs = _ours_one_core(last), last["theirs"]
+        step = theirs.seconds["clip"] / theirs.ours_step_s
+        step_cpu = theirs.cpu_seconds["clip"] / theirs.ours_step_cpu_s
+        targets.append(Target("vs MovingPandas in-grid time", f">= {TARGET_MP_RATIO:.0f}x",
+                              f"{step:,.0f}x ({step_cpu:,.0f}x CPU)", step >= TARGET_MP_RATIO,
+                              "one core each, wall; the in-grid step alone on the same frame in memory"))
         ratio = ours.fixes_per_s / theirs.rate("clip")
         cpu_ratio = (ours.fixes / ours.best.cpu_s) / theirs.rate("clip", cpu=True)
-        targets.append(Target("vs MovingPandas in-grid time", f">= {TARGET_MP_RATIO:.0f}x",
-                              f"{ratio:,.0f}x ({cpu_ratio:,.0f}x CPU)",
-                              ratio >= TARGET_MP_RATIO, f"one core each, wall; {ours.fmt} end to end vs clip"))
+        targets.append(Target("  (end to end vs their clip)", "(no target)", f"{ratio:,.0f}x ({cpu_ratio:,.0f}x CPU)",
+                              None, f"{ours.fmt}, reading, every figure and detector included on our side"))
         agr = last["agreement"]
         targets.append(Target("in-grid agrees with MovingPandas", "all compared members",
                               f"{agr.agreeing}/{agr.compared}", agr.compared > 0 and agr.agreeing == agr.compared,
