@@ -5,7 +5,7 @@
   sum over every process of the tree of its last CPU time polled from ``/proc/PID/stat`` (worker
   processes of a forkserver are not waited for by the child).
 * Peak memory: the largest single process' peak RSS from ``os.wait4``, or, when larger, the peak
-  of the whole process tree's summed PSS polled every 20 ms from ``/proc/PID/smaps_rollup``
+  of the whole process tree's summed PSS polled every 0.25 s from ``/proc/PID/smaps_rollup`` (more often costs the measured run CPU)
   (shared pages split between the processes sharing them, so forked workers are not counted twice).
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from workload import NOW, Workload
 
-POLL_S = 0.02
+POLL_S = 0.25                           # seconds between polls: reading smaps_rollup of a big process costs CPU
 
 
 def geoverify_exe() -> Path:
@@ -155,7 +155,7 @@ def run_measured(cmd: list[str], env: dict | None = None, extra: list[int] = ())
     reader.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     extra_cpu = cpu_seconds(extra) - extra_cpu
-    # wait4 misses workers nobody waited for (a forkserver's); the polled ticks miss the last 20 ms.
+    # wait4 misses workers nobody waited for (a forkserver's); the polled ticks miss the last 0.25 s.
     cpu = max(usage.ru_utime + usage.ru_stime, sum(ticks.values()) / os.sysconf("SC_CLK_TCK"))
     return Measured(wall_s=wall, cpu_s=cpu + extra_cpu, peak_tree_bytes=peak[0],
                     maxrss_bytes=usage.ru_maxrss * 1024, max_processes=procs[0], returncode=proc.returncode,

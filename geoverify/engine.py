@@ -24,7 +24,7 @@ import pandas as pd
 
 from .batch import BatchContext, BatchResult, MemberPart, finish_batch, merge_parts, verify_members
 from .errors import GeoverifyError
-from .io.partitioned import PartitionedFixes, read_part, read_partitioned
+from .io.partitioned import PartitionedFixes, read_part
 
 # Below this many fixes, --workers left unset runs in one process: starting a pool would cost
 # more than it saves.
@@ -146,8 +146,13 @@ def verify_local(fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, w
     """
     if workers < 1:
         raise GeoverifyError(f"--workers must be at least 1, not {workers}")
-    if workers == 1 or (isinstance(fixes, PartitionedFixes) and len(fixes.parts) < 2):
-        whole = fixes if isinstance(fixes, pd.DataFrame) else read_partitioned(fixes)
+    if isinstance(fixes, PartitionedFixes) and (workers == 1 or len(fixes.parts) < 2):
+        # Bucket by bucket: a bucket holds all fixes of its members, so it is a part as it is.
+        result = finish_batch(merge_parts([_timed_part(tuple(files), ctx) for files in fixes.parts]), ctx, events)
+        result.stats.update(engine="local", workers=1)
+        return result
+    if workers == 1:
+        whole = fixes
         # Part by part, in this process: only one part's day tracks are held at a time.
         row_sets = member_row_sets(whole, part_count(len(whole), 1), member_groups(ctx))
         parts = [_timed_part(whole.iloc[rows] if len(row_sets) > 1 else whole, ctx) for rows in row_sets]

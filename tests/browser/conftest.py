@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from service.server import free_port, geoverify_command
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-03T00:00:00+08:00"  # the sample day (2026-11-02) is verified as past
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -38,19 +38,6 @@ TOKEN_ROLES = {"auditor": [], "supervisor": ["DC-01"]}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives a real headless Chromium against a real server process")
-
-
-def geoverify_command() -> list[str]:
-    """The ``geoverify`` command line: ``$GEOVERIFY_CLI`` or the script next to this Python."""
-    if os.environ.get("GEOVERIFY_CLI"):
-        return shlex.split(os.environ["GEOVERIFY_CLI"])
-    script = Path(sys.executable).parent / "geoverify"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("geoverify")
-    if found is None:
-        pytest.fail("the `geoverify` command is not installed; run `pip install -e .` (make test does)")
-    return [found]
 
 
 def run_cli(args: list[str], database: Path) -> subprocess.CompletedProcess:
@@ -84,12 +71,6 @@ def sample_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return database, tokens
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     """A running ``geoverify serve``: its base URL, tokens and database file."""
@@ -114,7 +95,7 @@ class Server:
 
 
 def start_server(database: Path, tokens: dict[str, str], log: Path) -> Server:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GEOVERIFY_DATABASE_URL": f"sqlite:///{database}", "GEOVERIFY_NOW": NOW,
            "GEOVERIFY_TZ": "Asia/Shanghai"}
     env.pop("GEOVERIFY_TILE_URL", None)  # no base layer: nothing may be fetched from another host
