@@ -25,7 +25,9 @@ keep-alive HTTP/1.1 connection:
   each must answer 200 with ``next = after + 1000`` (every 16th page is parsed whole, its seqs
   checked);
 * ``paced``: the same at a fixed total ``--rate`` (requests per second), latency counted from
-  each request's scheduled time.
+  each request's scheduled time;
+* ``mixed``: half the clients upload (as in ``uploads``) while the other half read the feed back
+  to back (as in ``feed``), at the same time; the server CPU column of its feed row covers both.
 
 It prints one row per phase: requests, requests/s, p50/p95/p99 latency (ms), errors and the
 server's CPU time per request (``CPU ms/req``, from /proc, when it started the server). Only loopback
@@ -332,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=None,
                         help="server processes (`serve --processes`; the upload rate limit counts per process)")
     parser.add_argument("--phases", default="uploads,feed,paced",
-                        help="comma separated: uploads, feed (back to back), paced (feed at --rate)")
+                        help="comma separated: uploads, feed (back to back), paced (feed at --rate), mixed "
+                             "(half the clients upload while the other half read the feed; not with uploads)")
     parser.add_argument("--rate", type=float, default=64.0,
                         help="paced phase: feed pages per second, all clients together")
     parser.add_argument("--url", default=None, help="a running server on loopback (else one is started)")
@@ -347,8 +350,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"uploads ≤ {MAX_UPLOADS}, "
                      f"{FEED_PAGE} ≤ feed-entries ≤ {MAX_FEED_ENTRIES}")
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    if set(phases) - {"uploads", "feed", "paced"} or not phases:
-        parser.error("--phases takes uploads, feed and/or paced")
+    if set(phases) - {"uploads", "feed", "paced", "mixed"} or not phases:
+        parser.error("--phases takes uploads, feed, paced and/or mixed")
+    if {"uploads", "mixed"} <= set(phases):
+        parser.error("--phases: uploads and mixed upload the same patrols; run them separately")
+    n_up = args.clients // 2 if "mixed" in phases else args.clients
     if "paced" in phases and not 0 < args.rate <= 10_000:
         parser.error("--rate must be between 0 and 10000 requests per second")
 
@@ -374,10 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             began = time.perf_counter()
             run_cli(["load", "grids", str(grids)], url, NOW)
             seeding = time.perf_counter()
-            seeded = seed_ledger(url, args.feed_entries) if {"feed", "paced"} & set(phases) else 0
+            seeded = seed_ledger(url, args.feed_entries) if {"feed", "paced", "mixed"} & set(phases) else 0
             seeding = time.perf_counter() - seeding
             scorer = create_token(url, "scorer", "load-scorer")
-            uploaders = uploader_tokens(url, args.clients, args.uploads) if "uploads" in phases else []
+            uploaders = uploader_tokens(url, n_up, args.uploads) if {"uploads", "mixed"} & set(phases) else []
             server = ServerProcess(url, tmp / "server.log", now=NOW, threads=args.threads,
                                    processes=args.processes).start()
             host, port = "127.0.0.1", server.port
@@ -392,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             work = upload_work(uploaders, args.clients, args.uploads)
             results.append((measured(phase, pid, lambda: run_phase(phase, host, port, args.clients, args.seconds,
                                                                    work)), args.clients))
-        if {"feed", "paced"} & set(phases):
+        if {"feed", "paced", "mixed"} & set(phases):
             cold, walked = Phase("feed, 1st"), []
             measured(cold, pid, lambda: walked.append(walk_ledger(host, port, scorer, cold)))
             total = walked[0]
@@ -406,6 +412,23 @@ def main(argv: list[str] | None = None) -> int:
                     work = feed_work(scorer, total)
                     results.append((measured(phase, pid, lambda: run_phase(phase, host, port, args.clients,
                                                                            args.seconds, work, rate)), args.clients))
+            if "mixed" in phases:
+                # Uploaders and a scorer fleet at the same time: the feed while the writer is busy.
+                ups, feeds = Phase("mixed: uploads"), Phase("mixed: feed")
+                n_feed = args.clients - n_up
+                runs = [threading.Thread(target=run_phase, args=(ups, host, port, n_up, args.seconds,
+                                                                 upload_work(uploaders, n_up, args.uploads))),
+                        threading.Thread(target=run_phase, args=(feeds, host, port, n_feed, args.seconds,
+                                                                 feed_work(scorer, total)))]
+
+                def both():
+                    for run in runs:
+                        run.start()
+                    for run in runs:
+                        run.join()
+
+                measured(feeds, pid, both)
+                results += [(ups, n_up), (feeds, n_feed)]
         print(HEADER)
         for phase, clients in results:
             print(phase.row(clients))
