@@ -18,7 +18,11 @@ def usable_member_ids(member_id: pd.Series) -> np.ndarray:
     """Per fix, whether its member id is present and usable as an id: not empty, at most 128
     characters, no control characters (:func:`geoverify.schema.id_problem`); checked once per
     distinct id."""
-    code, members = pd.factorize(member_id)
+    return _usable_codes(*pd.factorize(member_id))
+
+
+def _usable_codes(code: np.ndarray, members) -> np.ndarray:
+    """:func:`usable_member_ids` from a factorisation already made (``pd.factorize``)."""
     if not len(members):
         return np.zeros(len(code), dtype=bool)
     usable = np.array([m != "" and id_problem(str(m)) is None for m in members], dtype=bool)
@@ -62,8 +66,8 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
         return reasons
     lon = fixes["lon"].to_numpy(dtype=np.float64, na_value=np.nan)
     lat = fixes["lat"].to_numpy(dtype=np.float64, na_value=np.nan)
-    member_code, _ = pd.factorize(fixes["member_id"])
-    no_member = ~usable_member_ids(fixes["member_id"])
+    member_code, members = pd.factorize(fixes["member_id"])
+    no_member = ~_usable_codes(member_code, members)
     time = fixes["time"]
     t_ns = epoch_ns(time)
     accuracy = fixes["accuracy"].to_numpy(dtype=np.float64, na_value=np.nan)
