@@ -18,13 +18,14 @@ from .credit import patrol_credit
 from .flags import Flag, iso_time
 from .grid import Grid
 from .ingrid import in_grid_fraction
-from .outliers import find_spikes, find_teleports
-from .patrol_flags import (FixSource, dismissed, gap_flags, identify, mock_flags, spike_flags, teleport_flags,
-                           timestamp)
+from .detectors.glitches import adjusted_distance, find_glitches, network_fixes
+from .detectors.jumps import outlier_flags, teleport_flags
+from .detectors.motion import VEHICLE, Motion, classify_motion
+from .detectors.stays import find_stays, stay_evidence
+from .detectors.vehicle import vehicle_evidence
+from .patrol_flags import FixSource, gap_flags, identify, mock_flags, timestamp
 from .projection import LocalProjection
 from .rules import Rules
-from .stays import find_stays, stay_evidence
-from .vehicle import find_vehicle_runs, vehicle_evidence
 
 
 @dataclass
@@ -38,7 +39,8 @@ class DayTrack:
     ``mock`` is True where the device marked the fix as a mock location; ``speed`` is the
     device-reported speed in m/s (NaN unknown); ``device_id`` the reporting device (None unknown);
     ``crs`` the coordinate system the input declared (``wgs84``, ``gcj02``, ``bd09``) before the
-    positions were converted to WGS-84.
+    positions were converted to WGS-84; ``network`` is True where the fix reports a network (cell or
+    Wi-Fi) position: provider ``network``/``cell``/``wifi``, or an accuracy of exactly 0.
     """
 
     member_id: str
@@ -55,9 +57,12 @@ class DayTrack:
     speed: np.ndarray | None = None
     device_id: np.ndarray | None = None
     crs: np.ndarray | None = None
+    network: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.time_ns)
+        if self.network is None:
+            self.network = network_fixes(None, self.accuracy) if len(self.accuracy) == n else np.zeros(n, bool)
         if self.mock is None:
             self.mock = np.zeros(n, dtype=bool)
         if self.speed is None:
@@ -180,24 +185,42 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     t_s = (track.time_ns - track.time_ns[0]) / 1e9 if n else np.zeros(0)
     fixes = FixSource(track)
 
-    # Lone spikes leave the geometry unless an auditor dismissed their flag.
-    spikes = find_spikes(x, y, t_s, track.accuracy, rules) & ~track.synthetic
-    outliers = identify(spike_flags(fixes, x, y, t_s, spikes, rules), pid, reviews)
-    vouched = np.flatnonzero(spikes)[dismissed(outliers)]
-    spikes[vouched] = False
-    keep = ~spikes
+    # Stage 1 of the motion model: position glitches leave the geometry unless an auditor
+    # dismissed their flag; the jumps the track does not come back from are TELEPORT candidates.
+    glitches = find_glitches(x, y, t_s, track.accuracy, track.network & ~track.synthetic, rules)
+    glitch_runs = [r for r in glitches.runs if not track.synthetic[r.first:r.last + 1].all()]
+    outliers = identify(outlier_flags(fixes, x, y, t_s, glitch_runs, rules), pid, reviews)
+    vouched = np.zeros(n, dtype=bool)
+    for flag, run in zip(outliers, glitch_runs):
+        if flag.status == "dismissed":
+            vouched[run.first:run.last + 1] = True
+    keep = ~(glitches.mask & ~vouched)
+    keep[track.synthetic] = True
     xk, yk, tk, acck = x[keep], y[keep], t_s[keep], track.accuracy[keep]
     kept_index = np.flatnonzero(keep)
+    for flag, run in zip(outliers, glitch_runs):
+        # A glitch at the start or end of the day shortens the span that the figures cover.
+        lost = 0.0
+        if flag.status != "dismissed" and len(tk) and run.first == 0:
+            lost = float(tk[0] - t_s[0])
+        elif flag.status != "dismissed" and len(tk) and run.last == n - 1:
+            lost = float(t_s[-1] - tk[-1])
+        flag.evidence["uncounted_s"] = round(lost, 3)
 
     seg_dt = np.diff(tk)
     seg_len = np.hypot(np.diff(xk), np.diff(yk))
+    adjusted = adjusted_distance(xk[:-1], yk[:-1], acck[:-1], xk[1:], yk[1:], acck[1:])
     gap = seg_dt > rules.max_gap_s
-    teleport, adjusted, speed_kmh = find_teleports(xk, yk, tk, acck, rules)
+    # A jump is a teleport segment when its two fixes are consecutive in the kept geometry (a fix an
+    # auditor vouched for between them joins the path).
+    teleport = np.zeros(len(seg_dt), dtype=bool)
+    position = np.full(n, -1)
+    position[kept_index] = np.arange(len(kept_index))
+    for a, b in glitches.jumps:
+        if position[a] >= 0 and position[b] == position[a] + 1 and not vouched[a] and not vouched[b]:
+            teleport[position[a]] = True
     teleport &= ~gap
-    # A fix an auditor vouched for (dismissed spike) joins the path: its segments are no teleports.
-    for i in np.searchsorted(kept_index, vouched).tolist():
-        teleport[max(i - 1, 0):i + 1] = False
-    jumps, jump_spans = teleport_flags(fixes, kept_index, tk, seg_len, adjusted, speed_kmh, teleport, rules)
+    jumps, jump_spans = teleport_flags(fixes, kept_index, tk, seg_len, adjusted, teleport, gap | teleport, rules)
     for flag, (first, last) in zip(identify(jumps, pid, reviews), jump_spans):
         if flag.status == "dismissed":
             teleport[first:last + 1] = False
@@ -215,9 +238,11 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     teleport_s = float(np.sum(seg_dt, where=teleport))
     distance_m = float(np.sum(seg_len, where=counted))
 
+    # Stage 2: one labelling of the remaining segments, read by IDLE, LOOP and VEHICLE.
+    motion = classify_motion(xk, yk, tk, counted, rules)
     site_xy = _site_positions(projection, sites)
-    behaviour, excluded = _behaviour_flags(fixes, pid, reviews, kept_index, xk, yk, tk, acck, seg_len, seg_dt,
-                                           counted, seg_in_grid, site_xy, rules)
+    behaviour, excluded = _behaviour_flags(fixes, pid, reviews, kept_index, (xk, yk, tk, acck),
+                                           (seg_len, seg_dt, counted, seg_in_grid), motion, site_xy, rules)
     verified_s = in_grid_s - float(seg_in_grid[excluded].sum())
 
     buffer_m = rules.coverage_buffer_m
@@ -245,14 +270,20 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     )
 
 
-def _behaviour_flags(fixes, pid, reviews, kept_index, xk, yk, tk, acck, seg_len, seg_dt, counted, seg_in_grid,
-                     site_xy, rules) -> tuple[list[Flag], np.ndarray]:
-    """IDLE, LOOP and VEHICLE flags, and the segments whose in-grid time they take from verified time."""
+def _behaviour_flags(fixes: FixSource, pid: str, reviews: Mapping[str, str], kept_index: np.ndarray,
+                     kept: tuple, segments: tuple, motion: Motion, site_xy, rules: Rules
+                     ) -> tuple[list[Flag], np.ndarray]:
+    """IDLE, LOOP and VEHICLE flags, and the segments whose in-grid time they take from verified time.
+
+    ``kept`` is ``(x, y, t, accuracy)`` of the kept fixes, ``segments`` ``(length, dt, counted,
+    in_grid_s)`` of their segments.
+    """
+    xk, yk, tk, acck = kept
+    seg_len, seg_dt, counted, seg_in_grid = segments
     excluded = np.zeros(len(seg_dt), dtype=bool)
     track = fixes.track
     found: dict[str, list[tuple[Flag, int, int]]] = {"IDLE": [], "LOOP": [], "VEHICLE": []}
-    stays, motion = find_stays(xk, yk, tk, ~counted, rules, *site_xy)
-    for stay in stays:
+    for stay in find_stays(xk, yk, tk, ~counted | (motion.state == VEHICLE), motion, rules, *site_xy):
         a, b = kept_index[stay.first], kept_index[stay.last]
         sl = slice(stay.first, stay.last + 1)
         lon, lat = float(np.mean(track.lon[kept_index[sl]])), float(np.mean(track.lat[kept_index[sl]]))
@@ -260,9 +291,9 @@ def _behaviour_flags(fixes, pid, reviews, kept_index, xk, yk, tk, acck, seg_len,
                     **stay_evidence(stay, xk, yk, tk, motion, acck, rules)}
         found[stay.code].append((Flag(stay.code, fixes.time(a), fixes.time(b), lon, lat, evidence),
                                  stay.first, stay.last - 1))
-    for first, last in find_vehicle_runs(seg_len, seg_dt, counted, rules):
+    for first, last in motion.rides:
         a, b = kept_index[first], kept_index[last + 1]
-        evidence = vehicle_evidence(first, last, seg_len, seg_dt, rules)
+        evidence = vehicle_evidence(first, last, seg_len, seg_dt, counted, motion, rules)
         evidence.update({"from": fixes.point(a), "to": fixes.point(b)})
         found["VEHICLE"].append((Flag("VEHICLE", fixes.time(a), fixes.time(b), float(track.lon[a]),
                                       float(track.lat[a]), evidence), first, last))

@@ -66,43 +66,6 @@ class FixSource:
         return {"lon": float(self.track.lon[i]), "lat": float(self.track.lat[i]), **self.where(i)}
 
 
-def spike_flags(fixes: FixSource, x, y, t_s, spikes: np.ndarray, rules: Rules) -> list[Flag]:
-    """GPS_OUTLIER (low): one per lone spike fix, dropped from the geometry."""
-    track = fixes.track
-    flags = []
-    for i in np.flatnonzero(spikes).tolist():
-        d_in = float(np.hypot(x[i] - x[i - 1], y[i] - y[i - 1]))
-        d_out = float(np.hypot(x[i + 1] - x[i], y[i + 1] - y[i]))
-        accuracy = track.accuracy[i]
-        flags.append(Flag("GPS_OUTLIER", fixes.time(i), fixes.time(i), float(track.lon[i]), float(track.lat[i]), {
-            "distance_in_m": round(d_in, 1), "distance_out_m": round(d_out, 1),
-            "speed_in_kmh": round(d_in / (t_s[i] - t_s[i - 1]) * 3.6, 1),
-            "speed_out_kmh": round(d_out / (t_s[i + 1] - t_s[i]) * 3.6, 1),
-            "accuracy_m": None if np.isnan(accuracy) else float(accuracy),
-            "teleport_kmh": rules.teleport_kmh, "fix": fixes.where(i),
-            "dropped_from_geometry": True}))
-    return flags
-
-
-def teleport_flags(fixes: FixSource, kept_index, tk, seg_len, adjusted, speed_kmh, teleport,
-                   rules: Rules) -> tuple[list[Flag], list[tuple[int, int]]]:
-    """TELEPORT (high): one per run of teleport segments; also the runs (segment indices)."""
-    flags, spans = [], runs(teleport)
-    for first, last in spans:
-        a, b = kept_index[first], kept_index[last + 1]
-        worst = first + int(np.argmax(speed_kmh[first:last + 1]))
-        duration = round(float(tk[last + 1] - tk[first]), 3)
-        flags.append(Flag("TELEPORT", fixes.time(a), fixes.time(b), float(fixes.track.lon[b]),
-                          float(fixes.track.lat[b]), {
-                              "from": fixes.point(a), "to": fixes.point(b), "segments": last - first + 1,
-                              "distance_m": round(float(seg_len[first:last + 1].sum()), 1),
-                              "adjusted_distance_m": round(float(adjusted[first:last + 1].sum()), 1),
-                              "duration_s": duration, "max_speed_kmh": round(float(speed_kmh[worst]), 1),
-                              "teleport_kmh": rules.teleport_kmh, "teleport_min_m": rules.teleport_min_m,
-                              "excluded_s": duration}))
-    return flags, spans
-
-
 def gap_flags(fixes: FixSource, kept_index, seg_dt, gap, rules: Rules) -> tuple[list[Flag], list[int]]:
     """GAP (low): one per segment longer than ``max_gap_s``; also those segments' indices."""
     flags, segments = [], np.flatnonzero(gap).tolist()

@@ -42,15 +42,31 @@ class Rules:
     # anomalies
     teleport_kmh: float = 150.0
     teleport_min_m: float = 200.0
+    # a run of fixes that jumps away and comes back within glitch_max_s is a position glitch
+    glitch_max_s: float = 120.0
+    # a step faster than teleport_kmh is no jump while under jump_speed_factor x the median speed of the
+    # steps around it, where that is vehicle motion (a train at 160 km/h)
+    jump_speed_factor: float = 2.0
     idle_radius_m: float = 50.0
     idle_min_s: float = 900.0
     loop_radius_m: float = 60.0
     loop_min_s: float = 600.0
-    # IDLE versus LOOP: fixes are averaged in motion_bin_s bins; a stretch is "still" when the
-    # median speed between bin centres stays below still_mps. GPS jitter of 5-10 m reads as
-    # about 0.1-0.2 m/s, slow walking as 0.5 m/s or more.
+    # The motion model (geoverify.detectors.motion; docs/motion.md gives the figures behind each).
+    # Still: progress between motion_bin_s bins below still_mps, and no coherent motion (turn_bin_s
+    # bins, steps of coherent_mps on average turning with a mean cosine of coherent_cos over
+    # coherent_window_s). GPS jitter of 5-10 m reads as about 0.1-0.2 m/s progress.
     motion_bin_s: float = 60.0
     still_mps: float = 0.35
+    turn_bin_s: float = 10.0
+    coherent_mps: float = 0.6
+    coherent_cos: float = 0.3
+    coherent_window_s: float = 60.0
+    # Vehicle: pace over pace_window_s; ride-like above ride_floor_kmh, joined across pauses of
+    # vehicle_join_s; a ride when above vehicle_kmh (over fast_window_s) for vehicle_min_s in all
+    pace_window_s: float = 30.0
+    fast_window_s: float = 10.0
+    ride_floor_kmh: float = 12.0
+    vehicle_join_s: float = 180.0
     vehicle_kmh: float = 30.0
     vehicle_min_s: float = 120.0
     # CRS_MISMATCH: at most 1 - crs_mismatch_share of the fixes in the grid as read, at least

@@ -151,7 +151,7 @@ def test_gap_is_flagged_low_with_its_duration():
 def test_window_spans_match_brute_force(windows):
     # Both ways of measuring a window's extent (direct for few windows, a sparse table for many)
     # give each window's max - min exactly.
-    from geoverify.stays import _spans
+    from geoverify.detectors.stays import _spans
 
     rng = np.random.default_rng(3)
     values = rng.normal(0, 30, 600).cumsum()

@@ -87,25 +87,39 @@ def test_lone_spike_is_dropped_and_flagged_low(square_grid, rules):
 
 
 def test_real_relocation_is_a_teleport_not_a_spike(square_grid, rules):
-    # Jumps 3 km in 10 s and stays there: TELEPORT (high); its 10 s are not patrol time.
-    xy = [(10, 50), (20, 50), (3020, 50), (3030, 50), (3040, 50)]
-    patrol = verify_patrol(square_grid, day_track(xy, [0, 10, 20, 30, 40]), rules)
+    # Walks 190 s, jumps 3 km in 10 s and walks on there for 200 s (> glitch_max_s = 120):
+    # TELEPORT (high); its 10 s are not patrol time.
+    xy = [(10 + k, 50) for k in range(20)] + [(3029 + 10 * k, 50) for k in range(21)]
+    patrol = verify_patrol(square_grid, day_track(xy, np.arange(41) * 10.0), rules)
     assert [(f.code, f.severity) for f in patrol.flags] == [("TELEPORT", "high")]
     assert patrol.teleport_s == pytest.approx(10.0)
-    assert patrol.in_grid_s == pytest.approx(10.0)
-    assert patrol.outside_s == pytest.approx(20.0)
-    assert patrol.distance_m == pytest.approx(30.0)
+    assert patrol.in_grid_s == pytest.approx(190.0)
+    assert patrol.outside_s == pytest.approx(200.0)
+    assert patrol.distance_m == pytest.approx(219.0)
     assert patrol.credit["status"] == "held"
     ev = patrol.flags[0].evidence
     assert ev["distance_m"] == pytest.approx(3000.0) and ev["max_speed_kmh"] == pytest.approx(1080.0)
+    # Both sides: where it was, where it continued, and for how long.
+    assert ev["from"]["line"] == 21 and ev["to"]["line"] == 22 and ev["continued_s"] == pytest.approx(200.0)
 
 
-def test_teleport_needs_200_m_after_accuracy(square_grid, rules):
+def test_jump_away_that_ends_the_day_within_glitch_max_s_is_an_outlier(square_grid, rules):
+    # Two fixes 3 km away, then nothing: the track never stays away longer than 120 s.
+    xy = [(10, 50), (20, 50), (3020, 50), (3030, 50)]
+    patrol = verify_patrol(square_grid, day_track(xy, [0, 10, 20, 30]), rules)
+    assert [(f.code, f.severity) for f in patrol.flags] == [("GPS_OUTLIER", "low")]
+    assert patrol.flags[0].evidence["reason"] == "before_gap" and patrol.flags[0].evidence["fixes"] == 2
+    assert patrol.credit["status"] != "held"
+
+
+@pytest.mark.parametrize("jump_m, codes", [(250, []), (270, ["TELEPORT"])])
+def test_teleport_needs_200_m_after_accuracy(square_grid, rules, jump_m, codes):
     # 250 m in 2 s is 450 km/h, but with 30 m accuracy on both fixes only 190 m remain: no teleport.
-    track = day_track([(0, 50), (250, 50)], [0, 2], accuracy=[30, 30])
-    assert verify_patrol(square_grid, track, rules).flags == []
-    track = day_track([(0, 50), (270, 50)], [0, 2], accuracy=[30, 30])
-    assert [f.code for f in verify_patrol(square_grid, track, rules).flags] == ["TELEPORT"]
+    # The member stands 200 s before the jump and walks on from there for 300 s.
+    xy = [(0, 50)] * 21 + [(jump_m + 10 * k, 50) for k in range(31)]
+    t = [10 * k for k in range(21)] + [202 + 10 * k for k in range(31)]
+    track = day_track(xy, t, accuracy=[30] * 52)
+    assert [f.code for f in verify_patrol(square_grid, track, rules).flags] == codes
 
 
 def test_vehicle_speed_is_not_a_teleport(square_grid, rules):
@@ -130,8 +144,10 @@ def test_span_is_split_into_in_grid_outside_gap_and_teleport(square_grid, rules)
     seconds = np.cumsum(rng.choice([5, 10, 400], size=300, p=[0.5, 0.45, 0.05]))
     patrol = verify_patrol(square_grid, day_track(xy, seconds), rules)
     total = patrol.in_grid_s + patrol.outside_s + patrol.gap_s + patrol.teleport_s
-    # Spikes remove fixes from the geometry, never time: the first and last fix are never spikes.
-    assert total == pytest.approx(seconds[-1] - seconds[0], abs=1e-6)
+    # Glitches remove fixes from the geometry, never time, except a glitch at either end of the
+    # day, whose seconds its flag reports as uncounted.
+    uncounted = sum(f.evidence["uncounted_s"] for f in patrol.flags if f.code == "GPS_OUTLIER")
+    assert total + uncounted == pytest.approx(seconds[-1] - seconds[0], abs=1e-6)
 
 
 def test_honest_patrol_earns_points(square_grid, rules):

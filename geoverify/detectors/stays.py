@@ -1,16 +1,15 @@
 """Stays: a phone left lying still (IDLE) and a member circling a small area (LOOP).
 
 Both are stretches of at least a minimum duration whose fixes stay within a radius. What tells
-them apart is motion, measured so that GPS jitter does not read as walking: fixes are averaged
-in bins of ``motion_bin_s`` seconds (jitter shrinks, real movement does not), and the speed
-between the centres of the bins either side of each fix's bin is taken; a stretch is *still* when
-the median of those speeds is below ``still_mps``. Jitter of 5-10 m at 5-30 s sampling reads as
-0.1-0.2 m/s, slow walking (0.5 m/s) as 0.5 m/s.
+them apart is whether the phone moves, read from the motion model
+(:func:`geoverify.detectors.motion.classify_motion`): a stretch is *still* when more than half of
+its time (not of its fixes) is still. Walking a tight circle is moving (it turns consistently at
+walking pace); jitter is not.
 
 "Within a radius R" is tested on the stretch's extent along four directions (0°, 45°, 90°,
 135°): at most 2R along each, an octagon round the circle of radius R (its corners are 8 % further
 out). That test is exact for windows of any length in O(1) after an O(n log n) build, so the scan
-costs no Python loop per fix. A stay never spans a gap or a teleport.
+costs no Python loop per fix. A stay never spans a gap, a teleport or a vehicle ride.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .intervals import RangeTable, runs, window_cover
-from .rules import Rules
+from ..intervals import RangeTable, runs, window_cover
+from ..rules import Rules
 
 _DIAGONAL = np.sqrt(0.5)
 NOISE_FLOOR_M = 10.0  # a still phone's fixes wander at least this far from their centre
@@ -102,39 +101,12 @@ def _spans(values: np.ndarray, first: np.ndarray, last: np.ndarray, tables: dict
     return np.maximum.reduceat(window, offsets) - np.minimum.reduceat(window, offsets)
 
 
-def motion_speed(x: np.ndarray, y: np.ndarray, t: np.ndarray, rules: Rules) -> np.ndarray:
-    """Jitter-resistant speed in m/s at each fix (see the module docstring).
-
-    Returns
-    -------
-    numpy.ndarray
-        One per fix: the speed between the centres of the bins before and after its own.
-    """
-    n = len(t)
-    if n == 0:
-        return np.zeros(0)
-    bins = np.floor((t - t[0]) / rules.motion_bin_s).astype(np.int64)
-    _, inverse, count = np.unique(bins, return_inverse=True, return_counts=True)
-    cx = np.bincount(inverse, x) / count
-    cy = np.bincount(inverse, y) / count
-    ct = np.bincount(inverse, t) / count
-    m = len(count)
-    if m < 2:
-        return np.zeros(n)
-    before = np.maximum(np.arange(m) - 1, 0)
-    after = np.minimum(np.arange(m) + 1, m - 1)
-    dt = ct[after] - ct[before]
-    speed = np.hypot(cx[after] - cx[before], cy[after] - cy[before]) / np.where(dt > 0, dt, np.inf)
-    return speed[inverse]
-
-
-def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, rules: Rules,
-               site_x: np.ndarray | None = None, site_y: np.ndarray | None = None
-               ) -> tuple[list[Stay], np.ndarray]:
+def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, motion: Motion, rules: Rules,
+               site_x: np.ndarray | None = None, site_y: np.ndarray | None = None) -> list[Stay]:
     """IDLE and LOOP stretches of one patrol.
 
-    A window (see :func:`stay_windows`) is *still* when most of its fixes move slower than
-    ``still_mps`` (the median test). IDLE: still windows of ``idle_min_s`` within
+    A window (see :func:`stay_windows`) is *still* when more than half of its time is still in
+    ``motion`` (time-weighted). IDLE: still windows of ``idle_min_s`` within
     ``idle_radius_m``, joined, then trimmed at both ends to the fixes within GPS noise of the
     stretch's centre (so the walk in and out is not idle time), still lasting ``idle_min_s``;
     not when the centre lies within ``site_visit_radius_m`` of a site (a stay at a household is
@@ -144,26 +116,27 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
     Parameters
     ----------
     x, y, t, breaks
-        As for :func:`stay_windows`.
+        As for :func:`stay_windows`; ``breaks`` should include vehicle segments.
+    motion : Motion
+        The day's motion model (``still`` and ``weight_s`` per fix).
     site_x, site_y : numpy.ndarray, optional
         Sites of the grid, metres on the same projection.
 
     Returns
     -------
-    stays : list of Stay
+    list of Stay
         In time order.
-    speed : numpy.ndarray
-        :func:`motion_speed` per fix (for evidence).
     """
     n = len(t)
     if n < 2:
-        return [], np.zeros(n)
-    speed = motion_speed(x, y, t, rules)
-    still_count = np.concatenate([[0], np.cumsum(speed < rules.still_mps)])
+        return []
+    still_s = np.concatenate([[0.0], np.cumsum(np.where(motion.still, motion.weight_s, 0.0))])
+    total_s = np.concatenate([[0.0], np.cumsum(motion.weight_s)])
     starts = np.concatenate([[True], breaks])
 
     def still_share(first, last):
-        return (still_count[last + 1] - still_count[first]) / (last - first + 1)
+        whole = total_s[last + 1] - total_s[first]
+        return np.where(whole > 0, (still_s[last + 1] - still_s[first]) / np.where(whole > 0, whole, 1.0), 0.0)
 
     tables: dict = {}
     first, last = stay_windows(x, y, t, breaks, rules.idle_radius_m, rules.idle_min_s, tables)
@@ -187,7 +160,7 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
         if t[b] - t[a] >= rules.loop_min_s:
             stays.append(Stay("LOOP", a, b))
     stays.sort(key=lambda s: (s.first, s.code))
-    return stays, speed
+    return stays
 
 
 def _trim_to_noise(x: np.ndarray, y: np.ndarray, a: int, b: int) -> tuple[int, int]:
@@ -209,7 +182,7 @@ def _split_at(spans: list[tuple[int, int]], starts: np.ndarray) -> list[tuple[in
     return out
 
 
-def stay_evidence(stay: Stay, x: np.ndarray, y: np.ndarray, t: np.ndarray, speed: np.ndarray,
+def stay_evidence(stay: Stay, x: np.ndarray, y: np.ndarray, t: np.ndarray, motion: Motion,
                   accuracy: np.ndarray, rules: Rules) -> dict:
     """Figures of a stay for its flag: centre offset, radius, path length, speeds, thresholds."""
     sl = slice(stay.first, stay.last + 1)
@@ -224,7 +197,9 @@ def stay_evidence(stay: Stay, x: np.ndarray, y: np.ndarray, t: np.ndarray, speed
         "radius_m": round(float(dist.max()), 1),
         "rms_radius_m": round(float(np.sqrt(np.mean(dist ** 2))), 1),
         "path_length_m": round(float(np.hypot(np.diff(sx), np.diff(sy)).sum()), 1),
-        "median_motion_mps": round(float(np.median(speed[sl])), 3),
+        "median_motion_mps": round(float(np.median(motion.progress_mps[sl])), 3),
+        "still_share": round(float(np.sum(motion.weight_s[sl] * motion.still[sl])
+                                   / max(float(motion.weight_s[sl].sum()), 1e-9)), 3),
         "median_accuracy_m": None if np.all(np.isnan(acc)) else round(float(np.nanmedian(acc)), 1),
         "radius_limit_m": rules.idle_radius_m if idle else rules.loop_radius_m,
         "min_duration_s": rules.idle_min_s if idle else rules.loop_min_s,

@@ -1,0 +1,232 @@
+"""Position glitches and jumps: the first stage of the motion model.
+
+A *jump* is a step between two fixes that is faster than ``teleport_kmh`` over at least
+``teleport_min_m``, distances taken after subtracting both fixes' reported accuracy (unknown
+accuracy counts as 0). Steps that the motion around them explains are not jumps: a train at
+160 km/h makes every step "faster than 150 km/h", but each one is within ``jump_speed_factor`` times the
+median speed of the neighbouring steps (see :func:`local_speed`).
+
+Every remaining jump is resolved against an *anchor*, the last fix before it that is not a glitch:
+
+``network``
+    The fix jumped to reports a network position (provider ``network``/``cell``/``wifi``, or an
+    accuracy of exactly 0 where accuracy is reported): it and the network fixes after it that
+    are still a jump away from the anchor are glitches. A GPS fix jumping away from a network
+    anchor makes the anchor the glitch.
+``come_back``
+    The track comes back: a later fix, at most ``glitch_max_s`` after the first fix away, lies
+    within reach of the anchor (less than ``teleport_min_m`` plus ``jump_speed_factor`` times the local
+    speed times the time since the anchor). The fixes away are a glitch, however many there are.
+``before_gap``
+    The track ends (a gap or the end of the day) less than ``glitch_max_s`` after the jump,
+    without coming back: too short a stay away to be a relocation.
+``cold_start``
+    The anchor lies less than ``glitch_max_s`` after the start of its run (the first fix of the
+    day or after a gap) and the fixes after the jump stay coherent for longer than that: the
+    first fixes after the gap were wrong, not the rest.
+
+Anything else is a jump the track does not come back from: a TELEPORT candidate, with the anchor
+and the fix it jumped to. A track without accuracy or provider columns meets only the
+``come_back``, ``before_gap`` and ``cold_start`` rules, so removing those columns can turn a glitch
+into a TELEPORT but never a relocation into a glitch.
+
+The work is vectorised except for one short Python step per unexplained jump (real days have
+a handful; a synthetic day of walking has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..rules import Rules
+
+NETWORK_PROVIDERS = frozenset({"network", "cell", "wifi", "cellular", "wlan"})
+NEIGHBOURS = 4   # steps either side whose median speed is the local speed of a step
+
+
+@dataclass
+class GlitchRun:
+    """Fixes ``first..last`` (inclusive, indices of the day's fixes) dropped as one position glitch."""
+
+    first: int
+    last: int
+    reason: str           # network, come_back, before_gap, cold_start
+    anchor: int           # the last good fix before the run (-1 when none)
+
+
+@dataclass
+class Glitches:
+    """Result of :func:`find_glitches`."""
+
+    mask: np.ndarray                                   # one per fix: dropped as a glitch
+    runs: list[GlitchRun] = field(default_factory=list)
+    jumps: list[tuple[int, int]] = field(default_factory=list)   # (anchor, fix jumped to), unresolved
+
+
+def network_fixes(provider: np.ndarray | None, accuracy: np.ndarray) -> np.ndarray:
+    """Fixes that report a network (cell or Wi-Fi) position rather than a satellite fix.
+
+    Parameters
+    ----------
+    provider : numpy.ndarray of object, optional
+        Each fix's provider (None or NaN unknown).
+    accuracy : numpy.ndarray
+        Reported accuracy in metres, NaN unknown; exactly 0 is what phones report for a network
+        position.
+    """
+    net = np.asarray(accuracy) == 0.0
+    if provider is not None and len(provider):
+        text = np.array([str(p).strip().lower() if isinstance(p, str) else "" for p in provider], dtype=object)
+        net |= np.isin(text, list(NETWORK_PROVIDERS))
+    return net
+
+
+def adjusted_distance(xa, ya, acc_a, xb, yb, acc_b) -> np.ndarray:
+    """Distance in metres between fixes a and b less both accuracies (unknown = 0), at least 0."""
+    return np.maximum(np.hypot(xb - xa, yb - ya) - np.nan_to_num(acc_a) - np.nan_to_num(acc_b), 0.0)
+
+
+def local_speed(step_mps: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """Median speed (m/s) of the :data:`NEIGHBOURS` steps either side of each step, itself left out.
+
+    Steps across a break (a gap) are not neighbours. NaN where a step has no neighbour.
+    """
+    m = len(step_mps)
+    if not m:
+        return np.zeros(0)
+    run = np.cumsum(np.concatenate([[0], breaks[:-1]])) if m > 1 else np.zeros(1, np.int64)
+    pad = np.full(m + 2 * NEIGHBOURS, np.nan)
+    pad[NEIGHBOURS:NEIGHBOURS + m] = np.where(breaks, np.nan, step_mps)
+    run_pad = np.full(m + 2 * NEIGHBOURS, -1)
+    run_pad[NEIGHBOURS:NEIGHBOURS + m] = run
+    offsets = [o for o in range(-NEIGHBOURS, NEIGHBOURS + 1) if o]
+    idx = np.arange(m)[:, None] + NEIGHBOURS + np.array(offsets)[None, :]
+    values = np.where(run_pad[idx] == run[:, None], pad[idx], np.nan)
+    out = np.full(m, np.nan)
+    has = ~np.all(np.isnan(values), axis=1)
+    out[has] = np.nanmedian(values[has], axis=1)
+    return out
+
+
+def find_glitches(x: np.ndarray, y: np.ndarray, t: np.ndarray, accuracy: np.ndarray, network: np.ndarray,
+                  rules: Rules) -> Glitches:
+    """Position glitches and unresolved jumps of one day's fixes (see the module docstring).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Positions in metres on a local projection, time order.
+    t : numpy.ndarray
+        Seconds, strictly increasing.
+    accuracy : numpy.ndarray
+        Reported accuracy in metres (NaN unknown).
+    network : numpy.ndarray of bool
+        Fixes reporting a network position (:func:`network_fixes`).
+    rules : Rules
+        ``teleport_kmh``, ``teleport_min_m``, ``glitch_max_s``, ``max_gap_s``, ``vehicle_kmh`` and
+        ``jump_speed_factor``.
+
+    Returns
+    -------
+    Glitches
+    """
+    n = len(t)
+    out = Glitches(mask=np.zeros(n, dtype=bool))
+    if n < 2:
+        return out
+    dt = np.diff(t)
+    breaks = dt > rules.max_gap_s
+    step = np.hypot(np.diff(x), np.diff(y)) / dt
+    adjusted = adjusted_distance(x[:-1], y[:-1], accuracy[:-1], x[1:], y[1:], accuracy[1:])
+    local = local_speed(step, breaks)
+    limit = _limits(local, rules)
+    jump = (adjusted >= rules.teleport_min_m) & (adjusted / dt > limit) & ~breaks
+    if not jump.any():
+        return out
+    run_id = np.concatenate([[0], np.cumsum(breaks)])
+    run_first = np.concatenate([[0], np.flatnonzero(breaks) + 1])
+    run_last = np.concatenate([np.flatnonzero(breaks), [n - 1]])
+    fix_limit = np.concatenate([limit, limit[-1:]])
+    reach = np.nan_to_num(np.concatenate([local, local[-1:]])) * rules.jump_speed_factor
+    resolver = _Resolver(x, y, t, accuracy, network, (fix_limit, reach), run_id, run_first, run_last, rules, out)
+    for k in np.flatnonzero(jump).tolist():
+        resolver.resolve(k + 1)
+    out.runs.sort(key=lambda r: r.first)
+    return out
+
+
+def _limits(local: np.ndarray, rules: Rules) -> np.ndarray:
+    """Per step, the speed (m/s) above which it is a jump: ``teleport_kmh``, or ``jump_speed_factor`` times
+    the local speed where that is vehicle motion (faster than ``vehicle_kmh``)."""
+    vehicle = np.nan_to_num(local) * 3.6 > rules.vehicle_kmh
+    return np.where(vehicle, np.maximum(rules.teleport_mps, rules.jump_speed_factor * np.nan_to_num(local)),
+                    rules.teleport_mps)
+
+
+class _Resolver:
+    """The sequential part of :func:`find_glitches`: one call per unexplained jump."""
+
+    def __init__(self, x, y, t, accuracy, network, speeds, run_id, run_first, run_last, rules: Rules, out: Glitches):
+        self.x, self.y, self.t, self.acc, self.net = x, y, t, accuracy, network
+        (self.limit, self.reach), self.run_id, self.run_first, self.run_last = speeds, run_id, run_first, run_last
+        self.rules, self.out = rules, out
+
+    def anchor(self, b: int) -> int:
+        """The last fix before ``b`` in its run that is not a glitch, or -1."""
+        first = self.run_first[self.run_id[b]]
+        good = np.flatnonzero(~self.out.mask[first:b])
+        return first + int(good[-1]) if len(good) else -1
+
+    def jumps(self, a: int, js) -> np.ndarray:
+        """Whether each fix of ``js`` is a jump away from anchor ``a``."""
+        js = np.asarray(js)
+        d = adjusted_distance(self.x[a], self.y[a], self.acc[a], self.x[js], self.y[js], self.acc[js])
+        return (d >= self.rules.teleport_min_m) & (d / (self.t[js] - self.t[a]) > self.limit[a])
+
+    def returned(self, a: int, js) -> np.ndarray:
+        """Whether each fix of ``js`` is back within reach of anchor ``a``: less than ``teleport_min_m``
+        plus ``jump_speed_factor`` times the local speed at ``a`` times the time since ``a``."""
+        js = np.asarray(js)
+        d = adjusted_distance(self.x[a], self.y[a], self.acc[a], self.x[js], self.y[js], self.acc[js])
+        return d < self.rules.teleport_min_m + self.reach[a] * (self.t[js] - self.t[a])
+
+    def drop(self, first: int, last: int, reason: str, anchor: int) -> None:
+        self.out.mask[first:last + 1] = True
+        self.out.runs.append(GlitchRun(first, last, reason, anchor))
+
+    def resolve(self, b: int) -> None:
+        if self.out.mask[b]:
+            return
+        a = self.anchor(b)
+        while a >= 0 and bool(self.jumps(a, [b])[0]):
+            end = int(self.run_last[self.run_id[b]])
+            if self.net[b]:
+                away = np.arange(b, end + 1)
+                stop = np.flatnonzero(~(self.net[away] & self.jumps(a, away)))
+                last = b + (int(stop[0]) - 1 if len(stop) else len(away) - 1)
+                self.drop(b, last, "network", a)
+                if last >= end:
+                    return
+                b = last + 1
+                continue
+            if self.net[a]:
+                self.drop(a, a, "network", self.anchor(a))
+                a = self.anchor(b)
+                continue
+            horizon = min(int(np.searchsorted(self.t, self.t[b] + self.rules.glitch_max_s, side="right")) - 1, end)
+            if horizon > b:
+                back = np.flatnonzero(self.returned(a, np.arange(b + 1, horizon + 1)))
+                if len(back):
+                    self.drop(b, b + int(back[0]), "come_back", a)
+                    return
+            if self.t[end] - self.t[b] < self.rules.glitch_max_s:
+                self.drop(b, end, "before_gap", a)
+                return
+            start = int(self.run_first[self.run_id[b]])
+            if self.t[a] - self.t[start] < self.rules.glitch_max_s:
+                self.drop(start, a, "cold_start", -1)
+                return
+            self.out.jumps.append((a, b))
+            return
