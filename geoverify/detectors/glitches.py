@@ -8,6 +8,11 @@ median speed of the neighbouring steps (see :func:`local_speed`).
 
 Every remaining jump is resolved against an *anchor*, the last fix before it that is not a glitch:
 
+``stale``
+    The anchor repeats the position of the fixes before it to within a metre (a phone reporting
+    its last known position while it moves on, as phones in trains and cars do), the first of
+    those is at most ``glitch_max_s`` before the jump or followed vehicle motion, and the jump is
+    none from it: the repeats are the glitch, and the track simply moved on.
 ``network``
     The fix jumped to reports a network position (provider ``network``/``cell``/``wifi``, or an
     accuracy of exactly 0 where accuracy is reported): it and the network fixes after it that
@@ -40,10 +45,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..intervals import runs
 from ..rules import Rules
 
 NETWORK_PROVIDERS = frozenset({"network", "cell", "wifi", "cellular", "wlan"})
 NEIGHBOURS = 4   # steps either side whose median speed is the local speed of a step
+STALE_M = 1.0    # fixes repeating a position within this distance (metres) report a frozen position
 
 
 @dataclass
@@ -52,7 +59,7 @@ class GlitchRun:
 
     first: int
     last: int
-    reason: str           # network, come_back, before_gap, cold_start
+    reason: str           # stale, network, come_back, before_gap, cold_start
     anchor: int           # the last good fix before the run (-1 when none)
 
 
@@ -185,12 +192,34 @@ class _Resolver:
         d = adjusted_distance(self.x[a], self.y[a], self.acc[a], self.x[js], self.y[js], self.acc[js])
         return (d >= self.rules.teleport_min_m) & (d / (self.t[js] - self.t[a]) > self.limit[a])
 
+    def stale_from(self, a: int) -> int:
+        """The first of the fixes up to ``a`` that repeat ``a``'s position within :data:`STALE_M` (frozen)."""
+        start = int(self.run_first[self.run_id[a]])
+        good = start + np.flatnonzero(~self.out.mask[start:a + 1])
+        near = np.hypot(self.x[good] - self.x[a], self.y[good] - self.y[a]) <= STALE_M
+        differ = np.flatnonzero(~near)
+        return int(good[differ[-1] + 1]) if len(differ) else int(good[0])
+
+    def froze(self, first: int, b: int) -> bool:
+        """Whether a position repeated from fix ``first`` up to the jump to ``b`` may be frozen: it
+        lasted at most ``glitch_max_s``, or it began while riding (local speed over ``vehicle_kmh``)."""
+        if self.t[b] - self.t[first] <= self.rules.glitch_max_s:
+            return True
+        before = max(first - 1, int(self.run_first[self.run_id[first]]))
+        return bool(self.reach[before] / self.rules.jump_speed_factor * 3.6 > self.rules.vehicle_kmh)
+
     def returned(self, a: int, js) -> np.ndarray:
         """Whether each fix of ``js`` is back within reach of anchor ``a``: less than ``teleport_min_m``
         plus ``jump_speed_factor`` times the local speed at ``a`` times the time since ``a``."""
         js = np.asarray(js)
         d = adjusted_distance(self.x[a], self.y[a], self.acc[a], self.x[js], self.y[js], self.acc[js])
         return d < self.rules.teleport_min_m + self.reach[a] * (self.t[js] - self.t[a])
+
+    def drop_fixes(self, first: int, last: int, reason: str, anchor: int) -> None:
+        """Drop the fixes ``first..last`` not dropped yet, one run per stretch between earlier glitches."""
+        fresh = ~self.out.mask[first:last + 1]
+        for a, b in runs(fresh):
+            self.drop(first + a, first + b, reason, anchor)
 
     def drop(self, first: int, last: int, reason: str, anchor: int) -> None:
         self.out.mask[first:last + 1] = True
@@ -202,6 +231,10 @@ class _Resolver:
         a = self.anchor(b)
         while a >= 0 and bool(self.jumps(a, [b])[0]):
             end = int(self.run_last[self.run_id[b]])
+            first = self.stale_from(a)
+            if first < a and self.froze(first, b) and not bool(self.jumps(first, [b])[0]):
+                self.drop_fixes(first + 1, a, "stale", first)
+                return
             if self.net[b]:
                 away = np.arange(b, end + 1)
                 stop = np.flatnonzero(~(self.net[away] & self.jumps(a, away)))
