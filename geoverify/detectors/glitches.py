@@ -16,7 +16,7 @@ Every remaining jump is resolved against an *anchor*, the last fix before it tha
 ``network``
     The fix jumped to reports a network position (provider ``network``/``cell``/``wifi``, or an
     accuracy of exactly 0 where accuracy is reported): it and the network fixes after it that
-    are still a jump away from the anchor are glitches. A GPS fix jumping away from a network
+    are still out of reach of the anchor (see ``come_back``) are glitches, however long they last. A GPS fix jumping away from a network
     anchor makes the anchor the glitch.
 ``come_back``
     The track comes back: a later fix, at most ``glitch_max_s`` after the first fix away, lies
@@ -237,7 +237,7 @@ class _Resolver:
                 return
             if self.net[b]:
                 away = np.arange(b, end + 1)
-                stop = np.flatnonzero(~(self.net[away] & self.jumps(a, away)))
+                stop = np.flatnonzero(~(self.net[away] & ~self.returned(a, away)))
                 last = b + (int(stop[0]) - 1 if len(stop) else len(away) - 1)
                 self.drop(b, last, "network", a)
                 if last >= end:
