@@ -95,24 +95,33 @@ def adjusted_distance(xa, ya, acc_a, xb, yb, acc_b) -> np.ndarray:
     return np.maximum(np.hypot(xb - xa, yb - ya) - np.nan_to_num(acc_a) - np.nan_to_num(acc_b), 0.0)
 
 
-def local_speed(step_mps: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+def local_speed(step_mps: np.ndarray, breaks: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
     """Median speed (m/s) of the :data:`NEIGHBOURS` steps either side of each step, itself left out.
 
     Steps across a break (a gap) are not neighbours. NaN where a step has no neighbour.
+
+    Parameters
+    ----------
+    step_mps : numpy.ndarray
+        Speed of each step (fix to fix), m/s.
+    breaks : numpy.ndarray of bool
+        One per step: a gap.
+    at : numpy.ndarray of int, optional
+        Only these steps (default: all).
     """
     m = len(step_mps)
-    if not m:
-        return np.zeros(0)
-    run = np.cumsum(np.concatenate([[0], breaks[:-1]])) if m > 1 else np.zeros(1, np.int64)
-    pad = np.full(m + 2 * NEIGHBOURS, np.nan)
-    pad[NEIGHBOURS:NEIGHBOURS + m] = np.where(breaks, np.nan, step_mps)
-    run_pad = np.full(m + 2 * NEIGHBOURS, -1)
-    run_pad[NEIGHBOURS:NEIGHBOURS + m] = run
-    offsets = [o for o in range(-NEIGHBOURS, NEIGHBOURS + 1) if o]
-    idx = np.arange(m)[:, None] + NEIGHBOURS + np.array(offsets)[None, :]
-    values = np.where(run_pad[idx] == run[:, None], pad[idx], np.nan)
-    out = np.full(m, np.nan)
-    has = ~np.all(np.isnan(values), axis=1)
+    at = np.arange(m) if at is None else np.asarray(at, dtype=np.int64)
+    if not m or not len(at):
+        return np.zeros(len(at))
+    run = np.concatenate([[0], np.cumsum(breaks[:-1])])
+    offsets = np.array([o for o in range(-NEIGHBOURS, NEIGHBOURS + 1) if o])
+    idx = at[:, None] + offsets[None, :]
+    inside = (idx >= 0) & (idx < m)
+    idx = np.clip(idx, 0, m - 1)
+    same = inside & (run[idx] == run[at][:, None]) & ~breaks[idx]
+    values = np.where(same, step_mps[idx], np.nan)
+    out = np.full(len(at), np.nan)
+    has = same.any(axis=1)
     out[has] = np.nanmedian(values[has], axis=1)
     return out
 
@@ -145,11 +154,22 @@ def find_glitches(x: np.ndarray, y: np.ndarray, t: np.ndarray, accuracy: np.ndar
         return out
     dt = np.diff(t)
     breaks = dt > rules.max_gap_s
-    step = np.hypot(np.diff(x), np.diff(y)) / dt
-    adjusted = adjusted_distance(x[:-1], y[:-1], accuracy[:-1], x[1:], y[1:], accuracy[1:])
+    length = np.hypot(np.diff(x), np.diff(y))
+    # The adjusted distance is never longer than the distance: test that first, on every step.
+    fast = np.flatnonzero((length >= rules.teleport_min_m) & (length > rules.teleport_mps * dt) & ~breaks)
+    if not len(fast):
+        return out
+    adjusted = np.zeros(len(dt))
+    adjusted[fast] = adjusted_distance(x[fast], y[fast], accuracy[fast], x[fast + 1], y[fast + 1], accuracy[fast + 1])
+    fast = fast[(adjusted[fast] >= rules.teleport_min_m) & (adjusted[fast] / dt[fast] > rules.teleport_mps)]
+    if not len(fast):
+        return out
+    step = length / dt
+    # Local speeds only where they matter: the fast steps, and every fix that may become an anchor.
     local = local_speed(step, breaks)
     limit = _limits(local, rules)
-    jump = (adjusted >= rules.teleport_min_m) & (adjusted / dt > limit) & ~breaks
+    jump = np.zeros(len(dt), dtype=bool)
+    jump[fast] = adjusted[fast] / dt[fast] > limit[fast]
     if not jump.any():
         return out
     run_id = np.concatenate([[0], np.cumsum(breaks)])

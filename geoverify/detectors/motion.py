@@ -43,7 +43,8 @@ the walk around it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -68,20 +69,29 @@ class Motion:
         :data:`EXCLUDED` (a gap or teleport).
     rides : list of (first, last)
         Inclusive segment indices of each vehicle stretch.
-    still : numpy.ndarray of bool
-        One per fix: not moving beyond GPS noise (see the module docstring).
     weight_s : numpy.ndarray
         One per fix: the seconds it stands for (half of each counted segment it ends).
-    progress_mps : numpy.ndarray
-        One per fix: speed between the bin centres a minute either side (for evidence).
+    still, progress_mps : numpy.ndarray
+        Per fix, computed when first asked for (only days with a stay window need them): not
+        moving beyond GPS noise (see the module docstring); the speed between the bin centres a
+        minute either side (m/s, for evidence).
     """
 
     pace_mps: np.ndarray
     state: np.ndarray
     rides: list[tuple[int, int]]
-    still: np.ndarray
     weight_s: np.ndarray
-    progress_mps: np.ndarray
+    fixes: tuple = field(repr=False, default=())        # (x, y, t, counted, rules) for the lazy parts
+
+    @cached_property
+    def progress_mps(self) -> np.ndarray:
+        x, y, t, _, rules = self.fixes
+        return progress_speed(x, y, t, rules.motion_bin_s)
+
+    @cached_property
+    def still(self) -> np.ndarray:
+        x, y, t, counted, rules = self.fixes
+        return (self.progress_mps < rules.still_mps) & ~coherent_motion(x, y, t, counted, rules)
 
     def seconds(self, seg_dt: np.ndarray) -> dict[str, float]:
         """Seconds spent in each state (keys of :data:`STATE_NAMES`)."""
@@ -113,7 +123,10 @@ def classify_motion(x: np.ndarray, y: np.ndarray, t: np.ndarray, counted: np.nda
         weight[:-1] += half
         weight[1:] += half
     pace = segment_pace(x, y, t, counted, rules.pace_window_s)
-    quick = segment_pace(x, y, t, counted, rules.fast_window_s)
+    # The shorter window only matters where the pace is ride-like (most patrol days: nowhere).
+    quick = np.zeros(m)
+    if m and (pace * 3.6 > rules.ride_floor_kmh).any():
+        quick = segment_pace(x, y, t, counted, rules.fast_window_s)
     step_kmh = np.hypot(np.diff(x), np.diff(y)) / np.where(seg_dt > 0, seg_dt, np.inf) * 3.6 if m else np.zeros(0)
     rides = ride_stretches(pace, seg_dt, counted, rules, step_kmh, quick)
     state = np.full(m, EXCLUDED, dtype=np.int8)
@@ -124,9 +137,7 @@ def classify_motion(x: np.ndarray, y: np.ndarray, t: np.ndarray, counted: np.nda
     for first, last in rides:
         sel = slice(first, last + 1)
         state[sel] = np.where(counted[sel], VEHICLE, EXCLUDED)
-    progress = progress_speed(x, y, t, rules.motion_bin_s)
-    still = (progress < rules.still_mps) & ~coherent_motion(x, y, t, counted, rules)
-    return Motion(pace_mps=pace, state=state, rides=rides, still=still, weight_s=weight, progress_mps=progress)
+    return Motion(pace_mps=pace, state=state, rides=rides, weight_s=weight, fixes=(x, y, t, counted, rules))
 
 
 def _run_bounds(t: np.ndarray, counted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,9 +159,16 @@ def segment_pace(x: np.ndarray, y: np.ndarray, t: np.ndarray, counted: np.ndarra
     mid = (t[:-1] + t[1:]) / 2.0
     lo = np.minimum(np.maximum(mid - window_s / 2.0, t[first[:-1]]), t[:-1])
     hi = np.maximum(np.minimum(mid + window_s / 2.0, t[last[:-1]]), t[1:])
-    dx = np.interp(hi, t, x) - np.interp(lo, t, x)
-    dy = np.interp(hi, t, y) - np.interp(lo, t, y)
-    return np.where(counted, np.hypot(dx, dy) / (hi - lo), 0.0)
+    x_hi, y_hi = _interp2(hi, t, x, y)
+    x_lo, y_lo = _interp2(lo, t, x, y)
+    return np.where(counted, np.hypot(x_hi - x_lo, y_hi - y_lo) / (hi - lo), 0.0)
+
+
+def _interp2(q: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` interpolated linearly at times ``q`` (within ``t``'s range), one search for both."""
+    i = np.clip(np.searchsorted(t, q, side="right") - 1, 0, len(t) - 2)
+    f = np.clip((q - t[i]) / (t[i + 1] - t[i]), 0.0, 1.0)
+    return x[i] + f * (x[i + 1] - x[i]), y[i] + f * (y[i + 1] - y[i])
 
 
 def ride_stretches(pace: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, rules: Rules,
@@ -223,8 +241,10 @@ def progress_speed(x: np.ndarray, y: np.ndarray, t: np.ndarray, bin_s: float) ->
 
 
 def _bins(x, y, t, bin_s):
+    """Centres (x, y, t) of the fixes in each ``bin_s`` bin that holds any, and each fix's bin."""
     bins = np.floor((t - t[0]) / bin_s).astype(np.int64)
-    _, inverse, count = np.unique(bins, return_inverse=True, return_counts=True)
+    inverse = np.concatenate([[0], np.cumsum(bins[1:] != bins[:-1])])   # t increases: bins never go back
+    count = np.bincount(inverse)
     return (np.bincount(inverse, x) / count, np.bincount(inverse, y) / count, np.bincount(inverse, t) / count,
             inverse)
 
@@ -241,9 +261,8 @@ def coherent_motion(x: np.ndarray, y: np.ndarray, t: np.ndarray, counted: np.nda
         return out
     # Bins on either side of a gap or teleport are not consecutive steps.
     blocked = np.concatenate([[0], np.cumsum(~counted)])
-    first_fix = np.searchsorted(inverse, np.arange(m), side="left")
-    last_fix = np.searchsorted(inverse, np.arange(m), side="right") - 1
-    joined = blocked[first_fix[1:]] == blocked[last_fix[:-1]]
+    first_fix = np.flatnonzero(np.concatenate([[True], inverse[1:] != inverse[:-1]]))
+    joined = blocked[first_fix[1:]] == blocked[first_fix[1:] - 1]
     sx, sy, sdt = np.diff(cx), np.diff(cy), np.diff(ct)
     length = np.hypot(sx, sy)
     speed = np.where(joined, length / np.where(sdt > 0, sdt, np.inf), 0.0)

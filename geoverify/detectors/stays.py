@@ -130,16 +130,19 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
     n = len(t)
     if n < 2:
         return []
-    still_s = np.concatenate([[0.0], np.cumsum(np.where(motion.still, motion.weight_s, 0.0))])
     total_s = np.concatenate([[0.0], np.cumsum(motion.weight_s)])
     starts = np.concatenate([[True], breaks])
+    tables: dict = {}
+    first, last = stay_windows(x, y, t, breaks, rules.idle_radius_m, rules.idle_min_s, tables)
+    loop_first, loop_last = stay_windows(x, y, t, breaks, rules.loop_radius_m, rules.loop_min_s, tables)
+    if not len(first) and not len(loop_first):
+        return []   # no stay window: the still test is never computed
+    still_s = np.concatenate([[0.0], np.cumsum(np.where(motion.still, motion.weight_s, 0.0))])
 
     def still_share(first, last):
         whole = total_s[last + 1] - total_s[first]
         return np.where(whole > 0, (still_s[last + 1] - still_s[first]) / np.where(whole > 0, whole, 1.0), 0.0)
 
-    tables: dict = {}
-    first, last = stay_windows(x, y, t, breaks, rules.idle_radius_m, rules.idle_min_s, tables)
     still = still_share(first, last) > 0.5
     idle_cover = window_cover(n, first[still], last[still])
     stays, idle_fixes = [], np.zeros(n, dtype=bool)
@@ -153,7 +156,7 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
             continue
         stays.append(Stay("IDLE", a, b))
 
-    first, last = stay_windows(x, y, t, breaks, rules.loop_radius_m, rules.loop_min_s, tables)
+    first, last = loop_first, loop_last
     moving = still_share(first, last) <= 0.5
     loop_cover = window_cover(n, first[moving], last[moving]) & ~idle_fixes
     for a, b in _split_at(runs(loop_cover), starts):
