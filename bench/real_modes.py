@@ -11,7 +11,9 @@ Each argument is scanned for real GPS recordings:
 * loose ``*.plt`` files — Geolife trajectories without labels (one member per folder);
 * ``*.csv`` with trackintel's positionfix columns (``user_id;tracked_at;latitude;longitude[;accuracy]``,
   ``;`` or ``,`` separated), e.g. phone exports;
-* ``*.gpx`` — one member per file; ``--label FILE=MODE`` labels a whole file (``bus``, ``walk`` …).
+* ``*.gpx`` — one member per file; ``--label FILE=MODE`` labels a whole file (``bus``, ``walk`` …);
+* ``go_track_trackspoints.csv`` beside ``go_track_tracks.csv`` — the UCI "GPS Trajectories" data set
+  (Go!Track app, Aracaju, Brazil): each track is a member-day labelled ``car`` or ``bus``.
 
 Every recording is written as a geoverify track CSV and verified with :func:`geoverify.batch.verify_batch`
 as members assigned to no grid (nobody in these datasets was patrolling, so in-grid time is beside
@@ -50,7 +52,7 @@ from table import render  # noqa: E402
 
 from geoverify.batch import verify_batch  # noqa: E402
 from geoverify.io.tracks import read_track_file  # noqa: E402
-from geoverify.rules import RuleSet  # noqa: E402
+from geoverify.rules import RuleSet, parse_rules  # noqa: E402
 
 VEHICLE_MODES = ("bus", "car", "taxi", "subway", "train", "railway", "motorcycle", "airplane", "boat")
 CITY_MODES = ("bus", "car", "taxi", "subway")
@@ -93,6 +95,22 @@ def _read_positionfixes(path: Path) -> pd.DataFrame:
     return out
 
 
+def _read_gotrack(points: Path) -> list[Recording]:
+    """One recording per Go!Track track, labelled with its ``car_or_bus`` (1 car, 2 bus)."""
+    tracks = pd.read_csv(points.parent / "go_track_tracks.csv").set_index("id")
+    fixes = pd.read_csv(points)
+    out = []
+    for track_id, part in fixes.groupby("track_id"):
+        if track_id not in tracks.index or len(part) < 10:
+            continue
+        mode = {1: "car", 2: "bus"}.get(int(tracks.loc[track_id, "car_or_bus"]))
+        frame = pd.DataFrame({"time": pd.to_datetime(part["time"]).dt.tz_localize("UTC"),
+                              "lon": part["longitude"].to_numpy(), "lat": part["latitude"].to_numpy()})
+        labels = [(frame["time"].min(), frame["time"].max(), mode)] if mode else []
+        out.append(Recording("gotrack", f"gt{track_id}", frame, labels))
+    return out
+
+
 def _read_gpx(path: Path) -> pd.DataFrame:
     from geoverify.io.gpx import read_gpx_table
 
@@ -121,7 +139,10 @@ def find_recordings(paths: list[Path], file_labels: dict[str, str]) -> list[Reco
         for folder in sorted({p.parent for p in loose}):
             frames = [_read_plt(p) for p in loose if p.parent == folder]
             out.append(Recording(f"geolife:{folder.name}", folder.name, pd.concat(frames, ignore_index=True)))
-        for path in sorted(p for p in ([root] if root.is_file() else root.glob("**/*.csv")) if p.suffix == ".csv"):
+        for points in sorted(root.glob("**/go_track_trackspoints.csv")):
+            out += _read_gotrack(points)
+        for path in sorted(p for p in ([root] if root.is_file() else root.glob("**/*.csv")) if p.suffix == ".csv"
+                           and not p.name.startswith("go_track_")):
             frame = _read_positionfixes(path)
             for member, part in frame.groupby("member"):
                 out.append(Recording(f"phone:{path.stem}", f"{path.stem}-{member}", part.drop(columns="member")))
@@ -192,12 +213,12 @@ def _trackintel_motorised(times: pd.Series, lon: np.ndarray, lat: np.ndarray, mi
         from trackintel.preprocessing import generate_staypoints, generate_triplegs
     except ImportError:
         return None
-    pfs = gpd.GeoDataFrame({"user_id": 0, "tracked_at": times.values},
+    pfs = gpd.GeoDataFrame({"user_id": 0, "tracked_at": pd.DatetimeIndex(times).tz_convert("UTC")},
                            geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     pfs = ti.Positionfixes(pfs)
     pfs, sp = generate_staypoints(pfs, method="sliding", dist_threshold=100, time_threshold=5.0,
                                   gap_threshold=15.0, n_jobs=1)
-    pfs, tpls = generate_triplegs(pfs, sp, method="between_staypoints")
+    pfs, tpls = generate_triplegs(pfs, sp if len(sp) else None, method="between_staypoints")
     if tpls is None or not len(tpls):
         return np.zeros(len(mid), dtype=bool)
     tpls = tpls.predict_transport_mode(method="simple-coarse")
@@ -221,8 +242,10 @@ class Tally:
     trackintel: bool = False
 
 
-def evaluate(recordings: list[Recording], use_trackintel: bool = True) -> dict[str, Tally]:
-    rules = RuleSet()
+def evaluate(recordings: list[Recording], use_trackintel: bool = True, rules: RuleSet | None = None
+             ) -> dict[str, Tally]:
+    """Verify every recording and tally its flags and labelled time (see the module docstring)."""
+    rules = rules or RuleSet()
     tallies: dict[str, Tally] = defaultdict(Tally)
     with tempfile.TemporaryDirectory() as tmp:
         for rec in recordings:
@@ -313,13 +336,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", action="append", default=[], metavar="FILE=MODE",
                         help="label a whole GPX file with a transport mode, e.g. bus-304.gpx=bus")
     parser.add_argument("--no-trackintel", action="store_true", help="skip trackintel's prediction")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a rule (e.g. vehicle_join_s=120), to see what a threshold changes")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = float(value)
+    rules = parse_rules({"defaults": overrides}) if overrides else RuleSet()
     labels = dict(item.split("=", 1) for item in args.label)
     recordings = find_recordings(args.paths, labels)
     if not recordings:
         parser.error("no recordings found under the given paths")
-    tallies = evaluate(recordings, use_trackintel=not args.no_trackintel)
+    tallies = evaluate(recordings, use_trackintel=not args.no_trackintel, rules=rules)
     print(report(tallies))
     if args.json:
         args.json.write_text(json.dumps({k: {**vars(v), "flags": dict(v.flags)} for k, v in tallies.items()},

@@ -306,7 +306,7 @@ def _empty_columns() -> dict:
     return {"time_ns": np.zeros(0, np.int64), "lon": np.zeros(0), "lat": np.zeros(0),
             "accuracy": np.zeros(0), "synthetic": np.zeros(0, bool), "source": np.zeros(0, object),
             "line": np.zeros(0, np.int64), "mock": np.zeros(0, bool), "speed": np.zeros(0),
-            "device_id": np.zeros(0, object), "crs": np.zeros(0, object)}
+            "device_id": np.zeros(0, object), "crs": np.zeros(0, object), "network": np.zeros(0, bool)}
 
 
 def _sites_by_grid(sites: pd.DataFrame | None) -> dict[str, pd.DataFrame]:

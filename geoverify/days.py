@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .cleaning import KEPT, REJECT_REASONS, count_reasons, usable_member_ids
+from .detectors.glitches import network_fixes, network_provider
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -40,7 +41,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
     -------
     dict
         (member_id, date) → column arrays ``time_ns, lon, lat, accuracy, synthetic, source, line,
-        mock, speed, device_id, crs``.
+        mock, speed, device_id, crs, network``.
     """
     rows = np.arange(len(fixes)) if rows is None else np.asarray(rows)
     if not len(rows):
@@ -65,6 +66,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
         "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],
         "crs": fixes["crs"].to_numpy(dtype=object)[order],
     }
+    cols["network"] = network_fixes(_network_provider(fixes["provider"])[order], cols["accuracy"])
     gap_limit = np.asarray(max_gap_s, dtype=float)[key]
     day = np.floor_divide(local, NS_PER_DAY)
     synthetic = np.zeros(len(order), dtype=bool)
@@ -89,6 +91,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
             "speed": np.full(len(a), np.nan),
             "device_id": cols["device_id"][a],
             "crs": cols["crs"][a],
+            "network": np.zeros(len(a), dtype=bool),
         }
         # Each midnight point ends day a and starts day b (unless fix b is itself at midnight).
         into_b = mid_ns < time_ns[b]
@@ -110,6 +113,17 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
         out[key] = {"time_ns": time_ns[s:e], "synthetic": synthetic[s:e],
                     **{k: v[s:e] for k, v in cols.items()}}
     return out
+
+
+def _network_provider(provider: pd.Series) -> np.ndarray:
+    """Per row, whether the provider names a network position: judged once per distinct name."""
+    if isinstance(provider.dtype, pd.CategoricalDtype):
+        names = network_provider(provider.cat.categories)
+        codes = provider.cat.codes.to_numpy()
+        return np.where(codes >= 0, names[np.maximum(codes, 0)] if len(names) else False, False)
+    codes, uniques = pd.factorize(provider)
+    names = network_provider(uniques)
+    return np.where(codes >= 0, names[np.maximum(codes, 0)] if len(names) else False, False)
 
 
 def _epoch_day_to_date(day: int) -> dt.date:

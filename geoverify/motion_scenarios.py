@@ -11,8 +11,10 @@ the motion flags the day must raise (in time order) and ``held`` whether its cre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.signal import lfilter
 
 
@@ -229,3 +231,34 @@ def ebike(seed: int = 10) -> Scenario:
 
 SCENARIOS = {f.__name__: f for f in (cold_start, excursions, network_fallback, train, city_bus, car_in_traffic,
                                      tight_circle, sparse_wait, subway, ebike)}
+
+
+#: Where the samples are placed: the Dongsi sample grids' neighbourhood (lon, lat, WGS-84).
+SAMPLE_CENTRE = (116.4170, 39.9400)
+
+
+def scenario_frame(scenario: Scenario, member_id: str, date: str = "2026-11-02",
+                   centre: tuple[float, float] = SAMPLE_CENTRE, tz: str = "Asia/Shanghai") -> pd.DataFrame:
+    """The scenario as a track table: ``member_id, time`` (08:00 local + ``t``), ``lon, lat`` (WGS-84),
+    ``accuracy`` (m), ``provider``."""
+    from .projection import LocalProjection
+
+    lon, lat = LocalProjection(*centre).inverse(scenario.x, scenario.y)
+    start = pd.Timestamp(f"{date} 08:00").tz_localize(tz)
+    return pd.DataFrame({"member_id": member_id, "time": start + pd.to_timedelta(np.round(scenario.t, 3), unit="s"),
+                         "lon": np.round(lon, 7), "lat": np.round(lat, 7), "accuracy": scenario.accuracy,
+                         "provider": scenario.provider})
+
+
+def write_motion_samples(out_dir, date: str = "2026-11-02") -> list[Path]:
+    """Write each scenario of :data:`SCENARIOS` as ``out_dir/<name>_M1NN.csv`` (members M101, M102 …)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, (name, build) in enumerate(SCENARIOS.items()):
+        frame = scenario_frame(build(), f"M{101 + k}", date)
+        frame["time"] = frame["time"].map(lambda t: t.isoformat(timespec="milliseconds"))
+        path = out_dir / f"{name}_M{101 + k}.csv"
+        frame.to_csv(path, index=False, lineterminator="\n")
+        paths.append(path)
+    return paths

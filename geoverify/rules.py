@@ -46,7 +46,7 @@ class Rules:
     glitch_max_s: float = 120.0
     # a step faster than teleport_kmh is no jump while under jump_speed_factor x the median speed of the
     # steps around it, where that is vehicle motion (a train at 160 km/h)
-    jump_speed_factor: float = 2.0
+    jump_speed_factor: float = 3.0
     idle_radius_m: float = 50.0
     idle_min_s: float = 900.0
     loop_radius_m: float = 60.0

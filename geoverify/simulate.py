@@ -572,7 +572,7 @@ def write_samples(grids_path: str | Path, out_dir: str | Path, date: str = "2026
     Tracks go to ``out_dir/<scenario>_<member>.csv`` (columns :data:`CSV_COLUMNS`, times ISO 8601
     with offset, lon/lat 6 decimals). Events go to ``out_dir/events/events.csv`` and sites to
     ``out_dir/sites/sites.csv``, in sub-folders so that ``out_dir`` itself reads as a folder of
-    tracks. A member patrols the grid whose ``members`` lists them (else, and for the unassigned
+    tracks; the motion model's scenarios (:mod:`geoverify.motion_scenarios`) go to ``out_dir/motion``. A member patrols the grid whose ``members`` lists them (else, and for the unassigned
     member, a grid chosen by position in the file).
 
     Returns
@@ -608,6 +608,9 @@ def write_samples(grids_path: str | Path, out_dir: str | Path, date: str = "2026
                              reporter="M001", others=("M003", "M005"))
     paths.append(_write_csv(events, out_dir / "events" / "events.csv", {"lon": 6, "lat": 6}))
     paths.append(_write_csv(sites, out_dir / "sites" / "sites.csv", {"lon": 6, "lat": 6}))
+    from .motion_scenarios import write_motion_samples
+
+    paths += write_motion_samples(out_dir / "motion", date)
     return paths
 
 

@@ -101,3 +101,27 @@ def test_relocation_without_return_is_still_a_teleport():
     for strip in (False, True):
         codes = [f.code for f in verify(moved, strip=strip).flags if f.code == "TELEPORT"]
         assert codes == ["TELEPORT", "TELEPORT"]
+
+
+def test_shipped_motion_samples_are_the_scenarios_and_raise_their_flags(tmp_path):
+    # sample_tracks/motion holds each scenario as a track CSV (what `geoverify simulate` writes);
+    # read back through the CSV reader (provider column included) each raises its expected flags.
+    from pathlib import Path
+
+    import pandas as pd
+
+    from geoverify.batch import verify_batch
+    from geoverify.io.tracks import read_tracks
+    from geoverify.motion_scenarios import write_motion_samples
+
+    shipped = Path(__file__).resolve().parents[1] / "sample_tracks" / "motion"
+    written = write_motion_samples(tmp_path)
+    assert sorted(p.name for p in written) == sorted(p.name for p in shipped.glob("*.csv"))
+    for path in written:
+        assert path.read_bytes() == (shipped / path.name).read_bytes(), path.name
+    result = verify_batch([], read_tracks(shipped), now=pd.Timestamp("2027-01-01", tz="UTC"))
+    by_member = {p.member_id: p for p in result.patrols}
+    for k, (name, build) in enumerate(SCENARIOS.items()):
+        patrol = by_member[f"M{101 + k}"]
+        codes = [f.code for f in patrol.flags if f.code in MOTION_CODES]
+        assert codes == list(build().expected), name

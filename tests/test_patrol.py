@@ -115,11 +115,21 @@ def test_jump_away_that_ends_the_day_within_glitch_max_s_is_an_outlier(square_gr
 @pytest.mark.parametrize("jump_m, codes", [(250, []), (270, ["TELEPORT"])])
 def test_teleport_needs_200_m_after_accuracy(square_grid, rules, jump_m, codes):
     # 250 m in 2 s is 450 km/h, but with 30 m accuracy on both fixes only 190 m remain: no teleport.
-    # The member stands 200 s before the jump and walks on from there for 300 s.
-    xy = [(0, 50)] * 21 + [(jump_m + 10 * k, 50) for k in range(31)]
+    # The member stands 200 s before the jump (GPS jitter of 3 m) and walks on from there for 300 s.
+    xy = [(3 * (k % 2), 50) for k in range(21)] + [(jump_m + 10 * k, 50) for k in range(31)]
     t = [10 * k for k in range(21)] + [202 + 10 * k for k in range(31)]
     track = day_track(xy, t, accuracy=[30] * 52)
     assert [f.code for f in verify_patrol(square_grid, track, rules).flags] == codes
+
+
+def test_frozen_position_then_a_move_is_a_glitch_not_a_teleport(square_grid, rules):
+    # A phone on a bus repeats its last position (that of fix 20) for 100 s, then reports where
+    # the bus is, 1.5 km on (1,500 m in 5 s is a jump; from fix 20, 105 s earlier, 51 km/h is none).
+    xy = [(50 + 10 * k, 50) for k in range(20)] + [(240, 50)] * 10 + [(1740 + 10 * k, 50) for k in range(20)]
+    t = [10 * k for k in range(20)] + [200 + 10 * k for k in range(10)] + [295 + 10 * k for k in range(20)]
+    patrol = verify_patrol(square_grid, day_track(xy, t), rules)
+    assert [(f.code, f.evidence["reason"], f.evidence["fixes"]) for f in patrol.flags] == [("GPS_OUTLIER", "stale", 10)]
+    assert patrol.teleport_s == 0
 
 
 def test_vehicle_speed_is_not_a_teleport(square_grid, rules):

@@ -10,9 +10,10 @@ Every remaining jump is resolved against an *anchor*, the last fix before it tha
 
 ``stale``
     The anchor repeats the position of the fixes before it to within a metre (a phone reporting
-    its last known position while it moves on, as phones in trains and cars do), the first of
-    those is at most ``glitch_max_s`` before the jump or followed vehicle motion, and the jump is
-    none from it: the repeats are the glitch, and the track simply moved on.
+    its last known position while it moves on, as phones in buses, trains and cars do), and the
+    jump is none from the first of those: the repeats are the glitch, and the track simply moved
+    on. (Whatever the repeats covered then lies on one segment: if it is longer than
+    ``max_gap_s`` it is a gap, so freezing a position never earns patrol time.)
 ``network``
     The fix jumped to reports a network position (provider ``network``/``cell``/``wifi``, or an
     accuracy of exactly 0 where accuracy is reported): it and the network fixes after it that
@@ -20,8 +21,9 @@ Every remaining jump is resolved against an *anchor*, the last fix before it tha
     anchor makes the anchor the glitch.
 ``come_back``
     The track comes back: a later fix, at most ``glitch_max_s`` after the first fix away, lies
-    within reach of the anchor (less than ``teleport_min_m`` plus ``jump_speed_factor`` times the local
-    speed times the time since the anchor). The fixes away are a glitch, however many there are.
+    within reach of the anchor (less than ``teleport_min_m`` plus ``jump_speed_factor`` times the
+    local speed times the time since the anchor) and nearer to the anchor than to the first fix
+    away. The fixes away are a glitch, however many there are.
 ``before_gap``
     The track ends (a gap or the end of the day) less than ``glitch_max_s`` after the jump,
     without coming back: too short a stay away to be a relocation.
@@ -77,17 +79,23 @@ def network_fixes(provider: np.ndarray | None, accuracy: np.ndarray) -> np.ndarr
 
     Parameters
     ----------
-    provider : numpy.ndarray of object, optional
-        Each fix's provider (None or NaN unknown).
+    provider : numpy.ndarray, optional
+        Each fix's provider (str; None or NaN unknown), or already a boolean array saying which
+        fixes name a network provider (:func:`network_provider`).
     accuracy : numpy.ndarray
         Reported accuracy in metres, NaN unknown; exactly 0 is what phones report for a network
         position.
     """
     net = np.asarray(accuracy) == 0.0
     if provider is not None and len(provider):
-        text = np.array([str(p).strip().lower() if isinstance(p, str) else "" for p in provider], dtype=object)
-        net |= np.isin(text, list(NETWORK_PROVIDERS))
+        provider = np.asarray(provider)
+        net |= provider if provider.dtype == bool else network_provider(provider)
     return net
+
+
+def network_provider(values) -> np.ndarray:
+    """Whether each provider name (any case; None or NaN unknown) is one of :data:`NETWORK_PROVIDERS`."""
+    return np.array([isinstance(p, str) and p.strip().lower() in NETWORK_PROVIDERS for p in values], dtype=bool)
 
 
 def adjusted_distance(xa, ya, acc_a, xb, yb, acc_b) -> np.ndarray:
@@ -95,10 +103,13 @@ def adjusted_distance(xa, ya, acc_a, xb, yb, acc_b) -> np.ndarray:
     return np.maximum(np.hypot(xb - xa, yb - ya) - np.nan_to_num(acc_a) - np.nan_to_num(acc_b), 0.0)
 
 
-def local_speed(step_mps: np.ndarray, breaks: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+def local_speed(step_mps: np.ndarray, breaks: np.ndarray, at: np.ndarray | None = None,
+                step_m: np.ndarray | None = None) -> np.ndarray:
     """Median speed (m/s) of the :data:`NEIGHBOURS` steps either side of each step, itself left out.
 
-    Steps across a break (a gap) are not neighbours. NaN where a step has no neighbour.
+    Steps across a break (a gap) and steps shorter than :data:`STALE_M` (a position repeated, as
+    phones do that update their position only now and then) are not neighbours. NaN where a step
+    has no neighbour.
 
     Parameters
     ----------
@@ -108,6 +119,8 @@ def local_speed(step_mps: np.ndarray, breaks: np.ndarray, at: np.ndarray | None 
         One per step: a gap.
     at : numpy.ndarray of int, optional
         Only these steps (default: all).
+    step_m : numpy.ndarray, optional
+        Length of each step in metres, to leave repeated positions out.
     """
     m = len(step_mps)
     at = np.arange(m) if at is None else np.asarray(at, dtype=np.int64)
@@ -119,6 +132,8 @@ def local_speed(step_mps: np.ndarray, breaks: np.ndarray, at: np.ndarray | None 
     inside = (idx >= 0) & (idx < m)
     idx = np.clip(idx, 0, m - 1)
     same = inside & (run[idx] == run[at][:, None]) & ~breaks[idx]
+    if step_m is not None:
+        same &= step_m[idx] >= STALE_M
     values = np.where(same, step_mps[idx], np.nan)
     out = np.full(len(at), np.nan)
     has = same.any(axis=1)
@@ -166,10 +181,15 @@ def find_glitches(x: np.ndarray, y: np.ndarray, t: np.ndarray, accuracy: np.ndar
         return out
     step = length / dt
     # Local speeds only where they matter: the fast steps, and every fix that may become an anchor.
-    local = local_speed(step, breaks)
+    local = local_speed(step, breaks, step_m=length)
     limit = _limits(local, rules)
     jump = np.zeros(len(dt), dtype=bool)
     jump[fast] = adjusted[fast] / dt[fast] > limit[fast]
+    # Riding, a step is explained too when it and a neighbouring step together are not too fast:
+    # phones in vehicles stamp positions late now and then (a stalled step, then a long one).
+    riding = fast[jump[fast] & (limit[fast] > rules.teleport_mps)]
+    if len(riding):
+        jump[riding] = ~_absorbed(x, y, t, riding, limit[riding], breaks)
     if not jump.any():
         return out
     run_id = np.concatenate([[0], np.cumsum(breaks)])
@@ -181,6 +201,19 @@ def find_glitches(x: np.ndarray, y: np.ndarray, t: np.ndarray, accuracy: np.ndar
     for k in np.flatnonzero(jump).tolist():
         resolver.resolve(k + 1)
     out.runs.sort(key=lambda r: r.first)
+    return out
+
+
+def _absorbed(x, y, t, steps: np.ndarray, limit: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """Whether each step ``k`` spans, with the step before or after it (same run), at most ``limit`` m/s."""
+    n = len(t)
+    out = np.zeros(len(steps), dtype=bool)
+    for first, last in ((steps - 1, steps + 1), (steps, steps + 2)):
+        ok = (first >= 0) & (last <= n - 1)
+        f, l = np.clip(first, 0, n - 1), np.clip(last, 0, n - 1)
+        joined = ok & ~breaks[np.clip(f, 0, len(breaks) - 1)] & ~breaks[np.clip(l - 1, 0, len(breaks) - 1)]
+        speed = np.hypot(x[l] - x[f], y[l] - y[f]) / np.where(t[l] > t[f], t[l] - t[f], np.inf)
+        out |= joined & (speed <= limit)
     return out
 
 
@@ -220,20 +253,15 @@ class _Resolver:
         differ = np.flatnonzero(~near)
         return int(good[differ[-1] + 1]) if len(differ) else int(good[0])
 
-    def froze(self, first: int, b: int) -> bool:
-        """Whether a position repeated from fix ``first`` up to the jump to ``b`` may be frozen: it
-        lasted at most ``glitch_max_s``, or it began while riding (local speed over ``vehicle_kmh``)."""
-        if self.t[b] - self.t[first] <= self.rules.glitch_max_s:
-            return True
-        before = max(first - 1, int(self.run_first[self.run_id[first]]))
-        return bool(self.reach[before] / self.rules.jump_speed_factor * 3.6 > self.rules.vehicle_kmh)
-
-    def returned(self, a: int, js) -> np.ndarray:
-        """Whether each fix of ``js`` is back within reach of anchor ``a``: less than ``teleport_min_m``
-        plus ``jump_speed_factor`` times the local speed at ``a`` times the time since ``a``."""
+    def returned(self, a: int, js, b: int) -> np.ndarray:
+        """Whether each fix of ``js`` is back after the jump from anchor ``a`` to ``b``: within reach of
+        the anchor (less than ``teleport_min_m`` plus ``jump_speed_factor`` times the local speed at
+        ``a`` times the time since ``a``), and nearer to the anchor than to ``b``."""
         js = np.asarray(js)
         d = adjusted_distance(self.x[a], self.y[a], self.acc[a], self.x[js], self.y[js], self.acc[js])
-        return d < self.rules.teleport_min_m + self.reach[a] * (self.t[js] - self.t[a])
+        from_b = np.hypot(self.x[js] - self.x[b], self.y[js] - self.y[b])
+        near = np.hypot(self.x[js] - self.x[a], self.y[js] - self.y[a]) < from_b
+        return near & (d < self.rules.teleport_min_m + self.reach[a] * (self.t[js] - self.t[a]))
 
     def drop_fixes(self, first: int, last: int, reason: str, anchor: int) -> None:
         """Drop the fixes ``first..last`` not dropped yet, one run per stretch between earlier glitches."""
@@ -252,13 +280,16 @@ class _Resolver:
         while a >= 0 and bool(self.jumps(a, [b])[0]):
             end = int(self.run_last[self.run_id[b]])
             first = self.stale_from(a)
-            if first < a and self.froze(first, b) and not bool(self.jumps(first, [b])[0]):
+            # A frozen position was taken up to one fix before it first shows: try from there too.
+            before = self.anchor(first) if first > self.run_first[self.run_id[first]] else -1
+            if first < a and not (self.jumps(first, [b])[0] and (before < 0 or self.jumps(before, [b])[0])):
                 self.drop_fixes(first + 1, a, "stale", first)
                 return
             if self.net[b]:
-                away = np.arange(b, end + 1)
-                stop = np.flatnonzero(~(self.net[away] & ~self.returned(a, away)))
-                last = b + (int(stop[0]) - 1 if len(stop) else len(away) - 1)
+                # The jump's own fix, and the network fixes after it still out of reach of the anchor.
+                away = np.arange(b + 1, end + 1)
+                stop = np.flatnonzero(~(self.net[away] & ~self.returned(a, away, b)))
+                last = b + (int(stop[0]) if len(stop) else len(away))
                 self.drop(b, last, "network", a)
                 if last >= end:
                     return
@@ -270,7 +301,7 @@ class _Resolver:
                 continue
             horizon = min(int(np.searchsorted(self.t, self.t[b] + self.rules.glitch_max_s, side="right")) - 1, end)
             if horizon > b:
-                back = np.flatnonzero(self.returned(a, np.arange(b + 1, horizon + 1)))
+                back = np.flatnonzero(self.returned(a, np.arange(b + 1, horizon + 1), b))
                 if len(back):
                     self.drop(b, b + int(back[0]), "come_back", a)
                     return
