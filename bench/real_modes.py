@@ -8,7 +8,7 @@ Each argument is scanned for real GPS recordings:
 
 * ``<user>/Trajectory/*.plt`` with ``<user>/labels.txt`` — Microsoft Geolife users with
   transport-mode labels (``Start Time``, ``End Time``, ``Transportation Mode``, UTC);
-* loose ``*.plt`` files — Geolife trajectories without labels (one member per folder);
+* loose ``*.plt`` files — Geolife trajectories without labels (one member per file);
 * ``*.csv`` with trackintel's positionfix columns (``user_id;tracked_at;latitude;longitude[;accuracy]``,
   ``;`` or ``,`` separated), e.g. phone exports;
 * ``*.gpx`` — one member per file; ``--label FILE=MODE`` labels a whole file (``bus``, ``walk`` …);
@@ -48,11 +48,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table import render  # noqa: E402
+from table import render
 
-from geoverify.batch import verify_batch  # noqa: E402
-from geoverify.io.tracks import read_track_file  # noqa: E402
-from geoverify.rules import RuleSet, parse_rules  # noqa: E402
+from geoverify.batch import verify_batch
+from geoverify.io.tracks import read_track_file
+from geoverify.rules import RuleSet, parse_rules
 
 VEHICLE_MODES = ("bus", "car", "taxi", "subway", "train", "railway", "motorcycle", "airplane", "boat")
 CITY_MODES = ("bus", "car", "taxi", "subway")
@@ -136,9 +136,8 @@ def find_recordings(paths: list[Path], file_labels: dict[str, str]) -> list[Reco
                 out.append(Recording(f"geolife:{root.name}", user.parent.name, pd.concat(frames, ignore_index=True)))
         loose = sorted(p for p in ([root] if root.is_file() else root.glob("**/*.plt")) if p.suffix == ".plt"
                        and p.parent.name != "Trajectory")
-        for folder in sorted({p.parent for p in loose}):
-            frames = [_read_plt(p) for p in loose if p.parent == folder]
-            out.append(Recording(f"geolife:{folder.name}", folder.name, pd.concat(frames, ignore_index=True)))
+        for path in loose:   # loose files may be different people recording at the same time
+            out.append(Recording(f"geolife:{path.parent.name}", path.stem, _read_plt(path)))
         for points in sorted(root.glob("**/go_track_trackspoints.csv")):
             out += _read_gotrack(points)
         for path in sorted(p for p in ([root] if root.is_file() else root.glob("**/*.csv")) if p.suffix == ".csv"

@@ -229,8 +229,19 @@ def ebike(seed: int = 10) -> Scenario:
     return _scenario("ebike", day, [], what="20-25 km/h, stops and corners")
 
 
+def jog(seed: int = 11) -> Scenario:
+    """Forty minutes of running at 9-12 km/h round the blocks, with waits at crossings: no flag."""
+    day = _Day(seed)
+    heading = 0.0
+    for _ in range(16):
+        day.move(130, day.rng.uniform(9, 12) / 3.6, heading)
+        day.wait(20)
+        heading += 90 if day.rng.random() < 0.5 else -90
+    return _scenario("jog", day, [], what="9-12 km/h, waits and corners")
+
+
 SCENARIOS = {f.__name__: f for f in (cold_start, excursions, network_fallback, train, city_bus, car_in_traffic,
-                                     tight_circle, sparse_wait, subway, ebike)}
+                                     tight_circle, sparse_wait, subway, ebike, jog)}
 
 
 #: Where the samples are placed: the Dongsi sample grids' neighbourhood (lon, lat, WGS-84).

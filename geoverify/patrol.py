@@ -7,22 +7,22 @@ state, so a batch can be spread over processes or a cluster patrol by patrol.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from .coverage import coverage_ratio
 from .credit import patrol_credit
-from .flags import Flag, iso_time
-from .grid import Grid
-from .ingrid import in_grid_fraction
 from .detectors.glitches import adjusted_distance, find_glitches, network_fixes
 from .detectors.jumps import outlier_flags, teleport_flags
 from .detectors.motion import VEHICLE, Motion, classify_motion
 from .detectors.stays import find_stays, stay_evidence
 from .detectors.vehicle import vehicle_evidence
+from .flags import Flag, iso_time
+from .grid import Grid
+from .ingrid import in_grid_fraction
 from .patrol_flags import FixSource, gap_flags, identify, mock_flags, timestamp
 from .projection import LocalProjection
 from .rules import Rules
@@ -258,7 +258,7 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     flags.sort(key=lambda f: (f.start, f.code))
     coverage = {"area_ratio": round(area_ratio, 4), "buffer_m": buffer_m,
                 "sites_visited": len({v["site_id"] for v in visits}),
-                "sites_total": 0 if sites is None else int(len(sites))}
+                "sites_total": 0 if sites is None else len(sites)}
     return Patrol(
         patrol_id=pid, member_id=track.member_id, date=track.date,
         grid_id=grid.grid_id if grid is not None else None, kept=track.kept, rejected=dict(track.rejected),

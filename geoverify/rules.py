@@ -65,7 +65,7 @@ class Rules:
     # vehicle_join_s; a ride when above vehicle_kmh (over fast_window_s) for vehicle_min_s in all
     pace_window_s: float = 30.0
     fast_window_s: float = 10.0
-    ride_floor_kmh: float = 12.0
+    ride_floor_kmh: float = 8.0
     vehicle_join_s: float = 180.0
     vehicle_kmh: float = 30.0
     vehicle_min_s: float = 120.0

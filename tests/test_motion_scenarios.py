@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from conftest import day_track
 
-
 from geoverify.detectors.glitches import network_fixes
 from geoverify.motion_scenarios import SCENARIOS
 from geoverify.patrol import verify_patrol

@@ -10,10 +10,10 @@ Every remaining jump is resolved against an *anchor*, the last fix before it tha
 
 ``stale``
     The anchor repeats the position of the fixes before it to within a metre (a phone reporting
-    its last known position while it moves on, as phones in buses, trains and cars do), and the
-    jump is none from the first of those: the repeats are the glitch, and the track simply moved
-    on. (Whatever the repeats covered then lies on one segment: if it is longer than
-    ``max_gap_s`` it is a gap, so freezing a position never earns patrol time.)
+    its last known position while it moves on, as phones in buses, trains and cars do), the first
+    of those is at most ``max_gap_s`` before the jump, and the jump is none from it (or from the fix
+    before it): the repeats are the glitch, and the track simply moved on. A position held longer
+    than that is judged as it stands (a mock-location app holds its position exactly).
 ``network``
     The fix jumped to reports a network position (provider ``network``/``cell``/``wifi``, or an
     accuracy of exactly 0 where accuracy is reported): it and the network fixes after it that
@@ -282,7 +282,8 @@ class _Resolver:
             first = self.stale_from(a)
             # A frozen position was taken up to one fix before it first shows: try from there too.
             before = self.anchor(first) if first > self.run_first[self.run_id[first]] else -1
-            if first < a and not (self.jumps(first, [b])[0] and (before < 0 or self.jumps(before, [b])[0])):
+            frozen = first < a and self.t[b] - self.t[first] <= self.rules.max_gap_s
+            if frozen and not (self.jumps(first, [b])[0] and (before < 0 or self.jumps(before, [b])[0])):
                 self.drop_fixes(first + 1, a, "stale", first)
                 return
             if self.net[b]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..intervals import RangeTable, runs, window_cover
 from ..rules import Rules
+from .motion import Motion
 
 _DIAGONAL = np.sqrt(0.5)
 NOISE_FLOOR_M = 10.0  # a still phone's fixes wander at least this far from their centre
