@@ -262,7 +262,7 @@
       "unit.s": "s",
       "unit.kmh": "km/h",
       "code.TELEPORT": "Teleport",
-      "code.GPS_OUTLIER": "GPS spike",
+      "code.GPS_OUTLIER": "GPS glitch",
       "code.IDLE": "Idle",
       "code.LOOP": "Loop",
       "code.GAP": "Gap",
