@@ -7,6 +7,7 @@ entries already served are kept serialised in the app's :class:`~geoverify.store
 from flask import Blueprint, Response, current_app
 
 from geoverify.store import ledger
+from geoverify.store.verification import settle
 
 from .auth import get_store, requires
 from .openapi import operation, query
@@ -18,8 +19,11 @@ bp = Blueprint("credits", __name__, url_prefix="/api/v1/credits")
 @bp.get("")
 @operation("Ledger entries after a cursor, in seq order", tag="credits",
            description="Store `next` and pass it as `after` on the next call: every entry is seen exactly "
-                       "once, also while entries are being appended. Entries are never changed or deleted; "
-                       "a change appends a reversal (negative points) and a new grant.",
+                       "once, also while entries are being appended. A day's credit enters the ledger when "
+                       "the day has settled (by default the next local day at 02:00): one grant per patrol "
+                       "that earns points. Entries are never changed or deleted; after settlement a change "
+                       "of a patrol's credit status or points appends a reversal (negative points) and a "
+                       "new grant.",
            params=(query("after", "the last seq already seen (0 to start)", "integer", minimum=0),
                    query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)),
            responses={200: ("a page of entries and the next cursor", "CreditPage")})
@@ -29,6 +33,8 @@ def list_credits():
     cache = current_app.extensions.get("geoverify.ledger_cache")
     if cache is None:
         cache = current_app.extensions.setdefault("geoverify.ledger_cache", ledger.EntryCache())
-    with get_store().read() as conn:
+    store = get_store()
+    settle(store)   # days that settled since the last upload or read enter the ledger first
+    with store.read() as conn:
         body = ledger.page_json(conn, after, limit, cache)
     return Response(body, mimetype="application/json")

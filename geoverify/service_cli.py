@@ -199,6 +199,16 @@ def register(main: click.Group) -> None:
     def credits() -> None:
         """The credit ledger."""
 
+    @credits.command("settle")
+    @click.option("--now", default=None, help="Settle as of this time (ISO 8601); default the clock.")
+    @_database_option
+    def credits_settle(now, database_url):
+        """Write the ledger entries of every day that has settled (the service also does this on its own)."""
+        from .store.verification import settle
+
+        entries = settle(_open(database_url, now=now), actor="cli")
+        click.echo(f"{len(entries)} ledger entries appended")
+
     @credits.command("export")
     @click.option("--after", default=0, type=click.IntRange(min=0), help="Export entries with seq > N.")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -207,7 +217,10 @@ def register(main: click.Group) -> None:
         """Write ledger entries as JSON Lines (one entry per line, seq order); prints the next cursor."""
         from .store import ledger
 
+        from .store.verification import settle
+
         store = _open(database_url)
+        settle(store, actor="cli")
         out = output.open("w", encoding="utf-8") if output else sys.stdout
         count, cursor = 0, after
         try:

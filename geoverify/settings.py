@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 
+from .errors import InputError
 from .io.times import DEFAULT_TZ
 
 ENV_TZ = "GEOVERIFY_TZ"
 ENV_RULES = "GEOVERIFY_RULES"
 ENV_DATABASE_URL = "GEOVERIFY_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///geoverify.db"
+ENV_SETTLE_AT = "GEOVERIFY_SETTLE_AT"
+DEFAULT_SETTLE_AT = "02:00"   # a day's credit settles at this local time on the next day
 
 
 def configured_tz() -> str:
@@ -20,6 +23,22 @@ def configured_tz() -> str:
 def configured_rules_path() -> str | None:
     """A rules file named by ``$GEOVERIFY_RULES``, if any."""
     return os.environ.get(ENV_RULES) or None
+
+
+def configured_settle_after_s() -> float:
+    """Seconds after the next local midnight at which a day's credit settles: ``$GEOVERIFY_SETTLE_AT``
+    (``HH:MM``, 00:00–23:59) or 02:00.
+
+    Raises
+    ------
+    InputError
+        When the variable is not ``HH:MM``.
+    """
+    text = (os.environ.get(ENV_SETTLE_AT) or DEFAULT_SETTLE_AT).strip()
+    hours, _, minutes = text.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2):
+        raise InputError(f"{text!r} is not a local time HH:MM; set it like 02:00", source=ENV_SETTLE_AT)
+    return int(hours) * 3600.0 + int(minutes) * 60.0
 
 
 def configured_database_url() -> str:

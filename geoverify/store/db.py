@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from ..rules import RuleSet, load_rules
-from ..settings import configured_database_url, configured_rules_path, configured_tz
+from ..settings import configured_database_url, configured_rules_path, configured_settle_after_s, configured_tz
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises writers ("geoverif" in ASCII).
@@ -108,6 +108,9 @@ class Store:
         Returns the verification time (UTC ``pandas.Timestamp``); the wall clock by default.
     max_fixes_per_upload : int
         Larger track uploads are refused whole.
+    settle_after_s : float
+        A day's credit settles this many seconds after the next local midnight (default 7200,
+        02:00; ``$GEOVERIFY_SETTLE_AT``).
     """
 
     engine: Engine
@@ -115,6 +118,16 @@ class Store:
     rules: RuleSet = field(default_factory=RuleSet)
     now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")
     max_fixes_per_upload: int = 500_000
+    settle_after_s: float = field(default_factory=configured_settle_after_s)
+    #: the last local date (ISO) whose credit was settled, as this process last saw it ("" none)
+    settled_through: str | None = field(default=None, repr=False)
+
+    def settled(self, date: dt.date | str) -> bool:
+        """Whether the credit of local ``date`` has settled (spec "Ledger")."""
+        day = pd.Timestamp(str(date)).tz_localize(self.tz) + pd.Timedelta(days=1)
+        # Local midnight of the next day, then settle_after_s of wall-clock time.
+        at = day.normalize() + pd.Timedelta(seconds=self.settle_after_s)
+        return self.now() >= at
 
     @classmethod
     def open(cls, url: str | None = None, *, tz: str | None = None, rules_path: str | None = None,

@@ -1,10 +1,13 @@
 """The credit ledger: append-only grants and reversals (spec "Ledger").
 
-A patrol has a live grant while its credit status is ``verified`` (points possibly 0). When
-its credit changes (points, verified_s, rule_version, grid or status) :func:`sync_patrol`
-appends a reversal of the live grant and, if still verified, a new grant; unchanged credit
-appends nothing. Rows are only ever inserted. ``seq`` is assigned inside the store's writer
-transaction (:meth:`Store.write`), so entries become visible in seq order.
+A day's credit enters the ledger once the day has settled (:meth:`Store.settled`: by default the
+next local day at 02:00); until then a patrol shows its provisional credit only. A settled patrol
+that earns points has one live grant. After settlement, :func:`sync_patrol` appends a reversal of
+the live grant and a new grant only when the credit's status or points change (late fixes, a
+review, a rule change); a change of ``verified_s`` alone appends nothing, and a patrol that earns
+0 points has no grant. :func:`settle_due` writes the grants of days that settled since it last
+ran. Rows are only ever inserted. ``seq`` is assigned inside the store's writer transaction
+(:meth:`Store.write`), so entries become visible in seq order.
 
 The feed (:func:`page_json`) is serialised by the database itself (SQLite's ``json_object``,
 PostgreSQL's ``json_build_object``) and, since entries never change, the JSON of entries already
@@ -25,7 +28,7 @@ from sqlalchemy import (BigInteger, Connection, Integer, Numeric, Text, bindpara
 
 from . import audit
 from .db import utc_now_text
-from .schema import ledger
+from .schema import audit_log, ledger, patrols
 
 ENTRY_FIELDS = ("credit_id", "seq", "kind", "reverses", "patrol_id", "member_id", "grid_id", "date", "points",
                 "verified_s", "rule_version", "created_at")
@@ -60,7 +63,7 @@ def _append(conn: Connection, actor: str, **values) -> dict:
     return entry
 
 
-def sync_patrol(conn: Connection, patrol: dict, actor: str = "system") -> list[dict]:
+def sync_patrol(conn: Connection, patrol: dict, actor: str = "system", *, settled: bool = True) -> list[dict]:
     """Bring the ledger in line with a patrol's current credit; returns the appended entries.
 
     Parameters
@@ -68,14 +71,15 @@ def sync_patrol(conn: Connection, patrol: dict, actor: str = "system") -> list[d
     patrol : dict
         ``patrol_id, member_id, grid_id, date`` (ISO), ``verified_s`` (seconds),
         ``rule_version`` and ``credit`` ``{"status", "points"}``.
+    settled : bool
+        Whether the patrol's day has settled; before that nothing is appended.
     """
+    if not settled:
+        return []
     live = live_grant(conn, patrol["patrol_id"])
-    verified_s = round(float(patrol["verified_s"]), 3)
-    wanted = None
-    if patrol["credit"]["status"] == "verified":
-        wanted = (float(patrol["credit"]["points"]), verified_s, patrol["rule_version"], patrol["grid_id"])
-    if live is not None and wanted == (float(live.points), round(float(live.verified_s), 3), live.rule_version,
-                                       live.grid_id):
+    points = float(patrol["credit"]["points"])
+    wanted = points if patrol["credit"]["status"] == "verified" and points != 0 else None
+    if (None if live is None else float(live.points)) == wanted:
         return []
     appended = []
     if live is not None:
@@ -86,7 +90,53 @@ def sync_patrol(conn: Connection, patrol: dict, actor: str = "system") -> list[d
     if wanted is not None:
         appended.append(_append(conn, actor, kind="grant", reverses=None, patrol_id=patrol["patrol_id"],
                                 member_id=patrol["member_id"], grid_id=patrol["grid_id"], date=patrol["date"],
-                                points=wanted[0], verified_s=verified_s, rule_version=patrol["rule_version"]))
+                                points=wanted, verified_s=round(float(patrol["verified_s"]), 3),
+                                rule_version=patrol["rule_version"]))
+    return appended
+
+
+def last_settled(conn: Connection) -> str | None:
+    """The latest local date (ISO) whose credit :func:`settle_due` has written, or None."""
+    return conn.execute(select(func.max(audit_log.c.object_id)).where(audit_log.c.action == "ledger.settled")
+                        ).scalar_one()
+
+
+def due_dates(conn: Connection, is_settled, after: str | None = None) -> list[str]:
+    """Stored patrol dates (ISO, ascending) after ``after`` (default :func:`last_settled`) whose day
+    ``is_settled``."""
+    query = select(patrols.c.date).distinct().order_by(patrols.c.date)
+    last = last_settled(conn) if after is None else after
+    if last is not None:
+        query = query.where(patrols.c.date > last)
+    out = []
+    for (date,) in conn.execute(query):
+        if not is_settled(date):
+            break          # later dates settle later
+        out.append(date)
+    return out
+
+
+def settle_due(conn: Connection, is_settled, actor: str = "system") -> list[dict]:
+    """Write the ledger entries of every stored day that has settled since the last settlement.
+
+    Each settled day is recorded in the audit log (``ledger.settled``, the date, how many patrols
+    and entries), so a day is settled once. Returns the entries appended.
+    """
+    appended: list[dict] = []
+    for date in due_dates(conn, is_settled):
+        rows = conn.execute(select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.grid_id, patrols.c.date,
+                                   patrols.c.verified_s, patrols.c.rule_version, patrols.c.credit_status,
+                                   patrols.c.points).where(patrols.c.date == date).order_by(patrols.c.patrol_id))
+        day = []
+        count = 0
+        for row in rows:
+            count += 1
+            day += sync_patrol(conn, {"patrol_id": row.patrol_id, "member_id": row.member_id,
+                                      "grid_id": row.grid_id, "date": row.date, "verified_s": row.verified_s,
+                                      "rule_version": row.rule_version,
+                                      "credit": {"status": row.credit_status, "points": row.points}}, actor)
+        audit.append(conn, actor, "ledger.settled", "day", date, {"patrols": count, "entries": len(day)})
+        appended += day
     return appended
 
 

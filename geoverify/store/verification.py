@@ -113,6 +113,7 @@ def reverify(store: Store, conn: Connection, dates: Iterable[dt.date], actor: st
     dates = set(dates)
     if not dates:
         return []
+    settle(store, conn, actor)
     result = run_batch(store, conn, dates)
     kept = [p for p in result.patrols if p.date in dates]
     stamp = utc_now_text()
@@ -138,7 +139,8 @@ def reverify(store: Store, conn: Connection, dates: Iterable[dt.date], actor: st
                          {"credit": doc["credit"], "verified_s": doc["verified_s"], "flags": len(doc["flags"]),
                           "rule_version": patrol.rule_version})
         flag_rows.extend(_flag_rows(doc, patrol))
-        entries = ledger.sync_patrol(conn, {**doc, "rule_version": patrol.rule_version}, actor)
+        entries = ledger.sync_patrol(conn, {**doc, "rule_version": patrol.rule_version}, actor,
+                                     settled=store.settled(patrol.date))
         summary.append({"patrol_id": patrol.patrol_id, "credit": doc["credit"], "changed": changed,
                         "ledger": entries})
     flag_rows.extend(_event_flag_rows(result, store, dates, patrol_grid))
@@ -148,6 +150,36 @@ def reverify(store: Store, conn: Connection, dates: Iterable[dt.date], actor: st
     if unique:
         conn.execute(insert(flags), list(unique.values()))
     return summary
+
+
+def settle(store: Store, conn: Connection | None = None, actor: str = "system") -> list[dict]:
+    """Write the credit of every stored day that has settled since the last settlement.
+
+    Cheap when nothing is due: one indexed look-up of the next stored date after the last settled
+    one (remembered by the store). With ``conn`` (a writer transaction) it writes there; else it
+    opens one only when a day is due.
+
+    Returns
+    -------
+    list of dict
+        The ledger entries appended.
+    """
+    if conn is None:
+        with store.read() as reader:
+            if store.settled_through is None:
+                store.settled_through = ledger.last_settled(reader) or ""
+            if not ledger.due_dates(reader, store.settled, store.settled_through):
+                return []
+        with store.write() as writer:
+            return settle(store, writer, actor)
+    if store.settled_through is None:
+        store.settled_through = ledger.last_settled(conn) or ""
+    if not ledger.due_dates(conn, store.settled, store.settled_through):
+        return []
+    # Under the writer lock: another process may have settled these days meanwhile.
+    entries = ledger.settle_due(conn, store.settled, actor)
+    store.settled_through = ledger.last_settled(conn) or ""
+    return entries
 
 
 def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str | None = None,

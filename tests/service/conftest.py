@@ -29,7 +29,7 @@ from geoverify.store.db import make_engine
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_tracks"
 GRIDS = ROOT / "grids" / "dongcheng_sample.geojson"
-NOW = "2026-11-03T00:00:00+08:00"
+NOW = "2026-11-03T02:00:00+08:00"  # the sample day has settled (spec "Ledger": next day 02:00)
 # Scopes of the role tokens: DC-01 holds members M001 and M002.
 SCOPES = {"admin": [], "uploader": ["M001", "M002"], "supervisor": ["DC-01"], "auditor": [], "scorer": []}
 

@@ -24,6 +24,21 @@ def test_load_and_export(runner, tmp_path):
     assert [json.loads(line)["seq"] for line in tail.stdout.splitlines()] == [2]
 
 
+def test_credit_enters_the_ledger_when_the_day_settles(runner, client, auth):
+    # Spec "Ledger": the sample day (2026-11-02) settles at 02:00 on 2026-11-03, local time.
+    assert runner(["load", "grids", str(GRIDS)]).exit_code == 0
+    evening = runner(["load", "tracks", str(SAMPLES / "honest_M001.csv"), "--now", "2026-11-02T20:00:00+08:00"])
+    assert "0 ledger entries" in evening.output
+    assert runner(["credits", "settle", "--now", "2026-11-03T01:59:00+08:00"]).output == "0 ledger entries appended\n"
+    assert runner(["credits", "settle", "--now", "2026-11-03T02:00:00+08:00"]).output == "1 ledger entries appended\n"
+    assert runner(["credits", "settle", "--now", "2026-11-04T02:00:00+08:00"]).output == "0 ledger entries appended\n"
+    [grant] = client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json["entries"]
+    assert (grant["kind"], grant["patrol_id"], grant["points"]) == ("grant", "M001_20261102", 5)
+    audit = client.get("/api/v1/audit?limit=1000", headers=auth["auditor"]).json["entries"]
+    assert [(e["object_id"], e["detail"]) for e in audit if e["action"] == "ledger.settled"] == [
+        ("2026-11-02", {"patrols": 1, "entries": 1})]
+
+
 def test_load_reports_bad_input_with_exit_2(runner, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("member_id,time,lon\nM1,2026-11-02T08:00:00+08:00,116.4\n")

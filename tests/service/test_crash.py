@@ -278,9 +278,9 @@ def test_sigkill_during_parallel_ledger_appends(store):
             kinds[entry["patrol_id"], entry["kind"]] += 1
         patrol_ids = {f"W{t}{k}_{dt.date(2026, 9, 1) - dt.timedelta(days=3 * (t * 3 + k)):%Y%m%d}"
                       for t in range(6) for k in range(3)}
-        # Morning grant, then the afternoon's reversal and new grant: once each per patrol.
+        # The morning earns 0 points (nothing written); the afternoon's grant lands once per patrol.
         assert ({p: (kinds[p, "grant"], kinds[p, "reversal"]) for p in patrol_ids}
-                == dict.fromkeys(patrol_ids, (2, 1)))
+                == dict.fromkeys(patrol_ids, (1, 0)))
         assert sum(e["points"] for e in seen) == sum(
             e["points"] for e in server.json("GET", "/credits?after=0&limit=1000", token=scorer)[1]["entries"])
     finally:

@@ -12,6 +12,21 @@ def _patrol(i: int, points: int) -> dict:
             "verified_s": 7200.0 + points, "rule_version": "test", "credit": {"status": "verified", "points": points}}
 
 
+def test_settled_ledger_writes_changes_of_status_or_points_only(store):
+    # Spec "Ledger": no 0-point grants; a change of verified_s alone appends nothing; nothing before
+    # the day has settled.
+    with store.write() as conn:
+        assert ledger.sync_patrol(conn, _patrol(7, 0)) == []
+        assert ledger.sync_patrol(conn, _patrol(7, 5), settled=False) == []
+        [grant] = ledger.sync_patrol(conn, _patrol(7, 5))
+        assert (grant["kind"], grant["points"]) == ("grant", 5)
+        assert ledger.sync_patrol(conn, {**_patrol(7, 5), "verified_s": 9999.0}) == []
+        reversal, regrant = ledger.sync_patrol(conn, _patrol(7, 4))
+        assert (reversal["points"], reversal["reverses"], regrant["points"]) == (-5, grant["credit_id"], 4)
+        [gone] = ledger.sync_patrol(conn, _patrol(7, 0))
+        assert (gone["kind"], gone["points"]) == ("reversal", -4)
+
+
 def test_cursor_sees_every_entry_once_under_concurrent_appends(app, store, client, auth):
     writers, patrols_each, rounds = 4, 10, 3
     done = threading.Event()
@@ -23,7 +38,7 @@ def test_cursor_sees_every_entry_once_under_concurrent_appends(app, store, clien
             for r in range(rounds):
                 for i in range(patrols_each):
                     with store.write() as conn:
-                        ledger.sync_patrol(conn, _patrol(w * 100 + i, r))
+                        ledger.sync_patrol(conn, _patrol(w * 100 + i, r + 1))
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -47,11 +62,12 @@ def test_cursor_sees_every_entry_once_under_concurrent_appends(app, store, clien
     done.set()
     scorer.join(timeout=60)
     assert not errors
-    # Round 0 grants; rounds 1 and 2 each reverse and re-grant: 1 + 2 + 2 entries per patrol.
+    # Round 0 grants 1 point; rounds 1 and 2 change the points, each a reversal and a new grant:
+    # 1 + 2 + 2 entries per patrol.
     total = writers * patrols_each * (1 + 2 * (rounds - 1))
     assert seen == list(range(1, total + 1))
     entries = client.get("/api/v1/credits?after=0&limit=1000", headers=auth["scorer"]).json["entries"]
-    assert sum(e["points"] for e in entries) == writers * patrols_each * (rounds - 1)
+    assert sum(e["points"] for e in entries) == writers * patrols_each * rounds
     assert sum(1 for e in entries if e["kind"] == "reversal") == writers * patrols_each * (rounds - 1)
 
 

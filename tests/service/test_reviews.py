@@ -29,11 +29,10 @@ def test_dismissing_the_teleport_grants_the_held_patrol(with_grids, upload, clie
     assert result["flag"]["status"] == "dismissed"
     assert result["credit"]["status"] == "verified"
     assert result["review"]["reviewer"] == "test-auditor"
-    [grant] = result["ledger"]
-    assert (grant["kind"], grant["patrol_id"], grant["seq"]) == ("grant", "M002_20261102", 1)
-    assert grant["points"] == result["credit"]["points"]
+    # The hold is lifted, but 1.25 h of patrol earns 0 points: a 0-point credit is not written.
+    assert result["credit"]["points"] == 0 and result["ledger"] == []
     feed = client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json
-    assert feed == {"entries": [grant], "next": 1}
+    assert feed == {"entries": [], "next": 0}
     after = client.get("/api/v1/patrols/M002_20261102", headers=auth["supervisor"]).json
     assert after["credit"] == result["credit"]
     assert [f["status"] for f in after["flags"] if f["code"] == "TELEPORT"] == ["dismissed"]
@@ -41,11 +40,13 @@ def test_dismissing_the_teleport_grants_the_held_patrol(with_grids, upload, clie
 
 
 def test_confirming_a_high_flag_rejects_and_reverses(with_grids, upload, client, auth):
-    upload("tracks", SAMPLES / "teleport_M002.csv")
-    flag = _teleport_flag(client, auth)
+    # M007's three hours are held by MOCK_LOCATION: dismissed, they earn 5 points at once.
+    upload("tracks", SAMPLES / "mock_location_M007.csv")
+    flag = client.get("/api/v1/flags?code=MOCK_LOCATION", headers=auth["auditor"]).json["flags"][0]
     url = f"/api/v1/flags/{flag['flag_id']}/review"
     granted = client.post(url, headers=auth["auditor"], json={"decision": "dismiss", "note": "first look"}).json
     [grant] = granted["ledger"]
+    assert (grant["kind"], grant["patrol_id"], grant["points"]) == ("grant", "M007_20261102", 5)
     confirmed = client.post(url, headers=auth["auditor"],
                             json={"decision": "confirm", "note": "CCTV: member was at home"}).json
     assert confirmed["credit"] == {"status": "rejected", "points": 0}
