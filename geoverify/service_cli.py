@@ -13,7 +13,7 @@ import click
 from .settings import configured_rules_path, configured_tz
 
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent
-DEMO_NOW = "2026-11-03T00:00:00+08:00"
+DEMO_NOW = "2026-11-03T02:00:00+08:00"  # the sample day is verified as past and its credit settled
 UPLOAD_SUFFIXES = {".csv", ".gpx", ".geojson", ".json", ".gpkg", ".parquet"}
 
 
@@ -260,7 +260,7 @@ def register(main: click.Group) -> None:
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
     @click.option("--now", "now", default=DEMO_NOW, show_default=True,
-                  help="Verification time, so that the sample day (2026-11-02) is verified as past.")
+                  help="Verification time, so that the sample day (2026-11-02) is verified as past and settled.")
     @click.option("--no-serve", is_flag=True, help="Load and print the tokens, then stop.")
     def demo(db_path, host, port, now, no_serve):
         """A fresh store with the sample data loaded, one token per role, then serve."""
