@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +29,13 @@ def _database_option(func):
 def _open(database_url: str, now: str | None = None):
     from .store import Store
 
-    return Store.open(database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now)
+    store = Store.open(database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now)
+    limit = os.environ.get("GEOVERIFY_MAX_FIXES_PER_UPLOAD")   # as the service reads it
+    if limit:
+        if not limit.strip().isdigit() or int(limit) < 1:
+            raise click.BadParameter(f"GEOVERIFY_MAX_FIXES_PER_UPLOAD={limit!r}: expected a whole number >= 1")
+        store.max_fixes_per_upload = int(limit)
+    return store
 
 
 def _load_file(store, kind: str, path: Path, **params) -> dict:
@@ -48,6 +55,26 @@ def _summary(path: Path, result: dict) -> str:
     return (f"{path}: {figures}; {len(result['patrols'])} patrol(s) verified ({changed} changed), "
             f"{result['ledger_entries']} ledger entr{'y' if result['ledger_entries'] == 1 else 'ies'}"
             f"{' (repeat: nothing changed)' if result['replayed'] else ''}")
+
+
+#: Track files smaller than this are loaded as one upload without looking inside first.
+BIG_FILE_BYTES = 16 << 20
+
+
+def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None) -> dict | None:
+    """Load a local track file of more fixes than one upload takes, in parts, with a progress bar on a
+    terminal (:func:`geoverify.store.verification.load_large_tracks`); None for a file one upload takes."""
+    if path.stat().st_size < BIG_FILE_BYTES:
+        return None
+    from .io.tracks import read_track_file
+    from .store.verification import load_large_tracks
+
+    frame = read_track_file(path, tz=store.tz, crs=crs or "wgs84", member_id=member_id)
+    if len(frame) <= store.max_fixes_per_upload:
+        return None
+    with click.progressbar(length=len(frame), label=f"{path.name}: storing {len(frame):,} fixes",
+                           file=sys.stderr) as bar:
+        return load_large_tracks(store, frame, actor="cli", source=path.name, progress=bar.update)
 
 
 def load_samples(store, echo=click.echo) -> None:
@@ -174,7 +201,8 @@ def register(main: click.Group) -> None:
             files = track_files(path) if many else [path]
             for file in files:
                 params = {"crs": crs, "member_id": member_id} if kind == "tracks" else {"crs": crs}
-                click.echo(_summary(file, _load_file(store, kind, file, **params)))
+                big = kind == "tracks" and _load_big_tracks(store, file, crs, member_id)
+                click.echo(_summary(file, big or _load_file(store, kind, file, **params)))
 
         command.__doc__ = f"Load {kind} from {'a file or a folder of files' if many else 'a file'}."
         return command

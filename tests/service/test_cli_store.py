@@ -39,6 +39,48 @@ def test_credit_enters_the_ledger_when_the_day_settles(runner, client, auth):
         ("2026-11-02", {"patrols": 1, "entries": 1})]
 
 
+def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result(
+        runner, monkeypatch, database_url, tmp_path):
+    # 1,800 + 1,080 fixes with uploads capped at 500: six parts, then one verification per day; the
+    # same patrols, credit and ledger as one upload into a second store.
+    import pandas as pd
+
+    from geoverify import service_cli
+    from geoverify.store import Store
+
+    both = tmp_path / "two_members.csv"
+    frames = [pd.read_csv(SAMPLES / name, dtype=str) for name in ("honest_M001.csv", "idle_M004.csv")]
+    pd.concat(frames).to_csv(both, index=False)
+    assert runner(["load", "grids", str(GRIDS)]).exit_code == 0
+    monkeypatch.setattr(service_cli, "BIG_FILE_BYTES", 0)
+    monkeypatch.setenv("GEOVERIFY_MAX_FIXES_PER_UPLOAD", "500")
+    loaded = runner(["load", "tracks", str(both), "--now", NOW])
+    assert loaded.exit_code == 0 and "accepted=2880" in loaded.output, loaded.output
+    assert "2 patrol(s) verified (2 changed), 2 ledger entries" in loaded.output
+
+    single = Store.open(f"sqlite:///{tmp_path / 'single.db'}", now=NOW)
+    from geoverify.store.ingest import upload
+    upload(single, "grids", GRIDS.read_bytes(), suffix=".geojson")
+    upload(single, "tracks", both.read_bytes(), suffix=".csv")
+    parts = Store.open(database_url, now=NOW)
+
+    def state(store):
+        from sqlalchemy import select
+
+        from geoverify.store.schema import ledger, patrols
+        with store.read() as conn:
+            docs = {r.patrol_id: json.loads(r.document) for r in conn.execute(select(patrols))}
+            credits = sorted((r.patrol_id, r.kind, float(r.points)) for r in conn.execute(select(ledger)))
+        for doc in docs.values():   # flags name the file each fix came from
+            for flag in doc["flags"]:
+                flag["evidence"] = {k: v for k, v in flag["evidence"].items() if not isinstance(v, dict)}
+        return docs, credits
+
+    assert state(parts) == state(single)
+    uploads = [e for e in runner(["audit", "verify"]).output.splitlines()]
+    assert uploads and "OK" in uploads[-1]
+
+
 def test_load_reports_bad_input_with_exit_2(runner, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("member_id,time,lon\nM1,2026-11-02T08:00:00+08:00,116.4\n")
