@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from .errors import UploadTooLarge
 from .settings import configured_rules_path, configured_tz
 
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent
@@ -61,10 +62,11 @@ def _summary(path: Path, result: dict) -> str:
 BIG_FILE_BYTES = 16 << 20
 
 
-def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None) -> dict | None:
+def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None,
+                     check_size: bool = True) -> dict | None:
     """Load a local track file of more fixes than one upload takes, in parts, with a progress bar on a
     terminal (:func:`geoverify.store.verification.load_large_tracks`); None for a file one upload takes."""
-    if path.stat().st_size < BIG_FILE_BYTES:
+    if check_size and path.stat().st_size < BIG_FILE_BYTES:
         return None
     from .io.tracks import read_track_file
     from .store.verification import load_large_tracks
@@ -201,8 +203,13 @@ def register(main: click.Group) -> None:
             files = track_files(path) if many else [path]
             for file in files:
                 params = {"crs": crs, "member_id": member_id} if kind == "tracks" else {"crs": crs}
-                big = kind == "tracks" and _load_big_tracks(store, file, crs, member_id)
-                click.echo(_summary(file, big or _load_file(store, kind, file, **params)))
+                result = kind == "tracks" and _load_big_tracks(store, file, crs, member_id)
+                if not result:
+                    try:
+                        result = _load_file(store, kind, file, **params)
+                    except UploadTooLarge:   # a compact format (Parquet) under the size check
+                        result = _load_big_tracks(store, file, crs, member_id, check_size=False)
+                click.echo(_summary(file, result))
 
         command.__doc__ = f"Load {kind} from {'a file or a folder of files' if many else 'a file'}."
         return command

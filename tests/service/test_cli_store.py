@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import GRIDS, NOW, SAMPLES
 
 
@@ -39,10 +41,12 @@ def test_credit_enters_the_ledger_when_the_day_settles(runner, client, auth):
         ("2026-11-02", {"patrols": 1, "entries": 1})]
 
 
+@pytest.mark.parametrize("big_file_bytes", [0, 16 << 20], ids=["by-size", "refused-then-parts"])
 def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result(
-        runner, monkeypatch, database_url, tmp_path):
+        runner, monkeypatch, database_url, tmp_path, big_file_bytes):
     # 1,800 + 1,080 fixes with uploads capped at 500: six parts, then one verification per day; the
-    # same patrols, credit and ledger as one upload into a second store.
+    # same patrols, credit and ledger as one upload into a second store. A file under the size
+    # check (a compact format) is first refused as one upload, then loaded in parts.
     import pandas as pd
 
     from geoverify import service_cli
@@ -52,7 +56,7 @@ def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result
     frames = [pd.read_csv(SAMPLES / name, dtype=str) for name in ("honest_M001.csv", "idle_M004.csv")]
     pd.concat(frames).to_csv(both, index=False)
     assert runner(["load", "grids", str(GRIDS)]).exit_code == 0
-    monkeypatch.setattr(service_cli, "BIG_FILE_BYTES", 0)
+    monkeypatch.setattr(service_cli, "BIG_FILE_BYTES", big_file_bytes)
     monkeypatch.setenv("GEOVERIFY_MAX_FIXES_PER_UPLOAD", "500")
     loaded = runner(["load", "tracks", str(both), "--now", NOW])
     assert loaded.exit_code == 0 and "accepted=2880" in loaded.output, loaded.output
