@@ -117,13 +117,9 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
 
 def _network_provider(provider: pd.Series) -> np.ndarray:
     """Per row, whether the provider names a network position: judged once per distinct name."""
-    if isinstance(provider.dtype, pd.CategoricalDtype):
-        names = network_provider(provider.cat.categories)
-        codes = provider.cat.codes.to_numpy()
-        return np.where(codes >= 0, names[np.maximum(codes, 0)] if len(names) else False, False)
     codes, uniques = pd.factorize(provider)
     names = network_provider(uniques)
-    return np.where(codes >= 0, names[np.maximum(codes, 0)] if len(names) else False, False)
+    return names[codes] & (codes >= 0) if len(names) else np.zeros(len(codes), dtype=bool)
 
 
 def _epoch_day_to_date(day: int) -> dt.date:

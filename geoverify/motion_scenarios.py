@@ -218,26 +218,25 @@ def subway(seed: int = 9) -> Scenario:
     return _scenario("subway", day, ["VEHICLE"], ride=(start, end), what="sparse fixes underground at 35 km/h")
 
 
-def ebike(seed: int = 10) -> Scenario:
-    """Forty minutes on an e-bike at its 25 km/h cap, with corners and lights: no flag."""
+def _round_the_blocks(seed: int, legs: int, leg_s: float, kmh: tuple[float, float]) -> _Day:
+    """``legs`` legs of ``leg_s`` at ``kmh`` (uniform range), a 20 s wait and a right or left turn after each."""
     day = _Day(seed)
     heading = 0.0
-    for _ in range(20):
-        day.move(100, day.rng.uniform(20, 25) / 3.6, heading)
+    for _ in range(legs):
+        day.move(leg_s, day.rng.uniform(*kmh) / 3.6, heading)
         day.wait(20)
         heading += 90 if day.rng.random() < 0.5 else -90
-    return _scenario("ebike", day, [], what="20-25 km/h, stops and corners")
+    return day
+
+
+def ebike(seed: int = 10) -> Scenario:
+    """Forty minutes on an e-bike at its 25 km/h cap, with corners and lights: no flag."""
+    return _scenario("ebike", _round_the_blocks(seed, 20, 100, (20, 25)), [], what="20-25 km/h, stops and corners")
 
 
 def jog(seed: int = 11) -> Scenario:
     """Forty minutes of running at 9-12 km/h round the blocks, with waits at crossings: no flag."""
-    day = _Day(seed)
-    heading = 0.0
-    for _ in range(16):
-        day.move(130, day.rng.uniform(9, 12) / 3.6, heading)
-        day.wait(20)
-        heading += 90 if day.rng.random() < 0.5 else -90
-    return _scenario("jog", day, [], what="9-12 km/h, waits and corners")
+    return _scenario("jog", _round_the_blocks(seed, 16, 130, (9, 12)), [], what="9-12 km/h, waits and corners")
 
 
 SCENARIOS = {f.__name__: f for f in (cold_start, excursions, network_fallback, train, city_bus, car_in_traffic,

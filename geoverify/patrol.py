@@ -201,11 +201,9 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     for flag, run in zip(outliers, glitch_runs):
         # A glitch at the start or end of the day shortens the span that the figures cover.
         lost = 0.0
-        if flag.status != "dismissed" and len(tk) and run.first == 0:
-            lost = float(tk[0] - t_s[0])
-        elif flag.status != "dismissed" and len(tk) and run.last == n - 1:
-            lost = float(t_s[-1] - tk[-1])
-        flag.evidence["uncounted_s"] = round(lost, 3)
+        if flag.status != "dismissed" and len(tk):
+            lost = tk[0] - t_s[0] if run.first == 0 else t_s[-1] - tk[-1] if run.last == n - 1 else 0.0
+        flag.evidence["uncounted_s"] = round(float(lost), 3)
 
     seg_dt = np.diff(tk)
     seg_len = np.hypot(np.diff(xk), np.diff(yk))

@@ -45,11 +45,6 @@ def identify(flags: list[Flag], prefix: str, reviews: Mapping[str, str]) -> list
     return flags
 
 
-def dismissed(flags: list[Flag]) -> np.ndarray:
-    """Which of ``flags`` an auditor dismissed."""
-    return np.array([f.status == "dismissed" for f in flags], dtype=bool)
-
-
 class FixSource:
     """Where the fixes of one day track came from, for evidence: file, line, time and position."""
 

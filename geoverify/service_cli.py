@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from .errors import UploadTooLarge
-from .settings import configured_rules_path, configured_tz
+from .settings import configured_max_fixes_per_upload, configured_rules_path, configured_tz
 
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_NOW = "2026-11-03T02:00:00+08:00"  # the sample day is verified as past and its credit settled
@@ -31,11 +30,9 @@ def _open(database_url: str, now: str | None = None):
     from .store import Store
 
     store = Store.open(database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now)
-    limit = os.environ.get("GEOVERIFY_MAX_FIXES_PER_UPLOAD")   # as the service reads it
-    if limit:
-        if not limit.strip().isdigit() or int(limit) < 1:
-            raise click.BadParameter(f"GEOVERIFY_MAX_FIXES_PER_UPLOAD={limit!r}: expected a whole number >= 1")
-        store.max_fixes_per_upload = int(limit)
+    limit = configured_max_fixes_per_upload()
+    if limit is not None:
+        store.max_fixes_per_upload = limit
     return store
 
 
@@ -65,11 +62,11 @@ BIG_FILE_BYTES = 16 << 20
 def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None,
                      check_size: bool = True) -> dict | None:
     """Load a local track file of more fixes than one upload takes, in parts, with a progress bar on a
-    terminal (:func:`geoverify.store.verification.load_large_tracks`); None for a file one upload takes."""
+    terminal (:func:`geoverify.store.ingest.load_large_tracks`); None for a file one upload takes."""
     if check_size and path.stat().st_size < BIG_FILE_BYTES:
         return None
     from .io.tracks import read_track_file
-    from .store.verification import load_large_tracks
+    from .store.ingest import load_large_tracks
 
     frame = read_track_file(path, tz=store.tz, crs=crs or "wgs84", member_id=member_id)
     if len(frame) <= store.max_fixes_per_upload:

@@ -12,6 +12,7 @@ ENV_RULES = "GEOVERIFY_RULES"
 ENV_DATABASE_URL = "GEOVERIFY_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///geoverify.db"
 ENV_SETTLE_AT = "GEOVERIFY_SETTLE_AT"
+ENV_MAX_FIXES_PER_UPLOAD = "GEOVERIFY_MAX_FIXES_PER_UPLOAD"
 DEFAULT_SETTLE_AT = "02:00"   # a day's credit settles at this local time on the next day
 
 
@@ -39,6 +40,22 @@ def configured_settle_after_s() -> float:
     if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2):
         raise InputError(f"{text!r} is not a local time HH:MM; set it like 02:00", source=ENV_SETTLE_AT)
     return int(hours) * 3600.0 + int(minutes) * 60.0
+
+
+def configured_max_fixes_per_upload() -> int | None:
+    """``$GEOVERIFY_MAX_FIXES_PER_UPLOAD`` (fixes one track upload may hold), or None when unset.
+
+    Raises
+    ------
+    InputError
+        When it is not a whole number of at least 1.
+    """
+    text = (os.environ.get(ENV_MAX_FIXES_PER_UPLOAD) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"{text!r} is not a whole number >= 1", source=ENV_MAX_FIXES_PER_UPLOAD)
+    return int(text)
 
 
 def configured_database_url() -> str:

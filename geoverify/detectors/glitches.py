@@ -3,8 +3,8 @@
 A *jump* is a step between two fixes that is faster than ``teleport_kmh`` over at least
 ``teleport_min_m``, distances taken after subtracting both fixes' reported accuracy (unknown
 accuracy counts as 0). Steps that the motion around them explains are not jumps: a train at
-160 km/h makes every step "faster than 150 km/h", but each one is within ``jump_speed_factor`` times the
-median speed of the neighbouring steps (see :func:`local_speed`).
+160 km/h makes every step "faster than 150 km/h", but each one is within ``jump_speed_factor``
+times the median speed of the neighbouring steps (see :func:`local_speed`).
 
 Every remaining jump is resolved against an *anchor*, the last fix before it that is not a glitch:
 
@@ -17,8 +17,8 @@ Every remaining jump is resolved against an *anchor*, the last fix before it tha
 ``network``
     The fix jumped to reports a network position (provider ``network``/``cell``/``wifi``, or an
     accuracy of exactly 0 where accuracy is reported): it and the network fixes after it that
-    are still out of reach of the anchor (see ``come_back``) are glitches, however long they last. A GPS fix jumping away from a network
-    anchor makes the anchor the glitch.
+    are still out of reach of the anchor (see ``come_back``) are glitches, however long they last.
+    A GPS fix jumping away from a network anchor makes the anchor the glitch.
 ``come_back``
     The track comes back: a later fix, at most ``glitch_max_s`` after the first fix away, lies
     within reach of the anchor (less than ``teleport_min_m`` plus ``jump_speed_factor`` times the
@@ -103,8 +103,7 @@ def adjusted_distance(xa, ya, acc_a, xb, yb, acc_b) -> np.ndarray:
     return np.maximum(np.hypot(xb - xa, yb - ya) - np.nan_to_num(acc_a) - np.nan_to_num(acc_b), 0.0)
 
 
-def local_speed(step_mps: np.ndarray, breaks: np.ndarray, at: np.ndarray | None = None,
-                step_m: np.ndarray | None = None) -> np.ndarray:
+def local_speed(step_mps: np.ndarray, breaks: np.ndarray, step_m: np.ndarray) -> np.ndarray:
     """Median speed (m/s) of the :data:`NEIGHBOURS` steps either side of each step, itself left out.
 
     Steps across a break (a gap) and steps shorter than :data:`STALE_M` (a position repeated, as
@@ -117,25 +116,20 @@ def local_speed(step_mps: np.ndarray, breaks: np.ndarray, at: np.ndarray | None 
         Speed of each step (fix to fix), m/s.
     breaks : numpy.ndarray of bool
         One per step: a gap.
-    at : numpy.ndarray of int, optional
-        Only these steps (default: all).
-    step_m : numpy.ndarray, optional
-        Length of each step in metres, to leave repeated positions out.
+    step_m : numpy.ndarray
+        Length of each step in metres.
     """
     m = len(step_mps)
-    at = np.arange(m) if at is None else np.asarray(at, dtype=np.int64)
-    if not m or not len(at):
-        return np.zeros(len(at))
+    if not m:
+        return np.zeros(0)
     run = np.concatenate([[0], np.cumsum(breaks[:-1])])
     offsets = np.array([o for o in range(-NEIGHBOURS, NEIGHBOURS + 1) if o])
-    idx = at[:, None] + offsets[None, :]
+    idx = np.arange(m)[:, None] + offsets[None, :]
     inside = (idx >= 0) & (idx < m)
     idx = np.clip(idx, 0, m - 1)
-    same = inside & (run[idx] == run[at][:, None]) & ~breaks[idx]
-    if step_m is not None:
-        same &= step_m[idx] >= STALE_M
+    same = inside & (run[idx] == run[:, None]) & ~breaks[idx] & (step_m[idx] >= STALE_M)
     values = np.where(same, step_mps[idx], np.nan)
-    out = np.full(len(at), np.nan)
+    out = np.full(m, np.nan)
     has = same.any(axis=1)
     out[has] = np.nanmedian(values[has], axis=1)
     return out
@@ -179,9 +173,8 @@ def find_glitches(x: np.ndarray, y: np.ndarray, t: np.ndarray, accuracy: np.ndar
     fast = fast[(adjusted[fast] >= rules.teleport_min_m) & (adjusted[fast] / dt[fast] > rules.teleport_mps)]
     if not len(fast):
         return out
-    step = length / dt
-    # Local speeds only where they matter: the fast steps, and every fix that may become an anchor.
-    local = local_speed(step, breaks, step_m=length)
+    # Every step's local speed: the fast steps need theirs, and any fix may become an anchor.
+    local = local_speed(length / dt, breaks, length)
     limit = _limits(local, rules)
     jump = np.zeros(len(dt), dtype=bool)
     jump[fast] = adjusted[fast] / dt[fast] > limit[fast]
@@ -220,8 +213,8 @@ def _absorbed(x, y, t, steps: np.ndarray, limit: np.ndarray, breaks: np.ndarray)
 def _limits(local: np.ndarray, rules: Rules) -> np.ndarray:
     """Per step, the speed (m/s) above which it is a jump: ``teleport_kmh``, or ``jump_speed_factor`` times
     the local speed where that is vehicle motion (faster than ``vehicle_kmh``)."""
-    vehicle = np.nan_to_num(local) * 3.6 > rules.vehicle_kmh
-    return np.where(vehicle, np.maximum(rules.teleport_mps, rules.jump_speed_factor * np.nan_to_num(local)),
+    local = np.nan_to_num(local)
+    return np.where(local * 3.6 > rules.vehicle_kmh, np.maximum(rules.teleport_mps, rules.jump_speed_factor * local),
                     rules.teleport_mps)
 
 

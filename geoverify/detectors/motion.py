@@ -52,7 +52,6 @@ from ..intervals import runs
 from ..rules import Rules
 
 STILL, FOOT, CYCLE, VEHICLE, EXCLUDED = 0, 1, 2, 3, 4
-STATE_NAMES = ("still", "on_foot", "cycling", "vehicle", "excluded")
 FOOT_KMH = 10.0          # walking and running pace; faster without a vehicle is cycling
 
 
@@ -93,10 +92,6 @@ class Motion:
         x, y, t, counted, rules = self.fixes
         return (self.progress_mps < rules.still_mps) & ~coherent_motion(x, y, t, counted, rules)
 
-    def seconds(self, seg_dt: np.ndarray) -> dict[str, float]:
-        """Seconds spent in each state (keys of :data:`STATE_NAMES`)."""
-        return {name: float(seg_dt[self.state == code].sum()) for code, name in enumerate(STATE_NAMES)}
-
 
 def classify_motion(x: np.ndarray, y: np.ndarray, t: np.ndarray, counted: np.ndarray, rules: Rules) -> Motion:
     """Label each segment of the day's kept fixes (see the module docstring).
@@ -123,14 +118,15 @@ def classify_motion(x: np.ndarray, y: np.ndarray, t: np.ndarray, counted: np.nda
         weight[:-1] += half
         weight[1:] += half
     pace = segment_pace(x, y, t, counted, rules.pace_window_s)
-    # The shorter window only matters where the pace is ride-like (most patrol days: nowhere).
-    quick = np.zeros(m)
-    if m and (pace * 3.6 > rules.ride_floor_kmh).any():
-        quick = segment_pace(x, y, t, counted, rules.fast_window_s)
-    step_kmh = np.hypot(np.diff(x), np.diff(y)) / np.where(seg_dt > 0, seg_dt, np.inf) * 3.6 if m else np.zeros(0)
-    rides = ride_stretches(pace, seg_dt, counted, rules, step_kmh, quick)
-    state = np.full(m, EXCLUDED, dtype=np.int8)
     kmh = pace * 3.6
+    rides = []
+    # The shorter window and step speeds only matter where the pace is ride-like (most patrol days:
+    # nowhere).
+    if (counted & (kmh > rules.ride_floor_kmh)).any():
+        quick = segment_pace(x, y, t, counted, rules.fast_window_s)
+        step_kmh = np.hypot(np.diff(x), np.diff(y)) / np.where(seg_dt > 0, seg_dt, np.inf) * 3.6
+        rides = ride_stretches(pace, seg_dt, counted, rules, step_kmh, quick)
+    state = np.full(m, EXCLUDED, dtype=np.int8)
     state[counted & (pace < rules.still_mps)] = STILL
     state[counted & (pace >= rules.still_mps) & (kmh <= FOOT_KMH)] = FOOT
     state[counted & (kmh > FOOT_KMH)] = CYCLE
@@ -172,7 +168,7 @@ def _interp2(q: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray) -> tupl
 
 
 def ride_stretches(pace: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, rules: Rules,
-                   step_kmh: np.ndarray | None = None, quick: np.ndarray | None = None) -> list[tuple[int, int]]:
+                   step_kmh: np.ndarray, quick: np.ndarray) -> list[tuple[int, int]]:
     """Vehicle stretches: ride-like runs joined across short pauses, fast for ``vehicle_min_s`` in all.
 
     Parameters
@@ -181,13 +177,13 @@ def ride_stretches(pace: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, ru
         Per segment: windowed speed (m/s) and duration (s).
     counted : numpy.ndarray of bool
         Per segment: neither a gap nor a teleport.
-    step_kmh : numpy.ndarray, optional
+    step_kmh : numpy.ndarray
         Per segment: fix-to-fix speed (km/h). The window's edges reach a few seconds beyond the
         ride; a stretch's end segments slower than ``ride_floor_kmh`` are trimmed off.
-    quick : numpy.ndarray, optional
+    quick : numpy.ndarray
         Per segment: speed (m/s) over the shorter ``fast_window_s``, which the seconds above
-        ``vehicle_kmh`` are counted on (default ``pace``): a 30 s window straddling the start of a
-        ride at 31 km/h reads slower than 30 km/h.
+        ``vehicle_kmh`` are counted on: a 30 s window straddling the start of a ride at 31 km/h
+        reads slower than 30 km/h.
 
     Returns
     -------
@@ -209,18 +205,12 @@ def ride_stretches(pace: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, ru
             joined[-1][1] = last
         else:
             joined.append([first, last])
-    quick_kmh = kmh if quick is None else quick * 3.6
-    fast_s = np.concatenate([[0.0], np.cumsum(np.where(counted & (quick_kmh > rules.vehicle_kmh), seg_dt, 0.0))])
+    fast_s = np.concatenate([[0.0], np.cumsum(np.where(counted & (quick * 3.6 > rules.vehicle_kmh), seg_dt, 0.0))])
     out = []
     for a, b in joined:
-        if fast_s[b + 1] - fast_s[a] < rules.vehicle_min_s:
-            continue
-        if step_kmh is not None:
-            moving = np.flatnonzero(step_kmh[a:b + 1] > rules.ride_floor_kmh)
-            if not len(moving):
-                continue
-            a, b = a + int(moving[0]), a + int(moving[-1])
-        out.append((a, b))
+        moving = np.flatnonzero(step_kmh[a:b + 1] > rules.ride_floor_kmh)
+        if fast_s[b + 1] - fast_s[a] >= rules.vehicle_min_s and len(moving):
+            out.append((a + int(moving[0]), a + int(moving[-1])))
     return out
 
 

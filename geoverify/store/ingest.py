@@ -384,3 +384,53 @@ def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id
         grid_ids.add(values["grid_id"])
     dates = _patrol_dates(conn, grid_ids=grid_ids) if grid_ids else set()
     return {"sites_read": len(frame), "created": created, "updated": updated, "unchanged": unchanged}, dates
+
+
+def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | None = None, actor: str = "cli",
+                      source: str = "bulk", progress: Callable[[int], None] | None = None) -> dict:
+    """Store a fix table of any size in parts, then verify the days it touches: the same result as
+    one upload of the whole table.
+
+    The table is cut into parts of at most ``part_fixes`` fixes (default the store's
+    ``max_fixes_per_upload``), each stored in its own writer transaction on the fast path
+    (:func:`geoverify.store.ingest.store_fixes`, audited as one upload each); then each local date
+    touched is re-verified in one transaction, so ledger entries are appended once per change,
+    as for a single upload.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A fix table as the track readers return it.
+    progress : callable, optional
+        Called with the number of fixes just stored, after each part.
+
+    Returns
+    -------
+    dict
+        ``fixes_read``, ``fixes_stored``, ``accepted``, ``rejected`` (counts by reason),
+        ``already_stored``, ``parts``, ``patrols`` (patrol_id, credit, changed) and
+        ``ledger_entries``, ``replayed`` (False).
+    """
+    size = max(int(part_fixes or store.max_fixes_per_upload), 1)
+    totals: dict = {"fixes_read": 0, "fixes_stored": 0, "accepted": 0, "rejected": {}, "already_stored": 0}
+    dates: set[str] = set()
+    parts = 0
+    for start in range(0, len(frame), size):
+        part = frame.iloc[start:start + size]
+        result = store_fixes(store, part, actor=actor, source=source)
+        parts += 1
+        for key in ("fixes_read", "fixes_stored", "accepted", "already_stored"):
+            totals[key] += int(result.get(key, 0))
+        for reason, count in result.get("rejected", {}).items():
+            totals["rejected"][reason] = totals["rejected"].get(reason, 0) + int(count)
+        dates.update(result.get("dates", []))
+        if progress is not None:
+            progress(len(part))
+    patrols_out, entries = [], 0
+    for day in sorted(dates):
+        with store.write() as conn:
+            for item in reverify(store, conn, {dt.date.fromisoformat(day)}, actor):
+                patrols_out.append({"patrol_id": item["patrol_id"], "credit": item["credit"],
+                                    "changed": item["changed"]})
+                entries += len(item["ledger"])
+    return {**totals, "parts": parts, "patrols": patrols_out, "ledger_entries": entries, "replayed": False}

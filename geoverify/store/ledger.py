@@ -5,9 +5,9 @@ next local day at 02:00); until then a patrol shows its provisional credit only.
 that earns points has one live grant. After settlement, :func:`sync_patrol` appends a reversal of
 the live grant and a new grant only when the credit's status or points change (late fixes, a
 review, a rule change); a change of ``verified_s`` alone appends nothing, and a patrol that earns
-0 points has no grant. :func:`settle_due` writes the grants of days that settled since it last
-ran. Rows are only ever inserted. ``seq`` is assigned inside the store's writer transaction
-(:meth:`Store.write`), so entries become visible in seq order.
+0 points has no grant. :func:`settle_days` writes the grants of days that have settled. Rows are
+only ever inserted. ``seq`` is assigned inside the store's writer transaction (:meth:`Store.write`),
+so entries become visible in seq order.
 
 The feed (:func:`page_json`) is serialised by the database itself (SQLite's ``json_object``,
 PostgreSQL's ``json_build_object``) and, since entries never change, the JSON of entries already
@@ -96,18 +96,15 @@ def sync_patrol(conn: Connection, patrol: dict, actor: str = "system", *, settle
 
 
 def last_settled(conn: Connection) -> str | None:
-    """The latest local date (ISO) whose credit :func:`settle_due` has written, or None."""
+    """The latest local date (ISO) whose credit :func:`settle_days` has written, or None."""
     return conn.execute(select(func.max(audit_log.c.object_id)).where(audit_log.c.action == "ledger.settled")
                         ).scalar_one()
 
 
-def due_dates(conn: Connection, is_settled, after: str | None = None) -> list[str]:
-    """Stored patrol dates (ISO, ascending) after ``after`` (default :func:`last_settled`) whose day
+def due_dates(conn: Connection, is_settled, after: str) -> list[str]:
+    """Stored patrol dates (ISO, ascending) after ``after`` (an ISO date, or "" for all) whose day
     ``is_settled``."""
-    query = select(patrols.c.date).distinct().order_by(patrols.c.date)
-    last = last_settled(conn) if after is None else after
-    if last is not None:
-        query = query.where(patrols.c.date > last)
+    query = select(patrols.c.date).distinct().where(patrols.c.date > after).order_by(patrols.c.date)
     out = []
     for (date,) in conn.execute(query):
         if not is_settled(date):
@@ -116,19 +113,18 @@ def due_dates(conn: Connection, is_settled, after: str | None = None) -> list[st
     return out
 
 
-def settle_due(conn: Connection, is_settled, actor: str = "system") -> list[dict]:
-    """Write the ledger entries of every stored day that has settled since the last settlement.
+def settle_days(conn: Connection, days: list[str], actor: str = "system") -> list[dict]:
+    """Write the ledger entries of the stored patrols of settled ``days`` (ISO dates, ascending).
 
-    Each settled day is recorded in the audit log (``ledger.settled``, the date, how many patrols
-    and entries), so a day is settled once. Returns the entries appended.
+    Each day is recorded in the audit log (``ledger.settled``, the date, how many patrols and
+    entries), so that :func:`last_settled` knows it. Returns the entries appended.
     """
     appended: list[dict] = []
-    for date in due_dates(conn, is_settled):
+    for date in days:
         rows = conn.execute(select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.grid_id, patrols.c.date,
                                    patrols.c.verified_s, patrols.c.rule_version, patrols.c.credit_status,
                                    patrols.c.points).where(patrols.c.date == date).order_by(patrols.c.patrol_id))
-        day = []
-        count = 0
+        day, count = [], 0
         for row in rows:
             count += 1
             day += sync_patrol(conn, {"patrol_id": row.patrol_id, "member_id": row.member_id,

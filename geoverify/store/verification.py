@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -166,20 +166,25 @@ def settle(store: Store, conn: Connection | None = None, actor: str = "system") 
     """
     if conn is None:
         with store.read() as reader:
-            if store.settled_through is None:
-                store.settled_through = ledger.last_settled(reader) or ""
-            if not ledger.due_dates(reader, store.settled, store.settled_through):
+            if not _due(store, reader):
                 return []
         with store.write() as writer:
             return settle(store, writer, actor)
+    if not _due(store, conn):
+        return []
+    # Under the writer lock: another process may have settled some of these days meanwhile.
+    days = ledger.due_dates(conn, store.settled, ledger.last_settled(conn) or "")
+    entries = ledger.settle_days(conn, days, actor)
+    if days:
+        store.settled_through = days[-1]
+    return entries
+
+
+def _due(store: Store, conn: Connection) -> bool:
+    """Whether a stored day has settled since the last settlement this process knows of."""
     if store.settled_through is None:
         store.settled_through = ledger.last_settled(conn) or ""
-    if not ledger.due_dates(conn, store.settled, store.settled_through):
-        return []
-    # Under the writer lock: another process may have settled these days meanwhile.
-    entries = ledger.settle_due(conn, store.settled, actor)
-    store.settled_through = ledger.last_settled(conn) or ""
-    return entries
+    return bool(ledger.due_dates(conn, store.settled, store.settled_through))
 
 
 def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str | None = None,
@@ -220,55 +225,3 @@ def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str 
                 totals["changed"] += int(item["changed"])
                 totals["ledger_entries"] += len(item["ledger"])
     return totals
-
-
-def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | None = None, actor: str = "cli",
-                      source: str = "bulk", progress: Callable[[int], None] | None = None) -> dict:
-    """Store a fix table of any size in parts, then verify the days it touches: the same result as
-    one upload of the whole table.
-
-    The table is cut into parts of at most ``part_fixes`` fixes (default the store's
-    ``max_fixes_per_upload``), each stored in its own writer transaction on the fast path
-    (:func:`geoverify.store.ingest.store_fixes`, audited as one upload each); then each local date
-    touched is re-verified in one transaction, so ledger entries are appended once per change,
-    as for a single upload.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        A fix table as the track readers return it.
-    progress : callable, optional
-        Called with the number of fixes just stored, after each part.
-
-    Returns
-    -------
-    dict
-        ``fixes_read``, ``fixes_stored``, ``accepted``, ``rejected`` (counts by reason),
-        ``already_stored``, ``parts``, ``patrols`` (patrol_id, credit, changed) and
-        ``ledger_entries``, ``replayed`` (False).
-    """
-    from .ingest import store_fixes
-
-    size = max(int(part_fixes or store.max_fixes_per_upload), 1)
-    totals: dict = {"fixes_read": 0, "fixes_stored": 0, "accepted": 0, "rejected": {}, "already_stored": 0}
-    dates: set[str] = set()
-    parts = 0
-    for start in range(0, len(frame), size):
-        part = frame.iloc[start:start + size]
-        result = store_fixes(store, part, actor=actor, source=source)
-        parts += 1
-        for key in ("fixes_read", "fixes_stored", "accepted", "already_stored"):
-            totals[key] += int(result.get(key, 0))
-        for reason, count in result.get("rejected", {}).items():
-            totals["rejected"][reason] = totals["rejected"].get(reason, 0) + int(count)
-        dates.update(result.get("dates", []))
-        if progress is not None:
-            progress(len(part))
-    patrols_out, entries = [], 0
-    for day in sorted(dates):
-        with store.write() as conn:
-            for item in reverify(store, conn, {dt.date.fromisoformat(day)}, actor):
-                patrols_out.append({"patrol_id": item["patrol_id"], "credit": item["credit"],
-                                    "changed": item["changed"]})
-                entries += len(item["ledger"])
-    return {**totals, "parts": parts, "patrols": patrols_out, "ledger_entries": entries, "replayed": False}
