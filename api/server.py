@@ -77,10 +77,14 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
         Where to listen.
     threads : int
         waitress worker threads.
+    workers : int
+        Verification worker threads in this process (:mod:`geoverify.store.worker`; default 1,
+        0 for none: `geoverify worker` processes verify instead).
     options
         Further waitress adjustments (e.g. ``channel_timeout``, seconds; ``sockets``, already bound
         listening sockets, used instead of ``host`` and ``port``).
     """
+    workers = options.pop("workers", 1)
     where = {"sockets": options.pop("sockets")} if "sockets" in options else {"host": host, "port": port}
     server = waitress.create_server(app, threads=threads, ident="geoverify",
                                     max_request_body_size=max_request_body_size(app), **where, **options)
@@ -89,12 +93,22 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = ProblemChannel
     logging.basicConfig()
+    stop = None
+    if workers:
+        from geoverify.store.worker import start_threads
+
+        store = app.extensions["geoverify.store"]
+        stop, store.wake, _ = start_threads(store, workers)
     server.print_listen("Serving on http://{}:{}")
-    server.run()
+    try:
+        server.run()
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 def serve_processes(make_app: Callable[[], Flask], host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
-                    processes: int = 2) -> None:
+                    processes: int = 2, workers: int = 1) -> None:
     """Serve on ``processes`` forked waitress processes sharing one listening socket (POSIX only).
 
     One Python process handles requests one at a time in CPU (the GIL); several processes spread
@@ -111,10 +125,12 @@ def serve_processes(make_app: Callable[[], Flask], host: str = "127.0.0.1", port
         ``make_app(migrate: bool) -> Flask``.
     processes : int
         Number of server processes (1 serves in this process).
+    workers : int
+        Verification worker threads in each server process.
     """
     first = make_app(True)
     if processes <= 1:
-        serve(first, host=host, port=port, threads=threads)
+        serve(first, host=host, port=port, threads=threads, workers=workers)
         return
     first.extensions["geoverify.store"].dispose()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -129,7 +145,7 @@ def serve_processes(make_app: Callable[[], Flask], host: str = "127.0.0.1", port
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
-                serve(make_app(False), host=host, port=port, threads=threads, sockets=[listener])
+                serve(make_app(False), host=host, port=port, threads=threads, sockets=[listener], workers=workers)
             finally:
                 os._exit(0)
         children.append(pid)

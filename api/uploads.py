@@ -21,6 +21,8 @@ SUFFIX_OF_TYPE = {
     "application/geopackage+sqlite3": ".gpkg", "application/x-sqlite3": ".gpkg",
     "application/vnd.apache.parquet": ".parquet", "application/x-parquet": ".parquet",
 }
+#: the longest an upload waits for its own verification when asked to (``Prefer: wait=N``), seconds
+MAX_WAIT_S = 60.0
 SUFFIXES = {".csv", ".gpx", ".geojson", ".json", ".gpkg", ".parquet", ".shp.zip"}
 # An Idempotency-Key: printable ASCII (a structured-field string), no leading or trailing space.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
@@ -70,7 +72,27 @@ def handle_upload(kind: str, allowed_members: frozenset | None = None, **params)
     crs = request.args.get("crs")
     if crs is not None and crs not in ("wgs84", "gcj02", "bd09"):
         raise InvalidRequest(f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
+    wait = prefer_wait()
     result = ingest.upload(get_store(), kind, body, suffix=suffix, params={"crs": crs, **params},
                            actor=g.principal.name, idempotency_key=key,
-                           allowed_members=allowed_members, filename=filename)
-    return jsonify(result), 200 if result.get("replayed") else 201
+                           allowed_members=allowed_members, filename=filename, wait=wait)
+    response = jsonify(result)
+    response.status_code = 200 if result.get("replayed") else 201
+    if wait:
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
+    return response
+
+
+def prefer_wait() -> float:
+    """Seconds the client asks to wait for its upload's verification (RFC 7240 ``Prefer: wait=N``),
+    at most :data:`MAX_WAIT_S`; 0 when it does not ask."""
+    for header in request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            name, _, value = preference.strip().partition("=")
+            if name.strip().lower() == "wait":
+                try:
+                    return max(0.0, min(float(value.strip().strip('"')), MAX_WAIT_S))
+                except ValueError:
+                    abort(400, description=f"Prefer: wait={value[:40]!r} is not a number of seconds; "
+                                           f"send e.g. 'Prefer: wait=10' (at most {MAX_WAIT_S:g}).")
+    return 0.0

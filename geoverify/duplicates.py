@@ -175,6 +175,35 @@ def _bucket_boxes(tracks: list[DayTrack], margin_m: float, bucket_s: float):
     return np.concatenate(owner), np.concatenate(bucket), np.concatenate(boxes)
 
 
+def cell_bucket_s(rules: Sequence[Rules]) -> float:
+    """Length (s) of the time buckets in which tracks are indexed for the two-phones check."""
+    return max([BUCKET_S] + [r.max_gap_s for r in rules])
+
+
+def track_cells(track: DayTrack, bucket_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The space-time cells of a day track: where it can meet another member's track.
+
+    Parameters
+    ----------
+    track : DayTrack
+        At least one fix (UTC nanoseconds, WGS-84 degrees).
+    bucket_s : float
+        Bucket length in seconds (:func:`cell_bucket_s`).
+
+    Returns
+    -------
+    buckets : numpy.ndarray of int64
+        UTC seconds // ``bucket_s`` of each cell.
+    bounds : numpy.ndarray, shape (n, 4)
+        ``min_lon, min_lat, max_lon, max_lat`` (degrees) of the fixes in the bucket and the fixes
+        either side of it. Two tracks within any distance d of each other at some time have boxes
+        within d of each other in that time's bucket (as :func:`find_duplicate_tracks` finds its
+        candidates).
+    """
+    _, bucket, boxes = _bucket_boxes([track], 0.0, bucket_s)
+    return bucket.astype(np.int64), shapely.bounds(boxes).reshape(-1, 4)
+
+
 def _close_pairs(tracks: list[DayTrack], margin_m: float, bucket_s: float) -> dict[tuple[int, int], int]:
     """Pairs of tracks (i < j) whose boxes meet in the same time bucket → number of such buckets."""
     owner, bucket, boxes = _bucket_boxes(tracks, margin_m, bucket_s)
@@ -298,7 +327,9 @@ def _replays(tracks, rules, is_history, paths, ref_ns, out) -> None:
             proj = _cell_projection(later)
             pl = paths.get(k, proj)
             best = None
-            for e in sorted((e for e in ks if tracks[e].date < later.date), key=lambda e: tracks[e].date):
+            earlier = (e for e in ks
+                       if 0 < (later.date - tracks[e].date).days <= r.duplicate_replay_window_days)
+            for e in sorted(earlier, key=lambda e: tracks[e].date):
                 pe = paths.get(e, proj)
                 shifts, votes = _shift_candidates(pl, pe, radius)
                 # every vote stands for REPLAY_SAMPLE_S of the later track; half the needed time at least
@@ -342,8 +373,8 @@ def find_duplicate_tracks(tracks: Sequence[DayTrack], rules_for_member: Callable
     rules have ``pair_patrol``. Candidates come from an STRtree of per-track, per-hour lon/lat
     boxes, so the cost grows with the number of tracks that actually meet, not all pairs.
 
-    **Replay.** A member's track is compared with each of the same member's tracks of earlier
-    dates, shifted in time by an unknown amount: every 30 s sample of the later track votes for
+    **Replay.** A member's track is compared with each of the same member's tracks of the
+    ``duplicate_replay_window_days`` dates before it, shifted in time by an unknown amount: every 30 s sample of the later track votes for
     the shifts that bring a fix of the earlier track within the distance threshold (a KD-tree
     radius query); the best-voted shifts and the start-aligned shift are measured in full as
     above. A replay repeats the shape at the same pace, so one shift holds the whole day; honest

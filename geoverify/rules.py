@@ -79,6 +79,9 @@ class Rules:
     # replay: the repeated stretch must reach this far from its centre, so a phone left on the same
     # desk (IDLE) or circled in the same spot (LOOP) on two days is not also called a replay
     duplicate_replay_min_span_m: float = 100.0
+    # replay: a day is compared with the member's days at most this many days before it (the
+    # store keeps each day's track summary, so a longer window costs one comparison a day more)
+    duplicate_replay_window_days: int = 7
     event_max_distance_m: float = 200.0
     event_outside_grid_m: float = 20.0
     event_duplicate_distance_m: float = 30.0

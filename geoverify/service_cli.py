@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -26,6 +27,13 @@ def _database_option(func):
                         help="SQLAlchemy URL of the store.")(func)
 
 
+def _shown_url(url: str) -> str:
+    """A database URL fit to print (password hidden)."""
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _open(database_url: str, now: str | None = None):
     from .store import Store
 
@@ -42,14 +50,15 @@ def _load_file(store, kind: str, path: Path, **params) -> dict:
     suffix = path.suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise click.BadParameter(f"{path}: cannot tell the format; use .csv, .gpx, .geojson, .gpkg or .parquet")
-    return upload(store, kind, path.read_bytes(), suffix=suffix, params=params, actor="cli", filename=path.name)
+    return upload(store, kind, path.read_bytes(), suffix=suffix, params=params, actor="cli", filename=path.name,
+                  wait=math.inf)
 
 
 def _summary(path: Path, result: dict) -> str:
     keys = [k for k in ("grids_read", "events_read", "sites_read", "fixes_read", "accepted", "created", "updated",
                         "unchanged", "rejected") if k in result]
     figures = ", ".join(f"{k}={result[k]}" for k in keys)
-    changed = sum(1 for p in result["patrols"] if p["changed"])
+    changed = sum(1 for p in result["patrols"] if p.get("changed"))
     return (f"{path}: {figures}; {len(result['patrols'])} patrol(s) verified ({changed} changed), "
             f"{result['ledger_entries']} ledger entr{'y' if result['ledger_entries'] == 1 else 'ies'}"
             f"{' (repeat: nothing changed)' if result['replayed'] else ''}")
@@ -95,11 +104,11 @@ def _announce(host: str, port: int, threads: int, processes: int = 1) -> None:
                err=True)
 
 
-def _serve(app, host: str, port: int, threads: int) -> None:
+def _serve(app, host: str, port: int, threads: int, workers: int = 1) -> None:
     from api.server import serve
 
     _announce(host, port, threads)
-    serve(app, host=host, port=port, threads=threads)
+    serve(app, host=host, port=port, threads=threads, workers=workers)
 
 
 def register(main: click.Group) -> None:
@@ -278,13 +287,37 @@ def register(main: click.Group) -> None:
     @click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
                   help="Server processes sharing the port (POSIX): use up to one per core. The upload rate "
                        "limit counts per process unless GEOVERIFY_RATELIMIT_STORAGE_URI names a shared store.")
-    def serve(host, port, threads, processes):
+    @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
+                  help="Verification worker threads in each server process; 0 leaves verification to "
+                       "`geoverify worker` processes.")
+    def serve(host, port, threads, processes, workers):
         """Run the HTTP API on waitress (configuration from GEOVERIFY_* variables)."""
         from api import create_app
         from api.server import serve_processes
 
         _announce(host, port, threads, processes)
-        serve_processes(lambda migrate: create_app({"MIGRATE": migrate}), host, port, threads, processes)
+        serve_processes(lambda migrate: create_app({"MIGRATE": migrate}), host, port, threads, processes,
+                        workers=workers)
+
+    @main.command()
+    @click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+                  help="Worker processes to run (up to one per core).")
+    @click.option("--batch", default=64, show_default=True, type=click.IntRange(1, 10_000),
+                  help="Member-days claimed and verified together.")
+    @click.option("--lease", "lease_s", default=120.0, show_default=True, type=click.FloatRange(5, 86_400),
+                  help="Seconds a claim lasts: a worker that dies leaves its work to others after this.")
+    @click.option("--drain", is_flag=True, help="Stop when no work is left instead of waiting for more.")
+    @_database_option
+    def worker(processes, batch, lease_s, drain, database_url):
+        """Verify queued member-days (beside `geoverify serve`, on this machine or others sharing the database)."""
+        from .store.worker import run_processes
+
+        click.echo(f"geoverify: {processes} verification worker(s) on {_shown_url(database_url)}; Ctrl-C stops",
+                   err=True)
+        totals = run_processes(lambda: _open(database_url), processes=processes, batch=batch, lease_s=lease_s,
+                               until_empty=drain)
+        click.echo(f"verified {totals['verified']} member-day(s), {totals['discarded']} superseded by newer input, "
+                   f"{totals['failed']} failed (left queued)", err=True)
 
     @main.command()
     @click.option("--db", "db_path", default="demo/geoverify.db", show_default=True,

@@ -14,6 +14,7 @@ driver is used whatever the URL names).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,8 @@ class Store:
     settle_after_s: float = field(default_factory=configured_settle_after_s)
     #: the last local date (ISO) whose credit was settled, as this process last saw it ("" none)
     settled_through: str | None = field(default=None, repr=False)
+    #: set after an upload queues work, to wake this process's worker threads at once
+    wake: threading.Event | None = field(default=None, repr=False)
 
     def settled(self, date: dt.date | str) -> bool:
         """Whether the credit of local ``date`` has settled (spec "Ledger")."""

@@ -1,7 +1,9 @@
-"""Uploads into the store: grids, tracks, events and sites, idempotent, then re-verification.
+"""Uploads into the store: grids, tracks, events and sites, idempotent; verification is queued.
 
-Each upload is one writer transaction: the rows, the re-verification of every affected local
-date, the ledger entries and the audit entries land together or not at all. A repeated request
+Each upload is one writer transaction: the rows, the member-days they touch put on the work
+queue (:mod:`geoverify.store.queue`) and the audit entry land together or not at all. Workers
+verify the queued member-days (:mod:`geoverify.store.worker`); an upload may wait for its own
+(``wait``), and its answer says which patrols are ``current`` and which are still ``pending``. A repeated request
 (same ``Idempotency-Key``, or the same content and parameters) answers the stored response and
 changes nothing; the same key with a different request raises :class:`IdempotencyConflict`.
 The body is written to a temporary file with the right suffix and read by the library's readers,
@@ -13,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -22,18 +25,19 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from ..cleaning import KEPT, REJECT_REASONS, rejection_reasons
-from ..errors import InputError
+from ..errors import Forbidden, IdempotencyConflict, InputError, InvalidRequest, UploadTooLarge
 from ..io import read_events, read_grids, read_sites, read_track_file
-from . import audit
+from ..patrol import patrol_id as make_patrol_id
+from . import audit, queue
 from .bulk import check_text, insert_columns
 from .db import Store, utc_now_text
-from ..errors import Forbidden, IdempotencyConflict, InvalidRequest, UploadTooLarge
 from .frames import fix_columns_from_table, grid_row
 from .schema import events, fixes, grids, patrols, sites, uploads
-from .verification import local_dates, reverify
+from .schema import ledger as ledger_table
+from .verification import Key, max_gap_s, member_day_keys
 
 KINDS = ("grids", "tracks", "events", "sites")
 # Kinds whose rows are replaced by a newer upload: a repeat is only a no-op when it is the latest.
@@ -62,14 +66,14 @@ def remove_stale_upload_folders(tmp: str | None = None) -> int:
     removed = 0
     for folder in Path(tmp or tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*-*"):
         pid_text = folder.name[len(UPLOAD_PREFIX):].split("-", 1)[0]
-        if not folder.is_dir() or not pid_text.isdigit() or _alive(int(pid_text)):
+        if not folder.is_dir() or not pid_text.isdigit() or process_alive(int(pid_text)):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -105,8 +109,8 @@ def read_body(body: bytes, suffix: str, reader: Callable[[Path], object], filena
 
 def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | None = None,
            actor: str = "cli", idempotency_key: str | None = None, allowed_members: frozenset | None = None,
-           filename: str | None = None) -> dict:
-    """Store one upload and re-verify what it affects.
+           filename: str | None = None, wait: float = 0.0) -> dict:
+    """Store one upload and queue the verification of the member-days it touches.
 
     Parameters
     ----------
@@ -119,12 +123,18 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
         ``crs`` (wgs84, gcj02, bd09) and, for GPX tracks, ``member_id``.
     allowed_members : frozenset, optional
         For an uploader: the member ids it may upload tracks and events for.
+    wait : float
+        Seconds to wait for the upload's own member-days to be verified (by this process, or by
+        the worker that holds them); 0 answers at once with them pending, ``math.inf`` waits
+        until they are verified (the command line).
 
     Returns
     -------
     dict
-        ``upload_id``, ``kind``, counts by outcome, ``patrols`` (re)verified with their credit,
-        ``ledger_entries`` appended, ``replayed`` (True when this repeats an earlier request).
+        ``upload_id``, ``kind``, counts by outcome, ``patrols`` the upload touched with their
+        ``state`` (``current`` with ``credit`` and ``changed``, or ``pending``),
+        ``ledger_entries`` appended by the upload's verification (when waited for), ``replayed``
+        (True when this repeats an earlier request).
     """
     if kind not in KINDS:
         raise InvalidRequest(f"unknown upload kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -134,7 +144,7 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
                                      sort_keys=True).encode())
     replay = _replay(store, kind, request_sha, idempotency_key)
     if replay is not None:
-        return replay
+        return _answer(store, replay, _keys_of(replay), wait, replayed=True)
     parsed = _parse(store, kind, body, suffix, params, filename)
     if allowed_members is not None:
         members = set(_members(kind, parsed))
@@ -144,34 +154,99 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
                             f"the upload holds {', '.join(outside[:10])}")
     with store.write() as conn:
         replay = _replay_in(conn, kind, request_sha, idempotency_key)
-        if replay is not None:
-            return replay
-        upload_id = conn.execute(insert(uploads).values(
-            kind=kind, content_sha256=content_sha, request_sha256=request_sha, idempotency_key=idempotency_key,
-            actor=actor, created_at=utc_now_text(), response="{}").returning(uploads.c.upload_id)).scalar_one()
-        ingest = {"grids": _ingest_grids, "tracks": _ingest_tracks, "events": _ingest_events,
-                  "sites": _ingest_sites}[kind]
-        counts, dates = ingest(store, conn, parsed, upload_id)
-        verified = reverify(store, conn, dates, actor)
-        response = {"upload_id": upload_id, "kind": kind, "content_sha256": content_sha, **counts,
-                    "patrols": [{"patrol_id": p["patrol_id"], "credit": p["credit"], "changed": p["changed"]}
-                                for p in verified],
-                    "ledger_entries": sum(len(p["ledger"]) for p in verified), "replayed": False}
-        conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
-                     .values(response=json.dumps(response, ensure_ascii=False, default=str)))
-        audit.append(conn, actor, f"upload.{kind}", "upload", str(upload_id),
-                     {"content_sha256": content_sha, "idempotency_key": idempotency_key, "params": params,
-                      **{k: v for k, v in counts.items() if k != "patrols"},
-                      "patrols_verified": len(verified)})
-    return response
+        if replay is None:
+            upload_id = conn.execute(insert(uploads).values(
+                kind=kind, content_sha256=content_sha, request_sha256=request_sha, idempotency_key=idempotency_key,
+                actor=actor, created_at=utc_now_text(), response="{}").returning(uploads.c.upload_id)).scalar_one()
+            ingest = {"grids": _ingest_grids, "tracks": _ingest_tracks, "events": _ingest_events,
+                      "sites": _ingest_sites}[kind]
+            counts, keys, shown = ingest(store, conn, parsed, upload_id)
+            queued = queue.enqueue(conn, keys)
+            ledger_seq = conn.execute(select(func.max(ledger_table.c.seq))).scalar_one() or 0
+            stored_at = utc_now_text()
+            response = {"upload_id": upload_id, "kind": kind, "content_sha256": content_sha, **counts,
+                        "patrols": [{"patrol_id": make_patrol_id(m, d), "state": "pending"} for m, d in sorted(
+                            shown, key=lambda k: (k[1], k[0]))],
+                        "ledger_entries": 0, "replayed": False}
+            conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
+                         .values(response=json.dumps(response, ensure_ascii=False, default=str)))
+            audit.append(conn, actor, f"upload.{kind}", "upload", str(upload_id),
+                         {"content_sha256": content_sha, "idempotency_key": idempotency_key, "params": params,
+                          **{k: v for k, v in counts.items() if k != "patrols"}, "member_days_queued": queued})
+    if replay is not None:
+        return _answer(store, replay, _keys_of(replay), wait, replayed=True)
+    if store.wake is not None and not wait:
+        store.wake.set()   # an upload that waits verifies its own member-days
+    return _answer(store, response, keys, wait, ledger_seq=ledger_seq, stored_at=stored_at)
+
+
+def _keys_of(response: dict) -> set[Key]:
+    """The member-days of an answer's patrols (patrol ids are ``<member>_<YYYYMMDD>``)."""
+    out = set()
+    for item in response.get("patrols", []):
+        member, _, day = item["patrol_id"].rpartition("_")
+        out.add((member, dt.datetime.strptime(day, "%Y%m%d").date()))
+    return out
+
+
+def _answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: bool = False,
+            ledger_seq: int = 0, stored_at: str = "") -> dict:
+    """The answer, after waiting up to ``wait`` seconds for ``keys`` to be verified, with each
+    patrol's state as it is then (``replayed``: an earlier upload's answer, nothing changed).
+
+    A new upload that waited also counts the ledger entries its patrols got since it was stored
+    (after ``ledger_seq``), whoever verified them.
+    """
+    waited = wait > 0 and bool(keys)
+    if waited:
+        from .worker import drain
+
+        drain(store, keys, timeout_s=None if math.isinf(wait) else wait)
+    with store.read() as conn:
+        if waited and not replayed:
+            ids = [p["patrol_id"] for p in response["patrols"]]
+            response["ledger_entries"] = conn.execute(select(func.count()).where(
+                ledger_table.c.seq > ledger_seq, ledger_table.c.patrol_id.in_(ids))).scalar_one() if ids else 0
+        return _refreshed(conn, response, since=stored_at if waited and not replayed else None)
+
+
+def _refreshed(conn: Connection, response: dict, since: str | None = None) -> dict:
+    """The answer's patrols with their state now: ``pending``, or ``current`` with the stored credit
+    (and, given ``since``, ``changed``: whether the stored result changed after that UTC time)."""
+    ids = [p["patrol_id"] for p in response.get("patrols", [])]
+    if not ids:
+        return response
+    rows = {r.patrol_id: r for r in conn.execute(select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.date,
+                                                               patrols.c.credit_status, patrols.c.points,
+                                                               patrols.c.verified_at)
+                                                        .where(patrols.c.patrol_id.in_(ids)))}
+    keys = {(r.member_id, dt.date.fromisoformat(r.date)): pid for pid, r in rows.items()}
+    waiting = {keys[k] for k in queue.pending(conn, keys)}
+    out = []
+    for pid in ids:
+        row = rows.get(pid)
+        if row is None or pid in waiting:
+            out.append({"patrol_id": pid, "state": "pending"})
+            continue
+        item = {"patrol_id": pid, "state": "current",
+                "credit": {"status": row.credit_status, "points": _points(row.points)}}
+        if since is not None:
+            item["changed"] = row.verified_at >= since
+        out.append(item)
+    return {**response, "patrols": out}
+
+
+def _points(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source: str = "bulk") -> dict:
-    """Store a fix table in one writer transaction on the database's fast path, without re-verifying.
+    """Store a fix table in one writer transaction on the database's fast path and queue its member-days.
 
     For bulk loads of history: the same checks as a track upload (rejection reasons, duplicates
     against stored fixes and within the table), then ``COPY`` on PostgreSQL or one ``executemany``
-    on SQLite; run ``geoverify reverify`` afterwards to verify the dates loaded.
+    on SQLite; the member-days touched are put on the work queue, for workers or
+    :func:`geoverify.store.worker.drain`.
 
     Parameters
     ----------
@@ -186,7 +261,8 @@ def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source
     -------
     dict
         ``upload_id``, the counts of a track upload (``fixes_read``, ``fixes_stored``,
-        ``accepted``, ``rejected``, ``already_stored``) and ``dates``: the local dates to re-verify.
+        ``accepted``, ``rejected``, ``already_stored``), ``dates`` (the local dates touched) and
+        ``member_days_queued``.
     """
     content_sha = _sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     with store.write() as conn:
@@ -194,14 +270,14 @@ def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source
             kind="tracks", content_sha256=content_sha, request_sha256=_sha256(f"bulk:{content_sha}".encode()),
             idempotency_key=None, actor=actor, created_at=utc_now_text(), response="{}")
             .returning(uploads.c.upload_id)).scalar_one()
-        counts, dates = _ingest_tracks(store, conn, frame, upload_id)
+        counts, keys, _ = _ingest_tracks(store, conn, frame, upload_id)
+        queued = queue.enqueue(conn, keys)
         response = {"upload_id": upload_id, "kind": "tracks", **counts,
-                    "dates": sorted(d.isoformat() for d in dates)}
+                    "dates": sorted({d.isoformat() for _, d in keys}), "member_days_queued": queued}
         conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
                      .values(response=json.dumps(response, ensure_ascii=False)))
         audit.append(conn, actor, "upload.tracks", "upload", str(upload_id),
-                     {"content_sha256": content_sha, "source": source,
-                      **counts, "patrols_verified": 0})
+                     {"content_sha256": content_sha, "source": source, **counts, "member_days_queued": queued})
     return response
 
 
@@ -255,13 +331,21 @@ def _members(kind: str, parsed) -> list[str]:
     return []
 
 
-def _patrol_dates(conn: Connection, *, members=None, grid_ids=None) -> set[dt.date]:
-    query = select(patrols.c.date).distinct()
+def _patrols_of(conn: Connection, *, members=None, grid_ids=None) -> set[Key]:
+    """(member, date) of the stored patrols of some members or grids."""
+    query = select(patrols.c.member_id, patrols.c.date)
     if members is not None:
         query = query.where(patrols.c.member_id.in_(sorted(members)))
     if grid_ids is not None:
         query = query.where(patrols.c.grid_id.in_(sorted(grid_ids)))
-    return {dt.date.fromisoformat(r.date) for r in conn.execute(query)}
+    return {(r.member_id, dt.date.fromisoformat(r.date)) for r in conn.execute(query)}
+
+
+def _patrol_keys(conn: Connection, keys: set[Key]) -> set[Key]:
+    """Those of ``keys`` that have a stored patrol."""
+    ids = {make_patrol_id(m, d): (m, d) for m, d in keys}
+    found = conn.execute(select(patrols.c.patrol_id).where(patrols.c.patrol_id.in_(sorted(ids)))).scalars()
+    return {ids[pid] for pid in found}
 
 
 def _ingest_tracks(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
@@ -283,11 +367,13 @@ def _ingest_tracks(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
     counts = dict.fromkeys(REJECT_REASONS, 0)
     rejected, tally = np.unique(final[final != KEPT].astype(str), return_counts=True)
     counts.update({str(r): int(n) for r, n in zip(rejected, tally)})
-    max_gap = max([store.rules.defaults.max_gap_s] + [r.max_gap_s for r in store.rules.by_grid_type.values()])
-    dates = local_dates(times[new], store.tz, margin_s=max_gap)
+    # A fix within max_gap_s of midnight can change the other day too (segments across midnight).
+    keys = member_day_keys(members[new], times[new], store.tz, margin_s=max_gap_s(store))
+    own = member_day_keys(members[new], times[new], store.tz)
+    shown = own | (_patrol_keys(conn, keys - own) if keys - own else set())
     return ({"fixes_read": int(len(frame)), "fixes_stored": int(new.sum()),
              "accepted": int((final == KEPT).sum()), "rejected": counts, "already_stored": int(existing.sum())},
-            dates)
+            keys, shown)
 
 
 def _stored_keys(conn: Connection, members: np.ndarray, times: np.ndarray) -> pd.MultiIndex:
@@ -326,13 +412,14 @@ def _ingest_grids(store: Store, conn: Connection, parsed, upload_id: int):
             unchanged += 1
             continue
         members.update(grid.members)
-    dates = _patrol_dates(conn, members=members) if members else set()
-    return {"grids_read": len(parsed), "created": created, "updated": updated, "unchanged": unchanged}, dates
+    keys = _patrols_of(conn, members=members) if members else set()
+    return {"grids_read": len(parsed), "created": created, "updated": updated, "unchanged": unchanged}, keys, keys
 
 
 def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
     created = duplicate = conflict = 0
-    new_times = []
+    new_events: list[tuple[str, int]] = []
+    created_ids: list[str] = []
     conflicts = []
     for rec in frame.to_dict("records"):
         values = {"event_id": str(rec["event_id"]), "member_id": str(rec["member_id"]),
@@ -346,18 +433,41 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
             conn.execute(insert(events).values(**values, source="upload", line=int(rec["line"]),
                                                upload_id=upload_id))
             created += 1
-            new_times.append(values["time_ns"])
+            new_events.append((values["member_id"], values["time_ns"]))
+            created_ids.append(values["event_id"])
         elif all(getattr(old, k) == v for k, v in values.items()):
             duplicate += 1
         else:
             conflict += 1
             conflicts.append(values["event_id"])
-    dates = local_dates(new_times, store.tz)
-    later = {d + dt.timedelta(days=k) for d in dates for k in (1, 2, 3)}
-    dates |= later & _patrol_dates(conn)
+    keys = member_day_keys(np.array([m for m, _ in new_events], dtype=object),
+                           np.array([t for _, t in new_events], dtype=np.int64), store.tz)
+    keys |= _later_duplicates(store, conn, frame, {e for e in created_ids})
     return ({"events_read": len(frame), "created": created,
              "rejected": {"duplicate": duplicate, "conflict": conflict},
-             "conflicting_event_ids": conflicts[:20]}, dates)
+             "conflicting_event_ids": conflicts[:20]}, keys, _patrol_keys(conn, keys))
+
+
+def _later_duplicates(store: Store, conn: Connection, frame: pd.DataFrame, created: set[str]) -> set[Key]:
+    """Member-days of stored events that a new event may make duplicates of it (EVENT_DUPLICATE):
+    same category, later within the duplicate window, and near (a box twice the distance)."""
+    rules = [store.rules.defaults, *store.rules.by_grid_type.values()]
+    window_ns = int(max(r.event_duplicate_window_s for r in rules) * 1e9)
+    reach = 2 * max(r.event_duplicate_distance_m for r in rules) / 100_000.0
+    out: set[Key] = set()
+    for rec in frame.to_dict("records"):
+        if str(rec["event_id"]) not in created:
+            continue
+        t = int(pd.Timestamp(rec["time"]).value)
+        lat, lon = float(rec["lat"]), float(rec["lon"])
+        lon_reach = reach / max(float(np.cos(np.radians(min(abs(lat) + reach, 89.0)))), 0.01)
+        for row in conn.execute(select(events.c.member_id, events.c.time_ns).where(
+                events.c.category == str(rec["category"]), events.c.time_ns >= t,
+                events.c.time_ns <= t + window_ns, events.c.event_id != str(rec["event_id"]),
+                events.c.lat >= lat - reach, events.c.lat <= lat + reach,
+                events.c.lon >= lon - lon_reach, events.c.lon <= lon + lon_reach)):
+            out |= member_day_keys(np.array([row.member_id], dtype=object), np.array([row.time_ns]), store.tz)
+    return out
 
 
 def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
@@ -382,20 +492,22 @@ def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id
             unchanged += 1
             continue
         grid_ids.add(values["grid_id"])
-    dates = _patrol_dates(conn, grid_ids=grid_ids) if grid_ids else set()
-    return {"sites_read": len(frame), "created": created, "updated": updated, "unchanged": unchanged}, dates
+    keys = _patrols_of(conn, grid_ids=grid_ids) if grid_ids else set()
+    return {"sites_read": len(frame), "created": created, "updated": updated, "unchanged": unchanged}, keys, keys
 
 
 def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | None = None, actor: str = "cli",
-                      source: str = "bulk", progress: Callable[[int], None] | None = None) -> dict:
+                      source: str = "bulk", progress: Callable[[int], None] | None = None,
+                      verify_progress: Callable[[int], None] | None = None) -> dict:
     """Store a fix table of any size in parts, then verify the days it touches: the same result as
     one upload of the whole table.
 
     The table is cut into parts of at most ``part_fixes`` fixes (default the store's
     ``max_fixes_per_upload``), each stored in its own writer transaction on the fast path
-    (:func:`geoverify.store.ingest.store_fixes`, audited as one upload each); then each local date
-    touched is re-verified in one transaction, so ledger entries are appended once per change,
-    as for a single upload.
+    (:func:`geoverify.store.ingest.store_fixes`, audited as one upload each, its member-days
+    queued); then the queue is drained in this process (with any workers running beside it), so
+    each member-day is verified once its fixes are all stored and ledger entries are appended
+    once per change, as for a single upload.
 
     Parameters
     ----------
@@ -403,6 +515,8 @@ def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | No
         A fix table as the track readers return it.
     progress : callable, optional
         Called with the number of fixes just stored, after each part.
+    verify_progress : callable, optional
+        Called with the number of member-days just verified.
 
     Returns
     -------
@@ -413,7 +527,6 @@ def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | No
     """
     size = max(int(part_fixes or store.max_fixes_per_upload), 1)
     totals: dict = {"fixes_read": 0, "fixes_stored": 0, "accepted": 0, "rejected": {}, "already_stored": 0}
-    dates: set[str] = set()
     parts = 0
     for start in range(0, len(frame), size):
         part = frame.iloc[start:start + size]
@@ -423,14 +536,13 @@ def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | No
             totals[key] += int(result.get(key, 0))
         for reason, count in result.get("rejected", {}).items():
             totals["rejected"][reason] = totals["rejected"].get(reason, 0) + int(count)
-        dates.update(result.get("dates", []))
         if progress is not None:
             progress(len(part))
-    patrols_out, entries = [], 0
-    for day in sorted(dates):
-        with store.write() as conn:
-            for item in reverify(store, conn, {dt.date.fromisoformat(day)}, actor):
-                patrols_out.append({"patrol_id": item["patrol_id"], "credit": item["credit"],
-                                    "changed": item["changed"]})
-                entries += len(item["ledger"])
-    return {**totals, "parts": parts, "patrols": patrols_out, "ledger_entries": entries, "replayed": False}
+    from .worker import drain
+
+    written = drain(store, progress=verify_progress)
+    latest = {w["patrol_id"]: w for w in written}
+    patrols_out = [{"patrol_id": pid, "credit": w["credit"], "changed": any(
+        x["changed"] for x in written if x["patrol_id"] == pid)} for pid, w in sorted(latest.items())]
+    return {**totals, "parts": parts, "patrols": patrols_out,
+            "ledger_entries": sum(len(w["ledger"]) for w in written), "replayed": False}

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from sqlalchemy import Connection, func, select
 
 from ..errors import NotFound
+from . import queue
 from .schema import flags, grids, patrols
 
 MAX_PAGE = 1000
@@ -44,11 +46,13 @@ def list_patrols(conn: Connection, *, member_id: str | None = None, grid_id: str
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(patrols.c.date, patrols.c.patrol_id).offset(offset)
                         .limit(min(limit, MAX_PAGE))).all()
+    waiting = queue.pending(conn, [(r.member_id, dt.date.fromisoformat(r.date)) for r in rows])
     items = []
     for r in rows:
         doc = json.loads(r.document)
         items.append({k: doc[k] for k in ("patrol_id", "member_id", "date", "grid_id", "verified_s", "credit",
-                                          "rule_version")} | {"flags": len(doc["flags"])})
+                                          "rule_version")}
+                     | {"flags": len(doc["flags"]), "state": _state(waiting, r.member_id, r.date)})
     after = offset + len(items)
     return {"patrols": items, "total": int(total), "offset": offset, "next_offset": after if after < total else None}
 
@@ -66,7 +70,14 @@ def get_patrol(conn: Connection, patrol_id: str, grid_scope: frozenset | None = 
     doc["event_flags"] = [flag_dict(r) for r in conn.execute(
         select(flags).where(flags.c.patrol_id == patrol_id, flags.c.event_id.is_not(None)))]
     doc["verified_at"] = row.verified_at
+    waiting = queue.pending(conn, [(row.member_id, dt.date.fromisoformat(row.date))])
+    doc["state"] = _state(waiting, row.member_id, row.date)
     return doc
+
+
+def _state(waiting: dict, member_id: str, date: str) -> str:
+    """``pending`` while newer input waits to be verified, else ``current``."""
+    return "pending" if (member_id, dt.date.fromisoformat(date)) in waiting else "current"
 
 
 def flag_dict(row) -> dict:

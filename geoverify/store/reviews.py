@@ -1,4 +1,4 @@
-"""Flag reviews: an auditor confirms or dismisses a flag; the patrol's day is re-verified with
+"""Flag reviews: an auditor confirms or dismisses a flag; the flag's member-day is re-verified with
 every stored review and the credit change lands in the ledger in the same transaction."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .db import Store, utc_now_text
 from ..errors import InvalidRequest, NotFound
 from .schema import flags, reviews
 from .tokens import Principal
-from .verification import REVIEW_STATUS, reverify
+from .verification import REVIEW_STATUS, verify_now
 
 MAX_NOTE_CHARS = 4000
 
@@ -61,7 +61,7 @@ def review_flag(store: Store, flag_id: str, decision: str, note: str, reviewer: 
         audit.append(conn, name, "flag.reviewed", "flag", flag_id,
                      {"decision": status, "note": review["note"], "review_id": review_id,
                       "previous_status": flag.status})
-        verified = reverify(store, conn, {dt.date.fromisoformat(flag.date)}, name)
+        verified = verify_now(store, conn, {(flag.member_id, dt.date.fromisoformat(flag.date))}, name)
         after = conn.execute(select(flags.c.status).where(flags.c.flag_id == flag_id)).first()
     mine = next((p for p in verified if p["patrol_id"] == flag.patrol_id), None)
     return {"flag": {"flag_id": flag_id, "code": flag.code, "severity": flag.severity,

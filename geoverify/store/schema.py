@@ -14,8 +14,8 @@ compares them on both databases.
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String,
-                        Table, Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        String, Table, Text, UniqueConstraint)
 
 metadata = MetaData()
 # 64-bit on both: SQLite's INTEGER PRIMARY KEY is already 64-bit (and only that spelling auto-increments).
@@ -196,3 +196,48 @@ tokens = Table(
     Column("created_at", String(40), nullable=False),
     Column("revoked_at", String(40)),
 )
+
+# Verification work: one row per member-day whose stored result is not current (new fixes, a new
+# event, a changed grid, a partner's change). ``generation`` grows with every enqueue, so a worker
+# that verified an older generation leaves the row for the next claim. A claim is a lease: a
+# worker that dies leaves ``claimed_until_ns`` in the past and the row is claimed again.
+work = Table(
+    "work", metadata,
+    Column("member_id", String(100), primary_key=True),
+    Column("date", String(10), primary_key=True),      # local date, ISO
+    Column("generation", Integer, nullable=False),
+    Column("enqueued_ns", BigInteger, nullable=False),  # first enqueue since last current (UTC ns)
+    Column("claimed_by", String(100)),
+    Column("claimed_until_ns", BigInteger),
+    Column("attempts", Integer, nullable=False),
+)
+Index("ix_work_enqueued", work.c.enqueued_ns)
+
+# Each verified member-day's track as DUPLICATE_TRACK compares it (times, WGS-84 positions, device
+# ids; geoverify.track_summary.duplicate_summary), so a member-day is compared with other members
+# of its day and the member's earlier days without reading or verifying their fixes again.
+# ``partners`` lists the members whose two-phones comparison with this day passed (either side).
+day_tracks = Table(
+    "day_tracks", metadata,
+    Column("member_id", String(100), primary_key=True),
+    Column("date", String(10), primary_key=True),
+    Column("summary_sha256", String(64), nullable=False),
+    Column("summary", LargeBinary, nullable=False),
+    Column("partners", Text, nullable=False),      # JSON list of member ids
+)
+
+# The space-time index of day tracks: per member-day and time bucket, the lon/lat box of the fixes
+# in the bucket and either side of it (WGS-84 degrees). Two members can be one person with two
+# phones only where their boxes meet in a bucket.
+track_cells = Table(
+    "track_cells", metadata,
+    Column("member_id", String(100), nullable=False),
+    Column("date", String(10), nullable=False),
+    Column("bucket", BigInteger, nullable=False),  # UTC seconds // bucket length
+    Column("min_lon", Float, nullable=False),
+    Column("min_lat", Float, nullable=False),
+    Column("max_lon", Float, nullable=False),
+    Column("max_lat", Float, nullable=False),
+)
+Index("ix_track_cells_bucket", track_cells.c.date, track_cells.c.bucket)
+Index("ix_track_cells_member", track_cells.c.member_id, track_cells.c.date)

@@ -1,60 +1,78 @@
-"""Re-verification: run the pure batch verifier over stored input for some local dates, store
-the latest patrols and flags, and bring the ledger in line.
+"""Verification of stored member-days: read what they need, verify them, store the results.
 
-All patrols of an affected date are re-verified together, because checks such as
-DUPLICATE_TRACK compare the members of a day. Fixes from the day before and after are read
-too (segments that cross midnight), but only patrols of the asked dates are kept.
+Only the member-days asked for are verified (an upload's, a review's); what compares them with
+others reads small summaries kept in the store (:mod:`geoverify.incremental` explains which):
+the day tracks of other members whose space-time cells meet theirs, the member's own days of the
+replay window, the events around. Verification runs in two steps:
+
+1. :func:`prepare`: read a snapshot and measure each member-day (the costly part), outside the
+   writer lock;
+2. :func:`write_prepared`: inside the writer lock, compare with the neighbours as stored now,
+   settle credit, check events, store patrols, flags and day tracks, bring the ledger in line,
+   and enqueue what the change may affect (two-phones partners, later days of the replay window).
+
+Because step 2 runs one writer at a time and always reads the latest neighbours, a pair of
+member-days verified concurrently is judged again by whichever is written last, and its partner is
+enqueued when the pair's outcome may have changed: once the queue is empty, every stored
+member-day holds what one batch over all stored input gives it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import json
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, tuple_, update
 
-from ..batch import verify_batch
+from ..batch import BatchContext, MemberPart, batch_context
+from ..duplicates import cell_bucket_s, track_cells
+from ..incremental import finish_member_days, measure_member_days
+from ..patrol import DayTrack
 from ..patrol import patrol_id as make_patrol_id
-from . import audit, ledger
+from . import audit, ledger, queue
 from .db import Store, utc_now_text
-from .frames import event_frame, fix_frame, load_grids, site_frame
-from .schema import flags, patrols, reviews
+from .frames import event_frame, fix_table_from_rows, load_grids, site_frame
+from .schema import day_tracks, events, fixes, flags, patrols, reviews, track_cells as cells_table
+
+Key = tuple[str, dt.date]
+NS = 10**9
+DAY_NS = 86400 * NS
 
 REVIEW_STATUS = {"confirm": "confirmed", "dismiss": "dismissed"}
 
 
-def local_dates(time_ns: Iterable[int], tz: str, margin_s: float = 0.0) -> set[dt.date]:
-    """Local dates of UTC nanosecond times, widened by ``margin_s`` either side (midnight segments)."""
-    values = np.asarray(time_ns if isinstance(time_ns, np.ndarray) else list(time_ns), dtype=np.int64)
-    if not len(values):
+def member_day_keys(members: np.ndarray, time_ns: np.ndarray, tz: str, margin_s: float = 0.0) -> set[Key]:
+    """(member, local date) of each fix, widened by ``margin_s`` either side (midnight segments)."""
+    if not len(time_ns):
         return set()
-    # UTC offsets are whole minutes, so every time in one UTC minute has the same local date:
-    # convert each distinct minute once (a day of fixes has at most 1,440).
-    out: set[dt.date] = set()
-    for shift in {0, int(margin_s * 1e9), -int(margin_s * 1e9)}:
-        minutes = np.unique((values + shift) // 60_000_000_000) * 60_000_000_000
-        stamps = pd.to_datetime(minutes, unit="ns", utc=True).tz_convert(tz)
-        out.update(pd.unique(stamps.date))
+    frame = pd.DataFrame({"m": np.asarray(members, dtype=object),
+                          "minute": np.asarray(time_ns, dtype=np.int64) // 60_000_000_000}).drop_duplicates()
+    out: set[Key] = set()
+    for shift in {0, int(margin_s // 60) + 1, -int(margin_s // 60) - 1} if margin_s else {0}:
+        stamps = pd.to_datetime((frame["minute"].to_numpy() + shift) * 60_000_000_000, unit="ns", utc=True)
+        out.update(zip(frame["m"].tolist(), stamps.tz_convert(tz).date))
     return out
 
 
-def _windows(dates: Iterable[dt.date], tz: str, before_days: int = 1) -> list[tuple[int, int]]:
-    """``[start_ns, end_ns)`` windows covering each run of consecutive dates, a day either side."""
-    runs: list[list[dt.date]] = []
-    for day in sorted(set(dates)):
-        if runs and (day - runs[-1][1]).days <= 1:
-            runs[-1][1] = day
-        else:
-            runs.append([day, day])
-    out = []
-    for first, last in runs:
-        start = pd.Timestamp(first - dt.timedelta(days=before_days)).tz_localize(tz)
-        end = pd.Timestamp(last + dt.timedelta(days=2)).tz_localize(tz)
-        out.append((start.value, end.value))
-    return out
+def max_gap_s(store: Store) -> float:
+    """The longest ``max_gap_s`` of the store's rules (how far a day's segments reach past midnight)."""
+    return max([store.rules.defaults.max_gap_s] + [r.max_gap_s for r in store.rules.by_grid_type.values()])
+
+
+def _all_rules(store: Store) -> list:
+    return [store.rules.defaults, *store.rules.by_grid_type.values()]
+
+
+def _day_window(day: dt.date, tz: str, margin_s: float, before_s: float = 0.0) -> tuple[int, int]:
+    start = pd.Timestamp(day).tz_localize(tz).value
+    end = pd.Timestamp(day + dt.timedelta(days=1)).tz_localize(tz).value
+    return start - int((margin_s + before_s) * NS), end + int(margin_s * NS)
 
 
 def reviews_map(conn: Connection) -> dict[str, str]:
@@ -63,12 +81,246 @@ def reviews_map(conn: Connection) -> dict[str, str]:
     return {r.flag_id: r.decision for r in rows}
 
 
-def run_batch(store: Store, conn: Connection, dates: set[dt.date]):
-    """verify_batch over the stored input around ``dates``, with every stored review."""
-    windows = _windows(dates, store.tz)
-    return verify_batch(load_grids(conn), fix_frame(conn, windows), rules=store.rules, tz=store.tz,
-                        now=store.now(), events=event_frame(conn, _windows(dates, store.tz, before_days=4)),
+@dataclass
+class Prepared:
+    """Member-days measured from a snapshot, waiting to be compared and written (step 1 of 2)."""
+
+    keys: set[Key]
+    part: MemberPart
+    ctx: BatchContext
+    events_read: pd.DataFrame
+    claims: list = field(default_factory=list)
+
+
+def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
+    """Read the keys' fixes, grids, sites, reviews and events from ``conn`` and measure each member-day.
+
+    Parameters
+    ----------
+    conn : Connection
+        A read snapshot (or the writer transaction, for a review).
+    keys : iterable of (member_id, date)
+    """
+    keys = set(keys)
+    margin = max_gap_s(store)
+    by_date: dict[dt.date, list[str]] = {}
+    for member, day in keys:
+        by_date.setdefault(day, []).append(member)
+    rows, event_rows = [], []
+    for day, members in sorted(by_date.items()):
+        lo, hi = _day_window(day, store.tz, margin)
+        for chunk in range(0, len(members), 500):
+            names = sorted(members)[chunk:chunk + 500]
+            rows += conn.execute(select(fixes).where(fixes.c.member_id.in_(names), fixes.c.time_ns >= lo,
+                                                     fixes.c.time_ns < hi)
+                                 .order_by(fixes.c.member_id, fixes.c.time_ns)).all()
+            event_rows += conn.execute(select(events).where(events.c.member_id.in_(names),
+                                                            events.c.time_ns >= lo, events.c.time_ns < hi)).all()
+    frame = fix_table_from_rows([r._mapping for r in rows])
+    own_events = _event_frame([r._mapping for r in event_rows])
+    ctx = batch_context(load_grids(conn), rules=store.rules, tz=store.tz, now=store.now(), events=own_events,
                         sites=site_frame(conn), reviews=reviews_map(conn))
+    return Prepared(keys=keys, part=measure_member_days(frame, ctx, keys), ctx=ctx, events_read=own_events)
+
+
+def _event_frame(rows: list) -> pd.DataFrame:
+    """Event rows (as stored) as :func:`geoverify.io.read_events` returns them, without repeats."""
+    if not rows:
+        return event_frame(None, [])
+    unique = {r["event_id"]: dict(r) for r in rows}
+    frame = pd.DataFrame(sorted(unique.values(), key=lambda r: (r["time_ns"], r["event_id"])),
+                         columns=["event_id", "member_id", "time_ns", "lon", "lat", "category", "photo_sha256",
+                                  "description", "source", "line"])
+    frame.insert(2, "time", pd.to_datetime(frame.pop("time_ns").astype("int64"), unit="ns", utc=True))
+    for name in ("event_id", "member_id", "category", "photo_sha256", "description"):
+        frame[name] = frame[name].astype("string")
+    return frame.astype({"lon": "float64", "lat": "float64"})
+
+
+def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.DataFrame:
+    """The keys' events and every earlier event that may be their duplicate (same category,
+    within the duplicate window and a box well beyond the duplicate distance)."""
+    if not len(own):
+        return own
+    window_s = max(r.event_duplicate_window_s for r in _all_rules(store))
+    reach_deg = 2 * max(r.event_duplicate_distance_m for r in _all_rules(store)) / 100_000.0
+    rows = []
+    for category, group in own.groupby("category", sort=False):
+        t = group["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        lat_reach = reach_deg
+        lon_reach = reach_deg / max(np.cos(np.radians(float(group["lat"].abs().max()))), 0.01)
+        rows += conn.execute(select(events).where(
+            events.c.category == str(category), events.c.time_ns >= int(t.min() - window_s * NS),
+            events.c.time_ns <= int(t.max()), events.c.lon >= float(group["lon"].min()) - lon_reach,
+            events.c.lon <= float(group["lon"].max()) + lon_reach,
+            events.c.lat >= float(group["lat"].min()) - lat_reach,
+            events.c.lat <= float(group["lat"].max()) + lat_reach)).all()
+    own_rows = [{**r, "time_ns": int(pd.Timestamp(r["time"]).value)} for r in own.to_dict("records")]
+    return _event_frame([r._mapping for r in rows] + own_rows)
+
+
+def pack_track(track: DayTrack) -> bytes:
+    """A day track summary as stored in ``day_tracks.summary`` (numpy ``.npz``, no pickles)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, t=np.asarray(track.time_ns, np.int64), x=np.asarray(track.lon, float),
+             y=np.asarray(track.lat, float), d=np.asarray([str(d) for d in track.device_id], dtype=str))
+    return buffer.getvalue()
+
+
+def unpack_track(member: str, day: str, blob: bytes) -> DayTrack:
+    """The :class:`DayTrack` summary stored by :func:`pack_track`."""
+    data = np.load(io.BytesIO(blob), allow_pickle=False)
+    empty = np.zeros(0)
+    return DayTrack(member_id=member, date=dt.date.fromisoformat(day), time_ns=data["t"], lon=data["x"],
+                    lat=data["y"], accuracy=empty, synthetic=np.zeros(0, bool), source=np.zeros(0, object),
+                    line=np.zeros(0, np.int64), rejected={}, mock=np.zeros(0, bool), speed=empty,
+                    device_id=data["d"].astype(object), crs=np.zeros(0, object), network=np.zeros(0, bool))
+
+
+def _candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
+    """Other members whose stored cells meet the track's in enough buckets to be its second phone."""
+    rules = _all_rules(store)
+    bucket_s = cell_bucket_s(rules)
+    buckets, bounds = track_cells(track, bucket_s)
+    margin = max(r.duplicate_track_distance_m for r in rules) + 1.0
+    dlat = margin / 100_000.0
+    dlon = dlat / max(np.cos(np.radians(min(89.0, float(np.abs(bounds[:, [1, 3]]).max()) + dlat))), 0.01)
+    rows = conn.execute(select(cells_table.c.member_id, cells_table.c.bucket, cells_table.c.min_lon,
+                               cells_table.c.min_lat, cells_table.c.max_lon, cells_table.c.max_lat).where(
+        cells_table.c.date == track.date.isoformat(), cells_table.c.member_id != track.member_id,
+        cells_table.c.bucket >= int(buckets.min()), cells_table.c.bucket <= int(buckets.max()),
+        cells_table.c.max_lon >= float(bounds[:, 0].min()) - dlon, cells_table.c.min_lon <= float(bounds[:, 2].max()) + dlon,
+        cells_table.c.max_lat >= float(bounds[:, 1].min()) - dlat,
+        cells_table.c.min_lat <= float(bounds[:, 3].max()) + dlat)).all()
+    if not rows:
+        return []
+    mine = dict(zip(buckets.tolist(), bounds.tolist()))
+    meets: dict[str, int] = {}
+    for r in rows:
+        box = mine.get(int(r.bucket))
+        if box is not None and r.max_lon >= box[0] - dlon and r.min_lon <= box[2] + dlon \
+                and r.max_lat >= box[1] - dlat and r.min_lat <= box[3] + dlat:
+            meets[r.member_id] = meets.get(r.member_id, 0) + 1
+    # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
+    needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
+    return sorted(m for m, n in meets.items() if n * bucket_s >= needed)
+
+
+def _summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTrack]:
+    pairs = sorted(set(pairs))
+    out = []
+    for chunk in range(0, len(pairs), 200):
+        for r in conn.execute(select(day_tracks.c.member_id, day_tracks.c.date, day_tracks.c.summary).where(
+                tuple_(day_tracks.c.member_id, day_tracks.c.date).in_(pairs[chunk:chunk + 200]))):
+            out.append(unpack_track(r.member_id, r.date, r.summary))
+    return out
+
+
+def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: str = "system") -> list[dict]:
+    """Compare, settle, check events and store the prepared member-days (step 2, writer lock held).
+
+    Returns
+    -------
+    list of dict
+        Per member-day with a patrol: ``patrol_id``, ``credit``, ``changed`` (whether the stored
+        result changed) and ``ledger`` (entries appended).
+    """
+    keys, part, ctx = prepared.keys, prepared.part, prepared.ctx
+    window = max(int(r.duplicate_replay_window_days) for r in _all_rules(store))
+    others, history = set(), set()
+    for track in part.tracks:
+        others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
+    for member, day in keys:
+        history.update((member, (day - dt.timedelta(days=k)).isoformat()) for k in range(1, window + 1))
+    found = finish_member_days(part, ctx, keys, others=_summaries(conn, others), history=_summaries(conn, history),
+                               events=_events_around(store, conn, prepared.events_read))
+    stamp = utc_now_text()
+    summary = []
+    patrol_of = {(p.member_id, p.date): p for p in found.patrols}
+    events_of: dict[Key, list] = {}
+    for check in found.events:
+        events_of.setdefault((check.member_id, pd.Timestamp(check.time).tz_convert(store.tz).date()), []).append(check)
+    for key in sorted(keys, key=lambda k: (k[1], k[0])):
+        member, day = key
+        pid = make_patrol_id(member, day)
+        patrol = patrol_of.get(key)
+        flag_rows = []
+        if patrol is not None:
+            doc = patrol.to_dict(store.tz)
+            item = _store_patrol(store, conn, patrol, doc, stamp, actor)
+            summary.append(item)
+            flag_rows += _flag_rows(doc, patrol)
+        grid_id = patrol.grid_id if patrol is not None else None
+        for check in events_of.get(key, []):
+            flag_rows += _event_flag_rows(check, store.tz, pid, grid_id)
+        conn.execute(delete(flags).where(flags.c.patrol_id == pid))
+        unique = {row["flag_id"]: row for row in flag_rows}
+        if unique:
+            conn.execute(insert(flags), list(unique.values()))
+        _store_day_track(store, conn, key, found.summaries.get(key), found.partners.get(key, set()), window)
+    return summary
+
+
+def _store_patrol(store: Store, conn: Connection, patrol, doc: dict, stamp: str, actor: str) -> dict:
+    for flag_doc, flag in zip(doc["flags"], patrol.flags):
+        flag_doc.setdefault("status", getattr(flag, "status", "open"))
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True, default=str)
+    values = {"member_id": patrol.member_id, "grid_id": patrol.grid_id, "date": doc["date"],
+              "verified_s": float(doc["verified_s"]), "credit_status": doc["credit"]["status"],
+              "points": float(doc["credit"]["points"]), "rule_version": patrol.rule_version,
+              "document": text, "verified_at": stamp}
+    old = conn.execute(select(patrols.c.document).where(patrols.c.patrol_id == patrol.patrol_id)).first()
+    changed = old is None or old.document != text
+    if old is None:
+        conn.execute(insert(patrols).values(patrol_id=patrol.patrol_id, **values))
+    elif changed:
+        conn.execute(update(patrols).where(patrols.c.patrol_id == patrol.patrol_id).values(**values))
+    if changed:
+        audit.append(conn, actor, "patrol.verified", "patrol", patrol.patrol_id,
+                     {"credit": doc["credit"], "verified_s": doc["verified_s"], "flags": len(doc["flags"]),
+                      "rule_version": patrol.rule_version})
+    entries = ledger.sync_patrol(conn, {**doc, "rule_version": patrol.rule_version}, actor,
+                                 settled=store.settled(patrol.date))
+    return {"patrol_id": patrol.patrol_id, "credit": doc["credit"], "changed": changed, "ledger": entries}
+
+
+def _store_day_track(store: Store, conn: Connection, key: Key, track: DayTrack | None, partners: set[str],
+                     window: int) -> None:
+    """Store the member-day's track summary, cells and partners; enqueue what its change affects.
+
+    When the track changed, its old and new two-phones partners and the member's stored later
+    days within the replay window are enqueued; when only the partners changed, those that came
+    or went are.
+    """
+    member, day = key
+    where = and_(day_tracks.c.member_id == member, day_tracks.c.date == day.isoformat())
+    old = conn.execute(select(day_tracks.c.summary_sha256, day_tracks.c.partners).where(where)).first()
+    old_partners = set(json.loads(old.partners)) if old is not None else set()
+    blob = pack_track(track) if track is not None else None
+    sha = hashlib.sha256(blob).hexdigest() if blob is not None else None
+    track_changed = (old.summary_sha256 if old is not None else None) != sha
+    if track_changed:
+        conn.execute(delete(cells_table).where(cells_table.c.member_id == member,
+                                               cells_table.c.date == day.isoformat()))
+        conn.execute(delete(day_tracks).where(where))
+        if track is not None:
+            conn.execute(insert(day_tracks).values(member_id=member, date=day.isoformat(), summary_sha256=sha,
+                                                   summary=blob, partners=json.dumps(sorted(partners))))
+            buckets, bounds = track_cells(track, cell_bucket_s(_all_rules(store)))
+            conn.execute(insert(cells_table), [
+                {"member_id": member, "date": day.isoformat(), "bucket": int(b), "min_lon": float(x0),
+                 "min_lat": float(y0), "max_lon": float(x1), "max_lat": float(y1)}
+                for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist())])
+        later = [r.date for r in conn.execute(select(day_tracks.c.date).where(
+            day_tracks.c.member_id == member, day_tracks.c.date > day.isoformat(),
+            day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat()))]
+        queue.enqueue(conn, [(member, dt.date.fromisoformat(d)) for d in later])
+        affected = old_partners | partners
+    else:
+        if partners != old_partners and track is not None:
+            conn.execute(update(day_tracks).where(where).values(partners=json.dumps(sorted(partners))))
+        affected = old_partners ^ partners
+    queue.enqueue(conn, [(m, day) for m in affected])
 
 
 def _flag_rows(patrol_doc: dict, patrol) -> list[dict]:
@@ -83,73 +335,32 @@ def _flag_rows(patrol_doc: dict, patrol) -> list[dict]:
     return rows
 
 
-def _event_flag_rows(result, store: Store, dates: set[dt.date], patrol_grid: dict) -> list[dict]:
+def _event_flag_rows(check, tz: str, pid: str, grid_id: str | None) -> list[dict]:
+    doc = check.to_dict(tz)
     rows = []
-    for event in result.events:
-        doc = event if isinstance(event, dict) else event.to_dict(store.tz)
-        for flag in doc.get("flags", []):
-            date = dt.date.fromisoformat(str(flag["start"])[:10]) if flag.get("start") else None
-            if date not in dates or not flag.get("flag_id"):
-                continue
-            pid = make_patrol_id(doc["member_id"], date)
-            rows.append({"flag_id": flag["flag_id"], "patrol_id": pid, "event_id": doc["event_id"],
-                         "member_id": doc["member_id"], "grid_id": patrol_grid.get(pid), "date": date.isoformat(),
-                         "code": flag["code"], "severity": flag["severity"], "status": flag.get("status", "open"),
-                         "start": flag["start"], "end": flag.get("end"), "lon": flag.get("lon"),
-                         "lat": flag.get("lat"),
-                         "evidence": json.dumps(flag.get("evidence", {}), ensure_ascii=False, default=str)})
+    for flag in doc.get("flags", []):
+        if not flag.get("flag_id"):
+            continue
+        rows.append({"flag_id": flag["flag_id"], "patrol_id": pid, "event_id": doc["event_id"],
+                     "member_id": doc["member_id"], "grid_id": grid_id, "date": str(flag["start"])[:10],
+                     "code": flag["code"], "severity": flag["severity"], "status": flag.get("status", "open"),
+                     "start": flag["start"], "end": flag.get("end"), "lon": flag.get("lon"), "lat": flag.get("lat"),
+                     "evidence": json.dumps(flag.get("evidence", {}), ensure_ascii=False, default=str)})
     return rows
 
 
-def reverify(store: Store, conn: Connection, dates: Iterable[dt.date], actor: str = "system") -> list[dict]:
-    """Re-verify every patrol of ``dates`` inside a writer transaction.
+def verify_now(store: Store, conn: Connection, keys: Iterable[Key], actor: str = "system") -> list[dict]:
+    """Verify member-days at once inside the caller's writer transaction (a review lands at once).
 
-    Returns
-    -------
-    list of dict
-        Per re-verified patrol: ``patrol_id``, ``credit``, ``changed`` (whether the stored
-        result changed) and ``ledger`` (entries appended).
+    Any pending work on them is taken off the queue; a worker that had claimed it discards its
+    result (the row it claimed is gone).
     """
-    dates = set(dates)
-    if not dates:
+    keys = set(keys)
+    if not keys:
         return []
     settle(store, conn, actor)
-    result = run_batch(store, conn, dates)
-    kept = [p for p in result.patrols if p.date in dates]
-    stamp = utc_now_text()
-    summary, flag_rows = [], []
-    patrol_grid = {p.patrol_id: p.grid_id for p in kept}
-    for patrol in kept:
-        doc = patrol.to_dict(store.tz)
-        for flag_doc, flag in zip(doc["flags"], patrol.flags):
-            flag_doc.setdefault("status", getattr(flag, "status", "open"))
-        text = json.dumps(doc, ensure_ascii=False, sort_keys=True, default=str)
-        values = {"member_id": patrol.member_id, "grid_id": patrol.grid_id, "date": doc["date"],
-                  "verified_s": float(doc["verified_s"]), "credit_status": doc["credit"]["status"],
-                  "points": float(doc["credit"]["points"]), "rule_version": patrol.rule_version,
-                  "document": text, "verified_at": stamp}
-        old = conn.execute(select(patrols.c.document).where(patrols.c.patrol_id == patrol.patrol_id)).first()
-        changed = old is None or old.document != text
-        if old is None:
-            conn.execute(insert(patrols).values(patrol_id=patrol.patrol_id, **values))
-        elif changed:
-            conn.execute(update(patrols).where(patrols.c.patrol_id == patrol.patrol_id).values(**values))
-        if changed:
-            audit.append(conn, actor, "patrol.verified", "patrol", patrol.patrol_id,
-                         {"credit": doc["credit"], "verified_s": doc["verified_s"], "flags": len(doc["flags"]),
-                          "rule_version": patrol.rule_version})
-        flag_rows.extend(_flag_rows(doc, patrol))
-        entries = ledger.sync_patrol(conn, {**doc, "rule_version": patrol.rule_version}, actor,
-                                     settled=store.settled(patrol.date))
-        summary.append({"patrol_id": patrol.patrol_id, "credit": doc["credit"], "changed": changed,
-                        "ledger": entries})
-    flag_rows.extend(_event_flag_rows(result, store, dates, patrol_grid))
-    day_texts = [d.isoformat() for d in dates]
-    conn.execute(delete(flags).where(flags.c.date.in_(day_texts)))
-    unique = {row["flag_id"]: row for row in flag_rows}
-    if unique:
-        conn.execute(insert(flags), list(unique.values()))
-    return summary
+    queue.remove(conn, keys)
+    return write_prepared(store, conn, prepare(store, conn, keys), actor)
 
 
 def settle(store: Store, conn: Connection | None = None, actor: str = "system") -> list[dict]:
@@ -189,19 +400,23 @@ def _due(store: Store, conn: Connection) -> bool:
 
 def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str | None = None,
                     actor: str = "cli") -> dict:
-    """Re-verify every stored patrol date in a range with the store's current rules.
+    """Re-verify every stored member-day in a date range with the store's current rules.
 
     Run after changing the rules (``GEOVERIFY_RULES``): a new rule version is recorded in the
-    audit log as ``rules.changed``, and credit changes go to the ledger. One transaction per date.
+    audit log as ``rules.changed``, every stored member-day of the range is enqueued and verified
+    in this process (workers running beside it share the work), and credit changes go to the
+    ledger.
 
     Returns
     -------
     dict
-        ``dates``, ``patrols``, ``changed`` and ``ledger_entries`` counts, ``rule_version``.
+        ``dates``, ``patrols`` (member-days verified), ``changed`` and ``ledger_entries`` counts,
+        ``rule_version``.
     """
-    from sqlalchemy import desc
+    from sqlalchemy import desc, union
 
     from .schema import audit_log
+    from .worker import drain
 
     with store.write() as conn:
         last = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "rules.changed")
@@ -210,18 +425,17 @@ def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str 
         if previous != store.rules.version:
             audit.append(conn, actor, "rules.changed", "rules", store.rules.version,
                          {"from": previous, "to": store.rules.version})
-        query = select(patrols.c.date).distinct().order_by(patrols.c.date)
-        if date_from:
-            query = query.where(patrols.c.date >= date_from)
-        if date_to:
-            query = query.where(patrols.c.date <= date_to)
-        days = [dt.date.fromisoformat(r.date) for r in conn.execute(query)]
-    totals = {"dates": len(days), "patrols": 0, "changed": 0, "ledger_entries": 0,
-              "rule_version": store.rules.version}
-    for day in days:
-        with store.write() as conn:
-            for item in reverify(store, conn, {day}, actor):
-                totals["patrols"] += 1
-                totals["changed"] += int(item["changed"])
-                totals["ledger_entries"] += len(item["ledger"])
-    return totals
+        queries = []
+        for table in (patrols, flags):
+            query = select(table.c.member_id, table.c.date).where(table.c.member_id.is_not(None))
+            if date_from:
+                query = query.where(table.c.date >= date_from)
+            if date_to:
+                query = query.where(table.c.date <= date_to)
+            queries.append(query)
+        keys = {(r.member_id, dt.date.fromisoformat(r.date)) for r in conn.execute(union(*queries))}
+        queue.enqueue(conn, keys)
+    written = drain(store)
+    return {"dates": len({d for _, d in keys}), "patrols": len({w["patrol_id"] for w in written}),
+            "changed": sum(int(w["changed"]) for w in written),
+            "ledger_entries": sum(len(w["ledger"]) for w in written), "rule_version": store.rules.version}

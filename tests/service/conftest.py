@@ -187,14 +187,20 @@ def auth(tokens):
 
 @pytest.fixture
 def upload(client, auth):
-    """POST a file to /api/v1/<kind> as admin (or ``role``); returns the response."""
+    """POST a file to /api/v1/<kind> as admin (or ``role``); returns the response.
+
+    The test app runs no worker threads: by default the request waits for (and so verifies) its
+    own member-days (``Prefer: wait=60``); ``wait=0`` answers with them pending.
+    """
     types = {".csv": "text/csv", ".geojson": "application/geo+json", ".gpx": "application/gpx+xml"}
 
     def post(kind: str, data: bytes | Path, *, suffix: str = ".csv", role: str = "admin", key: str | None = None,
-             query: str = ""):
+             query: str = "", wait: float = 60):
         if isinstance(data, Path):
             suffix, data = data.suffix, data.read_bytes()
         headers = {**auth[role], "Content-Type": types[suffix]}
+        if wait:
+            headers["Prefer"] = f"wait={wait:g}"
         if key:
             headers["Idempotency-Key"] = key
         return client.post(f"/api/v1/{kind}{query}", data=data, headers=headers)

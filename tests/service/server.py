@@ -161,7 +161,13 @@ class ServerProcess:
     def request(self, method: str, path: str, *, token: str | None = None, body: bytes | None = None,
                 content_type: str | None = None, headers: dict | None = None,
                 timeout: float = 120) -> tuple[int, dict, bytes]:
-        """One HTTP request on a new connection: ``(status, lower-cased headers, body bytes)``."""
+        """One HTTP request on a new connection: ``(status, lower-cased headers, body bytes)``.
+
+        An upload waits for its own verification (``Prefer: wait=60``) unless ``headers`` say
+        otherwise, so that what a test reads next is verified.
+        """
+        if method == "POST" and path.split("?")[0] in UPLOAD_PATHS and "Prefer" not in (headers or {}):
+            headers = {**(headers or {}), "Prefer": "wait=60"}
         return request(f"{self.base}{path}", method, token=token, body=body, content_type=content_type,
                        headers=headers, timeout=timeout)
 
@@ -197,6 +203,9 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+UPLOAD_PATHS = ("/tracks", "/events", "/grids", "/sites")
 
 
 def request(url: str, method: str = "GET", *, token: str | None = None, body: bytes | None = None,

@@ -64,8 +64,8 @@ def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result
 
     single = Store.open(f"sqlite:///{tmp_path / 'single.db'}", now=NOW)
     from geoverify.store.ingest import upload
-    upload(single, "grids", GRIDS.read_bytes(), suffix=".geojson")
-    upload(single, "tracks", both.read_bytes(), suffix=".csv")
+    upload(single, "grids", GRIDS.read_bytes(), suffix=".geojson", wait=60)
+    upload(single, "tracks", both.read_bytes(), suffix=".csv", wait=60)
     parts = Store.open(database_url, now=NOW)
 
     def state(store):

@@ -57,14 +57,15 @@ def writer_busy(database: Path) -> bool:
 
 
 def stored(database: Path, members: list[str]) -> dict:
-    """What the store holds of ``members``: fix count, patrols, ledger entries."""
+    """What the store holds of ``members``: fix count, patrols, ledger entries, member-days queued."""
     marks = ",".join("?" * len(members))
     with sqlite3.connect(database) as conn:
         fixes = conn.execute(f"SELECT count(*) FROM fixes WHERE member_id IN ({marks})", members).fetchone()[0]
         patrols = conn.execute(f"SELECT count(*) FROM patrols WHERE member_id IN ({marks})", members).fetchone()[0]
         entries = conn.execute(f"SELECT kind, patrol_id FROM ledger WHERE member_id IN ({marks})",
                                members).fetchall()
-    return {"fixes": fixes, "patrols": patrols, "entries": entries}
+        queued = conn.execute(f"SELECT count(*) FROM work WHERE member_id IN ({marks})", members).fetchone()[0]
+    return {"fixes": fixes, "patrols": patrols, "entries": entries, "queued": queued}
 
 
 def assert_consistent(database: Path, url: str) -> None:
@@ -159,7 +160,7 @@ def test_sigkill_mid_upload_stores_all_or_nothing(store):
         time.sleep(0.5)
         server.kill()
         conn.close()
-        assert stored(database, [m for m, _ in patrols]) == {"fixes": 0, "patrols": 0, "entries": []}
+        assert stored(database, [m for m, _ in patrols]) == {"fixes": 0, "patrols": 0, "entries": [], "queued": 0}
         server.start()
         assert_consistent(database, url)
         _exactly_once(server, admin, patrols, body, "crash-0", database)
@@ -183,10 +184,14 @@ def test_sigkill_mid_upload_stores_all_or_nothing(store):
             sender.join(timeout=60)
             members = [m for m, _ in patrols]
             found = stored(database, members)
-            # All or nothing: the killed upload's fixes, patrols and credits are all there or none.
+            # All or nothing: the killed upload's fixes are all there, with their member-days queued
+            # or verified (each verified one with its grant), or none of it is.
             assert found["fixes"] in (0, 1800 * len(patrols))
-            assert (found["patrols"], len(found["entries"])) == ((0, 0) if found["fixes"] == 0
-                                                                  else (len(patrols), len(patrols)))
+            if found["fixes"] == 0:
+                assert (found["patrols"], len(found["entries"]), found["queued"]) == (0, 0, 0)
+            else:
+                assert found["queued"] + found["patrols"] >= len(patrols)
+                assert len(found["entries"]) == found["patrols"]
             mid_transaction.append(busy and found["fixes"] == 0)
             server.start()
             assert_consistent(database, url)

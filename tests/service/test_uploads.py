@@ -27,7 +27,7 @@ def test_same_content_twice_stores_once(with_grids, upload, db_path):
     first = upload("tracks", TELEPORT)
     assert first.status_code == 201
     assert (first.json["fixes_read"], first.json["fixes_stored"], first.json["accepted"]) == (1080, 1080, 1080)
-    assert first.json["patrols"] == [{"patrol_id": "M002_20261102", "credit": {"status": "held", "points": 0},
+    assert first.json["patrols"] == [{"patrol_id": "M002_20261102", "state": "current", "credit": {"status": "held", "points": 0},
                                       "changed": True}]
     uploads_before, audit_before = _count(db_path, "uploads"), _count(db_path, "audit_log")
     again = upload("tracks", TELEPORT)
@@ -72,8 +72,8 @@ def test_late_fixes_reverify_and_append_reversal_and_grant(with_grids, upload, c
     assert client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json == {"entries": [], "next": 0}
     late = upload("tracks", "\n".join([header] + rows[600:]).encode())
     assert late.json["accepted"] == 1200
-    assert late.json["patrols"][0] == {"patrol_id": "M001_20261102", "credit": {"status": "verified", "points": 5},
-                                       "changed": True}
+    assert late.json["patrols"][0] == {"patrol_id": "M001_20261102", "state": "current",
+                                       "credit": {"status": "verified", "points": 5}, "changed": True}
     assert late.json["ledger_entries"] == 1
     [grant] = client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json["entries"]
     assert (grant["seq"], grant["kind"], grant["points"], grant["patrol_id"]) == (1, "grant", 5, "M001_20261102")
@@ -143,7 +143,8 @@ def test_uploader_only_for_its_members(with_grids, upload, assert_problem, db_pa
 
 def test_evidence_names_the_uploaded_file_not_a_server_path(client, auth):
     body = (SAMPLES / "teleport_M002.csv").read_bytes()
-    response = client.post("/api/v1/tracks", data=body, headers={**auth["admin"], "Content-Type": "text/csv"})
+    response = client.post("/api/v1/tracks", data=body, headers={**auth["admin"], "Content-Type": "text/csv",
+                                                                 "Prefer": "wait=30"})
     assert response.status_code == 201
     patrol = client.get("/api/v1/patrols/M002_20261102", headers=auth["admin"]).json
     (teleport,) = [f for f in patrol["flags"] if f["code"] == "TELEPORT"]

@@ -1,0 +1,257 @@
+"""Verification workers: claim pending member-days, verify them, write the results.
+
+A worker is a loop over :meth:`Worker.run_once`: claim up to ``batch`` member-days
+(:func:`geoverify.store.queue.claim`), measure them from a read snapshot without holding the
+writer lock (:func:`geoverify.store.verification.prepare`), then write them in one short writer
+transaction (:func:`geoverify.store.verification.write_prepared`), keeping only the claims that
+still hold the generation they were claimed at. Uploads and reviews never wait behind the
+measuring, only behind the short write.
+
+Where workers run (see ``docs/operations.md``):
+
+- ``geoverify serve`` runs ``--workers`` threads in the server process (default 1; 0 for none);
+- ``geoverify worker --processes N`` runs N worker processes beside it, on the same machine or on
+  others sharing the PostgreSQL database;
+- ``geoverify load`` and ``geoverify reverify`` verify what they stored before they return
+  (:func:`drain`).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import queue
+from .db import Store
+from .verification import Key, Prepared, prepare, settle, write_prepared
+
+log = logging.getLogger("geoverify.worker")
+
+#: seconds a failed claim waits before it is tried again (times the attempts so far, at most 10 min)
+RETRY_S = 15.0
+
+
+def host_name() -> str:
+    """This machine's name as worker names carry it."""
+    return socket.gethostname()[:40].replace(":", "_")
+
+
+def worker_name() -> str:
+    """A name unique to this worker: host, process id and a random suffix."""
+    return f"{host_name()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def release_orphans(store: Store) -> int:
+    """Release the claims of dead worker processes of this machine (see :func:`queue.release_orphans`)."""
+    from .ingest import process_alive
+
+    return queue.release_orphans(store, host_name(), process_alive)
+
+
+@dataclass
+class Worker:
+    """One verification worker over a store.
+
+    Attributes
+    ----------
+    batch : int
+        Member-days claimed and verified together.
+    lease_s : float
+        How long a claim lasts; a worker that dies leaves its claims to expire after this.
+    poll_s : float
+        How long :meth:`run` sleeps when the queue is empty (less when woken).
+    """
+
+    store: Store
+    name: str = field(default_factory=worker_name)
+    batch: int = 64
+    lease_s: float = 120.0
+    poll_s: float = 0.25
+    actor: str = "worker"
+    #: member-days verified and written, claims whose result was discarded (newer input), failures
+    verified: int = 0
+    discarded: int = 0
+    failed: int = 0
+
+    def run_once(self, keys: Iterable[Key] | None = None) -> list[dict]:
+        """Claim, verify and write one batch; the written patrols (see ``write_prepared``)."""
+        claims = queue.claim(self.store, self.name, limit=self.batch, lease_s=self.lease_s, keys=keys)
+        if not claims:
+            return []
+        try:
+            with self.store.read() as conn:
+                prepared = prepare(self.store, conn, {c.key for c in claims})
+            with self.store.write() as conn:
+                settle(self.store, conn, self.actor)
+                mine = queue.still_mine(conn, claims, self.name)
+                written = write_prepared(self.store, conn, _only(prepared, {c.key for c in mine}), self.actor) \
+                    if mine else []
+                queue.finish(conn, self.name, done=mine, released=[c for c in claims if c not in mine])
+        except Exception:
+            self.failed += len(claims)
+            attempts = max(1, self.failed)
+            log.exception("verifying %d member-days failed; they are retried in %.0f s", len(claims),
+                          min(600.0, RETRY_S * attempts))
+            queue.back_off(self.store, claims, min(600.0, RETRY_S * attempts))
+            return []
+        self.verified += len(mine)
+        self.discarded += len(claims) - len(mine)
+        return written
+
+    def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Work until ``stop`` is set; sleep ``poll_s`` (or until ``wake``) when nothing is pending."""
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:  # the database is away: keep trying, the work is in the queue
+                log.exception("worker %s could not claim work; trying again", self.name)
+                done, _ = [], stop.wait(max(self.poll_s, 1.0))
+            if done or stop.is_set():
+                continue
+            if wake is not None:
+                wake.wait(self.poll_s)
+                wake.clear()
+            else:
+                stop.wait(self.poll_s)
+
+
+def _only(prepared: Prepared, keys: set[Key]) -> Prepared:
+    part = prepared.part
+    part.patrols = [p for p in part.patrols if (p.member_id, p.date) in keys]
+    part.tracks = [t for t in part.tracks if (t.member_id, t.date) in keys]
+    return Prepared(keys=keys, part=part, ctx=prepared.ctx, events_read=prepared.events_read)
+
+
+def drain(store: Store, keys: Iterable[Key] | None = None, *, batch: int = 64, timeout_s: float | None = None,
+          progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Verify pending member-days in this process until none is left (or only those others hold).
+
+    Parameters
+    ----------
+    keys : iterable of (member_id, date), optional
+        Only these (an upload waiting for its own member-days); default every pending one, and
+        whatever their verification enqueues in turn.
+    timeout_s : float, optional
+        Give up after this long, leaving the rest pending.
+    progress : callable, optional
+        Called with the number of member-days written after each batch.
+
+    Returns
+    -------
+    list of dict
+        Every patrol written, in order (a member-day written twice appears twice).
+    """
+    worker = Worker(store, batch=batch, actor="cli")
+    wanted = None if keys is None else set(keys)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    written: list[dict] = []
+    while True:
+        done = worker.run_once(wanted)
+        written += done
+        if progress is not None and done:
+            progress(len(done))
+        if done:
+            continue
+        if worker.failed:  # logged; the member-days stay pending and are retried later
+            return written
+        with store.read() as conn:
+            left = queue.pending(conn, wanted) if wanted is not None else queue.status(conn)["pending"]
+        if not left or (deadline is not None and time.monotonic() > deadline):
+            return written
+        time.sleep(0.05)  # held by another worker (or backing off): wait for it
+
+
+def start_threads(store: Store, count: int) -> tuple[threading.Event, threading.Event, list[threading.Thread]]:
+    """Start ``count`` worker threads (daemons); returns (stop, wake, threads). Set ``wake`` after
+    an upload to start at once; set ``stop`` to end them."""
+    stop, wake = threading.Event(), threading.Event()
+    release_orphans(store)
+    threads = []
+    for number in range(count):
+        worker = Worker(store)
+        thread = threading.Thread(target=worker.run, args=(stop, wake), name=f"geoverify-worker-{number}",
+                                  daemon=True)
+        thread.start()
+        threads.append(thread)
+    return stop, wake, threads
+
+
+def _work(make_store: Callable[[], Store], batch: int, lease_s: float, until_empty: bool, results=None) -> dict:
+    """One worker process: run until SIGTERM/SIGINT (or, with ``until_empty``, until no work is left)."""
+    store = make_store()
+    stop = threading.Event()
+
+    def _stop(_signum, _frame):
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
+    worker = Worker(store, batch=batch, lease_s=lease_s)
+    if until_empty:
+        while not stop.is_set() and (worker.run_once() or _pending(store)):
+            if worker.failed:
+                break
+            stop.wait(0.05)
+    else:
+        worker.run(stop)
+    store.dispose()
+    totals = {"verified": worker.verified, "discarded": worker.discarded, "failed": worker.failed}
+    if results is not None:
+        results.put(totals)
+    return totals
+
+
+def _pending(store: Store) -> int:
+    with store.read() as conn:
+        return queue.status(conn)["pending"]
+
+
+def run_processes(make_store: Callable[[], Store], *, processes: int = 1, batch: int = 64, lease_s: float = 120.0,
+                  until_empty: bool = False) -> dict:
+    """Run ``processes`` worker processes (forked; one runs in this process) until stopped.
+
+    Parameters
+    ----------
+    make_store : callable
+        Opens the store (called in each process: every worker has its own connections).
+    until_empty : bool
+        Stop when the queue is empty instead of waiting for more work.
+
+    Returns
+    -------
+    dict
+        ``verified``, ``discarded`` (superseded by newer input) and ``failed`` member-days, summed.
+    """
+    opened = make_store()
+    release_orphans(opened)
+    opened.dispose()
+    if processes <= 1:
+        return _work(make_store, batch, lease_s, until_empty)
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    children = [context.Process(target=_work, args=(make_store, batch, lease_s, until_empty, results),
+                                name=f"geoverify-worker-{n}") for n in range(processes)]
+    for child in children:
+        child.start()
+    try:
+        for child in children:
+            child.join()
+    except KeyboardInterrupt:
+        for child in children:
+            if child.is_alive():
+                os.kill(child.pid, signal.SIGTERM)
+        for child in children:
+            child.join()
+    totals = {"verified": 0, "discarded": 0, "failed": 0}
+    while not results.empty():
+        for key, value in results.get().items():
+            totals[key] += value
+    return totals
