@@ -307,14 +307,16 @@ def register(main: click.Group) -> None:
     @click.option("--lease", "lease_s", default=120.0, show_default=True, type=click.FloatRange(5, 86_400),
                   help="Seconds a claim lasts: a worker that dies leaves its work to others after this.")
     @click.option("--drain", is_flag=True, help="Stop when no work is left instead of waiting for more.")
+    @click.option("--now", "now", default=None, envvar="GEOVERIFY_NOW",
+                  help="Verification time (ISO 8601), as the server's GEOVERIFY_NOW; default the clock.")
     @_database_option
-    def worker(processes, batch, lease_s, drain, database_url):
+    def worker(processes, batch, lease_s, drain, now, database_url):
         """Verify queued member-days (beside `geoverify serve`, on this machine or others sharing the database)."""
         from .store.worker import run_processes
 
         click.echo(f"geoverify: {processes} verification worker(s) on {_shown_url(database_url)}; Ctrl-C stops",
                    err=True)
-        totals = run_processes(lambda: _open(database_url), processes=processes, batch=batch, lease_s=lease_s,
+        totals = run_processes(lambda: _open(database_url, now), processes=processes, batch=batch, lease_s=lease_s,
                                until_empty=drain)
         click.echo(f"verified {totals['verified']} member-day(s), {totals['discarded']} superseded by newer input, "
                    f"{totals['failed']} failed (left queued)", err=True)

@@ -218,3 +218,16 @@ def test_duplicate_keys_are_rejected():
     a = _line("M1", np.arange(0, 100, 10.0))
     with pytest.raises(ValueError, match="tracks: member M1 on 2026-11-02 appears twice"):
         find_duplicate_tracks([a, a], _same_rules)
+
+
+@pytest.mark.parametrize("days_apart,flagged", [(7, True), (8, False)])
+def test_replays_are_looked_for_within_the_replay_window(honest_day1, days_apart, flagged):
+    """``duplicate_replay_window_days`` (7): a replay of the day a week before is flagged, of a day
+    eight days before is not looked for."""
+    day1 = _frame_track(honest_day1)
+    later = _replay(honest_day1, clock_shift_s=420.0)
+    extra = int((days_apart - 1) * 86400 * 1e9)
+    later = dataclasses.replace(later, date=DATE + dt.timedelta(days=days_apart), time_ns=later.time_ns + extra)
+    result = find_duplicate_tracks([later, day1], _same_rules)
+    assert Rules().duplicate_replay_window_days == 7
+    assert len(result[("M1", later.date)]) == (1 if flagged else 0)

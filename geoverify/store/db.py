@@ -124,6 +124,8 @@ class Store:
     settled_through: str | None = field(default=None, repr=False)
     #: set after an upload queues work, to wake this process's worker threads at once
     wake: threading.Event | None = field(default=None, repr=False)
+    #: what verification keeps between batches in this process (the grids, keyed by their state)
+    cache: dict = field(default_factory=dict, repr=False)
 
     def settled(self, date: dt.date | str) -> bool:
         """Whether the credit of local ``date`` has settled (spec "Ledger")."""

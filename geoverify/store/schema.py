@@ -226,18 +226,19 @@ day_tracks = Table(
     Column("partners", Text, nullable=False),      # JSON list of member ids
 )
 
-# The space-time index of day tracks: per member-day and time bucket, the lon/lat box of the fixes
-# in the bucket and either side of it (WGS-84 degrees). Two members can be one person with two
+# The space-time index of day tracks: per member-day, time bucket and 0.01° tile the box meets, the
+# lon/lat box of the fixes in the bucket and either side of it (WGS-84 degrees). Two members can be one person with two
 # phones only where their boxes meet in a bucket.
 track_cells = Table(
     "track_cells", metadata,
     Column("member_id", String(100), nullable=False),
     Column("date", String(10), nullable=False),
     Column("bucket", BigInteger, nullable=False),  # UTC seconds // bucket length
+    Column("tile", BigInteger, nullable=False),    # a 0.01° tile the box meets (see verification.tiles)
     Column("min_lon", Float, nullable=False),
     Column("min_lat", Float, nullable=False),
     Column("max_lon", Float, nullable=False),
     Column("max_lat", Float, nullable=False),
 )
-Index("ix_track_cells_bucket", track_cells.c.date, track_cells.c.bucket)
+Index("ix_track_cells_tile", track_cells.c.date, track_cells.c.tile, track_cells.c.bucket)
 Index("ix_track_cells_member", track_cells.c.member_id, track_cells.c.date)

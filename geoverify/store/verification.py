@@ -118,9 +118,24 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
                                                             events.c.time_ns >= lo, events.c.time_ns < hi)).all()
     frame = fix_table_from_rows([r._mapping for r in rows])
     own_events = _event_frame([r._mapping for r in event_rows])
-    ctx = batch_context(load_grids(conn), rules=store.rules, tz=store.tz, now=store.now(), events=own_events,
+    ctx = batch_context(_grids(store, conn), rules=store.rules, tz=store.tz, now=store.now(), events=own_events,
                         sites=site_frame(conn), reviews=reviews_map(conn))
     return Prepared(keys=keys, part=measure_member_days(frame, ctx, keys), ctx=ctx, events_read=own_events)
+
+
+def _grids(store: Store, conn: Connection) -> list:
+    """The stored grids, kept by the store between batches while no grid upload changes them (the
+    grids' cached rasters and projections are then reused too)."""
+    from sqlalchemy import func
+
+    from .schema import grids
+
+    mark = tuple(conn.execute(select(func.count(), func.max(grids.c.upload_id), func.max(grids.c.updated_at))).one())
+    cached = store.cache.get("grids")
+    if cached is None or cached[0] != mark:
+        cached = (mark, load_grids(conn))
+        store.cache["grids"] = cached
+    return cached[1]
 
 
 def _event_frame(rows: list) -> pd.DataFrame:
@@ -177,33 +192,49 @@ def unpack_track(member: str, day: str, blob: bytes) -> DayTrack:
                     device_id=data["d"].astype(object), crs=np.zeros(0, object), network=np.zeros(0, bool))
 
 
+#: tiles of the space-time index are this many degrees on a side (about 1.1 km of latitude)
+TILE_DEG = 0.01
+
+
+def tiles(x0: float, y0: float, x1: float, y1: float) -> list[int]:
+    """The 0.01° tiles a lon/lat box meets, as integers (row × 100,000 + column)."""
+    cols = range(int(np.floor(x0 / TILE_DEG)), int(np.floor(x1 / TILE_DEG)) + 1)
+    rows = range(int(np.floor(y0 / TILE_DEG)), int(np.floor(y1 / TILE_DEG)) + 1)
+    return [r * 100_000 + c for r in rows for c in cols]
+
+
+def _reach(store: Store, bounds: np.ndarray) -> tuple[float, float]:
+    """The margin (degrees of lon, lat) within which another box can hold a second phone."""
+    margin = max(r.duplicate_track_distance_m for r in _all_rules(store)) + 1.0
+    dlat = margin / 100_000.0
+    dlon = dlat / max(np.cos(np.radians(min(89.0, float(np.abs(bounds[:, [1, 3]]).max()) + dlat))), 0.01)
+    return dlon, dlat
+
+
 def _candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
     """Other members whose stored cells meet the track's in enough buckets to be its second phone."""
     rules = _all_rules(store)
     bucket_s = cell_bucket_s(rules)
     buckets, bounds = track_cells(track, bucket_s)
-    margin = max(r.duplicate_track_distance_m for r in rules) + 1.0
-    dlat = margin / 100_000.0
-    dlon = dlat / max(np.cos(np.radians(min(89.0, float(np.abs(bounds[:, [1, 3]]).max()) + dlat))), 0.01)
+    dlon, dlat = _reach(store, bounds)
+    near = sorted({t for x0, y0, x1, y1 in bounds.tolist() for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)})
     rows = conn.execute(select(cells_table.c.member_id, cells_table.c.bucket, cells_table.c.min_lon,
                                cells_table.c.min_lat, cells_table.c.max_lon, cells_table.c.max_lat).where(
-        cells_table.c.date == track.date.isoformat(), cells_table.c.member_id != track.member_id,
+        cells_table.c.date == track.date.isoformat(), cells_table.c.tile.in_(near),
         cells_table.c.bucket >= int(buckets.min()), cells_table.c.bucket <= int(buckets.max()),
-        cells_table.c.max_lon >= float(bounds[:, 0].min()) - dlon, cells_table.c.min_lon <= float(bounds[:, 2].max()) + dlon,
-        cells_table.c.max_lat >= float(bounds[:, 1].min()) - dlat,
-        cells_table.c.min_lat <= float(bounds[:, 3].max()) + dlat)).all()
+        cells_table.c.member_id != track.member_id)).all()
     if not rows:
         return []
     mine = dict(zip(buckets.tolist(), bounds.tolist()))
-    meets: dict[str, int] = {}
+    meets: dict[str, set[int]] = {}
     for r in rows:
         box = mine.get(int(r.bucket))
         if box is not None and r.max_lon >= box[0] - dlon and r.min_lon <= box[2] + dlon \
                 and r.max_lat >= box[1] - dlat and r.min_lat <= box[3] + dlat:
-            meets[r.member_id] = meets.get(r.member_id, 0) + 1
+            meets.setdefault(r.member_id, set()).add(int(r.bucket))
     # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
     needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
-    return sorted(m for m, n in meets.items() if n * bucket_s >= needed)
+    return sorted(m for m, b in meets.items() if len(b) * bucket_s >= needed)
 
 
 def _summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTrack]:
@@ -308,9 +339,9 @@ def _store_day_track(store: Store, conn: Connection, key: Key, track: DayTrack |
                                                    summary=blob, partners=json.dumps(sorted(partners))))
             buckets, bounds = track_cells(track, cell_bucket_s(_all_rules(store)))
             conn.execute(insert(cells_table), [
-                {"member_id": member, "date": day.isoformat(), "bucket": int(b), "min_lon": float(x0),
-                 "min_lat": float(y0), "max_lon": float(x1), "max_lat": float(y1)}
-                for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist())])
+                {"member_id": member, "date": day.isoformat(), "bucket": int(b), "tile": tile, "min_lon": x0,
+                 "min_lat": y0, "max_lon": x1, "max_lat": y1}
+                for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist()) for tile in tiles(x0, y0, x1, y1)])
         later = [r.date for r in conn.execute(select(day_tracks.c.date).where(
             day_tracks.c.member_id == member, day_tracks.c.date > day.isoformat(),
             day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat()))]

@@ -119,9 +119,9 @@ class ServerProcess:
     """
 
     def __init__(self, database_url: str, log: Path, *, now: str | None = None, threads: int | None = None,
-                 processes: int | None = None):
+                 processes: int | None = None, workers: int | None = None):
         self.database_url, self.log_path, self.now, self.threads = database_url, Path(log), now, threads
-        self.processes = processes
+        self.processes, self.workers = processes, workers
         self.port = 0
         self.process: subprocess.Popen | None = None
         self._log = None
@@ -139,6 +139,8 @@ class ServerProcess:
             args += ["--threads", str(self.threads)]
         if self.processes is not None:
             args += ["--processes", str(self.processes)]
+        if self.workers is not None:
+            args += ["--workers", str(self.workers)]
         self._log = self.log_path.open("a")
         self.process = subprocess.Popen(geoverify_command() + args, env=cli_env(self.database_url, self.now),
                                         cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)

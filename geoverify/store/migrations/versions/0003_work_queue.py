@@ -3,7 +3,7 @@
 - ``work``: member-days whose stored result is pending (claimed by workers with a lease);
 - ``day_tracks``: each verified member-day's track as DUPLICATE_TRACK compares it, with its
   two-phones partners;
-- ``track_cells``: per member-day and time bucket, the lon/lat box of the track.
+- ``track_cells``: per member-day, time bucket and 0.01° tile, the lon/lat box of the track.
 
 Existing stores keep their patrols; their day tracks are filled in the next time each member-day
 is verified (``geoverify reverify`` fills them all at once). On PostgreSQL the text columns get
@@ -47,12 +47,13 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(100), nullable=False),
         sa.Column("date", sa.String(10), nullable=False),
         sa.Column("bucket", sa.BigInteger, nullable=False),
+        sa.Column("tile", sa.BigInteger, nullable=False),
         sa.Column("min_lon", sa.Float, nullable=False),
         sa.Column("min_lat", sa.Float, nullable=False),
         sa.Column("max_lon", sa.Float, nullable=False),
         sa.Column("max_lat", sa.Float, nullable=False),
     )
-    op.create_index("ix_track_cells_bucket", "track_cells", ["date", "bucket"])
+    op.create_index("ix_track_cells_tile", "track_cells", ["date", "tile", "bucket"])
     op.create_index("ix_track_cells_member", "track_cells", ["member_id", "date"])
     if op.get_bind().dialect.name == "postgresql":
         for table, column, kind in (("work", "member_id", "varchar(100)"), ("work", "date", "varchar(10)"),

@@ -1,0 +1,316 @@
+"""A city's live day against a real ``geoverify serve`` (not part of the test suite).
+
+Usage::
+
+    python bench/city_day.py [--members 3200] [--preload-hours 2] [--seconds 60] [--rate 11]
+                             [--backend sqlite|postgresql] [--workers 1] [--clients 16]
+
+What it does:
+
+1. builds a city of ``--members`` grid workers, four per 400 m square grid, each walking its grid
+   at 1.3 m/s with a fix every 10 s from 08:00 (2026-11-02, Asia/Shanghai);
+2. loads the first ``--preload-hours`` of every member's day with ``geoverify load tracks`` (a
+   day in progress; its verification is timed too);
+3. starts ``geoverify serve``: on SQLite with ``--workers`` verification threads in the server;
+   on PostgreSQL with none in the server and ``geoverify worker --processes <workers>`` beside it;
+4. sends 30-fix batches (the next 5 minutes of a member's walk, CSV, ``Prefer: wait=0``) at
+   ``--rate`` uploads a second for ``--seconds`` (time compressed: every member's batches come in
+   order, much faster than every 5 minutes), from ``--clients`` threads; a poller reads each
+   batch's patrol until it is ``current``: the time from upload until verified;
+5. then, on the idle server, times the same 30-fix batch five times (upload until verified);
+6. settles the day (``geoverify credits settle``) and counts ledger entries per member-day.
+
+It prints: sustained uploads/s, upload answer p50/p99, upload-to-verified p50/p99, the idle
+single batch, server (and worker) CPU per upload, ledger entries per member-day. Run it twice
+with ``--members 10`` and ``--members 3200`` to compare a small and a city day. PostgreSQL: the
+test server of ``.ci/install-postgres.sh`` (a database is created from its template and dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.runners import _tree, cpu_seconds  # noqa: E402
+from bench.table import render  # noqa: E402
+from tests.service.server import ServerProcess, cli_env, create_token, geoverify_command  # noqa: E402
+
+DAY = dt.date(2026, 11, 2)
+TZ_OFFSET = "+08:00"
+START = pd.Timestamp("2026-11-02T08:00:00+08:00")
+NOW = "2026-11-02T23:00:00+08:00"          # the day is not settled while it is sent
+SETTLE_AT = "2026-11-03T03:00:00+08:00"
+STEP_S, BATCH = 10, 30
+GRID_M, PER_GRID = 400.0, 4
+PG_ADMIN = "postgresql://geoverify:geoverify@127.0.0.1:5432/postgres"
+PG_TEMPLATE = "geoverify_test"
+
+
+def city(members: int, folder: Path) -> tuple[Path, list[str]]:
+    """Square grids in a lattice, PER_GRID members each; the GeoJSON file and the member ids."""
+    names = [f"C{n:05d}" for n in range(members)]
+    grids = (members + PER_GRID - 1) // PER_GRID
+    side = int(np.ceil(np.sqrt(grids)))
+    dlat = GRID_M / 111_000.0
+    dlon = GRID_M / (111_000.0 * np.cos(np.radians(39.9)))
+    features = []
+    for g in range(grids):
+        x0, y0 = 116.2 + (g % side) * dlon, 39.8 + (g // side) * dlat
+        ring = [[x0, y0], [x0 + dlon, y0], [x0 + dlon, y0 + dlat], [x0, y0 + dlat], [x0, y0]]
+        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                         "properties": {"grid_id": f"G{g:04d}", "members": names[g * PER_GRID:(g + 1) * PER_GRID]}})
+    path = folder / "city.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path, names
+
+
+def walks(members: int, fixes: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """lon, lat arrays (members × fixes): a walk at 1.3 m/s inside each member's grid."""
+    rng = np.random.default_rng(seed)
+    grids = (members + PER_GRID - 1) // PER_GRID
+    side = int(np.ceil(np.sqrt(grids)))
+    heading = np.cumsum(rng.normal(0, 0.3, (members, fixes)), axis=1) + rng.uniform(0, 6.3, (members, 1))
+    step = 1.3 * STEP_S
+    x = np.cumsum(step * np.cos(heading), axis=1) + rng.uniform(0, GRID_M, (members, 1))
+    y = np.cumsum(step * np.sin(heading), axis=1) + rng.uniform(0, GRID_M, (members, 1))
+    x, y = np.abs(np.mod(x, 2 * GRID_M) - GRID_M), np.abs(np.mod(y, 2 * GRID_M) - GRID_M)  # reflect inside
+    g = np.arange(members) // PER_GRID
+    dlat = 1 / 111_000.0
+    dlon = 1 / (111_000.0 * np.cos(np.radians(39.9)))
+    lon = 116.2 + ((g % side) * GRID_M)[:, None] * dlon + (GRID_M - x) * dlon
+    lat = 39.8 + ((g // side) * GRID_M)[:, None] * dlat + (GRID_M - y) * dlat
+    return lon, lat
+
+
+def batch_csv(names: list[str], lon: np.ndarray, lat: np.ndarray, member: int, first: int, count: int) -> bytes:
+    lines = ["member_id,time,lon,lat,accuracy"]
+    for k in range(first, first + count):
+        t = (START + pd.Timedelta(seconds=k * STEP_S)).isoformat()
+        lines.append(f"{names[member]},{t},{lon[member, k]:.7f},{lat[member, k]:.7f},8")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def preload(names, lon, lat, fixes: int, folder: Path) -> Path:
+    frame = pd.DataFrame({
+        "member_id": np.repeat(names, fixes),
+        "time": np.tile([(START + pd.Timedelta(seconds=k * STEP_S)).isoformat() for k in range(fixes)], len(names)),
+        "lon": lon[:, :fixes].ravel(), "lat": lat[:, :fixes].ravel(), "accuracy": 8.0})
+    path = folder / "preload.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def percentile(values, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+class Live:
+    """The live phase: scheduled uploads and a poller that waits for each patrol to be current."""
+
+    def __init__(self, server: ServerProcess, token: str, names, lon, lat, first_fix: int):
+        self.server, self.token, self.names, self.lon, self.lat = server, token, names, lon, lat
+        self.next_fix = {m: first_fix for m in range(len(names))}
+        self.lock = threading.Lock()
+        self.answers: list[float] = []
+        self.verified: list[float] = []
+        self.errors = 0
+        self.outstanding: dict[str, float] = {}
+
+    def upload(self, conn: http.client.HTTPConnection, member: int) -> str | None:
+        with self.lock:
+            first = self.next_fix[member]
+            self.next_fix[member] = first + BATCH
+        if first + BATCH > self.lon.shape[1]:
+            return None
+        body = batch_csv(self.names, self.lon, self.lat, member, first, BATCH)
+        began = time.monotonic()
+        conn.request("POST", "/api/v1/tracks", body=body, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "text/csv", "Prefer": "wait=0",
+            "Idempotency-Key": f"{self.names[member]}-{first}"})
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 201:
+            with self.lock:
+                self.errors += 1
+            return None
+        patrol = json.loads(data)["patrols"][0]["patrol_id"]
+        with self.lock:
+            self.answers.append(time.monotonic() - began)
+            self.outstanding[patrol] = began
+        return patrol
+
+    def poll(self, stop: threading.Event) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        while not stop.is_set() or self.outstanding:
+            with self.lock:
+                waiting = list(self.outstanding.items())
+            if not waiting:
+                time.sleep(0.01)
+                continue
+            for patrol, began in waiting:
+                conn.request("GET", f"/api/v1/patrols/{patrol}", headers={"Authorization": f"Bearer {self.token}"})
+                response = conn.getresponse()
+                doc = json.loads(response.read())
+                if response.status == 200 and doc.get("state") == "current":
+                    with self.lock:
+                        if self.outstanding.get(patrol) == began:
+                            del self.outstanding[patrol]
+                            self.verified.append(time.monotonic() - began)
+            time.sleep(0.005)
+
+
+def run(args) -> list:
+    folder = Path(tempfile.mkdtemp(prefix="geoverify-city-"))
+    grids_path, names = city(args.members, folder)
+    day_fixes = int((args.preload_hours * 3600) // STEP_S)
+    live_batches = int(np.ceil(args.rate * args.seconds / args.members)) + 6
+    lon, lat = walks(args.members, day_fixes + live_batches * BATCH)
+    if args.backend == "sqlite":
+        url, drop = f"sqlite:///{folder / 'geoverify.db'}", None
+    else:
+        import psycopg
+
+        name = f"geoverify_city_{os.getpid()}"
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {PG_TEMPLATE}')
+        url = f"postgresql+psycopg://geoverify:geoverify@127.0.0.1:5432/{name}"
+
+        def drop():
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
+    os.environ["GEOVERIFY_RATELIMIT_ENABLED"] = "false"   # one token sends every phone's batches
+    env = cli_env(url, NOW)
+    rows = []
+    try:
+        subprocess.run(geoverify_command() + ["load", "grids", str(grids_path), "--now", NOW], env=env, check=True,
+                       capture_output=True)
+        began = time.monotonic()
+        subprocess.run(geoverify_command() + ["load", "tracks", str(preload(names, lon, lat, day_fixes, folder)),
+                                              "--now", NOW], env={**env, "GEOVERIFY_MAX_FIXES_PER_UPLOAD": "200000"},
+                       check=True, capture_output=True)
+        load_s = time.monotonic() - began
+        token = create_token(url, "admin", "city-admin")
+        in_server = args.workers if args.backend == "sqlite" else 0
+        with ServerProcess(url, folder / "server.log", now=NOW, workers=in_server, threads=16) as server:
+            workers = None
+            if not in_server:
+                workers = subprocess.Popen(geoverify_command() + ["worker", "--processes", str(args.workers)],
+                                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pids = [server.process.pid] + ([workers.pid] if workers else [])
+            live = Live(server, token, names, lon, lat, day_fixes)
+            stop = threading.Event()
+            poller = threading.Thread(target=live.poll, args=(stop,))
+            poller.start()
+            pids = sorted(_tree(pids))   # with the worker processes' children
+            cpu0, t0 = cpu_seconds(pids), time.monotonic()
+            total = int(args.rate * args.seconds)
+            counter = iter(range(total))
+            counter_lock = threading.Lock()
+
+            def client():
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+                while True:
+                    with counter_lock:
+                        i = next(counter, None)
+                    if i is None:
+                        return
+                    due = t0 + i / args.rate
+                    if due > time.monotonic():
+                        time.sleep(due - time.monotonic())
+                    live.upload(conn, i % args.members)
+
+            clients = [threading.Thread(target=client) for _ in range(args.clients)]
+            for c in clients:
+                c.start()
+            for c in clients:
+                c.join()
+            sent_s = time.monotonic() - t0
+            stop.set()
+            poller.join()
+            busy_s = time.monotonic() - t0
+            cpu = cpu_seconds(pids) - cpu0
+            uploads = len(live.answers)
+            # The same 30-fix batch on the idle server, five times.
+            single = []
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            for k in range(5):
+                member = (7 * k) % args.members
+                patrol = live.upload(conn, member)
+                while patrol is not None and patrol in live.outstanding:
+                    conn.request("GET", f"/api/v1/patrols/{patrol}", headers={"Authorization": f"Bearer {token}"})
+                    response = conn.getresponse()
+                    doc = json.loads(response.read())
+                    if doc.get("state") == "current":
+                        single.append(time.monotonic() - live.outstanding.pop(patrol))
+                    else:
+                        time.sleep(0.005)
+            if workers is not None:
+                workers.terminate()
+                workers.wait(timeout=60)
+        settle = subprocess.run(geoverify_command() + ["credits", "settle", "--now", SETTLE_AT], env=env,
+                                capture_output=True, text=True)
+        from sqlalchemy import func, select
+
+        from geoverify.store.db import make_engine
+        from geoverify.store.schema import ledger, patrols
+
+        engine = make_engine(url)
+        with engine.connect() as c:
+            entries = c.execute(select(func.count()).select_from(ledger)).scalar_one()
+            member_days = c.execute(select(func.count()).select_from(patrols)).scalar_one()
+            credited = c.execute(select(func.count()).where(patrols.c.points > 0)).scalar_one()
+        engine.dispose()
+        if settle.returncode:
+            print(settle.stderr, file=sys.stderr)
+        rows.append([args.backend, args.workers, args.members, f"{day_fixes * args.members:,}", round(load_s, 1),
+                     uploads, round(uploads / sent_s, 1), live.errors,
+                     round(1000 * percentile(live.answers, 50), 1), round(1000 * percentile(live.answers, 99), 1),
+                     round(1000 * percentile(live.verified, 50), 1), round(1000 * percentile(live.verified, 99), 1),
+                     round(1000 * statistics.median(single), 1) if single else None,
+                     round(1000 * cpu / max(uploads, 1), 1), round(busy_s - sent_s, 1),
+                     f"{entries}/{member_days} ({credited} credited)"])
+    finally:
+        if drop is not None:
+            drop()
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=3200)
+    parser.add_argument("--preload-hours", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rate", type=float, default=11.0, help="uploads per second")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args(argv)
+    rows = run(args)
+    print(render(f"A live city day, {args.rate:g} uploads/s for {args.seconds:g} s (30-fix batches)",
+                 ["backend", "workers", "members", "fixes preloaded", "preload+verify s", "uploads", "uploads/s",
+                  "errors", "answer p50 ms", "answer p99 ms", "to verified p50 ms", "to verified p99 ms",
+                  "idle batch ms", "CPU ms/upload", "drain after s", "ledger entries/member-days"], rows,
+                 notes=["to verified: from sending the upload until GET /patrols/{id} says current (polled)",
+                        "CPU: server process (and worker processes) user+system time over the live phase",
+                        "ledger entries after `geoverify credits settle` at the next day 03:00"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
