@@ -18,7 +18,8 @@ keep-alive HTTP/1.1 connection:
 
 * ``uploads``: ``POST /api/v1/tracks`` of the honest sample patrol (1,800 fixes, CSV) for a
   distinct member and day each (member ``L<n>``, 2026-11-01 minus ``n`` days), with an
-  ``Idempotency-Key``, back to back; each must answer 201 with the patrol verified;
+  ``Idempotency-Key`` and ``Prefer: wait=60``, back to back; each must answer 201 with the patrol
+  verified (the latency includes the verification);
 * ``feed, 1st``: one scorer following the cursor through the whole ledger (pages read for the
   first time since the server started);
 * ``feed``: ``GET /api/v1/credits?after=<random>&limit=1000`` back to back (the server saturated);
@@ -245,12 +246,12 @@ def upload_work(tokens: list[str], clients: int, limit: int):
         if n is None:
             return None
         headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}", "Content-Type": "text/csv",
-                   "Idempotency-Key": f"load-{member(n)}"}
+                   "Idempotency-Key": f"load-{member(n)}", "Prefer": "wait=60"}
         seconds, status, data = timed(conn, "POST", "/api/v1/tracks", upload_body(n), headers)
         if status != 201:
             return seconds, f"upload {n}: HTTP {status} {data[:200]!r}"
         answer = json.loads(data)
-        credits = [p["credit"]["status"] for p in answer["patrols"] if p["patrol_id"].startswith(member(n))]
+        credits = [p.get("credit", {}).get("status") for p in answer["patrols"] if p["patrol_id"].startswith(member(n))]
         if answer["accepted"] != 1800 or credits != ["verified"]:
             return seconds, f"upload {n}: accepted {answer['accepted']}, credit {credits}"
         return seconds, None

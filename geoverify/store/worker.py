@@ -63,7 +63,9 @@ class Worker:
     Attributes
     ----------
     batch : int
-        Member-days claimed and verified together.
+        Member-days claimed and measured together.
+    write_chunk : int
+        Member-days written per writer transaction.
     lease_s : float
         How long a claim lasts; a worker that dies leaves its claims to expire after this.
     poll_s : float
@@ -74,7 +76,8 @@ class Worker:
     name: str = field(default_factory=worker_name)
     batch: int = 64
     lease_s: float = 120.0
-    poll_s: float = 0.25
+    poll_s: float = 0.1
+    write_chunk: int = 8
     actor: str = "worker"
     #: member-days verified and written, claims whose result was discarded (newer input), failures
     verified: int = 0
@@ -86,15 +89,23 @@ class Worker:
         claims = queue.claim(self.store, self.name, limit=self.batch, lease_s=self.lease_s, keys=keys)
         if not claims:
             return []
+        written: list[dict] = []
+        mine: list[queue.Claim] = []
         try:
             with self.store.read() as conn:
                 prepared = prepare(self.store, conn, {c.key for c in claims})
-            with self.store.write() as conn:
-                settle(self.store, conn, self.actor)
-                mine = queue.still_mine(conn, claims, self.name)
-                written = write_prepared(self.store, conn, _only(prepared, {c.key for c in mine}), self.actor) \
-                    if mine else []
-                queue.finish(conn, self.name, done=mine, released=[c for c in claims if c not in mine])
+            # Written a few member-days per transaction, so that uploads and reviews never wait
+            # long for the writer lock.
+            for start in range(0, len(claims), self.write_chunk):
+                chunk = claims[start:start + self.write_chunk]
+                with self.store.write() as conn:
+                    settle(self.store, conn, self.actor)
+                    held = queue.still_mine(conn, chunk, self.name)
+                    if held:
+                        written += write_prepared(self.store, conn, _only(prepared, {c.key for c in held}),
+                                                  self.actor)
+                    queue.finish(conn, self.name, done=held, released=[c for c in chunk if c not in held])
+                mine += held
         except Exception:
             self.failed += len(claims)
             attempts = max(1, self.failed)
@@ -124,9 +135,10 @@ class Worker:
 
 
 def _only(prepared: Prepared, keys: set[Key]) -> Prepared:
-    part = prepared.part
-    part.patrols = [p for p in part.patrols if (p.member_id, p.date) in keys]
-    part.tracks = [t for t in part.tracks if (t.member_id, t.date) in keys]
+    from dataclasses import replace
+
+    part = replace(prepared.part, patrols=[p for p in prepared.part.patrols if (p.member_id, p.date) in keys],
+                   tracks=[t for t in prepared.part.tracks if (t.member_id, t.date) in keys])
     return Prepared(keys=keys, part=part, ctx=prepared.ctx, events_read=prepared.events_read)
 
 
@@ -241,15 +253,16 @@ def run_processes(make_store: Callable[[], Store], *, processes: int = 1, batch:
                                 name=f"geoverify-worker-{n}") for n in range(processes)]
     for child in children:
         child.start()
-    try:
-        for child in children:
-            child.join()
-    except KeyboardInterrupt:
+
+    def _forward(signum, _frame):
         for child in children:
             if child.is_alive():
                 os.kill(child.pid, signal.SIGTERM)
-        for child in children:
-            child.join()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _forward)
+    for child in children:
+        child.join()
     totals = {"verified": 0, "discarded": 0, "failed": 0}
     while not results.empty():
         for key, value in results.get().items():
