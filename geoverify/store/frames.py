@@ -96,7 +96,11 @@ def event_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFram
     """Stored events in the windows, as :func:`geoverify.io.read_events` returns them."""
     rows = conn.execute(select(events).where(_windows(events.c.time_ns, windows))
                         .order_by(events.c.time_ns, events.c.event_id)).all() if windows else []
-    records = [dict(r._mapping) for r in rows]
+    return event_table_from_rows([dict(r._mapping) for r in rows])
+
+
+def event_table_from_rows(records: list[dict]) -> pd.DataFrame:
+    """Stored event rows (dicts, in the order wanted) as :func:`geoverify.io.read_events` returns them."""
     frame = pd.DataFrame(records, columns=["event_id", "member_id", "time_ns", "lon", "lat", "category",
                                            "photo_sha256", "description", "source", "line"])
     frame.insert(2, "time", pd.to_datetime(frame.pop("time_ns").astype("int64"), unit="ns", utc=True))

@@ -37,7 +37,7 @@ from ..patrol import DayTrack
 from ..patrol import patrol_id as make_patrol_id
 from . import audit, ledger, queue
 from .db import Store, utc_now_text
-from .frames import event_frame, fix_table_from_rows, load_grids, site_frame
+from .frames import event_table_from_rows, fix_table_from_rows, load_grids, site_frame
 from .schema import day_tracks, events, fixes, flags, patrols, reviews, track_cells as cells_table
 
 Key = tuple[str, dt.date]
@@ -139,17 +139,9 @@ def _grids(store: Store, conn: Connection) -> list:
 
 
 def _event_frame(rows: list) -> pd.DataFrame:
-    """Event rows (as stored) as :func:`geoverify.io.read_events` returns them, without repeats."""
-    if not rows:
-        return event_frame(None, [])
+    """Event rows (as stored, possibly repeated) as one event table in time order."""
     unique = {r["event_id"]: dict(r) for r in rows}
-    frame = pd.DataFrame(sorted(unique.values(), key=lambda r: (r["time_ns"], r["event_id"])),
-                         columns=["event_id", "member_id", "time_ns", "lon", "lat", "category", "photo_sha256",
-                                  "description", "source", "line"])
-    frame.insert(2, "time", pd.to_datetime(frame.pop("time_ns").astype("int64"), unit="ns", utc=True))
-    for name in ("event_id", "member_id", "category", "photo_sha256", "description"):
-        frame[name] = frame[name].astype("string")
-    return frame.astype({"lon": "float64", "lat": "float64"})
+    return event_table_from_rows(sorted(unique.values(), key=lambda r: (r["time_ns"], r["event_id"])))
 
 
 def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.DataFrame:

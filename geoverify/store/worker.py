@@ -77,7 +77,7 @@ class Worker:
     batch: int = 64
     lease_s: float = 120.0
     poll_s: float = 0.1
-    write_chunk: int = 8
+    write_chunk: int = 64
     actor: str = "worker"
     #: member-days verified and written, claims whose result was discarded (newer input), failures
     verified: int = 0
