@@ -45,14 +45,15 @@ class MemberDays:
     partners : dict
         (member, date) → member ids whose two-phones comparison with the day passes, for the
         day's member or for the other.
-    events : list of EventCheck
-        The checked event reports of the asked member-days (by the event's local date).
+    events : dict
+        (member, date) → the checked event reports of that asked member-day (by the event's
+        local date).
     """
 
     patrols: list[Patrol] = field(default_factory=list)
     summaries: dict[Key, DayTrack] = field(default_factory=dict)
     partners: dict[Key, set[str]] = field(default_factory=dict)
-    events: list[EventCheck] = field(default_factory=list)
+    events: dict[Key, list[EventCheck]] = field(default_factory=dict)
 
 
 def measure_member_days(fixes: pd.DataFrame, ctx: BatchContext, keys: Iterable[Key]) -> MemberPart:
@@ -128,13 +129,9 @@ def finish_member_days(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
         grid_of[patrol.member_id] = grid
     out.patrols = part.patrols
     if events is not None and len(events):
-        members = {m for m, _ in wanted}
         checked = _check_events(events, part.event_tracks, grid_of, ctx.by_member, ctx.member_rules, ctx.reviews)
         for check in checked:
-            if check.member_id in members and (check.member_id, _local_date(check.time, ctx.tz)) in wanted:
-                out.events.append(check)
+            key = (check.member_id, pd.Timestamp(check.time).tz_convert(ctx.tz).date())
+            if key in wanted:
+                out.events.setdefault(key, []).append(check)
     return out
-
-
-def _local_date(time, tz: str) -> dt.date:
-    return pd.Timestamp(time).tz_convert(tz).date()

@@ -124,6 +124,11 @@ class RuleSet:
     def version(self) -> str:
         return self.defaults.version
 
+    @property
+    def every(self) -> list[Rules]:
+        """The defaults and every grid type's rules (for thresholds that must cover them all)."""
+        return [self.defaults, *self.by_grid_type.values()]
+
     def for_grid_type(self, grid_type: str | None) -> Rules:
         """The rules that apply to a grid of ``grid_type`` (defaults when unknown or None)."""
         if grid_type is None:

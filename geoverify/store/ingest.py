@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -32,12 +31,13 @@ from ..errors import Forbidden, IdempotencyConflict, InputError, InvalidRequest,
 from ..io import read_events, read_grids, read_sites, read_track_file
 from ..patrol import patrol_id as make_patrol_id
 from . import audit, queue
+from .answers import answer, keys_of
 from .bulk import check_text, insert_columns
 from .db import Store, utc_now_text
 from .frames import fix_columns_from_table, grid_row
 from .schema import events, fixes, grids, patrols, sites, uploads
 from .schema import ledger as ledger_table
-from .verification import Key, max_gap_s, member_day_keys
+from .verification import Key, degrees_around, max_gap_s, member_day_keys
 
 KINDS = ("grids", "tracks", "events", "sites")
 # Kinds whose rows are replaced by a newer upload: a repeat is only a no-op when it is the latest.
@@ -144,7 +144,7 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
                                      sort_keys=True).encode())
     replay = _replay(store, kind, request_sha, idempotency_key)
     if replay is not None:
-        return _answer(store, replay, _keys_of(replay), wait, replayed=True)
+        return answer(store, replay, keys_of(replay), wait, replayed=True)
     parsed = _parse(store, kind, body, suffix, params, filename)
     if allowed_members is not None:
         members = set(_members(kind, parsed))
@@ -174,70 +174,10 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
                          {"content_sha256": content_sha, "idempotency_key": idempotency_key, "params": params,
                           **{k: v for k, v in counts.items() if k != "patrols"}, "member_days_queued": queued})
     if replay is not None:
-        return _answer(store, replay, _keys_of(replay), wait, replayed=True)
+        return answer(store, replay, keys_of(replay), wait, replayed=True)
     if store.wake is not None and not wait:
         store.wake.set()   # an upload that waits verifies its own member-days
-    return _answer(store, response, keys, wait, ledger_seq=ledger_seq, stored_at=stored_at)
-
-
-def _keys_of(response: dict) -> set[Key]:
-    """The member-days of an answer's patrols (patrol ids are ``<member>_<YYYYMMDD>``)."""
-    out = set()
-    for item in response.get("patrols", []):
-        member, _, day = item["patrol_id"].rpartition("_")
-        out.add((member, dt.datetime.strptime(day, "%Y%m%d").date()))
-    return out
-
-
-def _answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: bool = False,
-            ledger_seq: int = 0, stored_at: str = "") -> dict:
-    """The answer, after waiting up to ``wait`` seconds for ``keys`` to be verified, with each
-    patrol's state as it is then (``replayed``: an earlier upload's answer, nothing changed).
-
-    A new upload that waited also counts the ledger entries its patrols got since it was stored
-    (after ``ledger_seq``), whoever verified them.
-    """
-    waited = wait > 0 and bool(keys)
-    if waited:
-        from .worker import drain
-
-        drain(store, keys, timeout_s=None if math.isinf(wait) else wait)
-    with store.read() as conn:
-        if waited and not replayed:
-            ids = [p["patrol_id"] for p in response["patrols"]]
-            response["ledger_entries"] = conn.execute(select(func.count()).where(
-                ledger_table.c.seq > ledger_seq, ledger_table.c.patrol_id.in_(ids))).scalar_one() if ids else 0
-        return _refreshed(conn, response, since=stored_at if waited and not replayed else None)
-
-
-def _refreshed(conn: Connection, response: dict, since: str | None = None) -> dict:
-    """The answer's patrols with their state now: ``pending``, or ``current`` with the stored credit
-    (and, given ``since``, ``changed``: whether the stored result changed after that UTC time)."""
-    ids = [p["patrol_id"] for p in response.get("patrols", [])]
-    if not ids:
-        return response
-    rows = {r.patrol_id: r for r in conn.execute(select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.date,
-                                                               patrols.c.credit_status, patrols.c.points,
-                                                               patrols.c.verified_at)
-                                                        .where(patrols.c.patrol_id.in_(ids)))}
-    keys = {(r.member_id, dt.date.fromisoformat(r.date)): pid for pid, r in rows.items()}
-    waiting = {keys[k] for k in queue.pending(conn, keys)}
-    out = []
-    for pid in ids:
-        row = rows.get(pid)
-        if row is None or pid in waiting:
-            out.append({"patrol_id": pid, "state": "pending"})
-            continue
-        item = {"patrol_id": pid, "state": "current",
-                "credit": {"status": row.credit_status, "points": _points(row.points)}}
-        if since is not None:
-            item["changed"] = row.verified_at >= since
-        out.append(item)
-    return {**response, "patrols": out}
-
-
-def _points(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
+    return answer(store, response, keys, wait, ledger_seq=ledger_seq, stored_at=stored_at)
 
 
 def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source: str = "bulk") -> dict:
@@ -442,7 +382,7 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
             conflicts.append(values["event_id"])
     keys = member_day_keys(np.array([m for m, _ in new_events], dtype=object),
                            np.array([t for _, t in new_events], dtype=np.int64), store.tz)
-    keys |= _later_duplicates(store, conn, frame, {e for e in created_ids})
+    keys |= _later_duplicates(store, conn, frame, set(created_ids))
     return ({"events_read": len(frame), "created": created,
              "rejected": {"duplicate": duplicate, "conflict": conflict},
              "conflicting_event_ids": conflicts[:20]}, keys, _patrol_keys(conn, keys))
@@ -451,23 +391,23 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
 def _later_duplicates(store: Store, conn: Connection, frame: pd.DataFrame, created: set[str]) -> set[Key]:
     """Member-days of stored events that a new event may make duplicates of it (EVENT_DUPLICATE):
     same category, later within the duplicate window, and near (a box twice the distance)."""
-    rules = [store.rules.defaults, *store.rules.by_grid_type.values()]
-    window_ns = int(max(r.event_duplicate_window_s for r in rules) * 1e9)
-    reach = 2 * max(r.event_duplicate_distance_m for r in rules) / 100_000.0
-    out: set[Key] = set()
+    window_ns = int(max(r.event_duplicate_window_s for r in store.rules.every) * 1e9)
+    reach_m = 2 * max(r.event_duplicate_distance_m for r in store.rules.every)
+    members, times = [], []
     for rec in frame.to_dict("records"):
         if str(rec["event_id"]) not in created:
             continue
         t = int(pd.Timestamp(rec["time"]).value)
         lat, lon = float(rec["lat"]), float(rec["lon"])
-        lon_reach = reach / max(float(np.cos(np.radians(min(abs(lat) + reach, 89.0)))), 0.01)
+        dlon, dlat = degrees_around(reach_m, lat)
         for row in conn.execute(select(events.c.member_id, events.c.time_ns).where(
                 events.c.category == str(rec["category"]), events.c.time_ns >= t,
                 events.c.time_ns <= t + window_ns, events.c.event_id != str(rec["event_id"]),
-                events.c.lat >= lat - reach, events.c.lat <= lat + reach,
-                events.c.lon >= lon - lon_reach, events.c.lon <= lon + lon_reach)):
-            out |= member_day_keys(np.array([row.member_id], dtype=object), np.array([row.time_ns]), store.tz)
-    return out
+                events.c.lat >= lat - dlat, events.c.lat <= lat + dlat,
+                events.c.lon >= lon - dlon, events.c.lon <= lon + dlon)):
+            members.append(row.member_id)
+            times.append(row.time_ns)
+    return member_day_keys(np.array(members, dtype=object), np.array(times, dtype=np.int64), store.tz)
 
 
 def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
@@ -542,7 +482,8 @@ def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | No
 
     written = drain(store, progress=verify_progress)
     latest = {w["patrol_id"]: w for w in written}
-    patrols_out = [{"patrol_id": pid, "credit": w["credit"], "changed": any(
-        x["changed"] for x in written if x["patrol_id"] == pid)} for pid, w in sorted(latest.items())]
+    changed = {w["patrol_id"] for w in written if w["changed"]}
+    patrols_out = [{"patrol_id": pid, "credit": w["credit"], "changed": pid in changed}
+                   for pid, w in sorted(latest.items())]
     return {**totals, "parts": parts, "patrols": patrols_out,
             "ledger_entries": sum(len(w["ledger"]) for w in written), "replayed": False}

@@ -34,14 +34,15 @@ ENTRY_FIELDS = ("credit_id", "seq", "kind", "reverses", "patrol_id", "member_id"
                 "verified_s", "rule_version", "created_at")
 
 
-def _number(value: float) -> int | float:
+def number(value: float) -> int | float:
+    """Points as JSON shows them: whole numbers as integers."""
     return int(value) if float(value).is_integer() else float(value)
 
 
 def entry_dict(row) -> dict:
     """A ledger row as the API and export show it."""
     out = {k: row._mapping[k] for k in ENTRY_FIELDS}
-    out["points"] = _number(out["points"])
+    out["points"] = number(out["points"])
     out["verified_s"] = round(float(out["verified_s"]), 3)
     return out
 
@@ -155,7 +156,7 @@ def _entry_columns(dialect: str) -> list:
     pairs = []
     for name in ENTRY_FIELDS:
         column = ledger.c[name]
-        if name == "points":  # whole numbers as integers, as _number does
+        if name == "points":  # whole numbers as integers, as number() does
             column = case((column == cast(column, Integer), cast(column, Integer)), else_=column)
         elif name == "verified_s":
             column = (func.round(column, 3) if dialect == "sqlite"

@@ -118,13 +118,15 @@ def finish(conn: Connection, worker: str, done: Iterable[Claim], released: Itera
     """Remove the rows of verified claims; release ``worker``'s other claims for the next claim
     (their rows got a newer generation meanwhile, possibly in this very transaction)."""
     done = list(done)
-    for c in done:
-        conn.execute(delete(work).where(work.c.member_id == c.member_id, work.c.date == c.date.isoformat(),
-                                        work.c.generation == c.generation))
-    for c in [*done, *released]:
-        conn.execute(update(work).where(work.c.member_id == c.member_id, work.c.date == c.date.isoformat(),
-                                        work.c.claimed_by == worker)
-                     .values(claimed_by=None, claimed_until_ns=None))
+    if done:
+        conn.execute(delete(work).where(work.c.member_id == bindparam("m"), work.c.date == bindparam("d"),
+                                        work.c.generation == bindparam("g")),
+                     [{"m": c.member_id, "d": c.date.isoformat(), "g": c.generation} for c in done])
+    claims = [*done, *released]
+    if claims:
+        conn.execute(update(work).where(work.c.member_id == bindparam("m"), work.c.date == bindparam("d"),
+                                        work.c.claimed_by == worker).values(claimed_by=None, claimed_until_ns=None),
+                     [{"m": c.member_id, "d": c.date.isoformat()} for c in claims])
 
 
 def back_off(store: Store, claims: Iterable[Claim], delay_s: float) -> None:

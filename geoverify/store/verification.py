@@ -23,12 +23,12 @@ import datetime as dt
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 
 from ..batch import BatchContext, MemberPart, batch_context
 from ..duplicates import cell_bucket_s, track_cells
@@ -38,11 +38,11 @@ from ..patrol import patrol_id as make_patrol_id
 from . import audit, ledger, queue
 from .db import Store, utc_now_text
 from .frames import event_table_from_rows, fix_table_from_rows, load_grids, site_frame
-from .schema import day_tracks, events, fixes, flags, patrols, reviews, track_cells as cells_table
+from .schema import day_tracks, events, fixes, flags, grids, patrols, reviews
+from .schema import track_cells as cells_table
 
 Key = tuple[str, dt.date]
 NS = 10**9
-DAY_NS = 86400 * NS
 
 REVIEW_STATUS = {"confirm": "confirmed", "dismiss": "dismissed"}
 
@@ -62,17 +62,19 @@ def member_day_keys(members: np.ndarray, time_ns: np.ndarray, tz: str, margin_s:
 
 def max_gap_s(store: Store) -> float:
     """The longest ``max_gap_s`` of the store's rules (how far a day's segments reach past midnight)."""
-    return max([store.rules.defaults.max_gap_s] + [r.max_gap_s for r in store.rules.by_grid_type.values()])
+    return max(r.max_gap_s for r in store.rules.every)
 
 
-def _all_rules(store: Store) -> list:
-    return [store.rules.defaults, *store.rules.by_grid_type.values()]
+def degrees_around(metres: float, lat: float) -> tuple[float, float]:
+    """(dlon, dlat) in degrees that cover at least ``metres`` around latitude ``lat`` (boxes err wide)."""
+    dlat = metres / 100_000.0
+    return dlat / max(float(np.cos(np.radians(min(abs(lat) + dlat, 89.0)))), 0.01), dlat
 
 
-def _day_window(day: dt.date, tz: str, margin_s: float, before_s: float = 0.0) -> tuple[int, int]:
+def _day_window(day: dt.date, tz: str, margin_s: float) -> tuple[int, int]:
     start = pd.Timestamp(day).tz_localize(tz).value
     end = pd.Timestamp(day + dt.timedelta(days=1)).tz_localize(tz).value
-    return start - int((margin_s + before_s) * NS), end + int(margin_s * NS)
+    return start - int(margin_s * NS), end + int(margin_s * NS)
 
 
 def reviews_map(conn: Connection) -> dict[str, str]:
@@ -89,7 +91,6 @@ class Prepared:
     part: MemberPart
     ctx: BatchContext
     events_read: pd.DataFrame
-    claims: list = field(default_factory=list)
 
 
 def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
@@ -126,10 +127,6 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
 def _grids(store: Store, conn: Connection) -> list:
     """The stored grids, kept by the store between batches while no grid upload changes them (the
     grids' cached rasters and projections are then reused too)."""
-    from sqlalchemy import func
-
-    from .schema import grids
-
     mark = tuple(conn.execute(select(func.count(), func.max(grids.c.upload_id), func.max(grids.c.updated_at))).one())
     cached = store.cache.get("grids")
     if cached is None or cached[0] != mark:
@@ -149,13 +146,12 @@ def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.Data
     within the duplicate window and a box well beyond the duplicate distance)."""
     if not len(own):
         return own
-    window_s = max(r.event_duplicate_window_s for r in _all_rules(store))
-    reach_deg = 2 * max(r.event_duplicate_distance_m for r in _all_rules(store)) / 100_000.0
+    window_s = max(r.event_duplicate_window_s for r in store.rules.every)
+    reach_m = 2 * max(r.event_duplicate_distance_m for r in store.rules.every)
     rows = []
     for category, group in own.groupby("category", sort=False):
         t = group["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        lat_reach = reach_deg
-        lon_reach = reach_deg / max(np.cos(np.radians(float(group["lat"].abs().max()))), 0.01)
+        lon_reach, lat_reach = degrees_around(reach_m, float(group["lat"].abs().max()))
         rows += conn.execute(select(events).where(
             events.c.category == str(category), events.c.time_ns >= int(t.min() - window_s * NS),
             events.c.time_ns <= int(t.max()), events.c.lon >= float(group["lon"].min()) - lon_reach,
@@ -195,20 +191,14 @@ def tiles(x0: float, y0: float, x1: float, y1: float) -> list[int]:
     return [r * 100_000 + c for r in rows for c in cols]
 
 
-def _reach(store: Store, bounds: np.ndarray) -> tuple[float, float]:
-    """The margin (degrees of lon, lat) within which another box can hold a second phone."""
-    margin = max(r.duplicate_track_distance_m for r in _all_rules(store)) + 1.0
-    dlat = margin / 100_000.0
-    dlon = dlat / max(np.cos(np.radians(min(89.0, float(np.abs(bounds[:, [1, 3]]).max()) + dlat))), 0.01)
-    return dlon, dlat
-
-
 def _candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
     """Other members whose stored cells meet the track's in enough buckets to be its second phone."""
-    rules = _all_rules(store)
+    rules = store.rules.every
     bucket_s = cell_bucket_s(rules)
     buckets, bounds = track_cells(track, bucket_s)
-    dlon, dlat = _reach(store, bounds)
+    # Within this margin of a box another box can hold a second phone.
+    dlon, dlat = degrees_around(max(r.duplicate_track_distance_m for r in rules) + 1.0,
+                                float(np.abs(bounds[:, [1, 3]]).max()))
     near = sorted({t for x0, y0, x1, y1 in bounds.tolist() for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)})
     rows = conn.execute(select(cells_table.c.member_id, cells_table.c.bucket, cells_table.c.min_lon,
                                cells_table.c.min_lat, cells_table.c.max_lon, cells_table.c.max_lat).where(
@@ -249,7 +239,7 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
         result changed) and ``ledger`` (entries appended).
     """
     keys, part, ctx = prepared.keys, prepared.part, prepared.ctx
-    window = max(int(r.duplicate_replay_window_days) for r in _all_rules(store))
+    window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
     others, history = set(), set()
     for track in part.tracks:
         others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
@@ -260,9 +250,6 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
     stamp = utc_now_text()
     summary = []
     patrol_of = {(p.member_id, p.date): p for p in found.patrols}
-    events_of: dict[Key, list] = {}
-    for check in found.events:
-        events_of.setdefault((check.member_id, pd.Timestamp(check.time).tz_convert(store.tz).date()), []).append(check)
     for key in sorted(keys, key=lambda k: (k[1], k[0])):
         member, day = key
         pid = make_patrol_id(member, day)
@@ -274,7 +261,7 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
             summary.append(item)
             flag_rows += _flag_rows(doc, patrol)
         grid_id = patrol.grid_id if patrol is not None else None
-        for check in events_of.get(key, []):
+        for check in found.events.get(key, []):
             flag_rows += _event_flag_rows(check, store.tz, pid, grid_id)
         conn.execute(delete(flags).where(flags.c.patrol_id == pid))
         unique = {row["flag_id"]: row for row in flag_rows}
@@ -329,7 +316,7 @@ def _store_day_track(store: Store, conn: Connection, key: Key, track: DayTrack |
         if track is not None:
             conn.execute(insert(day_tracks).values(member_id=member, date=day.isoformat(), summary_sha256=sha,
                                                    summary=blob, partners=json.dumps(sorted(partners))))
-            buckets, bounds = track_cells(track, cell_bucket_s(_all_rules(store)))
+            buckets, bounds = track_cells(track, cell_bucket_s(store.rules.every))
             conn.execute(insert(cells_table), [
                 {"member_id": member, "date": day.isoformat(), "bucket": int(b), "tile": tile, "min_lon": x0,
                  "min_lat": y0, "max_lon": x1, "max_lat": y1}
