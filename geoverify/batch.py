@@ -350,5 +350,5 @@ def _check_events(events, event_tracks, grid_of, by_member, member_rules, review
     checked = check_events(events, event_tracks, member_grid, member_rules)
     for check in checked:
         for code in sorted({f.code for f in check.flags}):
-            identify([f for f in check.flags if f.code == code], str(check.event_id), reviews)
+            identify([f for f in check.flags if f.code == code], check.flag_prefix, reviews)
     return checked

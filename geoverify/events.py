@@ -35,6 +35,12 @@ class EventCheck:
     category: str
     flags: list[Flag] = field(default_factory=list)
 
+    @property
+    def flag_prefix(self) -> str:
+        """``<event_id>@<member_id>``, the start of its flags' ids: event ids are the reporting
+        member's own, so two members' events may share one."""
+        return f"{self.event_id}@{self.member_id}"
+
     def to_dict(self, tz: str) -> dict:
         """JSON-ready dict; times in ISO 8601 with the offset of ``tz``."""
         return {"event_id": self.event_id, "member_id": self.member_id, "time": iso_time(self.time, tz),
@@ -173,7 +179,7 @@ def _duplicate_flags(ids, members, t_ns, lon, lat, category, rules: list[Rules])
     pairs = cKDTree(points).query_pairs(np.sqrt(2) * d_max * 1.01 + 1.0, output_type="ndarray")
     if not len(pairs):
         return {}
-    order = np.lexsort((ids, t_ns))
+    order = np.lexsort((members, ids, t_ns))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     i, j = pairs[:, 0], pairs[:, 1]

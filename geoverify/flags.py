@@ -28,8 +28,8 @@ SEVERITY = {
 class Flag:
     """One flag. ``start``/``end`` are UTC timestamps; ``lon``/``lat`` WGS-84 degrees.
 
-    ``flag_id`` is stable for the same input: ``<patrol_id or event_id>.<CODE>.<start as UTC
-    HHMMSS>Z`` (with ``-2``, ``-3`` … appended when that repeats); reviews refer to it.
+    ``flag_id`` is stable for the same input: ``<patrol_id or event_id@member_id>.<CODE>.<start
+    as UTC HHMMSS>Z`` (with ``-2``, ``-3`` … appended when that repeats); reviews refer to it.
     ``status`` is ``open`` until an auditor ``confirmed`` or ``dismissed`` it.
     """
 

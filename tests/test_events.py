@@ -153,6 +153,15 @@ def test_duplicate_ties_in_time_broken_by_event_id_and_earliest_reported():
     assert fc.evidence["earlier_event_id"] == "A" and fc.evidence["earlier_matches"] == 2
 
 
+def test_two_members_events_of_one_id_are_apart_and_tied_by_member():
+    rows = [("E1", "M2", 0, 0, 100, "garbage"), ("E1", "M1", 5, 0, 100, "garbage")]
+    m2, m1 = _check(rows, {})
+    assert (m1.flag_prefix, m2.flag_prefix) == ("E1@M1", "E1@M2")
+    # Same time, same id: the smaller member id is the earlier report.
+    (flag,) = [f for f in m2.flags if f.code == "EVENT_DUPLICATE"]
+    assert flag.evidence["earlier_member_id"] == "M1" and "EVENT_DUPLICATE" not in _codes(m1)
+
+
 def test_event_check_to_dict():
     (check,) = _check([("E1", "M1", 30, 260, 30, "road")], EAST)
     d = check.to_dict("Asia/Shanghai")

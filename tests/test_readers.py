@@ -161,6 +161,17 @@ def test_bad_event_names_the_line(tmp_path):
         read_events(path)
 
 
+def test_event_ids_are_each_members_own(tmp_path):
+    header = "event_id,member_id,time,lon,lat,category\n"
+    events = read_events(write(tmp_path / "e.csv", header + f"E1,M1,2026-11-02 09:00:00,{LON},{LAT},litter\n"
+                                                            f"E1,M2,2026-11-02 09:05:00,{LON},{LAT},litter\n"))
+    assert list(zip(events["event_id"], events["member_id"])) == [("E1", "M1"), ("E1", "M2")]
+    path = write(tmp_path / "f.csv", header + f"E1,M1,2026-11-02 09:00:00,{LON},{LAT},litter\n"
+                                              f"E1,M1,2026-11-02 09:05:00,{LON},{LAT},litter\n")
+    with pytest.raises(InputError, match=r"f\.csv, line 3: event_id repeats an earlier event of the same member"):
+        read_events(path)
+
+
 def test_bad_site_tier_names_the_line(tmp_path):
     path = write(tmp_path / "s.csv", f"site_id,grid_id,lon,lat,tier\nS1,G1,{LON},{LAT},purple\n")
     with pytest.raises(InputError, match=r"s\.csv, line 2: tier must be one of red, yellow, green"):

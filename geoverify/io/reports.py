@@ -69,7 +69,8 @@ def read_events(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84") -
     times = parse_times(raw["time"], tz)
     _first_bad(times.isna().to_numpy(), table, "event time is not an ISO 8601 time")
     ids = raw["event_id"]
-    _first_bad(ids.duplicated().to_numpy(dtype=bool), table, "event_id repeats an earlier event")
+    _first_bad(pd.DataFrame({"m": raw["member_id"], "e": ids}).duplicated().to_numpy(dtype=bool), table,
+               "event_id repeats an earlier event of the same member")
     n = len(ids)
     frame = pd.DataFrame({
         "event_id": ids, "member_id": raw["member_id"], "time": times, "lon": raw["lon"], "lat": raw["lat"],

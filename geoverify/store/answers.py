@@ -25,13 +25,19 @@ def keys_of(response: dict) -> set[Key]:
 
 
 def answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: bool = False,
-           ledger_seq: int = 0, stored_at: str = "") -> dict:
+           ledger_seq: int = 0, stored_at: str = "", members: frozenset | None = None) -> dict:
     """The answer, after waiting up to ``wait`` seconds for ``keys`` to be verified, with each
     patrol's state as it is then (``replayed``: an earlier upload's answer, nothing changed).
 
     A new upload that waited also counts the ledger entries its patrols got since it was stored
-    (after ``ledger_seq``), whoever verified them.
+    (after ``ledger_seq``), whoever verified them. Given ``members`` (an uploader's scope), the
+    answer names only those members' patrols: an event upload may also queue other members'
+    member-days (their later reports it makes duplicates), which are not the uploader's to see.
     """
+    if members is not None:
+        response = {**response, "patrols": [p for p in response.get("patrols", [])
+                                            if p["patrol_id"].rpartition("_")[0] in members]}
+        keys = {k for k in keys if k[0] in members}
     waited = wait > 0 and bool(keys)
     if waited:
         from .worker import drain

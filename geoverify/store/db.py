@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from ..errors import StoreError
 from ..rules import RuleSet, load_rules
 from ..settings import configured_database_url, configured_rules_path, configured_settle_after_s, configured_tz
 
@@ -81,10 +82,27 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-        connection.commit()
+        raw = connection.connection.dbapi_connection
+        if sqlite:
+            # SQLite rebuilds a table to change its keys; with foreign keys on, dropping the old table
+            # would fail (or cascade). They are off for the migration (outside any transaction, where
+            # SQLite honours the pragma) and checked as a whole before they are on again.
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            connection.commit()
+            if sqlite:
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"after the schema upgrade, {len(broken)} rows refer to rows that do not "
+                                     f"exist (first: table {broken[0][0]!r}, row {broken[0][1]}); restore the "
+                                     "backup taken before the upgrade and report this")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(engine: Engine) -> str | None:

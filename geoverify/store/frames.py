@@ -95,7 +95,7 @@ def fix_columns_from_table(frame: pd.DataFrame, upload_id: int) -> dict[str, lis
 def event_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:
     """Stored events in the windows, as :func:`geoverify.io.read_events` returns them."""
     rows = conn.execute(select(events).where(_windows(events.c.time_ns, windows))
-                        .order_by(events.c.time_ns, events.c.event_id)).all() if windows else []
+                        .order_by(events.c.time_ns, events.c.event_id, events.c.member_id)).all() if windows else []
     return event_table_from_rows([dict(r._mapping) for r in rows])
 
 

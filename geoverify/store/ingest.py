@@ -142,18 +142,19 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
     content_sha = _sha256(body)
     request_sha = _sha256(json.dumps({"kind": kind, "params": params, "content": content_sha},
                                      sort_keys=True).encode())
-    replay = _replay(store, kind, request_sha, idempotency_key)
-    if replay is not None:
-        return answer(store, replay, keys_of(replay), wait, replayed=True)
+    if allowed_members is None:   # an admin or the command line may repeat anything: replay before parsing
+        replay = _replay(store, kind, request_sha, idempotency_key, actor)
+        if replay is not None:
+            return answer(store, replay, keys_of(replay), wait, replayed=True)
     parsed = _parse(store, kind, body, suffix, params, filename)
-    if allowed_members is not None:
+    if allowed_members is not None:   # an uploader's scope is checked before anything is replayed
         members = set(_members(kind, parsed))
         outside = sorted(members - set(allowed_members))
         if outside:
             raise Forbidden(f"this token may upload only for members {', '.join(sorted(allowed_members))}; "
                             f"the upload holds {', '.join(outside[:10])}")
     with store.write() as conn:
-        replay = _replay_in(conn, kind, request_sha, idempotency_key)
+        replay = _replay_in(conn, kind, request_sha, idempotency_key, actor)
         if replay is None:
             upload_id = conn.execute(insert(uploads).values(
                 kind=kind, content_sha256=content_sha, request_sha256=request_sha, idempotency_key=idempotency_key,
@@ -174,10 +175,10 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
                          {"content_sha256": content_sha, "idempotency_key": idempotency_key, "params": params,
                           **{k: v for k, v in counts.items() if k != "patrols"}, "member_days_queued": queued})
     if replay is not None:
-        return answer(store, replay, keys_of(replay), wait, replayed=True)
+        return answer(store, replay, keys_of(replay), wait, replayed=True, members=allowed_members)
     if store.wake is not None and not wait:
         store.wake.set()   # an upload that waits verifies its own member-days
-    return answer(store, response, keys, wait, ledger_seq=ledger_seq, stored_at=stored_at)
+    return answer(store, response, keys, wait, ledger_seq=ledger_seq, stored_at=stored_at, members=allowed_members)
 
 
 def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source: str = "bulk") -> dict:
@@ -221,14 +222,17 @@ def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source
     return response
 
 
-def _replay(store: Store, kind: str, request_sha: str, key: str | None) -> dict | None:
+def _replay(store: Store, kind: str, request_sha: str, key: str | None, actor: str) -> dict | None:
     with store.read() as conn:
-        return _replay_in(conn, kind, request_sha, key)
+        return _replay_in(conn, kind, request_sha, key, actor)
 
 
-def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None) -> dict | None:
+def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None, actor: str) -> dict | None:
+    """The stored answer of an earlier upload this one repeats: the same Idempotency-Key from the same
+    actor (a key names one actor's request: another actor's same key is a different one), or the
+    same request content (after the caller's scope was checked)."""
     if key is not None:
-        row = conn.execute(select(uploads).where(uploads.c.idempotency_key == key)).first()
+        row = conn.execute(select(uploads).where(uploads.c.actor == actor, uploads.c.idempotency_key == key)).first()
         if row is not None:
             if row.request_sha256 != request_sha:
                 raise IdempotencyConflict(
@@ -359,7 +363,7 @@ def _ingest_grids(store: Store, conn: Connection, parsed, upload_id: int):
 def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
     created = duplicate = conflict = 0
     new_events: list[tuple[str, int]] = []
-    created_ids: list[str] = []
+    created_ids: list[tuple[str, str]] = []
     conflicts = []
     for rec in frame.to_dict("records"):
         values = {"event_id": str(rec["event_id"]), "member_id": str(rec["member_id"]),
@@ -368,13 +372,14 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
                   "photo_sha256": None if pd.isna(rec["photo_sha256"]) else str(rec["photo_sha256"]),
                   "description": None if pd.isna(rec["description"]) else str(rec["description"])}
         check_text(events, {**{k: [v] for k, v in values.items()}, "line": [int(rec["line"])]})
-        old = conn.execute(select(events).where(events.c.event_id == values["event_id"])).first()
+        old = conn.execute(select(events).where(events.c.event_id == values["event_id"],
+                                                events.c.member_id == values["member_id"])).first()
         if old is None:
             conn.execute(insert(events).values(**values, source="upload", line=int(rec["line"]),
                                                upload_id=upload_id))
             created += 1
             new_events.append((values["member_id"], values["time_ns"]))
-            created_ids.append(values["event_id"])
+            created_ids.append((values["event_id"], values["member_id"]))
         elif all(getattr(old, k) == v for k, v in values.items()):
             duplicate += 1
         else:
@@ -388,21 +393,24 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
              "conflicting_event_ids": conflicts[:20]}, keys, _patrol_keys(conn, keys))
 
 
-def _later_duplicates(store: Store, conn: Connection, frame: pd.DataFrame, created: set[str]) -> set[Key]:
+def _later_duplicates(store: Store, conn: Connection, frame: pd.DataFrame,
+                      created: set[tuple[str, str]]) -> set[Key]:
     """Member-days of stored events that a new event may make duplicates of it (EVENT_DUPLICATE):
     same category, later within the duplicate window, and near (a box twice the distance)."""
     window_ns = int(max(r.event_duplicate_window_s for r in store.rules.every) * 1e9)
     reach_m = 2 * max(r.event_duplicate_distance_m for r in store.rules.every)
     members, times = [], []
     for rec in frame.to_dict("records"):
-        if str(rec["event_id"]) not in created:
+        event = (str(rec["event_id"]), str(rec["member_id"]))
+        if event not in created:
             continue
         t = int(pd.Timestamp(rec["time"]).value)
         lat, lon = float(rec["lat"]), float(rec["lon"])
         dlon, dlat = degrees_around(reach_m, lat)
         for row in conn.execute(select(events.c.member_id, events.c.time_ns).where(
                 events.c.category == str(rec["category"]), events.c.time_ns >= t,
-                events.c.time_ns <= t + window_ns, events.c.event_id != str(rec["event_id"]),
+                events.c.time_ns <= t + window_ns,
+                ~((events.c.event_id == event[0]) & (events.c.member_id == event[1])),
                 events.c.lat >= lat - dlat, events.c.lat <= lat + dlat,
                 events.c.lon >= lon - dlon, events.c.lon <= lon + dlon)):
             members.append(row.member_id)

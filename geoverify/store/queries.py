@@ -67,7 +67,8 @@ def get_patrol(conn: Connection, patrol_id: str, grid_scope: frozenset | None = 
         select(flags.c.flag_id, flags.c.status).where(flags.c.patrol_id == patrol_id))}
     for flag in doc["flags"]:
         flag["status"] = status.get(flag["flag_id"], flag.get("status", "open"))
-    doc["event_flags"] = [flag_dict(r) for r in conn.execute(
+    seen = members_in_scope(conn, grid_scope)
+    doc["event_flags"] = [flag_dict(r, seen) for r in conn.execute(
         select(flags).where(flags.c.patrol_id == patrol_id, flags.c.event_id.is_not(None)))]
     doc["verified_at"] = row.verified_at
     waiting = queue.pending(conn, [(row.member_id, dt.date.fromisoformat(row.date))])
@@ -80,10 +81,28 @@ def _state(waiting: dict, member_id: str, date: str) -> str:
     return "pending" if (member_id, dt.date.fromisoformat(date)) in waiting else "current"
 
 
-def flag_dict(row) -> dict:
-    """A flag row as the API shows it."""
+def members_in_scope(conn: Connection, grid_scope: frozenset | None) -> frozenset | None:
+    """Members assigned to the grids of ``grid_scope`` (None: the caller sees every member)."""
+    if grid_scope is None:
+        return None
+    rows = conn.execute(select(grids.c.members).where(grids.c.grid_id.in_(sorted(grid_scope))))
+    return frozenset(m for r in rows for m in json.loads(r.members))
+
+
+def flag_dict(row, members_seen: frozenset | None = None) -> dict:
+    """A flag row as the API shows it.
+
+    Given ``members_seen`` (a supervisor's members), an ``EVENT_DUPLICATE`` whose earlier report
+    is another member's outside them keeps its figures (distance, time apart, category) but not
+    whose report it was: ``earlier_member_id`` and ``earlier_event_id`` are null and
+    ``earlier_in_scope`` is false.
+    """
     out = dict(row._mapping)
-    out["evidence"] = json.loads(out["evidence"])
+    evidence = json.loads(out["evidence"])
+    earlier = evidence.get("earlier_member_id")
+    if members_seen is not None and earlier is not None and earlier not in members_seen:
+        evidence.update(earlier_member_id=None, earlier_event_id=None, earlier_in_scope=False)
+    out["evidence"] = evidence
     return out
 
 
@@ -101,7 +120,8 @@ def list_flags(conn: Connection, *, status: str | None = None, code: str | None 
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(flags.c.date, flags.c.flag_id).offset(offset)
                         .limit(min(limit, MAX_PAGE))).all()
-    items = [flag_dict(r) for r in rows]
+    seen = members_in_scope(conn, grid_scope)
+    items = [flag_dict(r, seen) for r in rows]
     after = offset + len(items)
     return {"flags": items, "total": int(total), "offset": offset, "next_offset": after if after < total else None}
 

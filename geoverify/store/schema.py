@@ -35,12 +35,13 @@ uploads = Table(
     Column("kind", String(16), nullable=False),            # grids, tracks, events, sites
     Column("content_sha256", String(64), nullable=False),
     Column("request_sha256", String(64), nullable=False),  # kind + parameters + content
-    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("idempotency_key", String(200), nullable=True),   # unique per actor (the token name)
     Column("actor", String(200), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("response", Text, nullable=False),              # the JSON answer, replayed on repeats
 )
 Index("ix_uploads_request", uploads.c.request_sha256)
+Index("ix_uploads_actor_key", uploads.c.actor, uploads.c.idempotency_key, unique=True)
 
 grids = Table(
     "grids", metadata,
@@ -76,8 +77,8 @@ Index("ix_fixes_time", fixes.c.time_ns)
 
 events = Table(
     "events", metadata,
-    Column("event_id", String(100), primary_key=True),
-    Column("member_id", String(100), nullable=False),
+    Column("event_id", String(100), primary_key=True),    # an event id is the reporting member's own
+    Column("member_id", String(100), primary_key=True),
     Column("time_ns", BigInteger, nullable=False),
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
@@ -89,6 +90,7 @@ events = Table(
     Column("upload_id", Integer, ForeignKey("uploads.upload_id"), nullable=False),
 )
 Index("ix_events_time", events.c.time_ns)
+Index("ix_events_member", events.c.member_id, events.c.time_ns)
 
 sites = Table(
     "sites", metadata,

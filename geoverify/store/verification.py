@@ -137,8 +137,9 @@ def _grids(store: Store, conn: Connection) -> list:
 
 def _event_frame(rows: list) -> pd.DataFrame:
     """Event rows (as stored, possibly repeated) as one event table in time order."""
-    unique = {r["event_id"]: dict(r) for r in rows}
-    return event_table_from_rows(sorted(unique.values(), key=lambda r: (r["time_ns"], r["event_id"])))
+    unique = {(r["event_id"], r["member_id"]): dict(r) for r in rows}
+    return event_table_from_rows(sorted(unique.values(),
+                                        key=lambda r: (r["time_ns"], r["event_id"], r["member_id"])))
 
 
 def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.DataFrame:

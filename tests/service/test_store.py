@@ -13,7 +13,7 @@ from geoverify.store import tokens as token_store
 from geoverify.store.db import current_revision, make_engine, upgrade
 from geoverify.store.schema import in_metadata, metadata
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_migrations_match_the_schema(database_url, backend):
@@ -90,3 +90,34 @@ def test_text_sorts_by_code_point_on_both(store):
     with store.read() as conn:
         listed = [t["name"] for t in token_store.listing(conn)]
     assert listed == sorted(names) == ["10-token", "9-token", "B-token", "_token", "a-token", "b-token", "Ä-token"]
+
+
+def test_upgrade_to_0004_keeps_event_flags_reviews_and_keys(database_url):
+    """Revision 0004 keys events by member and renames event flags (and their reviews) to
+    ``<event_id>@<member_id>.…``; an Idempotency-Key becomes unique per actor."""
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO uploads (upload_id, kind, content_sha256, request_sha256, idempotency_key, "
+                          "actor, created_at, response) VALUES (1, 'events', 'c', 'r', 'k1', 'dev-a', 't', '{}')"))
+        conn.execute(text("INSERT INTO events (event_id, member_id, time_ns, lon, lat, category, source, line, "
+                          "upload_id) VALUES ('E1', 'M001', 0, 116.4, 39.9, 'garbage', 'upload', 2, 1)"))
+        conn.execute(text("INSERT INTO flags (flag_id, event_id, member_id, code, severity, status, evidence) "
+                          "VALUES ('E1.EVENT_NO_TRACK.000000Z', 'E1', 'M001', 'EVENT_NO_TRACK', 'high', "
+                          "'dismissed', '{}')"))
+        conn.execute(text("INSERT INTO reviews (flag_id, decision, note, reviewer, created_at) "
+                          "VALUES ('E1.EVENT_NO_TRACK.000000Z', 'dismissed', 'phone was off', 'aud', 't')"))
+    upgrade(engine)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT flag_id, status FROM flags")).all() == [
+            ("E1@M001.EVENT_NO_TRACK.000000Z", "dismissed")]
+        assert conn.execute(text("SELECT flag_id FROM reviews")).scalars().all() == ["E1@M001.EVENT_NO_TRACK.000000Z"]
+        # Another member's E1 and another actor's k1 now fit beside them.
+        conn.execute(text("INSERT INTO uploads (upload_id, kind, content_sha256, request_sha256, idempotency_key, "
+                          "actor, created_at, response) VALUES (2, 'events', 'c2', 'r2', 'k1', 'dev-b', 't', '{}')"))
+        conn.execute(text("INSERT INTO events (event_id, member_id, time_ns, lon, lat, category, source, line, "
+                          "upload_id) VALUES ('E1', 'M003', 0, 116.4, 39.9, 'garbage', 'upload', 2, 2)"))
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 2
+    engine.dispose()
