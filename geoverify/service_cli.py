@@ -104,11 +104,31 @@ def _announce(host: str, port: int, threads: int, processes: int = 1) -> None:
                err=True)
 
 
-def _serve(app, host: str, port: int, threads: int, workers: int = 1) -> None:
+class ListenFailed(click.ClickException):
+    """The service cannot listen where asked (e.g. the port is in use): a message and exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"geoverify: error: {self.format_message()}", err=True)
+
+
+def _listen(host: str, port: int) -> list:
+    """Listening sockets on ``host:port`` (:func:`api.server.listen`), bound before anything slow;
+    :class:`ListenFailed` (exit 2) when the port is in use or cannot be used."""
+    from api.server import ListenError, listen
+
+    try:
+        return listen(host, port)
+    except ListenError as exc:
+        raise ListenFailed(str(exc)) from None
+
+
+def _serve(app, sockets: list, host: str, port: int, threads: int, workers: int = 1) -> None:
     from api.server import serve
 
     _announce(host, port, threads)
-    serve(app, host=host, port=port, threads=threads, workers=workers)
+    serve(app, sockets, threads=threads, workers=workers)
 
 
 def register(main: click.Group) -> None:
@@ -295,9 +315,13 @@ def register(main: click.Group) -> None:
         from api import create_app
         from api.server import serve_processes
 
+        from .settings import configured_connection_limits
+
+        limits = configured_connection_limits()
+        sockets = _listen(host, port)  # before the store is opened or migrated
         _announce(host, port, threads, processes)
-        serve_processes(lambda migrate: create_app({"MIGRATE": migrate}), host, port, threads, processes,
-                        workers=workers)
+        serve_processes(lambda migrate: create_app({"MIGRATE": migrate}), sockets, threads, processes,
+                        workers=workers, limits=limits)
 
     @main.command()
     @click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -335,6 +359,7 @@ def register(main: click.Group) -> None:
 
         from .store import queries, tokens
 
+        sockets = [] if no_serve else _listen(host, port)  # a busy port stops here, before the store is replaced
         db_path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
@@ -366,4 +391,4 @@ def register(main: click.Group) -> None:
         click.echo(f"  curl '{base}/openapi.json'")
         store.dispose()
         if not no_serve:
-            _serve(create_app({"DATABASE_URL": url, "NOW": now}), host, port, threads=8)
+            _serve(create_app({"DATABASE_URL": url, "NOW": now}), sockets, host, port, threads=8)

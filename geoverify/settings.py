@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from .errors import InputError
 from .io.times import DEFAULT_TZ
@@ -70,3 +71,74 @@ DEFAULT_RATELIMIT_STRATEGY = "moving-window"
 DEFAULT_CORS_ORIGINS: tuple[str, ...] = ()  # no cross-origin access unless origins are listed
 MAX_ID_CHARS = 512  # ids and other text values in paths and query strings
 MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+# How long a client may take to send a request, and how many connections the server holds
+# (``geoverify serve``; see docs/operations.md, "Slow clients"). A client that takes longer is
+# disconnected, so that idle or trickling connections cannot use up the server.
+ENV_HEADER_TIMEOUT = "GEOVERIFY_HEADER_TIMEOUT"
+ENV_BODY_TIMEOUT = "GEOVERIFY_BODY_TIMEOUT"
+ENV_BODY_MIN_RATE = "GEOVERIFY_BODY_MIN_RATE"
+ENV_KEEPALIVE_TIMEOUT = "GEOVERIFY_KEEPALIVE_TIMEOUT"
+ENV_CONNECTION_LIMIT = "GEOVERIFY_CONNECTION_LIMIT"
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Deadlines of a request's arrival and the server's connection limit.
+
+    Attributes
+    ----------
+    header_timeout_s : float
+        Seconds from a connection's opening (or, on a kept-alive connection, from the first byte of
+        the next request) to the end of the request's headers, in total: trickling a header line now
+        and then does not extend it.
+    body_timeout_s : float
+        Seconds a request body may take once its headers are in, plus one second for every
+        ``body_min_rate`` bytes received: a body must keep arriving at about that rate.
+    body_min_rate : int
+        Bytes per second (see ``body_timeout_s``).
+    keepalive_timeout_s : int
+        Seconds an idle kept-alive connection stays open between requests.
+    connection_limit : int
+        Connections held open at once per server process; more wait in the kernel's queue.
+    """
+
+    header_timeout_s: float = 20.0
+    body_timeout_s: float = 60.0
+    body_min_rate: int = 16 * 1024
+    keepalive_timeout_s: int = 30
+    connection_limit: int = 4096
+
+
+def _positive_setting(name: str, default: float, integer: bool) -> float:
+    text = (os.environ.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        value = 0
+    if not value > 0 or value == float("inf"):
+        kind = "a whole number" if integer else "a number of seconds"
+        raise InputError(f"{text!r} is not {kind} above 0", source=name)
+    return value
+
+
+def configured_connection_limits() -> ConnectionLimits:
+    """The :class:`ConnectionLimits` of ``$GEOVERIFY_HEADER_TIMEOUT``, ``$GEOVERIFY_BODY_TIMEOUT``,
+    ``$GEOVERIFY_BODY_MIN_RATE``, ``$GEOVERIFY_KEEPALIVE_TIMEOUT`` and ``$GEOVERIFY_CONNECTION_LIMIT``
+    (defaults for those unset).
+
+    Raises
+    ------
+    InputError
+        When one is not a number above 0 (a whole number for the rate, keep-alive and limit).
+    """
+    default = ConnectionLimits()
+    return ConnectionLimits(
+        header_timeout_s=_positive_setting(ENV_HEADER_TIMEOUT, default.header_timeout_s, integer=False),
+        body_timeout_s=_positive_setting(ENV_BODY_TIMEOUT, default.body_timeout_s, integer=False),
+        body_min_rate=int(_positive_setting(ENV_BODY_MIN_RATE, default.body_min_rate, integer=True)),
+        keepalive_timeout_s=int(_positive_setting(ENV_KEEPALIVE_TIMEOUT, default.keepalive_timeout_s, integer=True)),
+        connection_limit=int(_positive_setting(ENV_CONNECTION_LIMIT, default.connection_limit, integer=True)),
+    )

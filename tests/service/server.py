@@ -116,12 +116,14 @@ class ServerProcess:
         Waitress worker threads (``serve --threads``); the command's default when omitted.
     processes : int, optional
         Server processes (``serve --processes``); the command's default when omitted.
+    env : dict, optional
+        Further environment variables of the server (e.g. ``GEOVERIFY_HEADER_TIMEOUT``).
     """
 
     def __init__(self, database_url: str, log: Path, *, now: str | None = None, threads: int | None = None,
-                 processes: int | None = None, workers: int | None = None):
+                 processes: int | None = None, workers: int | None = None, env: dict[str, str] | None = None):
         self.database_url, self.log_path, self.now, self.threads = database_url, Path(log), now, threads
-        self.processes, self.workers = processes, workers
+        self.processes, self.workers, self.env = processes, workers, dict(env or {})
         self.port = 0
         self.process: subprocess.Popen | None = None
         self._log = None
@@ -142,7 +144,8 @@ class ServerProcess:
         if self.workers is not None:
             args += ["--workers", str(self.workers)]
         self._log = self.log_path.open("a")
-        self.process = subprocess.Popen(geoverify_command() + args, env=cli_env(self.database_url, self.now),
+        self.process = subprocess.Popen(geoverify_command() + args,
+                                        env=cli_env(self.database_url, self.now, **self.env),
                                         cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
