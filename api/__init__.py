@@ -40,14 +40,14 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import (audit, auth, credits, events, flags, grids, limits, map, openapi, params, patrols, problems,
-                   security, sites, tracks)
+    from . import (audit, auth, credits, events, flags, grids, index, limits, map, openapi, params, patrols,
+                   problems, security, sites, tracks)
 
     problems.init_app(app)
     security.init_app(app)
     params.init_app(app)
     limits.init_app(app)
     auth.init_app(app)
-    for module in (grids, tracks, events, sites, patrols, flags, credits, audit, map, openapi):
+    for module in (grids, tracks, events, sites, patrols, flags, credits, audit, map, openapi, index):
         app.register_blueprint(module.bp)
     return app
