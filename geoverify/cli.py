@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from . import __version__
+from . import __version__, samples
 from .errors import GeoverifyError, GeoverifyWarning
 from .io.times import check_tz
 from .schema import COORDINATE_SYSTEMS
@@ -148,8 +148,8 @@ def _stats_line(result, wall_s: float) -> str:
 
 @main.command()
 @click.option("--grids", "grids_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path(__file__).resolve().parent.parent / "grids" / "dongcheng_sample.geojson",
-              show_default="grids/dongcheng_sample.geojson", help="Grids to patrol.")
+              default=samples.GRIDS,
+              show_default="the sample grids (grids/dongcheng_sample.geojson)", help="Grids to patrol.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the sample tracks into.")
 @click.option("--date", default="2026-11-02", show_default=True, help="Local date of the patrols.")

@@ -14,7 +14,6 @@ import click
 from .errors import UploadTooLarge
 from .settings import configured_max_fixes_per_upload, configured_rules_path, configured_tz
 
-SAMPLE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_NOW = "2026-11-03T02:00:00+08:00"  # the sample day is verified as past and its credit settled
 UPLOAD_SUFFIXES = {".csv", ".gpx", ".geojson", ".json", ".gpkg", ".parquet"}
 
@@ -86,15 +85,15 @@ def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None,
 
 
 def load_samples(store, echo=click.echo) -> None:
-    """Load the shipped sample grids, tracks, events and sites into ``store``."""
+    """Load the shipped sample grids, tracks, events and sites (:mod:`geoverify.samples`, package
+    data: found wherever geoverify is installed) into ``store``."""
+    from . import samples
     from .io.tracks import track_files
 
-    echo(_summary(Path("grids/dongcheng_sample.geojson"),
-                  _load_file(store, "grids", SAMPLE_ROOT / "grids" / "dongcheng_sample.geojson")))
-    for path in track_files(SAMPLE_ROOT / "sample_tracks"):
-        echo(_summary(path.relative_to(SAMPLE_ROOT), _load_file(store, "tracks", path)))
-    for kind, rel in (("events", "sample_tracks/events/events.csv"), ("sites", "sample_tracks/sites/sites.csv")):
-        echo(_summary(Path(rel), _load_file(store, kind, SAMPLE_ROOT / rel)))
+    for kind, paths in (("grids", [samples.GRIDS]), ("tracks", track_files(samples.TRACKS)),
+                        ("events", [samples.EVENTS]), ("sites", [samples.SITES])):
+        for path in paths:
+            echo(_summary(path.relative_to(samples.ROOT), _load_file(store, kind, path)))
 
 
 def _announce(host: str, port: int, threads: int, processes: int = 1) -> None:
