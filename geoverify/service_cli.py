@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -128,6 +129,17 @@ def _serve(app, sockets: list, host: str, port: int, threads: int, workers: int 
 
     _announce(host, port, threads)
     serve(app, sockets, threads=threads, workers=workers)
+
+
+def _write_tokens_env(path: Path, base: str, issued: dict[str, str]) -> None:
+    """Write a shell file that sets ``API`` (the API's base URL) and ``<ROLE>_TOKEN`` for each
+    demo token, readable by its owner only."""
+    lines = [f"# geoverify demo: the API and one token per role (load with: . {path})", f"export API={base}"]
+    lines += [f"export {role.upper()}_TOKEN={secret}" for role, secret in issued.items()]
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
 
 
 def register(main: click.Group) -> None:
@@ -374,10 +386,14 @@ def register(main: click.Group) -> None:
             teleport = queries.list_flags(conn, code="TELEPORT", limit=1)["flags"]
         flag_id = teleport[0]["flag_id"] if teleport else "FLAG_ID"
         base = f"http://{host}:{port}/api/v1"
+        env_file = db_path.parent / "tokens.env"
+        _write_tokens_env(env_file, base, issued)
         click.echo(f"\nstore: {db_path.resolve()}  (GEOVERIFY_DATABASE_URL={url})")
         click.echo("tokens (uploader: members M001 M002; supervisor: grid DC-01):")
         for role, secret in issued.items():
             click.echo(f"  {role:<10} {secret}")
+        click.echo(f"(also in {env_file}: `. {env_file}` sets $API and $ADMIN_TOKEN, $UPLOADER_TOKEN, "
+                   "$SUPERVISOR_TOKEN, $AUDITOR_TOKEN, $SCORER_TOKEN)")
         click.echo(f"\nmap page: http://{host}:{port}/map  (paste the supervisor or auditor token)")
         click.echo("\ntry:")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols'")

@@ -24,9 +24,9 @@ def _build_packages(out: Path) -> Path:
     lib = out / "lib"
     out.mkdir(parents=True)
     script = "import setuptools; setuptools.setup()"
-    result = subprocess.run([sys.executable, "-c", script, "-q", "egg_info", "--egg-base", str(out),
-                             "build_py", "--build-lib", str(lib)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+    command = [sys.executable, "-c", script, "-q", "egg_info", "--egg-base", str(out), "build_py", "--build-lib",
+               str(lib)]
+    result = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return lib
 
@@ -42,11 +42,17 @@ def test_installed_demo_finds_the_samples_outside_the_checkout(tmp_path):
                "from geoverify.cli import main; sys.argv = ['geoverify', *sys.argv[2:]]; main()")
     env = {**os.environ, "PYTHONPATH": str(lib)}
     env.pop("GEOVERIFY_DATABASE_URL", None)
-    result = subprocess.run([sys.executable, "-P", "-c", program, str(lib), "demo", "--no-serve", "--db",
-                             "demo/geoverify.db"], cwd=elsewhere, env=env, capture_output=True, text=True,
-                            timeout=600)
+    command = [sys.executable, "-P", "-c", program, str(lib), "demo", "--no-serve", "--db", "demo/geoverify.db"]
+    result = subprocess.run(command, check=False, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "grids/dongcheng_sample.geojson: grids_read=6" in out
     assert "sample_tracks/honest_M001.csv" in out and "sample_tracks/sites/sites.csv" in out
     assert "scorer" in out and (elsewhere / "demo" / "geoverify.db").is_file()
+    # The tokens, for the README's tour: `. demo/tokens.env`, readable by its owner only.
+    tokens = elsewhere / "demo" / "tokens.env"
+    assert tokens.stat().st_mode & 0o077 == 0
+    lines = tokens.read_text().splitlines()
+    assert "export API=http://127.0.0.1:8000/api/v1" in lines
+    assert {line.split("=")[0] for line in lines if "_TOKEN=gv_" in line} == {
+        f"export {role}_TOKEN" for role in ("ADMIN", "UPLOADER", "SUPERVISOR", "AUDITOR", "SCORER")}

@@ -22,7 +22,7 @@ def busy_port():
 
 def _run(args: list[str], database_url: str) -> subprocess.CompletedProcess:
     return subprocess.run(geoverify_command() + args, env=cli_env(database_url), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+                          check=False, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", ["serve", "demo"])
