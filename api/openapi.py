@@ -26,13 +26,31 @@ LEDGER_ENTRY = {"type": "object", "properties": {
     "member_id": {"type": "string"}, "grid_id": {"type": "string", "nullable": True},
     "date": {"type": "string", "format": "date"}, "points": {"type": "number"},
     "verified_s": {"type": "number"}, "rule_version": {"type": "string"},
-    "created_at": {"type": "string", "format": "date-time"}}}
+    "created_at": {"type": "string", "format": "date-time"},
+    "chain_seq": {"type": "integer", "nullable": True, "description": "seq of the entry's audit-log entry"},
+    "chain_hash": {"type": "string", "nullable": True,
+                   "description": "hash of that audit entry: keep it to detect a later rewrite of the log"}}}
+CHECKPOINT = {"type": "object", "properties": {
+    "seq": {"type": "integer"}, "hash": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+    "key_id": {"type": "string"}, "signature": {"type": "string", "description": "Ed25519, base64"}}}
 SCHEMAS = {
     "Problem": PROBLEM,
     "LedgerEntry": LEDGER_ENTRY,
     "CreditPage": {"type": "object", "properties": {
         "entries": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerEntry"}},
         "next": {"type": "integer", "description": "pass as ?after= to resume"}}},
+    "Checkpoint": CHECKPOINT,
+    "CheckpointPage": {"type": "object", "properties": {
+        "checkpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Checkpoint"}},
+        "next": {"type": "integer", "description": "pass as ?after= to resume"},
+        "latest": {"allOf": [{"$ref": "#/components/schemas/Checkpoint"}], "nullable": True}}},
+    "AuditVerdict": {"type": "object", "required": ["ok", "first_broken"], "properties": {
+        "ok": {"type": "boolean"}, "first_broken": {"type": "integer", "nullable": True},
+        "cause": {"type": "string", "nullable": True}, "reason": {"type": "string", "nullable": True},
+        "entries": {"type": "integer"}, "ledger_entries": {"type": "integer"},
+        "head_hash": {"type": "string", "nullable": True},
+        "checkpoint": {"type": "object", "nullable": True, "additionalProperties": True},
+        "warnings": {"type": "array", "items": {"type": "string"}}}, "additionalProperties": True},
     "Review": {"type": "object", "required": ["decision", "note"], "properties": {
         "decision": {"type": "string", "enum": ["confirm", "dismiss"]}, "note": {"type": "string", "minLength": 1}}},
     "UploadResult": {"type": "object", "properties": {

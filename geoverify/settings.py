@@ -63,6 +63,17 @@ def configured_database_url() -> str:
     """``$GEOVERIFY_DATABASE_URL`` or ``sqlite:///geoverify.db`` (in the working directory)."""
     return os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
 
+
+# The Ed25519 private key that signs audit checkpoints: a file kept outside the database
+# (``geoverify audit keygen``; see docs/audit.md). Unset: no checkpoints are signed.
+ENV_AUDIT_KEY = "GEOVERIFY_AUDIT_KEY"
+
+
+def configured_audit_key_path() -> str | None:
+    """The audit key file named by ``$GEOVERIFY_AUDIT_KEY``, or None when unset."""
+    return (os.environ.get(ENV_AUDIT_KEY) or "").strip() or None
+
+
 # Defaults of the HTTP service's protective limits (app config keys; ``GEOVERIFY_<KEY>`` in the
 # environment). See the README's "Security".
 DEFAULT_UPLOAD_RATE_LIMIT = "120/minute"  # uploads per token, all upload endpoints together
