@@ -1,4 +1,4 @@
-"""Settings read from the environment, in one place (see the README's "Configuration")."""
+"""Settings read from the environment, in one place (see docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def configured_audit_key_path() -> str | None:
 
 
 # Defaults of the HTTP service's protective limits (app config keys; ``GEOVERIFY_<KEY>`` in the
-# environment). See the README's "Security".
+# environment). See docs/configuration.md and docs/reliability.md.
 DEFAULT_UPLOAD_RATE_LIMIT = "120/minute"  # uploads per token, all upload endpoints together
 DEFAULT_RATELIMIT_STORAGE_URI = "memory://"  # per process; e.g. redis://… to share between processes
 DEFAULT_RATELIMIT_STRATEGY = "moving-window"
@@ -84,8 +84,8 @@ MAX_ID_CHARS = 512  # ids and other text values in paths and query strings
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 # How long a client may take to send a request, and how many connections the server holds
-# (``geoverify serve``; see docs/operations.md, "Slow clients"). A client that takes longer is
-# disconnected, so that idle or trickling connections cannot use up the server.
+# (``geoverify serve``; see "Slow clients and a reverse proxy" in docs/operations.md). A client
+# that takes longer is disconnected, so that idle or trickling connections cannot use up the server.
 ENV_HEADER_TIMEOUT = "GEOVERIFY_HEADER_TIMEOUT"
 ENV_BODY_TIMEOUT = "GEOVERIFY_BODY_TIMEOUT"
 ENV_BODY_MIN_RATE = "GEOVERIFY_BODY_MIN_RATE"
