@@ -1,8 +1,8 @@
-"""/api/v1/audit: the hash-chained audit log and its verification."""
+"""/api/v1/audit: the hash-chained audit log, its signed checkpoints and its verification."""
 
 from flask import Blueprint, jsonify
 
-from geoverify.store import audit
+from geoverify.store import audit, checkpoints
 
 from .auth import get_store, requires
 from .openapi import operation, query
@@ -22,10 +22,35 @@ def list_audit():
 
 
 @bp.get("/verify")
-@operation("Check the audit chain", tag="audit",
-           description='Answers {"ok": true|false, "first_broken": seq or null} (and the reason).')
+@operation("Check the audit chain, the ledger against it, and both against the latest signed checkpoint",
+           tag="audit",
+           description="Recomputes the hash chain, compares every ledger entry with its audit entry, and "
+                       "compares the log with the stored checkpoints (signatures checked with the public half "
+                       "of the service's GEOVERIFY_AUDIT_KEY). `first_broken` is the first broken seq and "
+                       "`cause` says why (e.g. `edited`, `rewritten`, `truncated`, `emptied`, "
+                       "`ledger_mismatch`, `bad_signature`). An auditor also verifies against checkpoints kept "
+                       "outside the database: `geoverify audit verify --checkpoint FILE --public-key FILE`.",
+           responses={200: ("the verdict", "AuditVerdict")})
 @requires("auditor")
 def verify():
-    with get_store().read() as conn:
-        result = audit.verify_chain(conn)
+    store = get_store()
+    keys = {} if store.audit_key is None else {store.audit_key.key_id: store.audit_key.public_key}
+    with store.read() as conn:
+        result = audit.verify_chain(conn, public_keys=keys)
     return jsonify(result)
+
+
+@bp.get("/checkpoints")
+@operation("Signed checkpoints of the audit chain's head, after a cursor, in seq order", tag="audit",
+           description="Keep them outside the database (or use `geoverify audit checkpoints --export FILE`): "
+                       "a kept checkpoint reveals a later truncation or rewrite of the log. `latest` is the "
+                       "newest stored checkpoint. Each is signed with Ed25519 over "
+                       "`geoverify audit checkpoint v1\\n` + the canonical JSON of seq, hash, at and key_id "
+                       "(see docs/audit.md).",
+           params=(query("after", "the last seq already seen (0 to start)", "integer", minimum=0),
+                   query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)),
+           responses={200: ("a page of checkpoints, the next cursor and the latest", "CheckpointPage")})
+@requires("auditor", "scorer")
+def list_checkpoints():
+    with get_store().read() as conn:
+        return jsonify(checkpoints.page(conn, int_arg("after", 0), int_arg("limit", 100, minimum=1, maximum=1000)))

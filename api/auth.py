@@ -20,10 +20,18 @@ def get_store() -> Store:
     return current_app.extensions["geoverify.store"]
 
 
+def _audit_key(app: Flask) -> str | None:
+    """The app's ``AUDIT_KEY`` (``GEOVERIFY_AUDIT_KEY``: the key file that signs audit checkpoints;
+    ``""`` for none); None leaves it to the environment."""
+    value = app.config.get("AUDIT_KEY")
+    return None if value is None else str(value)
+
+
 def init_app(app: Flask) -> None:
     """Open (create or upgrade) the store named by the app's config."""
     store = Store.open(app.config["DATABASE_URL"], tz=app.config["TZ"], rules_path=app.config["RULES"],
-                       now=app.config.get("NOW"), migrate=app.config.get("MIGRATE", True))
+                       now=app.config.get("NOW"), migrate=app.config.get("MIGRATE", True),
+                       audit_key=_audit_key(app))
     store.max_fixes_per_upload = int(app.config["MAX_FIXES_PER_UPLOAD"])
     remove_stale_upload_folders()
     app.extensions["geoverify.store"] = store
@@ -32,7 +40,8 @@ def init_app(app: Flask) -> None:
 def requires(*roles: str) -> Callable:
     """Let a view run only for a live token of one of ``roles`` (admin always allowed).
 
-    401 without a valid token, 403 for another role; the caller is ``g.principal``.
+    401 without a valid token (the detail says when it expired or was replaced by rotation), 403
+    for another role; the caller is ``g.principal``.
     """
     allowed = set(roles) | {"admin"}
 
@@ -43,8 +52,12 @@ def requires(*roles: str) -> Callable:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 abort(401)
-            with get_store().read() as conn:
-                principal = tokens.authenticate(conn, token.strip())
+            try:
+                with get_store().read() as conn:
+                    principal = tokens.authenticate(conn, token.strip())
+            except tokens.TokenRefused as refused:
+                return problem(401, refused.detail, headers={"WWW-Authenticate": 'Bearer realm="geoverify", '
+                                                                                  'error="invalid_token"'})
             if principal is None:
                 return problem(401, "The token is unknown or revoked; ask an admin for a new one "
                                     "(`geoverify token create`).", headers={"WWW-Authenticate": 'Bearer realm="geoverify"'})

@@ -1,6 +1,6 @@
-"""Command-line commands of the store and the HTTP service: ``db``, ``token``, ``audit``,
-``load``, ``credits``, ``serve`` and ``demo``. Attached to the ``geoverify`` group by
-:func:`register`."""
+"""Command-line commands of the store and the HTTP service: ``db``, ``token``, ``audit`` (in
+:mod:`geoverify.audit_cli`), ``load``, ``credits``, ``serve`` and ``demo``. Attached to the
+``geoverify`` group by :func:`register`."""
 
 from __future__ import annotations
 
@@ -160,67 +160,9 @@ def register(main: click.Group) -> None:
         upgrade(engine)
         click.echo(f"{database_url}: schema {before or '(empty)'} -> {current_revision(engine)}")
 
-    @main.group()
-    def token() -> None:
-        """API tokens (stored hashed; shown once)."""
+    from .audit_cli import register as register_tokens_and_audit
 
-    @token.command("create")
-    @click.option("--role", required=True, type=click.Choice(["uploader", "supervisor", "auditor", "scorer", "admin"]))
-    @click.option("--scope", "scopes", multiple=True,
-                  help="Member id (uploader) or grid id (supervisor); repeat for several.")
-    @click.option("--name", default=None, help="A name to revoke it by (default: role and random suffix).")
-    @_database_option
-    def token_create(role, scopes, name, database_url):
-        """Create a token; the last line printed is the token alone."""
-        from .store import tokens
-
-        store = _open(database_url)
-        with store.write() as conn:
-            name, secret = tokens.create(conn, role, list(scopes), name)
-        click.echo(f"token {name} (role {role}{', scope ' + ' '.join(sorted(scopes)) if scopes else ''}); "
-                   "it is shown only now:", err=True)
-        click.echo(secret)
-
-    @token.command("revoke")
-    @click.argument("name")
-    @_database_option
-    def token_revoke(name, database_url):
-        """Revoke the token called NAME."""
-        from .store import tokens
-
-        store = _open(database_url)
-        with store.write() as conn:
-            tokens.revoke(conn, name)
-        click.echo(f"token {name} revoked")
-
-    @token.command("list")
-    @_database_option
-    def token_list(database_url):
-        """List tokens (names, roles, scopes; never the tokens)."""
-        from .store import tokens
-
-        with _open(database_url).read() as conn:
-            for row in tokens.listing(conn):
-                state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "live"
-                click.echo(f"{row['name']}\t{row['role']}\t{','.join(row['scopes']) or '-'}\t{state}")
-
-    @main.group("audit")
-    def audit_group() -> None:
-        """The hash-chained audit log."""
-
-    @audit_group.command("verify")
-    @_database_option
-    def audit_verify(database_url):
-        """Check the chain; exit 1 and name the first broken seq if anything was changed."""
-        from .store import audit
-
-        with _open(database_url).read() as conn:
-            result = audit.verify_chain(conn)
-        if result["ok"]:
-            click.echo(f"audit log OK: {result['entries']} entries, head hash {result['head_hash']}")
-            return
-        click.echo(f"audit log BROKEN at seq {result['first_broken']}: {result['reason']}", err=True)
-        sys.exit(1)
+    register_tokens_and_audit(main)
 
     @main.group()
     def load() -> None:

@@ -2,9 +2,14 @@
 
 Each entry holds the hash of the previous one (``prev_hash``; 64 zeros for the first) and its
 own ``hash``: SHA-256 over the canonical JSON of ``seq, at, actor, action, object_type,
-object_id, detail, prev_hash``. Sequence numbers start at 1 and have no holes. The newest
-``(seq, hash)`` is also kept in ``audit_head``, written in the same transaction, so that
-deleting the last entries is caught as well. :func:`verify_chain` recomputes everything.
+object_id, detail, prev_hash``. Sequence numbers start at 1 and have no holes. ``detail`` is
+stored as the canonical JSON text itself (:func:`canonical_json`): a detail stored in any other
+spelling (a duplicate key, other spacing, key order or escapes) is refused by
+:func:`parse_detail`, so that the text a person reads is the text that was hashed. The newest
+``(seq, hash)`` is also kept in ``audit_head``, written in the same transaction.
+
+Signed checkpoints of the head (:mod:`geoverify.store.checkpoints`) anchor the chain outside the
+database; :func:`verify_chain` (:mod:`geoverify.store.audit_verify`) recomputes everything.
 """
 
 from __future__ import annotations
@@ -15,10 +20,46 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from .db import utc_now_text
+from .db import AUDIT_APPENDED, utc_now_text
 from .schema import audit_head, audit_log
 
 GENESIS = "0" * 64
+HASHED_FIELDS = ("seq", "at", "actor", "action", "object_type", "object_id", "prev_hash")
+
+
+class NotCanonical(ValueError):
+    """A stored detail is not the canonical JSON text of its value (the message says how)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise NotCanonical(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def parse_detail(text: str) -> Any:
+    """The value of a stored detail, which must be exactly its canonical JSON text.
+
+    Raises
+    ------
+    NotCanonical
+        For a duplicate key (which readers resolve differently), text that is not JSON, or JSON
+        spelled otherwise than :func:`canonical_json` writes it.
+    """
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+        canonical = canonical_json(value)
+    except NotCanonical:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise NotCanonical(f"not JSON that can be hashed ({exc})") from None
+    if canonical != text:
+        raise NotCanonical("not in canonical JSON (sorted keys, no spaces, UTF-8 text): the stored text "
+                           "differs from the form that is hashed")
+    return value
 
 
 def canonical_json(value: Any) -> str:
@@ -27,9 +68,13 @@ def canonical_json(value: Any) -> str:
 
 
 def entry_hash(entry: dict) -> str:
-    """SHA-256 (hex) of an entry's canonical JSON, ``hash`` itself excluded."""
-    body = {k: entry[k] for k in ("seq", "at", "actor", "action", "object_type", "object_id", "prev_hash")}
-    body["detail"] = json.loads(entry["detail"]) if isinstance(entry["detail"], str) else entry["detail"]
+    """SHA-256 (hex) of an entry's canonical JSON, ``hash`` itself excluded.
+
+    A stored ``detail`` (text) must be canonical JSON (:func:`parse_detail` raises
+    :class:`NotCanonical` otherwise); a dict is hashed as its canonical JSON.
+    """
+    body = {k: entry[k] for k in HASHED_FIELDS}
+    body["detail"] = parse_detail(entry["detail"]) if isinstance(entry["detail"], str) else entry["detail"]
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -44,6 +89,15 @@ def append(conn: Connection, actor: str, action: str, object_type: str, object_i
     action : str
         e.g. ``upload.tracks``, ``patrol.verified``, ``flag.reviewed``, ``credit.grant``,
         ``token.created``.
+    object_type, object_id : str
+        What changed (``object_id`` may be None).
+    detail : dict, optional
+        Stored as its canonical JSON text.
+
+    Returns
+    -------
+    dict
+        The entry as stored, with its ``seq`` and ``hash``.
     """
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
@@ -55,6 +109,7 @@ def append(conn: Connection, actor: str, action: str, object_type: str, object_i
         conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=entry["hash"]))
     else:
         conn.execute(insert(audit_head).values(id=1, seq=seq, hash=entry["hash"]))
+    conn.info[AUDIT_APPENDED] = (seq, entry["hash"])   # Store.write checkpoints it at the end
     return entry
 
 
@@ -72,47 +127,12 @@ def page(conn: Connection, after: int = 0, limit: int = 100) -> dict:
     return {"entries": entries, "next": entries[-1]["seq"] if entries else after}
 
 
-def verify_chain(conn: Connection) -> dict:
-    """Recompute the chain.
+def verify_chain(conn: Connection, **kwargs) -> dict:
+    """Check the chain, the ledger against it and the checkpoints: see
+    :func:`geoverify.store.audit_verify.verify` (same arguments and result)."""
+    from .audit_verify import verify
 
-    Returns
-    -------
-    dict
-        ``{"ok": bool, "first_broken": seq or None, "entries": n, "reason": text or None,
-        "head_hash": hash of the last entry}``. ``first_broken`` is the first seq whose stored
-        hash, link to the previous entry, or position does not check out (for a deleted tail:
-        the first missing seq).
-    """
-    prev, expected_seq, count = GENESIS, 1, 0
-    result = conn.execute(select(audit_log).order_by(audit_log.c.seq))
-    for row in result:
-        entry = dict(row._mapping)
-        count += 1
-        reason = None
-        if entry["seq"] != expected_seq:
-            reason = f"seq {expected_seq} is missing (next stored entry is {entry['seq']})"
-        elif entry["prev_hash"] != prev:
-            reason = "prev_hash does not match the previous entry's hash (deleted, inserted or reordered)"
-        else:
-            try:
-                recomputed = entry_hash(entry)
-            except (ValueError, TypeError):
-                recomputed = None
-            if recomputed != entry["hash"]:
-                reason = "the entry's content does not match its hash (edited)"
-        if reason:
-            result.close()
-            return {"ok": False, "first_broken": expected_seq, "entries": count, "reason": reason,
-                    "head_hash": None}
-        prev, expected_seq = entry["hash"], expected_seq + 1
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
-    last_seq = expected_seq - 1
-    if (head is None and last_seq) or (head is not None and (head.seq, head.hash) != (last_seq, prev)):
-        return {"ok": False, "first_broken": last_seq + 1 if head and head.seq > last_seq else max(last_seq, 1),
-                "entries": count, "head_hash": None,
-                "reason": "the log's last entry does not match the recorded head (entries deleted at the end "
-                          "or the head was edited)"}
-    return {"ok": True, "first_broken": None, "entries": count, "reason": None, "head_hash": prev}
+    return verify(conn, **kwargs)
 
 
 def count(conn: Connection) -> int:

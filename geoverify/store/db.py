@@ -25,11 +25,15 @@ from sqlalchemy import Connection, Engine, create_engine, event
 
 from ..errors import StoreError
 from ..rules import RuleSet, load_rules
-from ..settings import configured_database_url, configured_rules_path, configured_settle_after_s, configured_tz
+from ..settings import (configured_audit_key_path, configured_database_url, configured_rules_path,
+                        configured_settle_after_s, configured_tz)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises writers ("geoverif" in ASCII).
 PG_WRITER_LOCK = 0x67656F7665726966
+# Key in a connection's ``info`` under which the audit log notes the head it appended in the
+# current writer transaction (:func:`geoverify.store.audit.append`), checkpointed at its end.
+AUDIT_APPENDED = "geoverify.audit_appended"
 
 
 def utc_now_text() -> str:
@@ -113,6 +117,34 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+class FairLock:
+    """A lock taken in the order it was asked for (first come, first served).
+
+    Writers of one process queue here before the database's own writer lock. SQLite's busy
+    handler retries after growing sleeps, so a worker that commits and at once begins its next
+    transaction would win again and again, and a review or a small upload could wait many seconds
+    behind a long run of short transactions; in turn, each waits at most for the writers ahead of it.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> "FairLock":
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
 @dataclass
 class Store:
     """A geoverify store: the database plus the settings verification needs.
@@ -130,6 +162,9 @@ class Store:
     settle_after_s : float
         A day's credit settles this many seconds after the next local midnight (default 7200,
         02:00; ``$GEOVERIFY_SETTLE_AT``).
+    audit_key : geoverify.store.checkpoints.AuditKey or None
+        Signs a checkpoint of the audit chain's head at the end of every writer transaction that
+        appended to the log (``$GEOVERIFY_AUDIT_KEY``); None: no checkpoints.
     """
 
     engine: Engine
@@ -144,6 +179,9 @@ class Store:
     wake: threading.Event | None = field(default=None, repr=False)
     #: what verification keeps between batches in this process (the grids, keyed by their state)
     cache: dict = field(default_factory=dict, repr=False)
+    audit_key: object | None = field(default=None, repr=False)
+    #: this process's writers, served in turn before the database's writer lock
+    write_turns: FairLock = field(default_factory=FairLock, repr=False)
 
     def settled(self, date: dt.date | str) -> bool:
         """Whether the credit of local ``date`` has settled (spec "Ledger")."""
@@ -154,7 +192,8 @@ class Store:
 
     @classmethod
     def open(cls, url: str | None = None, *, tz: str | None = None, rules_path: str | None = None,
-             now: pd.Timestamp | str | None = None, migrate: bool = True, **kwargs) -> "Store":
+             now: pd.Timestamp | str | None = None, migrate: bool = True, audit_key: str | None = None,
+             **kwargs) -> "Store":
         """Open (and by default create or upgrade) the store at ``url``.
 
         Parameters
@@ -167,7 +206,21 @@ class Store:
             Rules TOML; default ``$GEOVERIFY_RULES`` or the built-in rules.
         now : timestamp, optional
             A fixed verification time (for replaying old data); the wall clock when omitted.
+        audit_key : str, optional
+            The audit key file that signs checkpoints; default ``$GEOVERIFY_AUDIT_KEY``; ``""``
+            for none.
+
+        Raises
+        ------
+        geoverify.store.checkpoints.AuditKeyError
+            When the audit key file is missing, not an Ed25519 private key, or readable by others.
         """
+        key_path = configured_audit_key_path() if audit_key is None else (audit_key or None)
+        signer = None
+        if key_path is not None:
+            from .checkpoints import load_private_key
+
+            signer = load_private_key(key_path)
         engine = make_engine(url or configured_database_url())
         if migrate:
             upgrade(engine)
@@ -177,20 +230,35 @@ class Store:
         clock = (lambda: fixed.tz_convert("UTC")) if fixed is not None else (lambda: pd.Timestamp.now(tz="UTC"))
         return cls(engine=engine, tz=tz or configured_tz(),
                    rules=load_rules(rules_path if rules_path is not None else configured_rules_path()),
-                   now=clock, **kwargs)
+                   now=clock, audit_key=signer, **kwargs)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that holds the store's single writer lock until it commits."""
+        """A transaction that holds the store's single writer lock until it commits.
+
+        When it appended to the audit log and an :attr:`audit_key` is set, it ends by signing a
+        checkpoint of the new head (:func:`geoverify.store.checkpoints.make`), in the same transaction.
+        """
         if self.engine.dialect.name == "sqlite":
-            with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+            with self.write_turns, self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
                 with conn.begin():
+                    conn.info.pop(AUDIT_APPENDED, None)
                     yield conn
+                    self._checkpoint(conn)
         else:
-            with self.engine.begin() as conn:
+            with self.write_turns, self.engine.begin() as conn:
+                conn.info.pop(AUDIT_APPENDED, None)
                 if self.engine.dialect.name == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
                 yield conn
+                self._checkpoint(conn)
+
+    def _checkpoint(self, conn: Connection) -> None:
+        head = conn.info.pop(AUDIT_APPENDED, None)
+        if head is not None and self.audit_key is not None:
+            from .checkpoints import make
+
+            make(conn, self.audit_key, head)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

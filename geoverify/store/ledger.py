@@ -9,6 +9,11 @@ review, a rule change); a change of ``verified_s`` alone appends nothing, and a 
 only ever inserted. ``seq`` is assigned inside the store's writer transaction (:meth:`Store.write`),
 so entries become visible in seq order.
 
+Each entry is recorded in the audit log (``credit.grant`` / ``credit.reversal``, the entry as its
+detail) in the same transaction, and the row keeps that audit entry's seq and hash (``chain_seq``,
+``chain_hash``): the feed carries them, so that a scorer can tell later whether what it already
+pulled was rewritten; ``geoverify audit verify`` checks every row against its audit entry.
+
 The feed (:func:`page_json`) is serialised by the database itself (SQLite's ``json_object``,
 PostgreSQL's ``json_build_object``) and, since entries never change, the JSON of entries already
 served is kept in an :class:`EntryCache`: a 1,000-entry page costs one query and one string join
@@ -32,6 +37,8 @@ from .schema import audit_log, ledger, patrols
 
 ENTRY_FIELDS = ("credit_id", "seq", "kind", "reverses", "patrol_id", "member_id", "grid_id", "date", "points",
                 "verified_s", "rule_version", "created_at")
+#: What the feed and the export show of an entry: its fields and its audit entry's seq and hash.
+FEED_FIELDS = ENTRY_FIELDS + ("chain_seq", "chain_hash")
 
 
 def number(value: float) -> int | float:
@@ -39,9 +46,9 @@ def number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def entry_dict(row) -> dict:
-    """A ledger row as the API and export show it."""
-    out = {k: row._mapping[k] for k in ENTRY_FIELDS}
+def entry_dict(row, fields: tuple[str, ...] = ENTRY_FIELDS) -> dict:
+    """A ledger row as its audit entry holds it (``fields`` :data:`FEED_FIELDS`: as the feed shows it)."""
+    out = {k: row._mapping[k] for k in fields}
     out["points"] = number(out["points"])
     out["verified_s"] = round(float(out["verified_s"]), 3)
     return out
@@ -55,13 +62,15 @@ def live_grant(conn: Connection, patrol_id: str):
 
 
 def _append(conn: Connection, actor: str, **values) -> dict:
+    """Record the entry in the audit log, then store it with that audit entry's seq and hash."""
     seq = int(conn.execute(select(func.coalesce(func.max(ledger.c.seq), 0))).scalar_one()) + 1
     values.update(seq=seq, credit_id=f"cr_{uuid.uuid4().hex[:20]}", created_at=utc_now_text())
-    conn.execute(insert(ledger).values(**values))
-    row = conn.execute(select(ledger).where(ledger.c.seq == seq)).first()
-    entry = entry_dict(row)
-    audit.append(conn, actor, f"credit.{values['kind']}", "credit", entry["credit_id"], entry)
-    return entry
+    entry = {k: values[k] for k in ENTRY_FIELDS}
+    entry["points"] = number(float(entry["points"]))
+    entry["verified_s"] = round(float(entry["verified_s"]), 3)
+    recorded = audit.append(conn, actor, f"credit.{values['kind']}", "credit", entry["credit_id"], entry)
+    conn.execute(insert(ledger).values(**values, chain_seq=recorded["seq"], chain_hash=recorded["hash"]))
+    return {**entry, "chain_seq": recorded["seq"], "chain_hash": recorded["hash"]}
 
 
 def sync_patrol(conn: Connection, patrol: dict, actor: str = "system", *, settled: bool = True) -> list[dict]:
@@ -147,14 +156,14 @@ def page(conn: Connection, after: int = 0, limit: int = 100, *, patrol_id: str |
     if patrol_id is not None:
         query = query.where(ledger.c.patrol_id == patrol_id)
     rows = conn.execute(query.order_by(ledger.c.seq).limit(limit)).all()
-    entries = [entry_dict(r) for r in rows]
+    entries = [entry_dict(r, FEED_FIELDS) for r in rows]
     return {"entries": entries, "next": entries[-1]["seq"] if entries else after}
 
 
 def _entry_columns(dialect: str) -> list:
-    """``key, value`` pairs of :data:`ENTRY_FIELDS` as SQL expressions, formatted as :func:`entry_dict` does."""
+    """``key, value`` pairs of :data:`FEED_FIELDS` as SQL expressions, formatted as :func:`entry_dict` does."""
     pairs = []
-    for name in ENTRY_FIELDS:
+    for name in FEED_FIELDS:
         column = ledger.c[name]
         if name == "points":  # whole numbers as integers, as number() does
             column = case((column == cast(column, Integer), cast(column, Integer)), else_=column)
@@ -167,31 +176,37 @@ def _entry_columns(dialect: str) -> list:
 
 @functools.cache
 def _rows_statement(dialect: str):
-    """``seq, credit_id, entry`` (the entry as JSON text built by the database) of a page."""
+    """``seq, identity, entry`` (the entry as JSON text built by the database) of a page."""
     build = func.json_object if dialect == "sqlite" else func.json_build_object
-    return (select(ledger.c.seq, ledger.c.credit_id, cast(build(*_entry_columns(dialect)), Text).label("entry"))
+    return (select(ledger.c.seq, _identity(ledger), cast(build(*_entry_columns(dialect)), Text).label("entry"))
             .where(ledger.c.seq > bindparam("after", type_=BigInteger))
             .order_by(ledger.c.seq).limit(bindparam("limit", type_=Integer)))
 
 
+def _identity(table):
+    """What tells a cached entry from another under the same seq (a restored backup, a rewritten
+    chain): its credit_id and chain hash, as one text."""
+    return (table.c.credit_id + literal(" ") + func.coalesce(table.c.chain_hash, literal(""))).label("identity")
+
+
 @functools.cache
 def _span_statement():
-    """How many entries lie in ``(after, after + limit]``, the last one's seq and credit_id, and the top seq."""
+    """How many entries lie in ``(after, after + limit]``, the last one's seq and identity, and the top seq."""
     span = (select(func.count().label("n"), func.max(ledger.c.seq).label("last"))
             .where(ledger.c.seq > bindparam("after", type_=BigInteger),
                    ledger.c.seq <= bindparam("upper", type_=BigInteger)).subquery())
     other = ledger.alias("other")
     return select(span.c.n, span.c.last,
-                  select(other.c.credit_id).where(other.c.seq == span.c.last).scalar_subquery(),
+                  select(_identity(other)).where(other.c.seq == span.c.last).scalar_subquery(),
                   select(func.max(other.c.seq)).scalar_subquery())
 
 
 class EntryCache:
     """Ledger entries already serialised, by seq, for :func:`page_json` (thread-safe, bounded).
 
-    A committed entry never changes, so its JSON text can be kept. Each entry's ``credit_id`` is
-    kept too: when the database holds another entry under a cached seq (a restored backup), the
-    cache empties itself. Past ``max_entries`` the oldest cached entries are dropped (scorers read
+    A committed entry never changes, so its JSON text can be kept. Each entry's identity (its
+    ``credit_id`` and ``chain_hash``) is kept too: when the database holds another entry under a
+    cached seq (a restored backup, a rewritten chain), the cache empties itself. Past ``max_entries`` the oldest cached entries are dropped (scorers read
     the newest ones). Use it only with read transactions: an entry seen inside a writer's open
     transaction could still be rolled back.
     """
@@ -204,11 +219,12 @@ class EntryCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def run(self, first: int, last: int, last_credit_id: str) -> list[str] | None:
-        """The entries ``first..last`` as JSON texts, or None unless all are cached."""
+    def run(self, first: int, last: int, last_identity: str) -> list[str] | None:
+        """The entries ``first..last`` as JSON texts, or None unless all are cached (and the cached
+        entry ``last`` has ``last_identity``)."""
         with self._lock:
             cached = self._entries.get(last)
-            if cached is not None and cached[0] != last_credit_id:
+            if cached is not None and cached[0] != last_identity:
                 self._entries.clear()
                 return None
             try:
@@ -217,13 +233,13 @@ class EntryCache:
                 return None
 
     def put(self, rows) -> None:
-        """Keep ``(seq, credit_id, entry JSON)`` rows."""
+        """Keep ``(seq, identity, entry JSON)`` rows."""
         with self._lock:
-            for seq, credit_id, text in rows:
+            for seq, identity, text in rows:
                 cached = self._entries.get(seq)
-                if cached is not None and cached[0] != credit_id:
+                if cached is not None and cached[0] != identity:
                     self._entries.clear()
-                self._entries[seq] = (credit_id, text)
+                self._entries[seq] = (identity, text)
             excess = len(self._entries) - self.max_entries
             if excess > 0:
                 for seq in list(itertools.islice(self._entries, excess + self.max_entries // 10)):
@@ -257,13 +273,13 @@ def page_json(conn: Connection, after: int = 0, limit: int = 100, cache: EntryCa
         return json.dumps(page(conn, after, limit), ensure_ascii=False)
     after, limit = int(after), int(limit)
     if cache is not None:
-        n, last, last_credit_id, top = conn.execute(_span_statement(),
-                                                    {"after": after, "upper": after + limit}).one()
+        n, last, last_identity, top = conn.execute(_span_statement(),
+                                                   {"after": after, "upper": after + limit}).one()
         if not n:
             if top is None or top <= after:
                 return _page_text([], after)
         elif last - after == n and (n == limit or last == top):  # exactly the seqs after+1..last
-            texts = cache.run(after + 1, last, last_credit_id)
+            texts = cache.run(after + 1, last, last_identity)
             if texts is not None:
                 return _page_text(texts, last)
     rows = conn.execute(_rows_statement(dialect), {"after": after, "limit": limit}).all()

@@ -164,6 +164,10 @@ ledger = Table(
     Column("verified_s", Float, nullable=False),
     Column("rule_version", String(100), nullable=False),
     Column("created_at", String(40), nullable=False),
+    # The entry's audit-log entry (credit.grant / credit.reversal): its seq and hash, as the feed shows
+    # them (migration 0005; `geoverify audit verify` checks both against the log).
+    Column("chain_seq", BigInteger),
+    Column("chain_hash", String(64)),
 )
 Index("ix_ledger_patrol", ledger.c.patrol_id, ledger.c.seq)
 
@@ -197,6 +201,23 @@ tokens = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
     Column("revoked_at", String(40)),
+    # Migration 0005: when the token stops working (null: never), and after `token rotate` the
+    # replaced secret's hash with the end of its grace period.
+    Column("expires_at", String(40)),
+    Column("previous_sha256", String(64)),
+    Column("previous_until", String(40)),
+)
+Index("ix_tokens_previous", tokens.c.previous_sha256, unique=True)
+
+# Signed checkpoints of the audit chain's head (geoverify.store.checkpoints, migration 0005): one
+# per writer transaction that appended to the log while an audit key is configured.
+audit_checkpoints = Table(
+    "audit_checkpoints", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("signature", String(100), nullable=False),  # Ed25519, base64
 )
 
 # Verification work: one row per member-day whose stored result is not current (new fixes, a new

@@ -23,6 +23,7 @@ ENDPOINTS = [
     ("GET", "/api/v1/credits", None, {"admin", "scorer"}),
     ("GET", "/api/v1/audit", None, {"admin", "auditor"}),
     ("GET", "/api/v1/audit/verify", None, {"admin", "auditor"}),
+    ("GET", "/api/v1/audit/checkpoints", None, {"admin", "auditor", "scorer"}),
     ("GET", "/api/v1/map/session", None, READERS),
     ("GET", "/api/v1/map/patrols/M002_20261102/geojson", None, READERS),
     ("GET", "/api/v1/map/heatmap?grid_id=DC-01&date=2026-11-02", None, READERS),
