@@ -2,13 +2,13 @@
 
 from flask import Blueprint, g, jsonify, request
 
-from geoverify.store import queries
 from geoverify.errors import InvalidRequest
+from geoverify.store import queries
 from geoverify.store.reviews import review_flag
 
 from .auth import get_store, grid_scope, requires
 from .openapi import operation, query
-from .params import choice_arg, date_arg, int_arg
+from .params import choice_arg, date_arg, int_arg, json_body
 
 bp = Blueprint("flags", __name__, url_prefix="/api/v1/flags")
 
@@ -43,7 +43,7 @@ def list_flags():
                             "appended", "Object")})
 @requires("auditor")
 def review(flag_id: str):
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise InvalidRequest('send a JSON object: {"decision": "confirm" | "dismiss", "note": "why"}')
     decision, note = body.get("decision"), body.get("note")

@@ -10,9 +10,7 @@ from apispec import APISpec
 from flask import Blueprint, Flask, current_app, jsonify
 
 from geoverify import __version__
-from geoverify.settings import MAX_ID_CHARS, MAX_IDEMPOTENCY_KEY_CHARS
-
-from .params import INT64_MAX
+from geoverify.settings import MAX_ID_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, MAX_QUERY_INT
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -76,9 +74,9 @@ UPLOAD_TYPES = ("text/csv", "application/geo+json", "application/json", "applica
 
 
 def query(name: str, description: str, type_: str = "string", **schema) -> dict:
-    """A query parameter (integers are at most :data:`api.params.INT64_MAX`, strings
+    """A query parameter (integers are at most :data:`geoverify.settings.MAX_QUERY_INT`, strings
     :data:`geoverify.settings.MAX_ID_CHARS` characters)."""
-    bounds = {} if "enum" in schema else {"integer": {"maximum": INT64_MAX}, "string": TEXT_VALUE}.get(type_, {})
+    bounds = {} if "enum" in schema else {"integer": {"maximum": MAX_QUERY_INT}, "string": TEXT_VALUE}.get(type_, {})
     return {"in": "query", "name": name, "description": description, "required": False,
             "schema": {"type": type_, **bounds, **schema}}
 

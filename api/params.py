@@ -8,10 +8,10 @@ import re
 
 from flask import Flask, abort, request
 
-from geoverify.settings import MAX_ID_CHARS
+from geoverify.io.jsondepth import JsonTooDeep, load_json
+from geoverify.settings import MAX_ID_CHARS, MAX_QUERY_INT
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-INT64_MAX = 2**63 - 1  # the largest integer a database column holds (cursors, offsets)
 
 
 def check_text_values() -> None:
@@ -37,8 +37,12 @@ def init_app(app: Flask) -> None:
     app.before_request(check_text_values)
 
 
-def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int = INT64_MAX) -> int:
-    """An integer query parameter within bounds (at most :data:`INT64_MAX`)."""
+def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int = MAX_QUERY_INT) -> int:
+    """An integer query parameter within ``[minimum, maximum]``; 400 naming the parameter and the range.
+
+    The default ``maximum`` (:data:`geoverify.settings.MAX_QUERY_INT`, 2**53 - 1) leaves room for
+    the store to add a page size to a cursor within a 64-bit database integer.
+    """
     text = request.args.get(name)
     if text is None:
         return default
@@ -48,7 +52,8 @@ def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int = INT64_M
         abort(400, description=f"Query parameter '{name}' must be an integer, got {text!r}.")
     if value < minimum or value > maximum:
         bound = f"between {minimum} and {maximum}"
-        abort(400, description=f"Query parameter '{name}' must be {bound}, got {value}.")
+        shown = text.strip() if len(text.strip()) <= 40 else f"a number of {len(text.strip())} digits"
+        abort(400, description=f"Query parameter '{name}' must be {bound}, got {shown}.")
     return value
 
 
@@ -85,3 +90,23 @@ def metres_arg(name: str, default: float, low: float, high: float) -> float:
     if not (math.isfinite(value) and low <= value <= high):
         abort(400, description=f"Query parameter '{name}' must be between {low:g} and {high:g} metres, got {text!r}.")
     return value
+
+
+def json_body() -> object | None:
+    """The JSON request body (``Content-Type: application/json``), or None when it is not JSON.
+
+    Raises
+    ------
+    geoverify.io.jsondepth.JsonTooDeep
+        When the body nests arrays and objects deeper than
+        :data:`geoverify.settings.MAX_JSON_DEPTH` (422 naming the limit), checked before parsing,
+        so that no body can exhaust the parser's stack.
+    """
+    if not request.is_json:
+        return None
+    try:
+        return load_json(request.get_data(cache=True), "the request body")
+    except JsonTooDeep:
+        raise
+    except ValueError:   # not JSON, or not UTF-8/16/32 text
+        return None

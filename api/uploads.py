@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import abort, g, jsonify, request
 
 from geoverify.errors import InvalidRequest
-from geoverify.settings import MAX_IDEMPOTENCY_KEY_CHARS
+from geoverify.settings import MAX_FILE_NAME_CHARS, MAX_IDEMPOTENCY_KEY_CHARS
 from geoverify.store import ingest
 
 from .auth import get_store
@@ -47,6 +47,9 @@ def _body_and_suffix() -> tuple[bytes, str, str | None]:
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise InvalidRequest("a multipart upload needs its file in the 'file' field")
+        if len(upload.filename) > MAX_FILE_NAME_CHARS:
+            raise InvalidRequest(f"the file name is {len(upload.filename)} characters long; at most "
+                                 f"{MAX_FILE_NAME_CHARS} are accepted: rename the file (e.g. M001-2026-11-02.csv)")
         suffix = Path(upload.filename).suffix.lower()
         if suffix not in SUFFIXES:
             raise InvalidRequest(f"cannot tell the format of {upload.filename[:80]!r}; name it .csv, .gpx, .geojson, "

@@ -83,6 +83,15 @@ DEFAULT_CORS_ORIGINS: tuple[str, ...] = ()  # no cross-origin access unless orig
 MAX_ID_CHARS = 512  # ids and other text values in paths and query strings
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
+# Bounds on what one input may ask of the readers and the service, so that a small hostile input
+# cannot cost much more memory or time than its size (see docs/limits.md). Fixed, not configured.
+MAX_QUERY_INT = 2**53 - 1  # integer query parameters (cursors, offsets): exact in every JSON client
+MAX_JSON_DEPTH = 64  # arrays/objects inside each other in a JSON or GeoJSON body (a MultiPolygon needs 8)
+MAX_TABLE_COLUMNS = 1000  # columns of a CSV header (a track needs 4; the readers know about 70 names)
+MAX_CSV_HEADER_BYTES = 64 * 1024  # the header line of a CSV
+MAX_FILE_NAME_CHARS = 200  # the file name of a multipart upload
+MAX_HEATMAP_CELLS_PER_SIDE = 1000  # heat-map cells along the longer side of a grid's box
+
 # How long a client may take to send a request, and how many connections the server holds
 # (``geoverify serve``; see "Slow clients and a reverse proxy" in docs/operations.md). A client
 # that takes longer is disconnected, so that idle or trickling connections cannot use up the server.
