@@ -10,13 +10,36 @@ projection (the grid's own, :attr:`geoverify.grid.Grid.projection`); times are s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
+from .settings import MAX_HEATMAP_CELLS_PER_SIDE
+
 DEFAULT_CELL_M = 25.0
-# Cells per side above which the caller asked for too fine a raster for a map.
-MAX_CELLS_PER_SIDE = 1000
+# Cells per side above which the caller asked for too fine a raster for a map (and its memory).
+MAX_CELLS_PER_SIDE = MAX_HEATMAP_CELLS_PER_SIDE
+
+
+class HeatmapTooFine(InputError):
+    """The cell asked for gives more than :data:`MAX_CELLS_PER_SIDE` cells along a side of the box."""
+
+    def __init__(self, message: str, *, smallest_cell_m: float):
+        super().__init__(message)
+        self.smallest_cell_m = smallest_cell_m
+
+
+def smallest_cell_m(bounds: tuple[float, float, float, float]) -> float:
+    """The smallest cell side (metres, rounded up to 0.1 m) that covers ``bounds`` (metres) with at
+    most :data:`MAX_CELLS_PER_SIDE` cells per side."""
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    extent = max(maxx - minx, maxy - miny)
+    cell = math.ceil(extent / MAX_CELLS_PER_SIDE * 10) / 10
+    while math.ceil(extent / cell) > MAX_CELLS_PER_SIDE:   # float rounding at the boundary
+        cell = round(cell + 0.1, 1)
+    return max(cell, 0.1)
 
 
 @dataclass(frozen=True)
@@ -72,8 +95,11 @@ def _check(x, y, t_s, track_ids, cell_m, bounds):
         raise ValueError(f"bounds must be (minx, miny, maxx, maxy) in metres, got {bounds!r}")
     shape = (max(1, int(np.ceil((maxy - miny) / cell_m))), max(1, int(np.ceil((maxx - minx) / cell_m))))
     if max(shape) > MAX_CELLS_PER_SIDE:
-        raise ValueError(f"cell_m={cell_m} m gives {shape[1]} × {shape[0]} cells over the box; "
-                         f"use a cell of at least {max(maxx - minx, maxy - miny) / MAX_CELLS_PER_SIDE:.1f} m")
+        smallest = smallest_cell_m(bounds)
+        raise HeatmapTooFine(f"cell_m={cell_m:g} m gives {shape[1]} × {shape[0]} cells over the grid's box "
+                             f"({maxx - minx:.0f} × {maxy - miny:.0f} m); a heat map has at most "
+                             f"{MAX_CELLS_PER_SIDE} cells per side: use a cell of at least {smallest:g} m for this grid "
+                             f"(cell_m={smallest:g})", smallest_cell_m=smallest)
     return x, y, t, ids, (minx, miny), shape
 
 

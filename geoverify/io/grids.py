@@ -9,6 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import shapely
 
 from ..chinacrs import to_wgs84
@@ -16,6 +17,7 @@ from ..errors import GeoverifyWarning, GridGeometryError, InputError
 from ..grid import Grid
 from ..projection import LocalProjection
 from ..schema import GRID_OPTIONAL, GRID_REQUIRED, MAX_ID_CHARS, id_problem
+from .jsondepth import check_json_file_depth
 from .tables import normalise_crs_name, resolve_columns
 
 # A repair (make_valid) may change a polygon's area by at most this share; more is an error.
@@ -25,6 +27,50 @@ GRID_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 # million-vertex polygon is refused as soon as GDAL has read it (about 5 s for its 40 MB of
 # GeoJSON), before it is validated, repaired, rasterised or measured.
 MAX_GRID_VERTICES = 250_000
+
+
+GRID_FORMATS = ("grids are read from GeoJSON (.geojson, .json), GeoPackage (.gpkg) or Shapefile (.shp, or a .zip "
+                "holding one)")
+_FORMAT_NAMES = {".geojson": "a GeoJSON file", ".json": "a GeoJSON file", ".gpkg": "a GeoPackage",
+                 ".shp": "a Shapefile", ".zip": "a zipped Shapefile"}
+
+
+def _format_name(suffix: str) -> str:
+    return f"a {suffix} file" if suffix else "a file without an extension"
+
+
+def _unreadable(suffix: str, exc: Exception) -> str:
+    """Why GDAL could not read a grid file, in plain words (driver internals, e.g. SQL, left out)."""
+    name = _FORMAT_NAMES.get(suffix, "a grid file")
+    if suffix == ".gpkg":
+        return ("is not a GeoPackage, or a damaged one (it could not be opened as a GeoPackage database); "
+                f"save the grids again from the GIS, or send them as GeoJSON; {GRID_FORMATS}")
+    text = str(exc).split("; It might help", 1)[0].strip().rstrip(".")
+    if "not recognized as being in a supported file format" in text or "not recognized as a supported" in text:
+        return f"is not {name} (its content is not recognised as one); {GRID_FORMATS}"
+    return f"cannot be read as {name} ({text[:200]}); {GRID_FORMATS}"
+
+
+def _polygon_layer(path: Path) -> str | None:
+    """The first layer of a GeoPackage holding polygons (None: let the reader report the file).
+
+    Raises
+    ------
+    InputError
+        When the GeoPackage has no polygon layer, naming the layers it has.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # GDAL's notes on a file that is not a GeoPackage
+            layers = pyogrio.list_layers(path)
+    except Exception:  # noqa: BLE001 - a damaged file: read_file reports it
+        return None
+    polygons = [str(name) for name, kind in layers if kind and "POLYGON" in str(kind).upper()]
+    if polygons:
+        return polygons[0]
+    found = ", ".join(f"{name} ({kind or 'no geometry'})" for name, kind in layers[:10]) or "none"
+    raise InputError(f"the GeoPackage holds no polygon layer (layers: {found}); save the grids as a "
+                     "Polygon or MultiPolygon layer", source=str(path))
 
 
 def _id_text(value, what: str, source: str, feature: int) -> str:
@@ -70,7 +116,8 @@ def _is_geojson(path: Path) -> bool:
 
 
 def _check_geojson_object(path: Path) -> None:
-    """Refuse a GeoJSON file whose document is not a JSON object, before GDAL guesses at it."""
+    """Refuse a GeoJSON file whose document is not a JSON object, or nests deeper than
+    :data:`geoverify.settings.MAX_JSON_DEPTH`, before GDAL guesses at it."""
     with open(path, "rb") as fh:
         head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"{"):
@@ -78,6 +125,7 @@ def _check_geojson_object(path: Path) -> None:
                 "a JSON string" if head.startswith(b'"') else "not a JSON object")
         raise InputError(f"the document is {kind}; a grid file is a GeoJSON FeatureCollection of Polygon "
                          "features with a grid_id property", source=str(path))
+    check_json_file_depth(path)
 
 
 def _geojson_document(path: Path):
@@ -204,15 +252,26 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
         raise InputError("grid file not found", source=source)
     if path.is_dir():
         raise InputError("is a folder; give a grid file", source=source)
+    suffix = path.suffix.lower()
+    if suffix not in GRID_SUFFIXES:
+        raise InputError(f"{_format_name(suffix)} is not a grid format; {GRID_FORMATS}"
+                         + (" (a CSV holds no polygons: export the grids from the GIS as GeoJSON)"
+                            if suffix in (".csv", ".tsv") else ""), source=source)
     if _is_geojson(path):
         _check_geojson_object(path)
+    if suffix == ".gpkg" and layer is None:
+        layer = _polygon_layer(path)
     try:
         with warnings.catch_warnings():
             # NaN coordinates warn in shapely's WKB reader; _repair names the grid instead.
             warnings.filterwarnings("ignore", "invalid value encountered in from_wkb", RuntimeWarning)
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
             frame = gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio/GDAL raise their own error types
-        raise InputError(f"cannot read grids: {exc}", source=source) from None
+        raise InputError(_unreadable(suffix, exc), source=source) from None
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"the file holds no geometry, only a table of attributes; {GRID_FORMATS}, "
+                         "with Polygon features", source=source)
     declared = _declared_geojson_crs(path) or (normalise_crs_name(crs, "--grids-crs") if crs else "wgs84")
     frame = _to_lonlat_frame(frame, source)
     if not len(frame):

@@ -31,7 +31,7 @@ def _strict_table(path: str | Path, kind: str, required: tuple[str, ...], option
                          line=table.unsplittable[0])
     columns = list(table.frame.columns)
     mapping = resolve_columns(columns, required + optional, table.source)
-    require_columns(mapping, required, columns, table.source, kind)
+    require_columns(mapping, required, columns + table.other_columns, table.source, kind)
     raw = {name: table.frame[col].reset_index(drop=True) for name, col in mapping.items()}
     for name in required:
         if name in ("lon", "lat", "time"):

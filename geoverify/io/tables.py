@@ -18,11 +18,14 @@ from typing import Callable, TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from .. import settings
+from ..errors import InputError, UploadTooLarge
 from ..schema import ALIASES, COORDINATE_SYSTEMS
+from .jsondepth import load_json_file
 
 CSV_SUFFIXES = (".csv", ".tsv")
 GEOJSON_SUFFIXES = (".geojson", ".json")
@@ -44,6 +47,7 @@ class PointTable:
     declared_crs: str | None = None
     unsplittable: list[int] = field(default_factory=list)  # CSV lines with the wrong field count
     position_unit: str = "line"  # "line" or "feature"
+    other_columns: list[str] = field(default_factory=list)  # names seen but not read (GeoJSON, Parquet)
 
 
 def normalise_crs_name(value: object, where: str) -> str:
@@ -81,7 +85,8 @@ def require_columns(mapping: dict[str, str], required: tuple[str, ...], columns:
     """Raise :class:`InputError` naming the missing required columns of a ``kind`` file."""
     missing = [name for name in required if name not in mapping]
     if missing:
-        found = ", ".join(map(str, columns)) or "none"
+        found = ", ".join(map(str, columns[:20])) + (f" … ({len(columns)} in all)" if len(columns) > 20 else "")
+        found = found or "none"
         raise InputError(
             f"{kind} file lacks required column(s) {', '.join(missing)} (found: {found}); "
             f"a {kind} file needs {', '.join(required)}", source=source)
@@ -146,7 +151,7 @@ def read_csv_table(path: Path, one_row_per_line: bool = True) -> PointTable:
     all_lines = np.arange(2, total + 2, dtype=np.int64)
     lines = all_lines[~np.isin(all_lines, np.fromiter(skipped, dtype=np.int64))] if skipped else all_lines
     if one_row_per_line:
-        _refuse_values_across_lines(frame, lines[: len(frame)], bad, source)
+        _refuse_values_across_lines(frame, lines[: len(frame)], bad, source, quoted=_has_quote(path))
     return PointTable(frame=frame, lines=lines[: len(frame)], source=source, unsplittable=unsplittable)
 
 
@@ -154,18 +159,33 @@ STRAY_QUOTE = ('a quote (") opens a field that is not closed on its line, so the
                "next lines; a track CSV holds one fix per line: remove the stray quote or close it")
 
 
-def _refuse_values_across_lines(frame: pd.DataFrame, lines: np.ndarray, bad: list, source: str) -> None:
+def _has_quote(path: Path) -> bool:
+    """Whether the file holds a double quote anywhere (read in 1 MiB pieces; about 10 ms per 64 MiB)."""
+    with open(path, "rb") as fh:
+        return any(b'"' in chunk for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def _refuse_values_across_lines(frame: pd.DataFrame, lines: np.ndarray, bad: list, source: str,
+                                quoted: bool = True) -> None:
     """Raise InputError naming the line where a quoted field runs over a line break.
 
     pyarrow lets a quote carry a field over line breaks (``newlines_in_values`` only covers
     unquoted values); the lines it swallows would be lost without a trace. Rows before the first
-    such field are numbered right, so its line number is exact.
+    such field are numbered right, so its line number is exact. Without a quote in the file
+    (``quoted`` false) no value can hold a line break, and the columns are not looked at.
     """
     for number, text in bad:
         if text and ("\n" in text or "\r" in text):
             raise InputError(STRAY_QUOTE, source=source, line=number if number is not None and number > 0 else None)
-    for name in frame.columns:
-        column = frame[name]
+    if not quoted:
+        return
+    for position in range(frame.shape[1]):   # by position: a header may leave several columns unnamed
+        column = frame.iloc[:, position]
+        if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+            # Two substring searches in Arrow (no regular expression, no copy) rule most columns out.
+            array = pa.chunked_array(column.array._pa_array)
+            if not any(pc.any(pc.match_substring(array, brk)).as_py() for brk in ("\n", "\r")):
+                continue
         if isinstance(column.dtype, pd.CategoricalDtype):
             categories = column.cat.categories
             if not len(categories) or not categories.astype(str).str.contains(r"[\r\n]", regex=True).any():
@@ -199,11 +219,27 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T]) -> list[T] | None:
+def check_rows(rows: int, max_rows: int | None, exact: bool = True) -> None:
+    """Raise :class:`~geoverify.errors.UploadTooLarge` when a file holds more than ``max_rows`` rows
+    (fixes); ``exact`` false when reading stopped at the first block over the limit."""
+    if max_rows is not None and rows > max_rows:
+        held = f"{rows} fixes" if exact else f"more than {max_rows} fixes (at least {rows})"
+        raise UploadTooLarge(f"the upload holds {held}; at most {max_rows} are accepted per request: split the "
+                             "file by member or by day")
+
+
+def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T],
+                       max_rows: int | None = None) -> list[T] | None:
     """Read a CSV block by block (about 16 MiB of text each), handing each block's rows to
     ``convert`` as a :class:`PointTable` and keeping only what it returns, so that the file's
     text and pyarrow's table are never held whole. Types and fallbacks as
     :func:`read_csv_table`.
+
+    Parameters
+    ----------
+    max_rows : int, optional
+        Stop with :class:`~geoverify.errors.UploadTooLarge` at the first block that takes the rows
+        read over this (a service upload's fixes), before converting it.
 
     Returns
     -------
@@ -214,6 +250,7 @@ def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T]) -> list[T
     """
     source = str(path)
     delimiter, attempts = _csv_plan(path)
+    quoted = _has_quote(path)
     for k, attempt in enumerate(attempts):
         bad: list = []
         parts: list = []
@@ -224,10 +261,11 @@ def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T]) -> list[T
                 for batch in reader:
                     if bad:
                         return None
+                    check_rows(line - 2 + batch.num_rows, max_rows, exact=False)
                     frame = _to_pandas(pa.Table.from_batches([batch]))
                     del batch
                     lines = np.arange(line, line + len(frame), dtype=np.int64)
-                    _refuse_values_across_lines(frame, lines, [], source)
+                    _refuse_values_across_lines(frame, lines, [], source, quoted=quoted)
                     parts.append(convert(PointTable(frame=frame, source=source, lines=lines)))
                     line += len(frame)
         except pa.ArrowInvalid as exc:
@@ -278,8 +316,22 @@ def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
 
 
 def _header_names(path: Path, delimiter: str) -> list[str]:
+    """The header's column names; refused (:class:`InputError` naming the limit) when the header
+    line is longer than :data:`~geoverify.settings.MAX_CSV_HEADER_BYTES` or has more than
+    :data:`~geoverify.settings.MAX_TABLE_COLUMNS` columns, before any row is read: every column
+    costs the readers time and memory in every block of rows."""
+    max_bytes, max_columns = settings.MAX_CSV_HEADER_BYTES, settings.MAX_TABLE_COLUMNS
     with open(path, "rb") as fh:
-        raw = fh.readline(_CSV_BLOCK_BYTES)
+        raw = fh.readline(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise InputError(f"the header (the first line) is longer than {max_bytes} bytes, the limit: a header "
+                         "names the columns, e.g. member_id,time,lon,lat; keep the columns geoverify reads",
+                         source=str(path), line=1)
+    columns = raw.count(delimiter.encode()) + 1
+    if columns > max_columns:
+        raise InputError(f"the header has {columns} columns; at most {max_columns} are read: keep the "
+                         "columns geoverify reads (e.g. member_id,time,lon,lat,accuracy) and drop the others",
+                         source=str(path), line=1)
     try:
         head = raw.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError as exc:
@@ -355,8 +407,7 @@ def read_geojson_points(path: Path, kind: str) -> PointTable:
     """
     source = str(path)
     try:
-        with open(path, "rb") as fh:
-            document = json.load(fh)
+        document = load_json_file(path)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise InputError(f"not valid JSON ({exc})", source=source, line=line) from None
@@ -373,6 +424,7 @@ def geojson_points_table(document: object, source: str, kind: str) -> PointTable
         raise InputError("'features' must be a list", source=source)
     declared = _geojson_declared_crs(document, source)
     rows = []
+    known, other = _known_column(), {}
     for number, feature in enumerate(features, start=1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise InputError("is not a GeoJSON Feature object", source=source, feature=number)
@@ -389,12 +441,30 @@ def geojson_points_table(document: object, source: str, kind: str) -> PointTable
             coords = geometry.get("coordinates")
             if isinstance(coords, list) and len(coords) >= 2:
                 lon, lat = coords[0], coords[1]
-        row = {k: v for k, v in props.items() if k not in ("lon", "lat")}
+        # Only properties that name a column the readers know become columns: the table has one cell
+        # per feature and column, so a property name of its own in each feature would cost
+        # features × names cells. The others are only remembered (a few) for error messages.
+        row = {}
+        for k, v in props.items():
+            if known(k):
+                row[k] = v
+            elif len(other) < _OTHER_NAMES_KEPT:
+                other.setdefault(str(k), None)
         row["lon"], row["lat"] = lon, lat
         rows.append(row)
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["lon", "lat"])
     return PointTable(frame=frame, lines=np.arange(1, len(rows) + 1, dtype=np.int64), source=source,
-                      declared_crs=declared, position_unit="feature")
+                      declared_crs=declared, position_unit="feature", other_columns=list(other))
+
+
+# Names of columns the readers do not read, kept for error messages ("found: …").
+_OTHER_NAMES_KEPT = 20
+
+
+def _known_column() -> Callable[[object], bool]:
+    """Whether a column (property) name is one a reader may use: a spec name or alias, in any case."""
+    names = {alias for aliases in ALIASES.values() for alias in aliases} | {"lon", "lat"}
+    return lambda name: str(name).strip().lower() in names
 
 
 def _geojson_declared_crs(document: dict, source: str) -> str | None:
@@ -420,24 +490,34 @@ def read_parquet_table(path: Path) -> PointTable:
         return parts[0]
     frame = pd.concat([p.frame for p in parts], ignore_index=True)
     return PointTable(frame=frame, lines=np.arange(1, len(frame) + 1, dtype=np.int64), source=str(path),
-                      position_unit="row")
+                      position_unit="row", other_columns=parts[0].other_columns)
 
 
 def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
-                           block_rows: int = 1 << 18) -> list[T]:
+                           block_rows: int = 1 << 18, max_rows: int | None = None) -> list[T]:
     """Read a (Geo)Parquet file about ``block_rows`` rows at a time, handing each block to
     ``convert`` as a :class:`PointTable` (positions are row numbers from 1) and keeping only what
-    it returns, so that the file's Arrow table is never held whole."""
+    it returns, so that the file's Arrow table is never held whole.
+
+    A file of more than ``max_rows`` rows (its metadata says how many) is refused with
+    :class:`~geoverify.errors.UploadTooLarge` before any is read: compressed, a few hundred
+    kilobytes of Parquet can hold millions of rows."""
     source = str(path)
     try:
         handle = pq.ParquetFile(path)
+        check_rows(handle.metadata.num_rows, max_rows)
         names = handle.schema_arrow.names
         labels = list(resolve_columns(names, LABEL_COLUMNS, source).values())
         labels = [name for name in labels if pa.types.is_string(handle.schema_arrow.field(name).type)
                   or pa.types.is_large_string(handle.schema_arrow.field(name).type)]
         handle = pq.ParquetFile(path, read_dictionary=labels)
-        batches = handle.iter_batches(batch_size=block_rows)
         decode_wkb = "geometry" in names and not {"lon", "lat"} & {c.lower() for c in names}
+        # Only the columns a reader may use are read: a column costs memory for every row, and a
+        # compressed file can hold many columns of nothing.
+        known = _known_column()
+        wanted = [name for name in names if known(name) or (decode_wkb and name == "geometry")]
+        other = [name for name in names if name not in wanted][:_OTHER_NAMES_KEPT]
+        batches = handle.iter_batches(batch_size=block_rows, columns=wanted)
         parts, row = [], 1
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -450,18 +530,18 @@ def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
             del table
             if lon is not None:
                 frame["lon"], frame["lat"] = lon, lat
-            parts.append(convert(PointTable(frame=frame, source=source, position_unit="row",
+            parts.append(convert(PointTable(frame=frame, source=source, position_unit="row", other_columns=other,
                                             lines=np.arange(row, row + len(frame), dtype=np.int64))))
             row += len(frame)
             del frame
             pa.default_memory_pool().release_unused()  # the block's Arrow buffers, before the next
-    except InputError:
+    except (InputError, UploadTooLarge):
         raise
     except Exception as exc:  # pyarrow raises many types for a damaged file
         raise InputError(f"cannot read Parquet: {exc}", source=source) from None
     if not parts:  # no rows: an empty table with the file's columns
-        frame = _to_pandas(handle.schema_arrow.empty_table())
-        parts.append(convert(PointTable(frame=frame, source=source, position_unit="row",
+        frame = _to_pandas(handle.schema_arrow.empty_table().select(wanted))
+        parts.append(convert(PointTable(frame=frame, source=source, position_unit="row", other_columns=other,
                                         lines=np.zeros(0, dtype=np.int64))))
     return parts
 

@@ -15,9 +15,9 @@ from ..chinacrs import to_wgs84
 from ..errors import GeoverifyWarning, InputError
 from ..schema import COORDINATE_SYSTEMS, TRACK_COLUMNS, TRACK_OPTIONAL, TRACK_REQUIRED
 from .gpx import read_gpx_table
-from .tables import (CSV_SUFFIXES, GEOJSON_SUFFIXES, PARQUET_SUFFIXES, PointTable, normalise_crs_name,
-                     read_csv_in_blocks, read_parquet_in_blocks, read_point_table, require_columns,
-                     resolve_columns)
+from .tables import (CSV_SUFFIXES, GEOJSON_SUFFIXES, PARQUET_SUFFIXES, PointTable, check_rows,
+                     normalise_crs_name, read_csv_in_blocks, read_parquet_in_blocks, read_point_table,
+                     require_columns, resolve_columns)
 from .times import DEFAULT_TZ, parse_times
 
 TRACK_SUFFIXES = CSV_SUFFIXES + GEOJSON_SUFFIXES + PARQUET_SUFFIXES + (".gpx",)
@@ -131,7 +131,7 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
         frame = frame.assign(member_id=member_id)
     columns = list(frame.columns)
     mapping = resolve_columns(columns, TRACK_REQUIRED + TRACK_OPTIONAL + ("crs",), table.source)
-    require_columns(mapping, TRACK_REQUIRED, columns, table.source, "track")
+    require_columns(mapping, TRACK_REQUIRED, columns + table.other_columns, table.source, "track")
     n = len(frame)
     raw = {name: frame[col].reset_index(drop=True) for name, col in mapping.items()}
     out = {
@@ -182,6 +182,12 @@ def track_files(path: str | Path) -> list[Path]:
     """The track files named by ``path``: the file itself, or a folder's files in name order.
 
     Files of other types in a folder are skipped with a warning naming them (never silently).
+
+    Raises
+    ------
+    InputError
+        When ``path`` does not exist, or is a folder without track files (naming the folder and
+        the suffixes of track files).
     """
     path = Path(path)
     if not path.exists():
@@ -195,15 +201,44 @@ def track_files(path: str | Path) -> list[Path]:
                 files.append(child)
             elif not child.name.startswith(".") and child.suffix.lower() not in (".md", ".txt", ".rst"):
                 skipped.append(child.name)
+    shown = f"{', '.join(skipped[:5])}{' …' if len(skipped) > 5 else ''}"
+    if not files:
+        held = f"only {len(skipped)} file(s) of other types ({shown})" if skipped else "no files"
+        raise InputError(f"the folder holds no track files, {held}; track files end in "
+                         f"{', '.join(TRACK_SUFFIXES)}", source=str(path))
     if skipped:
-        warnings.warn(f"{path}: skipped {len(skipped)} file(s) that are not tracks: "
-                      f"{', '.join(skipped[:5])}{' …' if len(skipped) > 5 else ''}",
+        warnings.warn(f"{path}: skipped {len(skipped)} file(s) that are not tracks: {shown}",
                       GeoverifyWarning, stacklevel=2)
     return files
 
 
+def warn_if_swapped(fixes: pd.DataFrame, source: str, unit: str = "line") -> None:
+    """Warn (:class:`GeoverifyWarning`) when a file's fixes look like lon and lat were swapped.
+
+    A fix whose latitude is beyond ±90° is rejected as ``invalid``; when most such fixes would be
+    valid positions with lon and lat exchanged (lon=39.9, lat=116.4 in Beijing), the warning
+    says so, with a count and the first such fix (its ``unit``: line, feature or row). The fixes
+    are still rejected and counted, never changed: the hint only says where to look.
+    """
+    lon = fixes["lon"].to_numpy(dtype=np.float64, na_value=np.nan)
+    lat = fixes["lat"].to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        out_of_range = np.isfinite(lon) & np.isfinite(lat) & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+        swappable = out_of_range & (np.abs(lat) <= 180) & (np.abs(lon) <= 90)
+    n = int(swappable.sum())
+    if not n or 2 * n < int(out_of_range.sum()):
+        return
+    first = int(np.flatnonzero(swappable)[0])
+    warnings.warn(f"{source}: columns lon and lat look swapped: {n} fix(es) have a latitude beyond ±90° but "
+                  f"would be valid with lon and lat exchanged ({unit} {int(fixes['line'].iloc[first])}: "
+                  f"lon={lon[first]:g}, lat={lat[first]:g}); they are rejected as invalid. Put the longitude "
+                  "(east, e.g. 116.4 in Beijing) in lon and the latitude (north, e.g. 39.9) in lat",
+                  GeoverifyWarning, stacklevel=3)
+
+
 def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
-                    member_id: str | None = None, kind_hint: str = "track") -> pd.DataFrame:
+                    member_id: str | None = None, kind_hint: str = "track",
+                    max_fixes: int | None = None) -> pd.DataFrame:
     """Read one track file into a fix table (see :data:`geoverify.schema.TRACK_COLUMNS`).
 
     Parameters
@@ -216,12 +251,31 @@ def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84
         Coordinate system of the file unless it declares its own.
     member_id : str, optional
         Overrides the member column; for GPX the default is the file name's stem.
+    max_fixes : int, optional
+        Refuse a file of more fixes (:class:`~geoverify.errors.UploadTooLarge`, a service
+        upload's limit) as soon as that is known: from a Parquet file's metadata before reading,
+        at the first CSV block over it, before the fix table of other files is built.
+
+    Warns
+    -----
+    GeoverifyWarning
+        When the file's lon and lat look swapped (:func:`warn_if_swapped`).
     """
+    fixes = _read_track_file(path, tz=tz, crs=crs, member_id=member_id, kind_hint=kind_hint, max_fixes=max_fixes)
+    suffix = Path(path).suffix.lower()
+    unit = "feature" if suffix in GEOJSON_SUFFIXES else "row" if suffix in PARQUET_SUFFIXES else "line"
+    warn_if_swapped(fixes, str(path), unit)
+    return fixes
+
+
+def _read_track_file(path: str | Path, *, tz: str, crs: str, member_id: str | None,
+                     kind_hint: str, max_fixes: int | None) -> pd.DataFrame:
+    """:func:`read_track_file` without the swapped-columns check."""
     path = Path(path)
     if path.suffix.lower() in CSV_SUFFIXES and path.is_file():
         # Block by block: the fix table is built without holding the file's text whole.
         parts = read_csv_in_blocks(path, lambda block: fixes_from_table(block, tz=tz, crs=crs,
-                                                                        member_id=member_id))
+                                                                        member_id=member_id), max_rows=max_fixes)
         if parts is not None:
             fixes = concat_fixes(parts)
             pa.default_memory_pool().release_unused()
@@ -229,13 +283,14 @@ def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84
     if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
         # Block by block: the fix table is built without holding the file's Arrow table whole.
         fixes = concat_fixes(read_parquet_in_blocks(
-            path, lambda block: fixes_from_table(block, tz=tz, crs=crs, member_id=member_id)))
+            path, lambda block: fixes_from_table(block, tz=tz, crs=crs, member_id=member_id), max_rows=max_fixes))
         pa.default_memory_pool().release_unused()
         return fixes
     if path.suffix.lower() == ".gpx":
         table = read_gpx_table(path, member_id)
     else:
         table = read_point_table(path, kind_hint)
+    check_rows(len(table.frame) + len(table.unsplittable), max_fixes)
     table_unsplittable = unsplittable_fixes(table) if table.unsplittable else None
     fixes = fixes_from_table(table, tz=tz, crs=crs, member_id=member_id)
     del table

@@ -259,8 +259,8 @@ def _parse(store: Store, kind: str, body: bytes, suffix: str, params: dict, file
         return read_body(body, suffix, lambda p: read_sites(p, crs=crs), filename)
     if suffix == ".gpx" and not params.get("member_id"):
         raise InvalidRequest("a GPX track has no member field; pass member_id (the ?member_id= parameter)")
-    frame = read_body(body, suffix, lambda p: read_track_file(p, tz=store.tz, crs=crs,
-                                                              member_id=params.get("member_id")), filename)
+    frame = read_body(body, suffix, lambda p: read_track_file(
+        p, tz=store.tz, crs=crs, member_id=params.get("member_id"), max_fixes=store.max_fixes_per_upload), filename)
     if len(frame) > store.max_fixes_per_upload:
         raise UploadTooLarge(f"the upload holds {len(frame)} fixes; at most {store.max_fixes_per_upload} are "
                              "accepted per request: split the file by member or by day")
