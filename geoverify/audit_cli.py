@@ -38,7 +38,8 @@ def _grace(_ctx, _param, value: str):
 
 def _verdict_lines(result: dict) -> list[str]:
     """What ``audit verify`` prints to stdout for a chain that checks out (the summary last)."""
-    lines = [f"{result['ledger_entries']} ledger entries match their audit entries"]
+    n = result["ledger_entries"]
+    lines = [f"{n} ledger entr{'y matches its' if n == 1 else 'ies match their'} audit entr{'y' if n == 1 else 'ies'}"]
     checkpoint = result["checkpoint"]
     if checkpoint is not None:
         lines.append(f"checkpoint seq {checkpoint['seq']} ({checkpoint['source']}, signed at {checkpoint['at']}, "
@@ -132,6 +133,7 @@ def register(main: click.Group) -> None:
         from .store.checkpoints import generate
 
         private, public, key_id = generate(out)
+        private, public = private.resolve(), public.resolve()
         click.echo(f"wrote the private key to {private} (mode 0600) and the public key to {public}.\n"
                    f"Keep the private key off the database server's backups and out of the database "
                    f"administrators' reach; point the service at it with GEOVERIFY_AUDIT_KEY={private}.\n"
