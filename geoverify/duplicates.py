@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -360,7 +360,8 @@ def _span(path: _Path, match: _Match) -> float:
 
 
 def find_duplicate_tracks(tracks: Sequence[DayTrack], rules_for_member: Callable[[str], Rules],
-                          history: Sequence[DayTrack] = ()) -> dict[tuple[str, dt.date], list[Flag]]:
+                          history: Sequence[DayTrack] = (),
+                          kinds: Collection[str] = ("two_phones", "replay")) -> dict[tuple[str, dt.date], list[Flag]]:
     """DUPLICATE_TRACK flags: two phones carried by one person, and replays of an earlier day.
 
     **Two phones.** Two different members' tracks are compared at the union of their fix times,
@@ -392,6 +393,8 @@ def find_duplicate_tracks(tracks: Sequence[DayTrack], rules_for_member: Callable
     history : sequence of DayTrack, optional
         Stored tracks that are only compared against, never flagged (earlier days for replays;
         also other members' tracks of the same day for the two-phones check).
+    kinds : collection of {"two_phones", "replay"}, optional
+        Which checks to make (both by default); the service makes them at different times.
 
     Returns
     -------
@@ -423,8 +426,10 @@ def find_duplicate_tracks(tracks: Sequence[DayTrack], rules_for_member: Callable
     rules = [member_rules[t.member_id] for t in usable]
     ref_ns = int(min(int(t.time_ns[0]) for t in usable))
     paths = _Paths(usable, rules, ref_ns)
-    _two_phones(usable, rules, is_history, paths, ref_ns, out)
-    _replays(usable, rules, is_history, paths, ref_ns, out)
+    if "two_phones" in kinds:
+        _two_phones(usable, rules, is_history, paths, ref_ns, out)
+    if "replay" in kinds:
+        _replays(usable, rules, is_history, paths, ref_ns, out)
     for flags in out.values():
         flags.sort(key=lambda f: (f.start, f.evidence["kind"], f.evidence["other_member_id"]))
     return out

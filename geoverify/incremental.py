@@ -81,8 +81,28 @@ def measure_member_days(fixes: pd.DataFrame, ctx: BatchContext, keys: Iterable[K
     return part
 
 
+def find_replays(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
+                 history: Sequence[DayTrack] = ()) -> dict[Key, list]:
+    """The replay half of DUPLICATE_TRACK for the measured member-days: each compared with its
+    member's own days (among ``keys`` and ``history``) of the replay window before it.
+
+    Unlike the two-phones check this needs no other member's latest track, so the service makes
+    it before taking the writer lock; a change of an earlier day queues its later days again.
+
+    Returns
+    -------
+    dict
+        (member_id, date) of each key → its replay flags (possibly empty).
+    """
+    wanted = set(keys)
+    own = [t for t in part.tracks if (t.member_id, t.date) in wanted]
+    return find_duplicate_tracks(own, ctx.member_rules, kinds=("replay",),
+                                 history=[h for h in history if (h.member_id, h.date) not in wanted])
+
+
 def finish_member_days(part: MemberPart, ctx: BatchContext, keys: Iterable[Key], *,
                        others: Sequence[DayTrack] = (), history: Sequence[DayTrack] = (),
+                       replays: dict[Key, list] | None = None,
                        events: pd.DataFrame | None = None) -> MemberDays:
     """Compare the measured member-days with their neighbours, settle their credit, check events.
 
@@ -98,6 +118,8 @@ def finish_member_days(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
         found through the space-time index); keys' own days are left out if present.
     history : sequence of DayTrack
         Track summaries of the keys' members on the days of the replay window before each key.
+    replays : dict, optional
+        Replay flags already found by :func:`find_replays` (then ``history`` is not used).
     events : pandas.DataFrame, optional
         The keys' members' events and every earlier event within the duplicate window of them.
 
@@ -108,8 +130,13 @@ def finish_member_days(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
     wanted = set(keys)
     own = [t for t in part.tracks if (t.member_id, t.date) in wanted]
     neighbours = [t for t in others if (t.member_id, t.date) not in wanted]
-    found = find_duplicate_tracks(own + neighbours, ctx.member_rules,
-                                  history=[h for h in history if (h.member_id, h.date) not in wanted])
+    if replays is None:
+        found = find_duplicate_tracks(own + neighbours, ctx.member_rules,
+                                      history=[h for h in history if (h.member_id, h.date) not in wanted])
+    else:
+        found = find_duplicate_tracks(own + neighbours, ctx.member_rules, kinds=("two_phones",))
+        for key, flags in replays.items():
+            found[key] = found.get(key, []) + flags
     out = MemberDays(summaries={(t.member_id, t.date): t for t in own})
     for key in wanted:
         mine = found.get(key, [])

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, u
 
 from ..batch import BatchContext, MemberPart, batch_context
 from ..duplicates import cell_bucket_s, track_cells
-from ..incremental import finish_member_days, measure_member_days
+from ..incremental import find_replays, finish_member_days, measure_member_days
 from ..patrol import DayTrack
 from ..patrol import patrol_id as make_patrol_id
 from . import audit, ledger, queue
@@ -91,6 +91,8 @@ class Prepared:
     part: MemberPart
     ctx: BatchContext
     events_read: pd.DataFrame
+    #: replay flags per key, found from the snapshot's earlier days (outside the writer lock)
+    replays: dict
 
 
 def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
@@ -121,7 +123,11 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
     own_events = _event_frame([r._mapping for r in event_rows])
     ctx = batch_context(_grids(store, conn), rules=store.rules, tz=store.tz, now=store.now(), events=own_events,
                         sites=site_frame(conn), reviews=reviews_map(conn))
-    return Prepared(keys=keys, part=measure_member_days(frame, ctx, keys), ctx=ctx, events_read=own_events)
+    part = measure_member_days(frame, ctx, keys)
+    window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
+    history = {(member, (day - dt.timedelta(days=k)).isoformat()) for member, day in keys for k in range(1, window + 1)}
+    return Prepared(keys=keys, part=part, ctx=ctx, events_read=own_events,
+                    replays=find_replays(part, ctx, keys, _summaries(conn, history)))
 
 
 def _grids(store: Store, conn: Connection) -> list:
@@ -241,12 +247,11 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
     """
     keys, part, ctx = prepared.keys, prepared.part, prepared.ctx
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
-    others, history = set(), set()
+    others = set()
     for track in part.tracks:
         others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
-    for member, day in keys:
-        history.update((member, (day - dt.timedelta(days=k)).isoformat()) for k in range(1, window + 1))
-    found = finish_member_days(part, ctx, keys, others=_summaries(conn, others), history=_summaries(conn, history),
+    found = finish_member_days(part, ctx, keys, others=_summaries(conn, others),
+                               replays={k: v for k, v in prepared.replays.items() if k in keys},
                                events=_events_around(store, conn, prepared.events_read))
     stamp = utc_now_text()
     summary = []

@@ -65,7 +65,12 @@ class Worker:
     batch : int
         Member-days claimed and measured together.
     write_chunk : int
-        Member-days written per writer transaction.
+        The most member-days written per writer transaction.
+    write_budget_s : float
+        How long one writer transaction should hold the writer lock (seconds): after each, the next
+        one takes as many member-days as the last ones' time per member-day fits in this budget
+        (at least one), so that a batch of heavy member-days (long tracks, many earlier days to
+        compare for replays) never makes uploads and reviews wait long.
     lease_s : float
         How long a claim lasts; a worker that dies leaves its claims to expire after this.
     poll_s : float
@@ -78,6 +83,7 @@ class Worker:
     lease_s: float = 120.0
     poll_s: float = 0.1
     write_chunk: int = 64
+    write_budget_s: float = 0.2
     actor: str = "worker"
     #: member-days verified and written, claims whose result was discarded (newer input), failures
     verified: int = 0
@@ -95,10 +101,14 @@ class Worker:
             with self.store.read() as conn:
                 prepared = prepare(self.store, conn, {c.key for c in claims})
             # Written a few member-days per transaction, so that uploads and reviews never wait
-            # long for the writer lock.
-            for start in range(0, len(claims), self.write_chunk):
-                chunk = claims[start:start + self.write_chunk]
+            # long for the writer lock: the first transaction takes one member-day, the next ones
+            # as many as fit the time budget at the pace measured so far.
+            start, size, spent, done = 0, 1, 0.0, 0
+            while start < len(claims):
+                chunk = claims[start:start + size]
+                start += len(chunk)
                 with self.store.write() as conn:
+                    began = time.monotonic()   # the time the writer lock is held, not waited for
                     settle(self.store, conn, self.actor)
                     held = queue.still_mine(conn, chunk, self.name)
                     if held:
@@ -106,6 +116,8 @@ class Worker:
                                                   self.actor)
                     queue.finish(conn, self.name, done=held, released=[c for c in chunk if c not in held])
                 mine += held
+                spent, done = spent + time.monotonic() - began, done + len(chunk)
+                size = max(1, min(self.write_chunk, int(self.write_budget_s / max(spent / done, 1e-6))))
         except Exception:
             self.failed += len(claims)
             attempts = max(1, self.failed)
@@ -139,7 +151,8 @@ def _only(prepared: Prepared, keys: set[Key]) -> Prepared:
 
     part = replace(prepared.part, patrols=[p for p in prepared.part.patrols if (p.member_id, p.date) in keys],
                    tracks=[t for t in prepared.part.tracks if (t.member_id, t.date) in keys])
-    return Prepared(keys=keys, part=part, ctx=prepared.ctx, events_read=prepared.events_read)
+    return Prepared(keys=keys, part=part, ctx=prepared.ctx, events_read=prepared.events_read,
+                    replays={k: v for k, v in prepared.replays.items() if k in keys})
 
 
 def drain(store: Store, keys: Iterable[Key] | None = None, *, batch: int = 64, timeout_s: float | None = None,
