@@ -87,7 +87,8 @@ MAX_IDEMPOTENCY_KEY_CHARS = 255
 # cannot cost much more memory or time than its size (see docs/limits.md). Fixed, not configured.
 MAX_QUERY_INT = 2**53 - 1  # integer query parameters (cursors, offsets): exact in every JSON client
 MAX_JSON_DEPTH = 64  # arrays/objects inside each other in a JSON or GeoJSON body (a MultiPolygon needs 8)
-MAX_TABLE_COLUMNS = 1000  # columns of a CSV header (a track needs 4; the readers know about 70 names)
+MAX_TABLE_COLUMNS = 1000  # columns of a CSV header, properties of a grid file (a track needs 4)
+MAX_TABLE_CELLS = 10_000_000  # a grid file's features × distinct properties (values GDAL lays out)
 MAX_CSV_HEADER_BYTES = 64 * 1024  # the header line of a CSV
 MAX_FILE_NAME_CHARS = 200  # the file name of a multipart upload
 MAX_HEATMAP_CELLS_PER_SIDE = 1000  # heat-map cells along the longer side of a grid's box

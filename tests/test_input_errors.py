@@ -20,8 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
+import shapely.affinity
 from click.testing import CliRunner
 from conftest import SQUARE_100, to_lonlat
+from shapely.geometry import mapping
 
 from geoverify.errors import InputError, UploadTooLarge
 from geoverify.heatmap import HeatmapTooFine, smallest_cell_m, time_per_cell
@@ -381,3 +383,20 @@ def test_csv_header_leaving_several_columns_unnamed_is_read(tmp_path):
     path = write(tmp_path / "t.csv", 'member_id,time,lon,lat,,\nM001,2026-11-02T08:00:00+08:00,116.41,"39.94",,\n')
     fixes = read_track_file(path)
     assert len(fixes) == 1 and fixes["lat"].iloc[0] == 39.94
+
+
+def _grids_with_a_property_each(path: Path, n: int) -> Path:
+    features = [{"type": "Feature", "properties": {"grid_id": f"G{i}", f"p{i}": i},
+                 "geometry": mapping(shapely.affinity.translate(to_lonlat(SQUARE_100), xoff=i * 0.002))}
+                for i in range(n)]
+    return write(path, json.dumps({"type": "FeatureCollection", "features": features}))
+
+
+def test_grid_geojson_with_a_property_name_per_feature_is_refused_naming_the_limit(tmp_path):
+    """3000 grids, each with a property of its own: 640 KB that GDAL lays out as 9,000,000 values
+    (26 s and 900 MB before); refused from GDAL's summary of the file."""
+    path = _grids_with_a_property_each(tmp_path / "grids.geojson", 3000)
+    with pytest.raises(InputError, match=rf"grids.geojson: the grid file's features have 3001 distinct properties "
+                                         rf"between them; at most {MAX_TABLE_COLUMNS} are read"):
+        read_grids(path)
+    assert len(read_grids(_grids_with_a_property_each(tmp_path / "few.geojson", 50))) == 50

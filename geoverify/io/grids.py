@@ -12,6 +12,7 @@ import numpy as np
 import pyogrio
 import shapely
 
+from .. import settings
 from ..chinacrs import to_wgs84
 from ..errors import GeoverifyWarning, GridGeometryError, InputError
 from ..grid import Grid
@@ -49,6 +50,38 @@ def _unreadable(suffix: str, exc: Exception) -> str:
     if "not recognized as being in a supported file format" in text or "not recognized as a supported" in text:
         return f"is not {name} (its content is not recognised as one); {GRID_FORMATS}"
     return f"cannot be read as {name} ({text[:200]}); {GRID_FORMATS}"
+
+
+def _check_table_size(path: Path, layer: str | None) -> None:
+    """Refuse a grid file whose features and distinct properties would make too large a table.
+
+    GDAL lays the properties out as a table with one value for every feature and every property
+    name used by any feature: a few hundred kilobytes of features, each with a name of its own,
+    would cost minutes and gigabytes. The counts come from GDAL's summary of the file, read
+    before the features (a file it cannot summarise is left to the reader to report).
+
+    Raises
+    ------
+    InputError
+        Over :data:`geoverify.settings.MAX_TABLE_COLUMNS` properties, or over
+        :data:`geoverify.settings.MAX_TABLE_CELLS` features × properties.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            info = pyogrio.read_info(path, layer=layer)
+    except Exception:  # noqa: BLE001 - a damaged file: read_file reports it
+        return
+    fields, features = len(info.get("fields", ())), max(int(info.get("features") or 0), 0)
+    advice = ("keep the properties geoverify reads (grid_id, name, grid_type, members) and a few others, "
+              "and drop the rest")
+    if fields > settings.MAX_TABLE_COLUMNS:
+        raise InputError(f"the grid file's features have {fields} distinct properties between them; at most "
+                         f"{settings.MAX_TABLE_COLUMNS} are read: {advice}", source=str(path))
+    if fields * features > settings.MAX_TABLE_CELLS:
+        raise InputError(f"the grid file's {features} features have {fields} distinct properties between them, "
+                         f"{fields * features} values to lay out; at most {settings.MAX_TABLE_CELLS}: {advice}",
+                         source=str(path))
 
 
 def _polygon_layer(path: Path) -> str | None:
@@ -261,6 +294,8 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
         _check_geojson_object(path)
     if suffix == ".gpkg" and layer is None:
         layer = _polygon_layer(path)
+    if _is_geojson(path):   # properties are sparse only in GeoJSON: elsewhere the table is the file's size
+        _check_table_size(path, layer)
     try:
         with warnings.catch_warnings():
             # NaN coordinates warn in shapely's WKB reader; _repair names the grid instead.
