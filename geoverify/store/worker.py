@@ -85,6 +85,8 @@ class Worker:
     write_chunk: int = 64
     write_budget_s: float = 0.2
     actor: str = "worker"
+    #: seconds the writer lock was held per member-day written, averaged over the last transactions
+    pace_s: float | None = None
     #: member-days verified and written, claims whose result was discarded (newer input), failures
     verified: int = 0
     discarded: int = 0
@@ -101,9 +103,9 @@ class Worker:
             with self.store.read() as conn:
                 prepared = prepare(self.store, conn, {c.key for c in claims})
             # Written a few member-days per transaction, so that uploads and reviews never wait
-            # long for the writer lock: the first transaction takes one member-day, the next ones
-            # as many as fit the time budget at the pace measured so far.
-            start, size, spent, done = 0, 1, 0.0, 0
+            # long for the writer lock: each transaction takes as many as fit the time budget at
+            # the pace of the last ones (the first one of a worker: a single member-day).
+            start, size = 0, self._chunk()
             while start < len(claims):
                 chunk = claims[start:start + size]
                 start += len(chunk)
@@ -116,8 +118,9 @@ class Worker:
                                                   self.actor)
                     queue.finish(conn, self.name, done=held, released=[c for c in chunk if c not in held])
                 mine += held
-                spent, done = spent + time.monotonic() - began, done + len(chunk)
-                size = max(1, min(self.write_chunk, int(self.write_budget_s / max(spent / done, 1e-6))))
+                pace = (time.monotonic() - began) / len(chunk)
+                self.pace_s = pace if self.pace_s is None else 0.5 * (self.pace_s + pace)
+                size = self._chunk()
         except Exception:
             self.failed += len(claims)
             attempts = max(1, self.failed)
@@ -128,6 +131,12 @@ class Worker:
         self.verified += len(mine)
         self.discarded += len(claims) - len(mine)
         return written
+
+    def _chunk(self) -> int:
+        """Member-days for the next writer transaction: as many as fit ``write_budget_s``."""
+        if self.pace_s is None:
+            return 1
+        return max(1, min(self.write_chunk, int(self.write_budget_s / max(self.pace_s, 1e-6))))
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Work until ``stop`` is set; sleep ``poll_s`` (or until ``wake``) when nothing is pending."""
