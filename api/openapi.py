@@ -53,7 +53,10 @@ SCHEMAS = {
         "decision": {"type": "string", "enum": ["confirm", "dismiss"]}, "note": {"type": "string", "minLength": 1}}},
     "UploadResult": {"type": "object", "properties": {
         "upload_id": {"type": "integer"}, "kind": {"type": "string"}, "replayed": {"type": "boolean"},
-        "patrols": {"type": "array", "items": {"type": "object"}}, "ledger_entries": {"type": "integer"}},
+        "patrols": {"type": "array", "items": {"type": "object"}}, "ledger_entries": {"type": "integer"},
+        "warnings": {"type": "array", "items": {"type": "string"},
+                     "description": "what the file's content suggests to check (a track upload: lon and lat "
+                                    "that look swapped); the fixes are counted as read, never changed"}},
         "additionalProperties": True},
     "Object": {"type": "object", "additionalProperties": True},
 }

@@ -213,10 +213,17 @@ def track_files(path: str | Path) -> list[Path]:
 
 
 def warn_if_swapped(fixes: pd.DataFrame, source: str, unit: str = "line") -> None:
-    """Warn (:class:`GeoverifyWarning`) when a file's fixes look like lon and lat were swapped.
+    """Warn (:class:`GeoverifyWarning`) with :func:`swapped_hint` when there is one."""
+    hint = swapped_hint(fixes, source, unit)
+    if hint is not None:
+        warnings.warn(hint, GeoverifyWarning, stacklevel=3)
+
+
+def swapped_hint(fixes: pd.DataFrame, source: str, unit: str = "line") -> str | None:
+    """What to say when a file's fixes look like lon and lat were swapped, else None.
 
     A fix whose latitude is beyond ±90° is rejected as ``invalid``; when most such fixes would be
-    valid positions with lon and lat exchanged (lon=39.9, lat=116.4 in Beijing), the warning
+    valid positions with lon and lat exchanged (lon=39.9, lat=116.4 in Beijing), the hint
     says so, with a count and the first such fix (its ``unit``: line, feature or row). The fixes
     are still rejected and counted, never changed: the hint only says where to look.
     """
@@ -227,18 +234,18 @@ def warn_if_swapped(fixes: pd.DataFrame, source: str, unit: str = "line") -> Non
         swappable = out_of_range & (np.abs(lat) <= 180) & (np.abs(lon) <= 90)
     n = int(swappable.sum())
     if not n or 2 * n < int(out_of_range.sum()):
-        return
+        return None
     first = int(np.flatnonzero(swappable)[0])
-    warnings.warn(f"{source}: columns lon and lat look swapped: {n} fix(es) have a latitude beyond ±90° but "
-                  f"would be valid with lon and lat exchanged ({unit} {int(fixes['line'].iloc[first])}: "
-                  f"lon={lon[first]:g}, lat={lat[first]:g}); they are rejected as invalid. Put the longitude "
-                  "(east, e.g. 116.4 in Beijing) in lon and the latitude (north, e.g. 39.9) in lat",
-                  GeoverifyWarning, stacklevel=3)
+    return (f"{source}: columns lon and lat look swapped: {n} fix(es) have a latitude beyond ±90° but "
+            f"would be valid with lon and lat exchanged ({unit} {int(fixes['line'].iloc[first])}: "
+            f"lon={lon[first]:g}, lat={lat[first]:g}); they are rejected as invalid. Put the longitude "
+            "(east, e.g. 116.4 in Beijing) in lon and the latitude (north, e.g. 39.9) in lat")
 
 
 def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
                     member_id: str | None = None, kind_hint: str = "track",
-                    max_fixes: int | None = None) -> pd.DataFrame:
+                    max_fixes: int | None = None, hints: list[str] | None = None,
+                    source: str | None = None) -> pd.DataFrame:
     """Read one track file into a fix table (see :data:`geoverify.schema.TRACK_COLUMNS`).
 
     Parameters
@@ -255,6 +262,11 @@ def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84
         Refuse a file of more fixes (:class:`~geoverify.errors.UploadTooLarge`, a service
         upload's limit) as soon as that is known: from a Parquet file's metadata before reading,
         at the first CSV block over it, before the fix table of other files is built.
+    hints : list of str, optional
+        Given, what the file's content suggests (:func:`swapped_hint`) is appended to it instead
+        of being warned (for a service, which answers it).
+    source : str, optional
+        How hints name the file (default: ``path``).
 
     Warns
     -----
@@ -264,7 +276,11 @@ def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84
     fixes = _read_track_file(path, tz=tz, crs=crs, member_id=member_id, kind_hint=kind_hint, max_fixes=max_fixes)
     suffix = Path(path).suffix.lower()
     unit = "feature" if suffix in GEOJSON_SUFFIXES else "row" if suffix in PARQUET_SUFFIXES else "line"
-    warn_if_swapped(fixes, str(path), unit)
+    if hints is None:
+        warn_if_swapped(fixes, source or str(path), unit)
+    else:
+        hint = swapped_hint(fixes, source or str(path), unit)
+        hints += [hint] if hint is not None else []
     return fixes
 
 

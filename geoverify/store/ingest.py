@@ -165,7 +165,9 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
             queued = queue.enqueue(conn, keys)
             ledger_seq = conn.execute(select(func.max(ledger_table.c.seq))).scalar_one() or 0
             stored_at = utc_now_text()
+            hints = parsed.attrs.get("hints", []) if kind == "tracks" else []
             response = {"upload_id": upload_id, "kind": kind, "content_sha256": content_sha, **counts,
+                        **({"warnings": hints} if kind == "tracks" else {}),
                         "patrols": [{"patrol_id": make_patrol_id(m, d), "state": "pending"} for m, d in sorted(
                             shown, key=lambda k: (k[1], k[0]))],
                         "ledger_entries": 0, "replayed": False}
@@ -259,8 +261,11 @@ def _parse(store: Store, kind: str, body: bytes, suffix: str, params: dict, file
         return read_body(body, suffix, lambda p: read_sites(p, crs=crs), filename)
     if suffix == ".gpx" and not params.get("member_id"):
         raise InvalidRequest("a GPX track has no member field; pass member_id (the ?member_id= parameter)")
+    hints: list[str] = []
     frame = read_body(body, suffix, lambda p: read_track_file(
-        p, tz=store.tz, crs=crs, member_id=params.get("member_id"), max_fixes=store.max_fixes_per_upload), filename)
+        p, tz=store.tz, crs=crs, member_id=params.get("member_id"), max_fixes=store.max_fixes_per_upload,
+        hints=hints, source=filename or "the upload"), filename)
+    frame.attrs["hints"] = hints
     if len(frame) > store.max_fixes_per_upload:
         raise UploadTooLarge(f"the upload holds {len(frame)} fixes; at most {store.max_fixes_per_upload} are "
                              "accepted per request: split the file by member or by day")

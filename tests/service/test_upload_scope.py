@@ -121,3 +121,15 @@ def test_event_duplicate_evidence_names_only_members_the_supervisor_sees(with_gr
         assert evidence["earlier_member_id"] is None and evidence["earlier_event_id"] is None
         assert evidence["earlier_in_scope"] is False
         assert evidence["distance_m"] == seen_by_auditor[0]["distance_m"] and evidence["category"] == "garbage"
+
+
+def test_a_track_upload_answers_a_swapped_columns_hint(with_grids, client, auth):
+    header, *rows = (SAMPLES / "honest_M001.csv").read_text(encoding="utf-8").splitlines()
+    swapped = [",".join(c[:2] + [c[3], c[2]] + c[4:]) for c in (r.split(",") for r in rows[:20])]
+    answer = post(client, "tracks", ("\n".join([header, *swapped]) + "\n").encode(), auth["uploader"])
+    assert answer.status_code == 201, answer.json
+    assert answer.json["rejected"]["invalid"] == 20 and answer.json["accepted"] == 0   # counted, not dropped
+    (hint,) = answer.json["warnings"]
+    assert hint.startswith("the upload: columns lon and lat look swapped: 20 fix(es)") and "line 2: lon=39.9" in hint
+    plain = post(client, "tracks", (SAMPLES / "honest_M001.csv").read_bytes(), auth["uploader"])
+    assert plain.status_code == 201 and plain.json["warnings"] == []
