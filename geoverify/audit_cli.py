@@ -37,14 +37,14 @@ def _grace(_ctx, _param, value: str):
 
 
 def _verdict_lines(result: dict) -> list[str]:
-    """What ``audit verify`` prints to stdout for a chain that checks out (the summary last)."""
+    """What ``audit verify`` prints to stdout for a chain that checks out (the verdict first)."""
     n = result["ledger_entries"]
-    lines = [f"{n} ledger entr{'y matches its' if n == 1 else 'ies match their'} audit entr{'y' if n == 1 else 'ies'}"]
+    lines = [f"audit log OK: {result['entries']} entries, head hash {result['head_hash']}",
+             f"{n} ledger entr{'y matches its' if n == 1 else 'ies match their'} audit entr{'y' if n == 1 else 'ies'}"]
     checkpoint = result["checkpoint"]
     if checkpoint is not None:
         lines.append(f"checkpoint seq {checkpoint['seq']} ({checkpoint['source']}, signed at {checkpoint['at']}, "
                      f"key {checkpoint['key_id']}): signature {checkpoint['signature']}")
-    lines.append(f"audit log OK: {result['entries']} entries, head hash {result['head_hash']}")
     return lines
 
 
