@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask
 
-from geoverify.settings import (DEFAULT_CORS_ORIGINS, DEFAULT_RATELIMIT_STORAGE_URI, DEFAULT_RATELIMIT_STRATEGY,
-                                DEFAULT_UPLOAD_RATE_LIMIT, configured_database_url, configured_rules_path,
-                                configured_tz)
+from geoverify.settings import (
+    DEFAULT_CORS_ORIGINS,
+    DEFAULT_RATELIMIT_STORAGE_URI,
+    DEFAULT_RATELIMIT_STRATEGY,
+    DEFAULT_UPLOAD_RATE_LIMIT,
+    configured_database_url,
+    configured_rules_path,
+    configured_tz,
+)
 
 DEFAULT_MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # bytes
 DEFAULT_MAX_FIXES_PER_UPLOAD = 500_000
@@ -40,8 +46,24 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import (audit, auth, credits, events, flags, grids, index, limits, map, openapi, params, patrols,
-                   problems, security, sites, tracks)
+    from . import (
+        audit,
+        auth,
+        credits,
+        events,
+        flags,
+        grids,
+        index,
+        limits,
+        map,
+        openapi,
+        params,
+        patrols,
+        problems,
+        security,
+        sites,
+        tracks,
+    )
 
     problems.init_app(app)
     security.init_app(app)

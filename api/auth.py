@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import Flask, abort, current_app, g, request
 
-from geoverify.store import Store
-from geoverify.store import tokens
+from geoverify.store import Store, tokens
 from geoverify.store.ingest import remove_stale_upload_folders
 from geoverify.store.tokens import Principal
 
@@ -60,7 +59,8 @@ def requires(*roles: str) -> Callable:
                                                                                   'error="invalid_token"'})
             if principal is None:
                 return problem(401, "The token is unknown or revoked; ask an admin for a new one "
-                                    "(`geoverify token create`).", headers={"WWW-Authenticate": 'Bearer realm="geoverify"'})
+                                    "(`geoverify token create`).",
+                               headers={"WWW-Authenticate": 'Bearer realm="geoverify"'})
             if principal.role not in allowed:
                 return problem(403, f"Role {principal.role} may not do this; it needs one of: "
                                     f"{', '.join(sorted(allowed))}.")

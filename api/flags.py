@@ -38,7 +38,8 @@ def list_flags():
 @operation("Confirm or dismiss a flag", tag="flags",
            description="The patrol's day is re-verified with every review; the credit change is in the "
                        "ledger when this answers.",
-           body={"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Review"}}}},
+           body={"required": True,
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Review"}}}},
            responses={200: ("the review, the flag's new status, the patrol's credit and the ledger entries "
                             "appended", "Object")})
 @requires("auditor")

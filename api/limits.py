@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import Flask, current_app, g, make_response
 from limits import parse, storage, strategies

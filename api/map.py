@@ -18,9 +18,9 @@ import shapely
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 
+from geoverify.errors import NotFound
 from geoverify.grid import Grid
 from geoverify.heatmap import DEFAULT_CELL_M, heatmap_geojson, time_per_cell
-from geoverify.errors import NotFound
 from geoverify.store import maps, queries
 from geoverify.store.schema import grids
 
@@ -125,7 +125,8 @@ def _simplified(document: dict, tolerance_m: float) -> dict:
         metric = shapely.transform(geom, lambda xy: np.column_stack(projection.forward(xy[:, 0], xy[:, 1])))
         if tolerance_m > 0:
             metric = metric.simplify(tolerance_m, preserve_topology=feature["properties"]["kind"] == "covered")
-        back = shapely.transform(metric, lambda xy: np.round(np.column_stack(projection.inverse(xy[:, 0], xy[:, 1])), 6))
+        back = shapely.transform(metric,
+                                 lambda xy: np.round(np.column_stack(projection.inverse(xy[:, 0], xy[:, 1])), 6))
         feature["geometry"] = json.loads(shapely.to_geojson(back))
         if feature["properties"]["kind"] == "track":
             feature["properties"]["points"] = int(shapely.get_num_coordinates(back))

@@ -4,7 +4,8 @@ operation with :func:`operation`; paths, methods and path parameters come from F
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from apispec import APISpec
 from flask import Blueprint, Flask, current_app, jsonify
@@ -19,7 +20,8 @@ PROBLEM = {"type": "object", "required": ["type", "title", "status", "detail"], 
     "detail": {"type": "string", "description": "what went wrong and what to do"},
     "instance": {"type": "string"}}}
 LEDGER_ENTRY = {"type": "object", "properties": {
-    "credit_id": {"type": "string"}, "seq": {"type": "integer"}, "kind": {"type": "string", "enum": ["grant", "reversal"]},
+    "credit_id": {"type": "string"}, "seq": {"type": "integer"},
+    "kind": {"type": "string", "enum": ["grant", "reversal"]},
     "reverses": {"type": "string", "nullable": True}, "patrol_id": {"type": "string"},
     "member_id": {"type": "string"}, "grid_id": {"type": "string", "nullable": True},
     "date": {"type": "string", "format": "date"}, "points": {"type": "number"},
@@ -111,8 +113,9 @@ def _problem_response(description: str) -> dict:
 
 def _operation(doc: dict, view, path_args: list[str]) -> dict[str, Any]:
     roles = getattr(view, "__roles__", None)
+    description = (doc["description"] + (f"\n\nRoles: {', '.join(roles)}." if roles else "")).strip()
     op: dict[str, Any] = {"summary": doc["summary"], "tags": [doc["tag"]],
-                          "description": (doc["description"] + (f"\n\nRoles: {', '.join(roles)}." if roles else "")).strip(),
+                          "description": description,
                           "parameters": [{"in": "path", "name": a, "required": True,
                                           "schema": {"type": "string", "minLength": 1, **TEXT_VALUE}}
                                          for a in path_args] + doc["params"],

@@ -10,9 +10,17 @@ from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from geoverify.errors import GeoverifyError, InputError, RulesError
-from geoverify.errors import (Forbidden, IdempotencyConflict, InvalidRequest, NotFound, TokenError,
-                                    UploadTooLarge)
+from geoverify.errors import (
+    Forbidden,
+    GeoverifyError,
+    IdempotencyConflict,
+    InputError,
+    InvalidRequest,
+    NotFound,
+    RulesError,
+    TokenError,
+    UploadTooLarge,
+)
 
 PROBLEM_TYPE = "application/problem+json"
 # Actionable details for the errors Flask (or the WSGI server) raises itself.

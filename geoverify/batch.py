@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from .patrol import DayTrack, Patrol, verify_patrol
 from .patrol_flags import identify
 from .rules import Rules, RuleSet
 from .track_summary import duplicate_summary, event_fixes
+
 
 @dataclass
 class BatchResult:

@@ -270,6 +270,6 @@ def rules_show(rules_path) -> None:
 
 
 # The service's commands (store, tokens, audit, serve, demo) live in their own module.
-from .service_cli import register  # noqa: E402
+from .service_cli import register  # noqa: E402 -- beside the register(main) call it serves
 
 register(main)

@@ -69,7 +69,7 @@ class CoverageRaster:
     cell_count: int
 
     @classmethod
-    def of(cls, grid: Grid) -> "CoverageRaster":
+    def of(cls, grid: Grid) -> CoverageRaster:
         """Build the raster of ``grid`` (spacing chosen from its area and perimeter)."""
         geom = grid.geometry
         minx, miny, maxx, maxy = geom.bounds

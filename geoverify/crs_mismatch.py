@@ -11,7 +11,7 @@ grid as read, most of them once converted, and no other grid holding most of the
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import shapely

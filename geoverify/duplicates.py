@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Callable, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ class _Path:
     y: np.ndarray
     max_gap_s: float
 
-    def shifted(self, shift_s: float) -> "_Path":
+    def shifted(self, shift_s: float) -> _Path:
         return _Path(self.t + shift_s, self.x, self.y, self.max_gap_s)
 
     def covers(self, t: np.ndarray) -> np.ndarray:
@@ -375,9 +375,9 @@ def find_duplicate_tracks(tracks: Sequence[DayTrack], rules_for_member: Callable
     boxes, so the cost grows with the number of tracks that actually meet, not all pairs.
 
     **Replay.** A member's track is compared with each of the same member's tracks of the
-    ``duplicate_replay_window_days`` dates before it, shifted in time by an unknown amount: every 30 s sample of the later track votes for
-    the shifts that bring a fix of the earlier track within the distance threshold (a KD-tree
-    radius query); the best-voted shifts and the start-aligned shift are measured in full as
+    ``duplicate_replay_window_days`` dates before it, shifted in time by an unknown amount: every 30 s sample
+    of the later track votes for the shifts that bring a fix of the earlier track within the distance
+    threshold (a KD-tree radius query); the best-voted shifts and the start-aligned shift are measured in full as
     above. A replay repeats the shape at the same pace, so one shift holds the whole day; honest
     days on the same streets agree only here and there, at scattered shifts. The later day is
     flagged when the measure passes and the matched stretch reaches at least

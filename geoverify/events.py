@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -78,7 +78,7 @@ def _member_fixes(day_tracks: Sequence[DayTrack]):
     parts = [(t, ~t.synthetic) for t in day_tracks if len(t.time_ns)]
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, object), np.zeros(0, np.int64)
-    cat = lambda name: np.concatenate([np.asarray(getattr(t, name))[m] for t, m in parts])  # noqa: E731
+    cat = lambda name: np.concatenate([np.asarray(getattr(t, name))[m] for t, m in parts])  # noqa: E731 -- a local one-liner
     t_ns, lon, lat, source, line = cat("time_ns"), cat("lon"), cat("lat"), cat("source"), cat("line")
     order = np.argsort(t_ns, kind="stable")
     # The same fix may come twice (a stored day and its re-upload): keep the first of each time.

@@ -98,7 +98,8 @@ def _check(x, y, t_s, track_ids, cell_m, bounds):
         smallest = smallest_cell_m(bounds)
         raise HeatmapTooFine(f"cell_m={cell_m:g} m gives {shape[1]} × {shape[0]} cells over the grid's box "
                              f"({maxx - minx:.0f} × {maxy - miny:.0f} m); a heat map has at most "
-                             f"{MAX_CELLS_PER_SIDE} cells per side: use a cell of at least {smallest:g} m for this grid "
+                             f"{MAX_CELLS_PER_SIDE} cells per side: use a cell of at least {smallest:g} m "
+                             f"for this grid "
                              f"(cell_m={smallest:g})", smallest_cell_m=smallest)
     return x, y, t, ids, (minx, miny), shape
 

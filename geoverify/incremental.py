@@ -18,8 +18,8 @@ either side), which the store re-verifies when the pair's outcome may have chang
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import pandas as pd
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -82,5 +82,6 @@ def mock_flags(fixes: FixSource, rules: Rules) -> list[Flag]:
         flags.append(Flag("MOCK_LOCATION", fixes.time(a), fixes.time(b), float(np.median(track.lon[a:b + 1])),
                           float(np.median(track.lat[a:b + 1])), {
                               "mock_fixes": int(b - a + 1), "first_fix": fixes.where(a), "last_fix": fixes.where(b),
-                              "device_ids": devices, "duration_s": round((track.time_ns[b] - track.time_ns[a]) / 1e9, 3)}))
+                              "device_ids": devices,
+                              "duration_s": round((track.time_ns[b] - track.time_ns[a]) / 1e9, 3)}))
     return flags

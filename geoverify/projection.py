@@ -15,7 +15,6 @@ from pyproj import CRS, Transformer
 from pyproj.enums import TransformDirection
 
 
-
 class LocalProjection:
     """Projects WGS-84 lon/lat (degrees) to local metres and back, centred at ``(lon0, lat0)``.
 

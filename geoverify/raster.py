@@ -30,7 +30,7 @@ class Raster:
     ny: int
 
     @classmethod
-    def around(cls, bounds: tuple[float, float, float, float], cell: float, pad: float) -> "Raster":
+    def around(cls, bounds: tuple[float, float, float, float], cell: float, pad: float) -> Raster:
         """The raster covering ``bounds`` (minx, miny, maxx, maxy) plus ``pad`` metres each side."""
         minx, miny, maxx, maxy = bounds
         x0, y0 = minx - pad, miny - pad
@@ -76,7 +76,7 @@ class Clearance:
     bounds: tuple[float, float, float, float]
 
     @classmethod
-    def of(cls, polygon, cell: float) -> "Clearance":
+    def of(cls, polygon, cell: float) -> Clearance:
         """Build the field for ``polygon`` (metres) with cells of ``cell`` metres."""
         bounds = tuple(polygon.bounds)
         raster = Raster.around(bounds, cell, pad=4 * cell)

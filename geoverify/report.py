@@ -44,7 +44,7 @@ def to_table(result: BatchResult, tz: str) -> str:
                      _hours(p.verified_s), f"{p.distance_m / 1000:.1f}",
                      f"{math.floor(p.coverage['area_ratio'] * 100 + 0.5):d}%", flags, credit))
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731 -- a local one-liner
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
     flagged = [e for e in result.events if e.flags]
     if result.events:

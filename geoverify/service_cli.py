@@ -34,10 +34,11 @@ def _shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _open(database_url: str, now: str | None = None):
+def _open(database_url: str, now: str | None = None, audit_key: str | None = None):
     from .store import Store
 
-    store = Store.open(database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now)
+    store = Store.open(database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now,
+                       audit_key=audit_key)
     limit = configured_max_fixes_per_upload()
     if limit is not None:
         store.max_fixes_per_upload = limit
@@ -172,7 +173,8 @@ def register(main: click.Group) -> None:
         @load.command(kind)
         @click.argument("path", type=click.Path(exists=True, path_type=Path))
         @click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default=None)
-        @click.option("--member-id", default=None, help="Member id of GPX tracks.") if kind == "tracks" else (lambda f: f)
+        @(click.option("--member-id", default=None, help="Member id of GPX tracks.") if kind == "tracks"
+          else (lambda f: f))
         @click.option("--now", "now", default=None, help="Verification time (ISO 8601); default now.")
         @_database_option
         def command(path, crs, now, database_url, member_id=None):
@@ -230,7 +232,6 @@ def register(main: click.Group) -> None:
     def credits_export(after, output, database_url):
         """Write ledger entries as JSON Lines (one entry per line, seq order); prints the next cursor."""
         from .store import ledger
-
         from .store.verification import settle
 
         store = _open(database_url)
@@ -317,7 +318,13 @@ def register(main: click.Group) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
         url = f"sqlite:///{db_path.resolve()}"
-        store = _open(url, now)
+        # The demo signs audit checkpoints with its own key, kept beside the store (made once).
+        key_path = db_path.parent / "audit.key"
+        if not key_path.exists():
+            from .store.checkpoints import generate
+
+            generate(key_path)
+        store = _open(url, now, audit_key=str(key_path))
         load_samples(store)
         issued = {}
         with store.write() as conn:
@@ -325,12 +332,13 @@ def register(main: click.Group) -> None:
                                  ("auditor", []), ("scorer", [])):
                 issued[role] = tokens.create(conn, role, scopes, f"demo-{role}")[1]
         with store.read() as conn:
-            teleport = queries.list_flags(conn, code="TELEPORT", limit=1)["flags"]
-        flag_id = teleport[0]["flag_id"] if teleport else "FLAG_ID"
+            held = queries.list_flags(conn, code="MOCK_LOCATION", limit=1)["flags"]
+        flag_id = held[0]["flag_id"] if held else "FLAG_ID"
         base = f"http://{host}:{port}/api/v1"
         env_file = db_path.parent / "tokens.env"
         _write_tokens_env(env_file, base, issued)
         click.echo(f"\nstore: {db_path.resolve()}  (GEOVERIFY_DATABASE_URL={url})")
+        click.echo(f"audit checkpoints signed with {key_path} (public key {key_path}.pub; GEOVERIFY_AUDIT_KEY)")
         click.echo("tokens (uploader: members M001 M002; supervisor: grid DC-01):")
         for role, secret in issued.items():
             click.echo(f"  {role:<10} {secret}")
@@ -340,9 +348,10 @@ def register(main: click.Group) -> None:
         click.echo("\ntry:")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols'")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols/M002_20261102/geojson'")
-        click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' '{base}/flags?status=open&code=TELEPORT'")
+        click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' '{base}/flags?status=open&code=MOCK_LOCATION'")
         click.echo(f"  curl -X POST -H 'Authorization: Bearer {issued['auditor']}' -H 'Content-Type: application/json' "
-                   f"-d '{{\"decision\": \"dismiss\", \"note\": \"checked the tunnel\"}}' '{base}/flags/{flag_id}/review'")
+                   f"-d '{{\"decision\": \"dismiss\", \"note\": \"GPS test app left on; positions match her check-ins\"}}' "
+                   f"'{base}/flags/{flag_id}/review'")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['scorer']}' '{base}/credits?after=0&limit=100'")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' '{base}/audit/verify'")
         click.echo(f"  curl '{base}/openapi.json'")

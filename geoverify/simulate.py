@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -572,8 +572,9 @@ def write_samples(grids_path: str | Path, out_dir: str | Path, date: str = "2026
     Tracks go to ``out_dir/<scenario>_<member>.csv`` (columns :data:`CSV_COLUMNS`, times ISO 8601
     with offset, lon/lat 6 decimals). Events go to ``out_dir/events/events.csv`` and sites to
     ``out_dir/sites/sites.csv``, in sub-folders so that ``out_dir`` itself reads as a folder of
-    tracks; the motion model's scenarios (:mod:`geoverify.motion_scenarios`) go to ``out_dir/motion``. A member patrols the grid whose ``members`` lists them (else, and for the unassigned
-    member, a grid chosen by position in the file).
+    tracks; the motion model's scenarios (:mod:`geoverify.motion_scenarios`) go to ``out_dir/motion``.
+    A member patrols the grid whose ``members`` lists them (else, and for the unassigned member, a grid
+    chosen by position in the file).
 
     Returns
     -------

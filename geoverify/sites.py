@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -306,7 +306,7 @@ def visits_report(grids: Sequence[Grid], sites: pd.DataFrame, visits: pd.DataFra
     dates = [_as_date(d) for d in visits["date"]]
     period = visits[np.array([d is not None and date_from <= d <= date_to for d in dates], dtype=bool)]
     period = period.sort_values(["date", "start", "site_id"], kind="stable")
-    iso = lambda d: d.isoformat() if d is not None else None  # noqa: E731
+    iso = lambda d: d.isoformat() if d is not None else None  # noqa: E731 -- a local one-liner
     site_rows = [{**row, "last_visit_date": iso(row["last_visit_date"]), "next_due": iso(row["next_due"]),
                   "overdue": bool(row["overdue"]), "days_overdue": int(row["days_overdue"]),
                   "visits_in_period": int(row["visits_in_period"])}
@@ -320,7 +320,8 @@ def visits_report(grids: Sequence[Grid], sites: pd.DataFrame, visits: pd.DataFra
         part = schedule[schedule["grid_id"].isin(own)]
         mine = period[period["member_id"].astype(str) == member]
         member_rows.append({"member_id": member, "grid_ids": own, "sites": int(len(part)), "visits": int(len(mine)),
-                            "sites_visited": int(mine["site_id"].nunique()), "overdue_sites": int(part["overdue"].sum())})
+                            "sites_visited": int(mine["site_id"].nunique()),
+                            "overdue_sites": int(part["overdue"].sum())})
     return {"period": {"from": date_from.isoformat(), "to": date_to.isoformat()},
             "visits": [{"site_id": str(row.site_id), "grid_id": row.grid_id, "member_id": str(row.member_id),
                         "date": _as_date(row.date).isoformat(), "start": iso_time(row.start, tz),

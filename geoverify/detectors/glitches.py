@@ -203,7 +203,7 @@ def _absorbed(x, y, t, steps: np.ndarray, limit: np.ndarray, breaks: np.ndarray)
     out = np.zeros(len(steps), dtype=bool)
     for first, last in ((steps - 1, steps + 1), (steps, steps + 2)):
         ok = (first >= 0) & (last <= n - 1)
-        f, l = np.clip(first, 0, n - 1), np.clip(last, 0, n - 1)
+        f, l = np.clip(first, 0, n - 1), np.clip(last, 0, n - 1)  # noqa: E741 -- f and l: first and last fix
         joined = ok & ~breaks[np.clip(f, 0, len(breaks) - 1)] & ~breaks[np.clip(l - 1, 0, len(breaks) - 1)]
         speed = np.hypot(x[l] - x[f], y[l] - y[f]) / np.where(t[l] > t[f], t[l] - t[f], np.inf)
         out |= joined & (speed <= limit)

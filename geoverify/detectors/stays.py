@@ -153,7 +153,8 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
             continue
         idle_fixes[a:b + 1] = True
         cx, cy = x[a:b + 1].mean(), y[a:b + 1].mean()
-        if site_x is not None and len(site_x) and np.min(np.hypot(site_x - cx, site_y - cy)) <= rules.site_visit_radius_m:
+        if (site_x is not None and len(site_x)
+                and np.min(np.hypot(site_x - cx, site_y - cy)) <= rules.site_visit_radius_m):
             continue
         stays.append(Stay("IDLE", a, b))
 

@@ -38,10 +38,10 @@ class _TrackPointHandler(xml.sax.ContentHandler):
         self._in_metadata = 0
         self._locator = None
 
-    def setDocumentLocator(self, locator):  # noqa: N802 (SAX API)
+    def setDocumentLocator(self, locator):  # noqa: N802 -- SAX's method name
         self._locator = locator
 
-    def startElement(self, name, attrs):  # noqa: N802 (SAX API)
+    def startElement(self, name, attrs):  # noqa: N802 -- SAX's method name
         local = _local(name)
         if local == "metadata":
             self._in_metadata += 1
@@ -58,7 +58,7 @@ class _TrackPointHandler(xml.sax.ContentHandler):
         if self._field is not None:
             self._text.append(content)
 
-    def endElement(self, name):  # noqa: N802 (SAX API)
+    def endElement(self, name):  # noqa: N802 -- SAX's method name
         local = _local(name)
         if self._field is not None and (_FIELDS.get(local) == self._field or
                                         (self._field == "__crs__" and local in _CRS_ELEMENTS)):

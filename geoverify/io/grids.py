@@ -17,7 +17,7 @@ from ..chinacrs import to_wgs84
 from ..errors import GeoverifyWarning, GridGeometryError, InputError
 from ..grid import Grid
 from ..projection import LocalProjection
-from ..schema import GRID_OPTIONAL, GRID_REQUIRED, MAX_ID_CHARS, id_problem
+from ..schema import GRID_OPTIONAL, GRID_REQUIRED, id_problem
 from .jsondepth import check_json_file_depth
 from .tables import normalise_crs_name, resolve_columns
 
@@ -70,7 +70,7 @@ def _check_table_size(path: Path, layer: str | None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             info = pyogrio.read_info(path, layer=layer)
-    except Exception:  # noqa: BLE001 - a damaged file: read_file reports it
+    except Exception:  # noqa: BLE001 -- a damaged file: read_file reports it
         return
     fields, features = len(info.get("fields", ())), max(int(info.get("features") or 0), 0)
     advice = ("keep the properties geoverify reads (grid_id, name, grid_type, members) and a few others, "
@@ -96,7 +96,7 @@ def _polygon_layer(path: Path) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # GDAL's notes on a file that is not a GeoPackage
             layers = pyogrio.list_layers(path)
-    except Exception:  # noqa: BLE001 - a damaged file: read_file reports it
+    except Exception:  # noqa: BLE001 -- a damaged file: read_file reports it
         return None
     polygons = [str(name) for name, kind in layers if kind and "POLYGON" in str(kind).upper()]
     if polygons:
@@ -234,7 +234,7 @@ def _repair(geom, grid_id: str, source: str, feature: int):
     reason = shapely.is_valid_reason(geom)
     c = geom.representative_point() if not geom.is_empty else None
     proj = LocalProjection(c.x, c.y)
-    fwd = lambda xy: np.column_stack(proj.forward(xy[:, 0], xy[:, 1]))  # noqa: E731
+    fwd = lambda xy: np.column_stack(proj.forward(xy[:, 0], xy[:, 1]))  # noqa: E731 -- a local one-liner
     before = shapely.transform(geom, fwd).area
     fixed = shapely.make_valid(geom)
     polys = [g for g in shapely.get_parts(fixed) if g.geom_type in ("Polygon", "MultiPolygon")]
@@ -302,7 +302,7 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
             warnings.filterwarnings("ignore", "invalid value encountered in from_wkb", RuntimeWarning)
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
             frame = gpd.read_file(path, layer=layer, engine="pyogrio")
-    except Exception as exc:  # pyogrio/GDAL raise their own error types
+    except Exception as exc:  # noqa: BLE001 -- pyogrio/GDAL raise their own error types
         raise InputError(_unreadable(suffix, exc), source=source) from None
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"the file holds no geometry, only a table of attributes; {GRID_FORMATS}, "
@@ -331,9 +331,9 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
         if declared != "wgs84" and geom is not None:
             geom = shapely.transform(geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], declared)))
         geom = _repair(geom, grid_id, source, number)
-        text = lambda key: (None if key not in mapping or row[mapping[key]] is None  # noqa: E731
-                            or (isinstance(row[mapping[key]], float) and np.isnan(row[mapping[key]]))
-                            else str(row[mapping[key]]))
+        def text(key, row=row):
+            value = row[mapping[key]] if key in mapping else None
+            return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
         members = _parse_members(row[mapping["members"]], source, grid_id, number) if "members" in mapping else ()
         extra = {c: row[c] for c in columns if c not in mapping.values()}
         grids.append(Grid(grid_id=grid_id, geometry_wgs84=geom, name=text("name"),

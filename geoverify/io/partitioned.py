@@ -25,9 +25,9 @@ import json
 import shutil
 import warnings
 import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd

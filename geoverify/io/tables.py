@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -537,7 +538,7 @@ def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
             pa.default_memory_pool().release_unused()  # the block's Arrow buffers, before the next
     except (InputError, UploadTooLarge):
         raise
-    except Exception as exc:  # pyarrow raises many types for a damaged file
+    except Exception as exc:  # noqa: BLE001 -- pyarrow raises many types for a damaged file
         raise InputError(f"cannot read Parquet: {exc}", source=source) from None
     if not parts:  # no rows: an empty table with the file's columns
         frame = _to_pandas(handle.schema_arrow.empty_table().select(wanted))

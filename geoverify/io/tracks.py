@@ -15,9 +15,19 @@ from ..chinacrs import to_wgs84
 from ..errors import GeoverifyWarning, InputError
 from ..schema import COORDINATE_SYSTEMS, TRACK_COLUMNS, TRACK_OPTIONAL, TRACK_REQUIRED
 from .gpx import read_gpx_table
-from .tables import (CSV_SUFFIXES, GEOJSON_SUFFIXES, PARQUET_SUFFIXES, PointTable, check_rows,
-                     normalise_crs_name, read_csv_in_blocks, read_parquet_in_blocks, read_point_table,
-                     require_columns, resolve_columns)
+from .tables import (
+    CSV_SUFFIXES,
+    GEOJSON_SUFFIXES,
+    PARQUET_SUFFIXES,
+    PointTable,
+    check_rows,
+    normalise_crs_name,
+    read_csv_in_blocks,
+    read_parquet_in_blocks,
+    read_point_table,
+    require_columns,
+    resolve_columns,
+)
 from .times import DEFAULT_TZ, parse_times
 
 TRACK_SUFFIXES = CSV_SUFFIXES + GEOJSON_SUFFIXES + PARQUET_SUFFIXES + (".gpx",)

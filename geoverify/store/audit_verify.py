@@ -75,7 +75,8 @@ def _anchors(conn: Connection, kept: list[dict]) -> Iterator[dict]:
 
 
 def _where(anchor: dict) -> str:
-    return f"the checkpoint of seq {anchor['seq']} signed at {anchor['at']} ({anchor['source']}, key {anchor['key_id']})"
+    return (f"the checkpoint of seq {anchor['seq']} signed at {anchor['at']} "
+            f"({anchor['source']}, key {anchor['key_id']})")
 
 
 def _check_signature(anchor: dict, public_keys: dict) -> str:
@@ -203,8 +204,8 @@ def _walk(conn: Connection, public_keys: dict, kept: list[dict], walk: dict) -> 
         prev, expected = digest, expected + 1
     last_seq = expected - 1
     if anchor is not None:
-        for anchor in anchors:   # the highest checkpoint beyond the end
-            pass
+        for later in anchors:   # the highest checkpoint beyond the end
+            anchor = later
         _check_signature(anchor, public_keys)
         if last_seq == 0:
             raise Broken(1, "emptied", f"the audit log is empty but {_where(anchor)} covers seq {anchor['seq']}: "

@@ -8,7 +8,7 @@ behind on either database.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, String, Table
 

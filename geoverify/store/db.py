@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from ..errors import StoreError
 from ..rules import RuleSet, load_rules
-from ..settings import (configured_audit_key_path, configured_database_url, configured_rules_path,
-                        configured_settle_after_s, configured_tz)
+from ..settings import (
+    configured_audit_key_path,
+    configured_database_url,
+    configured_rules_path,
+    configured_settle_after_s,
+    configured_tz,
+)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises writers ("geoverif" in ASCII).
@@ -38,7 +43,7 @@ AUDIT_APPENDED = "geoverify.audit_appended"
 
 def utc_now_text() -> str:
     """The current time in UTC, ISO 8601 with microseconds (bookkeeping timestamps)."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def normalise_url(url: str) -> str:
@@ -131,7 +136,7 @@ class FairLock:
         self._next_ticket = 0
         self._serving = 0
 
-    def __enter__(self) -> "FairLock":
+    def __enter__(self) -> FairLock:
         with self._cond:
             ticket = self._next_ticket
             self._next_ticket += 1
@@ -193,7 +198,7 @@ class Store:
     @classmethod
     def open(cls, url: str | None = None, *, tz: str | None = None, rules_path: str | None = None,
              now: pd.Timestamp | str | None = None, migrate: bool = True, audit_key: str | None = None,
-             **kwargs) -> "Store":
+             **kwargs) -> Store:
         """Open (and by default create or upgrade) the store at ``url``.
 
         Parameters

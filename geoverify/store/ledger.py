@@ -28,8 +28,20 @@ import json
 import threading
 import uuid
 
-from sqlalchemy import (BigInteger, Connection, Integer, Numeric, Text, bindparam, case, cast, func, insert, literal,
-                        select)
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Numeric,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
 
 from . import audit
 from .db import utc_now_text
@@ -206,9 +218,9 @@ class EntryCache:
 
     A committed entry never changes, so its JSON text can be kept. Each entry's identity (its
     ``credit_id`` and ``chain_hash``) is kept too: when the database holds another entry under a
-    cached seq (a restored backup, a rewritten chain), the cache empties itself. Past ``max_entries`` the oldest cached entries are dropped (scorers read
-    the newest ones). Use it only with read transactions: an entry seen inside a writer's open
-    transaction could still be rolled back.
+    cached seq (a restored backup, a rewritten chain), the cache empties itself. Past ``max_entries`` the
+    oldest cached entries are dropped (scorers read the newest ones). Use it only with read transactions: an
+    entry seen inside a writer's open transaction could still be rolled back.
     """
 
     def __init__(self, max_entries: int = 100_000):

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import LineString, mapping
-
-from ..grid import Grid
 from sqlalchemy import Connection, select
 
+from ..grid import Grid
 from .queries import get_patrol, grid_feature
 from .schema import fixes, grids
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, tuple_, update
 

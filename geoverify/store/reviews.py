@@ -7,9 +7,9 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
+from ..errors import InvalidRequest, NotFound
 from . import audit
 from .db import Store, utc_now_text
-from ..errors import InvalidRequest, NotFound
 from .schema import flags, reviews
 from .tokens import Principal
 from .verification import REVIEW_STATUS, verify_now

@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, or_, select, update
 
+from ..errors import TokenError
 from . import audit
 from .db import utc_now_text
-from ..errors import TokenError
 from .schema import tokens
 
 ROLES = ("uploader", "supervisor", "auditor", "scorer", "admin")

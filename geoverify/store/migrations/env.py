@@ -17,7 +17,7 @@ def run_migrations() -> None:
 
 
 try:
-    context.config
+    context.config  # noqa: B018 -- probes whether Alembic is running a migration
 except AttributeError:  # imported outside a migration run (e.g. by pytest's doctest collection)
     pass
 else:
