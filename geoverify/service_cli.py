@@ -348,13 +348,16 @@ def register(main: click.Group) -> None:
         click.echo("\ntry:")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols'")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['supervisor']}' '{base}/patrols/M002_20261102/geojson'")
-        click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' '{base}/flags?status=open&code=MOCK_LOCATION'")
+        click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' "
+                   f"'{base}/flags?status=open&code=MOCK_LOCATION'")
         click.echo(f"  curl -X POST -H 'Authorization: Bearer {issued['auditor']}' -H 'Content-Type: application/json' "
-                   f"-d '{{\"decision\": \"dismiss\", \"note\": \"GPS test app left on; positions match her check-ins\"}}' "
+                   f"-d '{{\"decision\": \"dismiss\", \"note\": \"GPS test app left on; positions match her "
+                   f"check-ins\"}}' "
                    f"'{base}/flags/{flag_id}/review'")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['scorer']}' '{base}/credits?after=0&limit=100'")
         click.echo(f"  curl -H 'Authorization: Bearer {issued['auditor']}' '{base}/audit/verify'")
         click.echo(f"  curl '{base}/openapi.json'")
         store.dispose()
         if not no_serve:
-            _serve(create_app({"DATABASE_URL": url, "NOW": now}), sockets, host, port, threads=8)
+            _serve(create_app({"DATABASE_URL": url, "NOW": now, "AUDIT_KEY": str(key_path)}), sockets, host, port,
+                   threads=8)

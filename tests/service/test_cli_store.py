@@ -101,12 +101,19 @@ def test_demo_loads_samples_and_prints_a_token_per_role(cli, tmp_path):
     for role in ("admin", "uploader", "supervisor", "auditor", "scorer"):
         assert f"  {role:<10} gv_" in result.output
     assert "sites.csv: sites_read=12, created=12" in result.output
-    assert "/flags/M002_20261102.TELEPORT." in result.output
+    assert "/flags/M007_20261102.MOCK_LOCATION.013000Z/review" in result.output
     import sqlite3
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM patrols").fetchone()[0] == 12
         assert conn.execute("SELECT count(*) FROM grids").fetchone()[0] == 6
+        # The demo signs checkpoints with its own key: the head of the log is checkpointed.
+        head = conn.execute("SELECT seq FROM audit_head").fetchone()[0]
+        assert conn.execute("SELECT max(seq) FROM audit_checkpoints").fetchone()[0] == head
+    assert (db.parent / "audit.key").stat().st_mode & 0o777 == 0o600
+    # A second demo keeps the key (never overwritten) and starts a fresh store.
+    again = CliRunner().invoke(cli, ["demo", "--db", str(db), "--no-serve"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
 
 
 def test_rule_change_reverifies_and_is_audited(runner, tmp_path, monkeypatch, db_execute):
