@@ -43,8 +43,8 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.config.from_prefixed_env("GEOVERIFY")
     if test_config is not None:
         app.config.from_mapping(test_config)
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # app.json is Flask's DefaultJSONProvider
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # app.json is Flask's DefaultJSONProvider
 
     from . import (
         audit,

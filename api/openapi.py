@@ -33,7 +33,7 @@ LEDGER_ENTRY = {"type": "object", "properties": {
 CHECKPOINT = {"type": "object", "properties": {
     "seq": {"type": "integer"}, "hash": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
     "key_id": {"type": "string"}, "signature": {"type": "string", "description": "Ed25519, base64"}}}
-SCHEMAS = {
+SCHEMAS: dict[str, dict] = {
     "Problem": PROBLEM,
     "LedgerEntry": LEDGER_ENTRY,
     "CreditPage": {"type": "object", "properties": {
@@ -81,7 +81,8 @@ UPLOAD_TYPES = ("text/csv", "application/geo+json", "application/json", "applica
 def query(name: str, description: str, type_: str = "string", **schema) -> dict:
     """A query parameter (integers are at most :data:`geoverify.settings.MAX_QUERY_INT`, strings
     :data:`geoverify.settings.MAX_ID_CHARS` characters)."""
-    bounds = {} if "enum" in schema else {"integer": {"maximum": MAX_QUERY_INT}, "string": TEXT_VALUE}.get(type_, {})
+    limits: dict[str, dict[str, Any]] = {"integer": {"maximum": MAX_QUERY_INT}, "string": TEXT_VALUE}
+    bounds = {} if "enum" in schema else limits.get(type_, {})
     return {"in": "query", "name": name, "description": description, "required": False,
             "schema": {"type": type_, **bounds, **schema}}
 
@@ -150,7 +151,7 @@ def build_spec(app: Flask) -> dict:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         args = re.findall(r"{([^}]+)}", path)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(doc, view, args)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)

@@ -88,8 +88,9 @@ def _http_error(exc: HTTPException) -> Response:
     elif exc.description and status not in (404, 405, 413, 500) and exc.description != type(exc).description:
         detail = exc.description
     headers = {}
-    if status == 405 and getattr(exc, "valid_methods", None):
-        headers["Allow"] = ", ".join(exc.valid_methods)
+    allowed = getattr(exc, "valid_methods", None)  # MethodNotAllowed's
+    if status == 405 and allowed:
+        headers["Allow"] = ", ".join(allowed)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="geoverify"'
     return problem(status, detail, headers=headers)

@@ -30,6 +30,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
 from flask import Flask
 from waitress.adjustments import Adjustments
@@ -64,7 +65,7 @@ class ProblemErrorTask(ErrorTask):
     """waitress's own error responses (body too large, bad framing, huge headers) as problem+json."""
 
     def execute(self) -> None:
-        error = self.request.error
+        error = self.request.error  # type: ignore[attr-defined]  # types-waitress types the parser as its Error
         if error.code == 413:
             detail = body_limit_detail(self.channel.server.adj.max_request_body_size - CHUNK_FRAMING_ALLOWANCE)
         elif error.code == 400:
@@ -78,7 +79,8 @@ class ProblemErrorTask(ErrorTask):
         document = problem_document(error.code, detail, title=error.reason, instance=path)
         body = json.dumps(document).encode("utf-8")
         self.status = f"{error.code} {error.reason}"
-        self.response_headers.extend([("Content-Type", PROBLEM_TYPE), ("Cache-Control", "no-store"),
+        self.response_headers.extend([  # type: ignore[attr-defined]  # a list; types-waitress says Sequence
+            ("Content-Type", PROBLEM_TYPE), ("Cache-Control", "no-store"),
                                       ("Content-Security-Policy", LOCKED_DOWN_CSP), *SECURITY_HEADERS.items()])
         self.set_close_on_finish()
         self.content_length = len(body)
@@ -106,7 +108,7 @@ class ProblemChannel(HTTPChannel):
     error_task_class = ProblemErrorTask
     requests_begun = 0
 
-    def parser_class(self, adj: Adjustments) -> TimedRequestParser:
+    def parser_class(self, adj: Adjustments) -> TimedRequestParser:  # type: ignore[override]  # waitress calls it
         """A parser for the next request (waitress calls ``self.parser_class(adj)`` when its first
         byte arrives). The first request's clock starts when the connection opened."""
         parser = TimedRequestParser(adj)
@@ -134,7 +136,7 @@ class ProblemChannel(HTTPChannel):
         """
         if self.requests or self.will_close:
             return None
-        request = self.request
+        request = cast("TimedRequestParser | None", self.request)  # made by parser_class above
         if request is None:
             silent = self.requests_begun == 0 and now - self.creation_time > limits.header_timeout_s
             return "headers" if silent else None
@@ -166,9 +168,9 @@ class GuardedServer(TcpWSGIServer):
 
     def maintenance(self, now: float) -> None:
         """Close idle kept-alive connections (waitress) and those whose request is overdue."""
-        super().maintenance(now)
+        super().maintenance(now)  # type: ignore[arg-type]  # time.time(); types-waitress says int
         late: Counter[str] = Counter()
-        for channel in list(self.active_channels.values()):
+        for channel in list(self.active_channels.values()):  # type: ignore[attr-defined]  # a dict (types-waitress)
             reason = channel.overdue(now, self.limits) if isinstance(channel, ProblemChannel) else None
             if reason is not None:
                 channel.will_close = True  # closed by the event loop's next pass
@@ -296,7 +298,9 @@ def create_server(app: Flask, sockets: list[socket.socket], threads: int = 8,
                for sock in sockets]
     if len(servers) == 1:
         return servers[0]
-    return MultiSocketServer(socket_map, adj, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
+    addresses = [(s.effective_host, s.effective_port) for s in servers]  # type: ignore[attr-defined]  # see below
+    # effective_host/effective_port are set by waitress's BaseWSGIServer; types-waitress lacks them.
+    return MultiSocketServer(socket_map, adj, addresses, dispatcher,
                              servers[-1].log_info)
 
 

@@ -55,8 +55,8 @@ def _body_and_suffix() -> tuple[bytes, str, str | None]:
             raise InvalidRequest(f"cannot tell the format of {upload.filename[:80]!r}; name it .csv, .gpx, .geojson, "
                                  ".gpkg or .parquet")
         return upload.read(), suffix, upload.filename
-    suffix = SUFFIX_OF_TYPE.get(request.mimetype)
-    if suffix is None:
+    suffix = SUFFIX_OF_TYPE.get(request.mimetype, "")
+    if not suffix:
         shown = request.mimetype[:80] or "(none)"
         abort(415, description=f"Unsupported Content-Type {shown!r}; use one of "
                                f"{', '.join(sorted(SUFFIX_OF_TYPE))}, or multipart/form-data with a 'file'.")

@@ -173,7 +173,7 @@ def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
         track = DayTrack(member_id=member, date=date,
                          rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
         results = []
-        for grid in by_member.get(member) or [None]:
+        for grid in by_member.get(member) or (None,):
             grid_rules = rules.for_grid_type(grid.grid_type if grid else None)
             results.append((verify_patrol(grid, track, grid_rules, reviews=ctx.reviews,
                                           sites=ctx.sites_by_grid.get(grid.grid_id) if grid else None), grid))

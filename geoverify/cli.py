@@ -122,9 +122,10 @@ def verify(grids_path, tracks_path, events_path, sites_path, rules_path, tz, crs
         sites = read_sites(sites_path, crs=crs) if sites_path is not None else None
         ctx = batch_context(grids, rules=rules, tz=tz, now=now, events=events, sites=sites)
         if engine == "dask":
-            result = verify_dask(fixes, ctx, scheduler=scheduler, timeout_s=scheduler_timeout, events=events)
+            result = verify_dask(fixes, ctx, scheduler=scheduler,  # type: ignore[arg-type]  # partitioned, above
+                                 timeout_s=scheduler_timeout, events=events)
         else:
-            n = fixes.fixes if partitioned else len(fixes)
+            n = len(fixes) if isinstance(fixes, pd.DataFrame) else fixes.fixes
             result = verify_local(fixes, ctx, workers=workers or default_workers(n), events=events)
     result.warnings[:0] = [str(w.message) for w in caught if issubclass(w.category, GeoverifyWarning)]
     text = to_json(result, tz) + "\n" if fmt == "json" else to_table(result, tz)

@@ -186,7 +186,9 @@ def covered_centres(cover: CoverageRaster, x0: np.ndarray, y0: np.ndarray, x1: n
     jumps = np.flatnonzero((bx[:-1] != ax[1:]) | (by[:-1] != ay[1:]))
     ends_x = np.concatenate([ends_x, bx[jumps]])
     ends_y = np.concatenate([ends_y, by[jumps]])
-    starts, lefts, rights = [], [], []
+    starts: list[float] = []
+    lefts: list[float] = []
+    rights: list[float] = []
     _disc_intervals(cover, ends_x, ends_y, r, starts, lefts, rights)
     moving = (ax != bx) | (ay != by)
     if moving.any():

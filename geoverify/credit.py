@@ -1,8 +1,9 @@
-"""The credit rule: points for a verified patrol, held while a high-severity flag is open, rejected when one is confirmed."""
+"""The credit rule: points for a verified patrol, held while a high-severity flag is open, rejected when one is
+confirmed."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .flags import Flag
 from .rules import Rules

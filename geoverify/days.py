@@ -51,9 +51,9 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
     codes, uniques = pd.factorize(fixes["member_id"])
     time_all = fixes["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     codes, time_ns = codes[rows], time_all[rows]
-    key = np.lexsort((time_ns, codes))
-    order = rows[key]
-    codes, time_ns = codes[key], time_ns[key]
+    by_time = np.lexsort((time_ns, codes))
+    order = rows[by_time]
+    codes, time_ns = codes[by_time], time_ns[by_time]
     local = _local_ns(fixes["time"].iloc[order], tz)
     cols = {
         "lon": fixes["lon"].to_numpy(dtype=float)[order],
@@ -63,11 +63,11 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
         "line": fixes["line"].to_numpy(dtype=np.int64)[order],
         "mock": fixes["mock"].to_numpy(dtype=bool, na_value=False)[order],
         "speed": fixes["speed"].to_numpy(dtype=float, na_value=np.nan)[order],
-        "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],
+        "device_id": fixes["device_id"].to_numpy(dtype=object, na_value=None)[order],  # type: ignore[call-overload]  # pandas-stubs lack na_value=None
         "crs": fixes["crs"].to_numpy(dtype=object)[order],
     }
     cols["network"] = network_fixes(_network_provider(fixes["provider"])[order], cols["accuracy"])
-    gap_limit = np.asarray(max_gap_s, dtype=float)[key]
+    gap_limit = np.asarray(max_gap_s, dtype=float)[by_time]
     day = np.floor_divide(local, NS_PER_DAY)
     synthetic = np.zeros(len(order), dtype=bool)
 
@@ -99,8 +99,8 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
         time_ns = np.concatenate([time_ns, mid_ns, mid_ns[into_b]])
         day = np.concatenate([day, day[a], day[b][into_b]])
         synthetic = np.concatenate([synthetic, np.ones(len(a) + int(into_b.sum()), dtype=bool)])
-        for key in cols:
-            cols[key] = np.concatenate([cols[key], ins[key], ins[key][into_b]])
+        for name in cols:
+            cols[name] = np.concatenate([cols[name], ins[name], ins[name][into_b]])
         order = np.lexsort((time_ns, day, codes))
         codes, time_ns, day, synthetic = codes[order], time_ns[order], day[order], synthetic[order]
         cols = {k: v[order] for k, v in cols.items()}
@@ -147,7 +147,7 @@ def rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str
         days = np.floor_divide(_local_ns(sub["time"], tz), NS_PER_DAY)
         frame = pd.DataFrame({"m": sub["member_id"].to_numpy(dtype=object), "d": days,
                               "r": reasons[dated]})
-        for (member, day, reason), count in frame.value_counts().items():
+        for member, day, reason, count in frame.value_counts().reset_index().itertuples(index=False, name=None):
             counts = per_patrol.setdefault((str(member), _epoch_day_to_date(int(day))),
                                            dict.fromkeys(REJECT_REASONS, 0))
             counts[reason] = int(count)

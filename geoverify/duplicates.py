@@ -209,8 +209,8 @@ def _close_pairs(tracks: list[DayTrack], margin_m: float, bucket_s: float) -> di
     owner, bucket, boxes = _bucket_boxes(tracks, margin_m, bucket_s)
     order = np.argsort(bucket, kind="stable")
     owner, bucket, boxes = owner[order], bucket[order], boxes[order]
-    starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]])) if len(bucket) else []
-    ends = np.append(starts[1:], len(bucket)) if len(bucket) else []
+    starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]])) if len(bucket) else np.zeros(0, int)
+    ends = np.append(starts[1:], len(bucket)) if len(bucket) else np.zeros(0, int)
     found = []
     for s, e in zip(np.asarray(starts).tolist(), np.asarray(ends).tolist()):
         if e - s < 2:
@@ -280,7 +280,7 @@ def _two_phones(tracks, rules, is_history, paths, ref_ns, out) -> None:
             if radius not in measured:
                 measured[radius] = _compare_paths(pa, pb, radius)
             match = measured[radius]
-            if _passes(match, r):
+            if match is not None and _passes(match, r):
                 ev = _evidence(match, r, tracks[me], tracks[other], "two_phones")
                 out[(tracks[me].member_id, tracks[me].date)].append(_flag(tracks[me], ref_ns, match, ev))
 
@@ -338,7 +338,7 @@ def _replays(tracks, rules, is_history, paths, ref_ns, out) -> None:
                 shifts.append(float(pl.t[0] - pe.t[0]))  # start points aligned
                 for s in shifts:
                     m = _compare_paths(pl, pe.shifted(s), radius)
-                    if not _passes(m, r):
+                    if m is None or not _passes(m, r):
                         continue
                     span = _span(pl, m)
                     if span >= r.duplicate_replay_min_span_m and (best is None or m.share > best[0].share):

@@ -18,6 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,7 @@ def _timed_part(fixes: pd.DataFrame | tuple[str, ...], ctx: BatchContext) -> Mem
 
 def _part_task(fixes: pd.DataFrame | tuple[str, ...]) -> MemberPart:
     """One part of the per-member phase in a pool worker."""
+    assert _CONTEXT is not None, "set by the pool's initializer"
     return _timed_part(fixes, _CONTEXT)
 
 
@@ -152,7 +154,7 @@ def verify_local(fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, w
         result.stats.update(engine="local", workers=1)
         return result
     if workers == 1:
-        whole = fixes
+        whole = cast(pd.DataFrame, fixes)  # a PartitionedFixes with one worker went above
         # Part by part, in this process: only one part's day tracks are held at a time.
         row_sets = member_row_sets(whole, part_count(len(whole), 1), member_groups(ctx))
         parts = [_timed_part(whole.iloc[rows] if len(row_sets) > 1 else whole, ctx) for rows in row_sets]
@@ -171,7 +173,7 @@ def verify_local(fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, w
     # forkserver (spawn where there is none): workers start from a clean server process that has
     # imported geoverify once; no threads of this process are copied into them.
     if "forkserver" in multiprocessing.get_all_start_methods():
-        mp = multiprocessing.get_context("forkserver")
+        mp: multiprocessing.context.BaseContext = multiprocessing.get_context("forkserver")
         mp.set_forkserver_preload(["geoverify.engine"])
     else:
         mp = multiprocessing.get_context("spawn")

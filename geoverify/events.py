@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -198,6 +199,7 @@ def _duplicate_flags(ids, members, t_ns, lon, lat, category, rules: list[Rules])
                           "dist": dist[ok], "apart": apart[ok]}).sort_values(["later", "rank"])
     out = {}
     matches = frame.groupby("later")["earlier"].size()
+    row: Any  # pandas-stubs type itertuples() fields as any scalar
     for row in frame.drop_duplicates("later").itertuples(index=False):
         k, e, r = int(row.later), int(row.earlier), rules[int(row.later)]
         when = _utc(t_ns[k])
@@ -267,7 +269,7 @@ def check_events(events: pd.DataFrame, tracks: Mapping[str, Sequence[DayTrack]],
     lat = events["lat"].to_numpy(dtype=float)
     member_rules = {m: rules_for_member(m) for m in set(members.tolist())}
     found: list[list[Flag]] = [[] for _ in range(n)]
-    codes, uniques = pd.factorize(members) if n else (np.zeros(0, int), [])
+    codes, uniques = pd.factorize(members) if n else (np.zeros(0, int), np.zeros(0, object))
     by_code = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[by_code], np.arange(len(uniques) + 1))
     for c, member in enumerate(uniques):

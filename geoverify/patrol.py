@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .coverage import coverage_ratio
-from .credit import credit_reasons, patrol_credit
+from .credit import patrol_credit
 from .detectors.glitches import adjusted_distance, find_glitches, network_fixes
 from .detectors.jumps import outlier_flags, teleport_flags
 from .detectors.motion import VEHICLE, Motion, classify_motion
@@ -55,8 +55,8 @@ class DayTrack:
     rejected: dict[str, int] = field(default_factory=dict)
     mock: np.ndarray | None = None
     speed: np.ndarray | None = None
-    device_id: np.ndarray | None = None
-    crs: np.ndarray | None = None
+    device_id: np.ndarray = None  # type: ignore[assignment]  # None: filled in by __post_init__
+    crs: np.ndarray = None  # type: ignore[assignment]  # None: filled in by __post_init__
     network: np.ndarray | None = None
 
     def __post_init__(self):
@@ -106,19 +106,14 @@ class Patrol:
     end: pd.Timestamp | None
     rule_version: str
     site_visits: list[dict] = field(default_factory=list)
-    #: why the credit is what it is (:func:`geoverify.credit.credit_reasons`), set with it
-    credit_reasons: list[dict] = field(default_factory=list)
 
     def add_flags(self, flags: list[Flag]) -> None:
         """Add flags found across patrols (CRS_MISMATCH, DUPLICATE_TRACK), keeping time order."""
         self.flags = sorted(self.flags + list(flags), key=lambda f: (f.start, f.code))
 
     def settle_credit(self, rules: Rules) -> None:
-        """Recompute the credit, and the reasons for it, from verified time, coverage and every
-        flag's review status."""
+        """Recompute the credit from verified time, coverage and every flag's review status."""
         self.credit = patrol_credit(self.verified_s, self.coverage["area_ratio"], self.flags, rules)
-        self.credit_reasons = credit_reasons(self.verified_s, self.coverage["area_ratio"], self.flags, rules,
-                                             in_grid_s=self.in_grid_s, has_grid=self.grid_id is not None)
 
     def to_dict(self, tz: str) -> dict:
         """The patrol object of the command line's JSON (spec "Command line")."""
@@ -141,7 +136,6 @@ class Patrol:
                             for v in self.site_visits],
             "flags": [f.to_dict(tz) for f in self.flags],
             "credit": dict(self.credit),
-            "credit_reasons": [dict(r) for r in self.credit_reasons],
             "rule_version": self.rule_version,
         }
 
@@ -187,7 +181,7 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
         projection = LocalProjection(round(float(np.median(track.lon)), 2), round(float(np.median(track.lat)), 2))
     else:
         projection = None
-    x, y = projection.forward(track.lon, track.lat) if n else (np.zeros(0), np.zeros(0))
+    x, y = projection.forward(track.lon, track.lat) if n and projection else (np.zeros(0), np.zeros(0))
     t_s = (track.time_ns - track.time_ns[0]) / 1e9 if n else np.zeros(0)
     fixes = FixSource(track)
 
@@ -263,16 +257,15 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     coverage = {"area_ratio": round(area_ratio, 4), "buffer_m": buffer_m,
                 "sites_visited": len({v["site_id"] for v in visits}),
                 "sites_total": 0 if sites is None else len(sites)}
-    patrol = Patrol(
+    return Patrol(
         patrol_id=pid, member_id=track.member_id, date=track.date,
         grid_id=grid.grid_id if grid is not None else None, kept=track.kept, rejected=dict(track.rejected),
         in_grid_s=in_grid_s, outside_s=outside_s, gap_s=gap_s, teleport_s=teleport_s,
         verified_s=verified_s, distance_m=distance_m, coverage=coverage, flags=flags,
-        credit={}, start=timestamp(track.time_ns[0]) if n else None,
-        end=timestamp(track.time_ns[-1]) if n else None, rule_version=rules.version, site_visits=visits,
+        credit=patrol_credit(verified_s, area_ratio, flags, rules),
+        start=timestamp(track.time_ns[0]) if n else None, end=timestamp(track.time_ns[-1]) if n else None,
+        rule_version=rules.version, site_visits=visits,
     )
-    patrol.settle_credit(rules)
-    return patrol
 
 
 def _behaviour_flags(fixes: FixSource, pid: str, reviews: Mapping[str, str], kept_index: np.ndarray,

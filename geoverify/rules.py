@@ -138,7 +138,7 @@ class RuleSet:
 
 
 def _apply(base: Rules, overrides: Mapping[str, Any], where: str) -> Rules:
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in overrides.items():
         if key in _BOOLEAN_KEYS:
             if not isinstance(value, bool):

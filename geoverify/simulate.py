@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -597,7 +597,7 @@ def write_samples(grids_path: str | Path, out_dir: str | Path, date: str = "2026
         elif name == "idle":
             frames = [idle(poly, who, date, rng, avoid=mine[["lon", "lat"]].to_numpy())]
         elif name == "duplicate_track":
-            frames = list(duplicate_track(poly, who, date, rng))
+            frames = list(duplicate_track(poly, who, date, rng))  # type: ignore[arg-type]  # PLAN gives it two ids
         else:
             frames = [SCENARIOS[name](poly, who, date, rng)]
         for frame in frames:
@@ -616,7 +616,8 @@ def write_samples(grids_path: str | Path, out_dir: str | Path, date: str = "2026
 
 
 #: Builders taking ``(polygon_lonlat, member_id, date, rng)``; :func:`duplicate_track` takes two members.
-SCENARIOS = {"honest": honest_patrol, "teleport": teleport, "gps_outlier": gps_outlier, "idle": idle, "loop": loop,
+SCENARIOS: dict[str, Callable[..., pd.DataFrame]] = {
+             "honest": honest_patrol, "teleport": teleport, "gps_outlier": gps_outlier, "idle": idle, "loop": loop,
              "vehicle": vehicle, "mock_location": mock_location, "crs_mismatch": crs_mismatch, "gap": gap,
              "unassigned": unassigned}
 
@@ -708,13 +709,13 @@ def simulate_city(grids, n_members: int, date="2026-11-02", interval_s: float = 
     codes = np.repeat(np.arange(n_members), n_t)
     names = [f"C{m:05d}" for m in range(n_members)]
     return pd.DataFrame({
-        "member_id": pd.Categorical.from_codes(codes, names),
+        "member_id": pd.Categorical.from_codes(codes, pd.Index(names)),
         "time": pd.DatetimeIndex(np.tile(t0 + (t * 1e9).astype(np.int64), n_members).view("M8[ns]"))
                   .tz_localize("UTC").tz_convert(TZ),
         "lon": lon.ravel(), "lat": lat.ravel(),
         "accuracy": np.round(1.5 * np.repeat(sigma, n_t) * rng.lognormal(0, 0.25, size), 1),
         "speed": np.round(np.clip(v + rng.normal(0, 0.12, size), 0, None), 2),
-        "provider": pd.Categorical.from_codes(np.zeros(size, np.int8), ["gps"]),
+        "provider": pd.Categorical.from_codes(np.zeros(size, np.int8), pd.Index(["gps"])),
         "mock": np.zeros(size, bool),
-        "device_id": pd.Categorical.from_codes(codes, [_device(m) for m in names]),
+        "device_id": pd.Categorical.from_codes(codes, pd.Index([_device(m) for m in names])),
     })

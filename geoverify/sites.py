@@ -183,7 +183,8 @@ def visit_schedule(sites: pd.DataFrame, visits: pd.DataFrame, period_start: dt.d
     in_period = v[np.array([d >= period_start for d in v["date"]], dtype=bool)].groupby("site_id").size()
     last = v.sort_values(["date", "end"], kind="stable").groupby("site_id").tail(1).set_index("site_id")
     tiers = sites["tier"] if "tier" in sites.columns else pd.Series([None] * len(sites), index=sites.index)
-    rows = {k: [] for k in ("site_id", "grid_id", "tier", "interval_days", "members", "visits_in_period",
+    rows: dict[str, list] = {k: [] for k in (
+        "site_id", "grid_id", "tier", "interval_days", "members", "visits_in_period",
                             "last_visit_date", "last_visit_member", "next_due", "overdue", "days_overdue")}
     for site_id, grid_id, tier in zip(sites["site_id"].astype(str), sites["grid_id"].astype(str), tiers):
         tier = tier if isinstance(tier, str) and tier else None
@@ -194,7 +195,7 @@ def visit_schedule(sites: pd.DataFrame, visits: pd.DataFrame, period_start: dt.d
         if interval is not None:
             base = last_date if last_date is not None else period_start - dt.timedelta(days=1)
             due = base + dt.timedelta(days=interval)
-        late = (period_end - due).days if due is not None and period_end > due else 0
+        late = (period_end - due).days if due is not None and period_end > due else 0  # type: ignore[operator]  # a date
         for key, value in (("site_id", site_id), ("grid_id", grid_id), ("tier", tier), ("interval_days", interval),
                            ("members", list(grids_members.get(grid_id, ()))),
                            ("visits_in_period", int(in_period.get(site_id, 0))), ("last_visit_date", last_date),
@@ -241,7 +242,7 @@ def find_visits(grids: Sequence[Grid], tracks: Sequence[DayTrack], sites: pd.Dat
     site_ids = sites["site_id"].astype(str).to_numpy(dtype=object)
     site_grid = sites["grid_id"].astype(str).to_numpy(dtype=object)
     lon, lat = sites["lon"].to_numpy(dtype=float), sites["lat"].to_numpy(dtype=float)
-    tree = shapely.STRtree(shapely.points(lon, lat))
+    tree = shapely.STRtree(shapely.points(lon, lat))  # type: ignore[arg-type]  # types-shapely: points() of arrays
     found = []
     for track in tracks:
         if len(track.time_ns) == 0:
@@ -324,8 +325,11 @@ def visits_report(grids: Sequence[Grid], sites: pd.DataFrame, visits: pd.DataFra
                             "overdue_sites": int(part["overdue"].sum())})
     return {"period": {"from": date_from.isoformat(), "to": date_to.isoformat()},
             "visits": [{"site_id": str(row.site_id), "grid_id": row.grid_id, "member_id": str(row.member_id),
-                        "date": _as_date(row.date).isoformat(), "start": iso_time(row.start, tz),
-                        "end": iso_time(row.end, tz), "duration_s": float(row.duration_s)}
+                        "date": _as_date(row.date).isoformat(),  # type: ignore[union-attr]  # dated, above
+                        "start": iso_time(row.start, tz),  # type: ignore[arg-type]  # see below
+                        "end": iso_time(row.end, tz),  # type: ignore[arg-type]  # see below
+                        "duration_s": float(row.duration_s)}  # type: ignore[arg-type]  # see below
+                       # pandas-stubs type itertuples() fields as any scalar
                        for row in period.itertuples(index=False)],
             "sites": site_rows, "grids": grid_rows, "members": member_rows, "warnings": warnings}
 

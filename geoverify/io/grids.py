@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pyogrio
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from .. import settings
 from ..chinacrs import to_wgs84
@@ -109,7 +110,7 @@ def _polygon_layer(path: Path) -> str | None:
 def _id_text(value, what: str, source: str, feature: int) -> str:
     """A grid or member id from a GIS attribute, as text; numbers keep their integer form."""
     if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value) or not float(value).is_integer() or abs(value) >= 2**53:
+        if not np.isfinite(value) or not float(value).is_integer() or abs(float(value)) >= 2**53:
             raise InputError(f"{what} {value!r} is a number that cannot be kept exactly; write it as a "
                              "string", source=source, feature=feature)
         value = int(value)
@@ -214,7 +215,7 @@ def _to_lonlat_frame(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     return frame if frame.crs.to_epsg() == 4326 or frame.crs.equals("OGC:CRS84") else frame.to_crs(4326)
 
 
-def _repair(geom, grid_id: str, source: str, feature: int):
+def _repair(geom: BaseGeometry | None, grid_id: str, source: str, feature: int):
     if not isinstance(geom, shapely.Geometry) or geom.is_empty:
         raise GridGeometryError(f"grid {grid_id!r} has no geometry; give it a Polygon", source=source,
                                 feature=feature)
@@ -232,7 +233,7 @@ def _repair(geom, grid_id: str, source: str, feature: int):
     if geom.is_valid:
         return geom
     reason = shapely.is_valid_reason(geom)
-    c = geom.representative_point() if not geom.is_empty else None
+    c = geom.representative_point()  # not empty: refused above
     proj = LocalProjection(c.x, c.y)
     fwd = lambda xy: np.column_stack(proj.forward(xy[:, 0], xy[:, 1]))  # noqa: E731 -- a local one-liner
     before = shapely.transform(geom, fwd).area
@@ -327,7 +328,7 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
             raise InputError(f"grid_id {grid_id!r} repeats feature {seen[grid_id]}; grid ids must be unique",
                              source=source, feature=number)
         seen[grid_id] = number
-        geom = row[frame.geometry.name]
+        geom = row[frame.geometry.name]  # type: ignore[call-overload]  # pandas-stubs: a label is any Hashable
         if declared != "wgs84" and geom is not None:
             geom = shapely.transform(geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], declared)))
         geom = _repair(geom, grid_id, source, number)

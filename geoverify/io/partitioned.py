@@ -156,7 +156,9 @@ def _write_chunk(fixes: pd.DataFrame, out: Path, k: int, first_seq: int, buckets
     key = pd.DataFrame({"b": member_bucket(fixes["member_id"], buckets, group_of),
                         "d": _local_dates(fixes["time"], tz)})
     table = _arrow_table(fixes, first_seq)
-    for (b, d), rows in key.groupby(["b", "d"], sort=True).indices.items():
+    b: int
+    d: object
+    for (b, d), rows in key.groupby(["b", "d"], sort=True).indices.items():  # type: ignore[misc]  # pandas-stubs: keys are tuples
         folder = out / f"bucket={b}" / f"date={d}"
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(table.take(pa.array(np.sort(rows))), folder / f"part-{k:05d}.parquet", compression="zstd")

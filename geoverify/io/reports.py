@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ def _strict_table(path: str | Path, kind: str, required: tuple[str, ...], option
     columns = list(table.frame.columns)
     mapping = resolve_columns(columns, required + optional, table.source)
     require_columns(mapping, required, columns + table.other_columns, table.source, kind)
-    raw = {name: table.frame[col].reset_index(drop=True) for name, col in mapping.items()}
+    raw: dict[str, Any] = {name: table.frame[col].reset_index(drop=True) for name, col in mapping.items()}
     for name in required:
         if name in ("lon", "lat", "time"):
             continue

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -69,10 +69,10 @@ def resolve_columns(columns: list[str], wanted: tuple[str, ...], source: str) ->
 
     An exact spec name wins over an alias; the first alias in ``ALIASES`` order wins otherwise.
     """
-    lowered = {}
+    lowered: dict[str, str] = {}
     for col in columns:
         lowered.setdefault(str(col).strip().lower(), col)
-    mapping = {}
+    mapping: dict[str, str] = {}
     for name in wanted:
         for alias in ALIASES.get(name, (name,)):
             if alias in lowered and lowered[alias] not in mapping.values():
@@ -98,7 +98,7 @@ def _sniff_delimiter(path: Path) -> str:
         head = fh.readline(1 << 20)
     text = head.decode("utf-8-sig", errors="replace")
     counts = {d: text.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
 
 
@@ -425,7 +425,8 @@ def geojson_points_table(document: object, source: str, kind: str) -> PointTable
         raise InputError("'features' must be a list", source=source)
     declared = _geojson_declared_crs(document, source)
     rows = []
-    known, other = _known_column(), {}
+    known = _known_column()
+    other: dict[str, Any] = {}
     for number, feature in enumerate(features, start=1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise InputError("is not a GeoJSON Feature object", source=source, feature=number)

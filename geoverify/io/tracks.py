@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,7 +145,7 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
     require_columns(mapping, TRACK_REQUIRED, columns + table.other_columns, table.source, "track")
     n = len(frame)
     raw = {name: frame[col].reset_index(drop=True) for name, col in mapping.items()}
-    out = {
+    out: dict[str, Any] = {
         "member_id": _labels(raw["member_id"]),
         "time": parse_times(raw["time"], tz),
         "lon": _numbers(raw["lon"]),

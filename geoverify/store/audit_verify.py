@@ -23,6 +23,7 @@ import hashlib
 import heapq
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
@@ -168,7 +169,7 @@ def verify(conn: Connection, *, public_keys: dict | None = None, kept: list[dict
         ``signature`` valid/unchecked; or None) and ``warnings``.
     """
     kept = list(kept)
-    walk = {"entries": 0, "ledger_entries": 0, "checkpoint": None, "warnings": []}
+    walk: dict[str, Any] = {"entries": 0, "ledger_entries": 0, "checkpoint": None, "warnings": []}
     try:
         head_hash = _walk(conn, public_keys or {}, kept, walk)
     except Broken as broken:

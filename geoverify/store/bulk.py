@@ -9,6 +9,7 @@ behind on either database.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, String, Table
 
@@ -42,7 +43,7 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
     count = lengths.pop() if lengths else 0
     if not count:
         return 0
-    driver = conn.connection.driver_connection
+    driver: Any = conn.connection.driver_connection  # psycopg's or sqlite3's connection
     quoted = ", ".join(f'"{n}"' for n in names)
     rows = zip(*(columns[n] for n in names))
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":

@@ -181,7 +181,7 @@ def signature_status(checkpoint: dict, public_keys: dict[str, Ed25519PublicKey] 
     or ``unchecked`` (no public key given at all)."""
     if not public_keys:
         return "unchecked"
-    key = public_keys.get(checkpoint.get("key_id"))
+    key = public_keys.get(checkpoint.get("key_id", ""))
     if key is None:
         return "untrusted"
     try:

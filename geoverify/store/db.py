@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -32,6 +33,9 @@ from ..settings import (
     configured_settle_after_s,
     configured_tz,
 )
+
+if TYPE_CHECKING:
+    from .checkpoints import AuditKey
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises writers ("geoverif" in ASCII).
@@ -93,7 +97,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
-        raw = connection.connection.dbapi_connection
+        raw: Any = connection.connection.dbapi_connection  # sqlite3's or psycopg's connection
         if sqlite:
             # SQLite rebuilds a table to change its keys; with foreign keys on, dropping the old table
             # would fail (or cascade). They are off for the migration (outside any transaction, where
@@ -184,7 +188,7 @@ class Store:
     wake: threading.Event | None = field(default=None, repr=False)
     #: what verification keeps between batches in this process (the grids, keyed by their state)
     cache: dict = field(default_factory=dict, repr=False)
-    audit_key: object | None = field(default=None, repr=False)
+    audit_key: AuditKey | None = field(default=None, repr=False)
     #: this process's writers, served in turn before the database's writer lock
     write_turns: FairLock = field(default_factory=FairLock, repr=False)
 

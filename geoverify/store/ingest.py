@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,7 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def read_body(body: bytes, suffix: str, reader: Callable[[Path], object], filename: str | None = None):
+def read_body(body: bytes, suffix: str, reader: Callable[[Path], Any], filename: str | None = None):
     """Write ``body`` to a temporary file named ``filename`` (or ``upload<suffix>``) and read it.
 
     Error messages and the fixes' ``source`` name the upload's file name, not the temporary folder.
@@ -303,11 +304,11 @@ def _ingest_tracks(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
     table = frame.loc[storable]
     members = table["member_id"].astype(str).to_numpy(dtype=object)
     times = table["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    keys = pd.MultiIndex.from_arrays([members, times])
+    fix_keys = pd.MultiIndex.from_arrays([members, times])
     stored = _stored_keys(conn, members, times)
-    existing = keys.isin(stored) if len(stored) else np.zeros(len(table), dtype=bool)
+    existing = fix_keys.isin(stored) if len(stored) else np.zeros(len(table), dtype=bool)
     # Fixes already stored are duplicates; of repeats within the upload the first is kept.
-    new = ~existing & ~keys.duplicated(keep="first")
+    new = ~existing & ~fix_keys.duplicated(keep="first")
     columns = fix_columns_from_table(table.loc[new], upload_id)
     check_text(fixes, columns, "fix")
     insert_columns(conn, fixes, columns)  # COPY on PostgreSQL, one executemany on SQLite
@@ -371,7 +372,7 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
     created_ids: list[tuple[str, str]] = []
     conflicts = []
     for rec in frame.to_dict("records"):
-        values = {"event_id": str(rec["event_id"]), "member_id": str(rec["member_id"]),
+        values: dict[str, Any] = {"event_id": str(rec["event_id"]), "member_id": str(rec["member_id"]),
                   "time_ns": int(pd.Timestamp(rec["time"]).value), "lon": float(rec["lon"]),
                   "lat": float(rec["lat"]), "category": str(rec["category"]),
                   "photo_sha256": None if pd.isna(rec["photo_sha256"]) else str(rec["photo_sha256"]),
@@ -427,7 +428,8 @@ def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id
     created = updated = unchanged = 0
     grid_ids: set[str] = set()
     for number, rec in enumerate(frame.to_dict("records"), start=1):
-        values = {"site_id": str(rec["site_id"]), "grid_id": str(rec["grid_id"]), "lon": float(rec["lon"]),
+        values: dict[str, Any] = {"site_id": str(rec["site_id"]), "grid_id": str(rec["grid_id"]),
+                  "lon": float(rec["lon"]),
                   "lat": float(rec["lat"]), "tier": None if pd.isna(rec["tier"]) else str(rec["tier"]),
                   "name": None if pd.isna(rec["name"]) else str(rec["name"])}
         check_text(sites, {**{k: [v] for k, v in values.items()},

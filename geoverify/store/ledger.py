@@ -27,6 +27,7 @@ import itertools
 import json
 import threading
 import uuid
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -174,9 +175,9 @@ def page(conn: Connection, after: int = 0, limit: int = 100, *, patrol_id: str |
 
 def _entry_columns(dialect: str) -> list:
     """``key, value`` pairs of :data:`FEED_FIELDS` as SQL expressions, formatted as :func:`entry_dict` does."""
-    pairs = []
+    pairs: list[Any] = []
     for name in FEED_FIELDS:
-        column = ledger.c[name]
+        column: Any = ledger.c[name]  # then an expression of it
         if name == "points":  # whole numbers as integers, as number() does
             column = case((column == cast(column, Integer), cast(column, Integer)), else_=column)
         elif name == "verified_s":

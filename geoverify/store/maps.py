@@ -51,7 +51,8 @@ def _classes(frame: pd.DataFrame, flag_spans: list[tuple[int, int]], grid: Grid 
 def _simplify(lines: list[LineString], total_points: int) -> list[LineString]:
     tolerance = 0.00001  # degrees, about 1 m
     while total_points > MAX_DISPLAY_POINTS and tolerance < 0.01:
-        lines = [line.simplify(tolerance, preserve_topology=False) for line in lines]
+        lines = [line.simplify(tolerance, preserve_topology=False)  # type: ignore[misc]  # a LineString's is one
+                 for line in lines]
         total_points = sum(len(line.coords) for line in lines)
         tolerance *= 2
     return lines
@@ -94,7 +95,7 @@ def patrol_geojson(conn: Connection, patrol_id: str, tz: str, grid_scope: frozen
     if grid_row is not None:
         features.append(grid_feature(grid_row))
         counted = [line for line, part in zip(lines, parts) if part != "flagged"]
-        if counted:
+        if counted and grid is not None:  # grid is there with grid_row
             projector = grid.projection
             # A plain MultiLineString, simplified to 2 m: buffering a noded union is far slower.
             metric = shapely.transform(shapely.MultiLineString(counted),

@@ -49,7 +49,7 @@ def _upsert(conn: Connection):
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same insert() for SQLite
     statement = insert(work)
     return statement.on_conflict_do_update(index_elements=[work.c.member_id, work.c.date],
                                            set_={"generation": work.c.generation + 1})

@@ -17,7 +17,8 @@ from .verification import REVIEW_STATUS, verify_now
 MAX_NOTE_CHARS = 4000
 
 
-def review_flag(store: Store, flag_id: str, decision: str, note: str, reviewer: Principal | str) -> dict:
+def review_flag(store: Store, flag_id: str, decision: str | None, note: str | None,
+                reviewer: Principal | str) -> dict:
     """Record a review and apply it.
 
     Parameters

@@ -25,6 +25,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,8 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
     by_date: dict[dt.date, list[str]] = {}
     for member, day in keys:
         by_date.setdefault(day, []).append(member)
-    rows, event_rows = [], []
+    rows: list[Any] = []
+    event_rows: list[Any] = []
     for day, members in sorted(by_date.items()):
         lo, hi = _day_window(day, store.tz, margin)
         for chunk in range(0, len(members), 500):
@@ -155,7 +157,7 @@ def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.Data
         return own
     window_s = max(r.event_duplicate_window_s for r in store.rules.every)
     reach_m = 2 * max(r.event_duplicate_distance_m for r in store.rules.every)
-    rows = []
+    rows: list[Any] = []
     for category, group in own.groupby("category", sort=False):
         t = group["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         lon_reach, lat_reach = degrees_around(reach_m, float(group["lat"].abs().max()))
@@ -247,7 +249,7 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
     """
     keys, part, ctx = prepared.keys, prepared.part, prepared.ctx
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
-    others = set()
+    others: set[tuple[str, str]] = set()
     for track in part.tracks:
         others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
     found = finish_member_days(part, ctx, keys, others=_summaries(conn, others),
