@@ -47,6 +47,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # app.json is Flask's DefaultJSONProvider
 
     from . import (
+        assessment,
         audit,
         auth,
         credits,
@@ -70,6 +71,6 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     params.init_app(app)
     limits.init_app(app)
     auth.init_app(app)
-    for module in (grids, tracks, events, sites, patrols, flags, credits, audit, map, openapi, index):
+    for module in (grids, tracks, events, sites, patrols, flags, credits, audit, map, assessment, openapi, index):
         app.register_blueprint(module.bp)
     return app

@@ -21,6 +21,8 @@ RESOURCES = {
     "flags": "flags: GET ?status=open; POST /flags/{flag_id}/review (auditor)",
     "credits": "the credit ledger: GET ?after=<seq>&limit=<n> (scorer)",
     "audit": "the audit log: GET, and GET /audit/verify (auditor)",
+    "assessment": "the month's or quarter's assessment per member and grid: GET ?period=2026-11|2026-Q4"
+                  "&format=json|csv|xlsx (supervisor, auditor)",
 }
 
 

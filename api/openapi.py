@@ -88,11 +88,14 @@ def query(name: str, description: str, type_: str = "string", **schema) -> dict:
 
 
 def operation(summary: str, *, tag: str, params: tuple = (), body: dict | None = None,
-              responses: dict[int, tuple[str, str]] | None = None, description: str = "") -> Callable:
-    """Attach an OpenAPI operation to a view (put it above ``@requires``)."""
+              responses: dict[int, tuple[str, str]] | None = None, description: str = "",
+              media: dict[int, dict[str, dict]] | None = None) -> Callable:
+    """Attach an OpenAPI operation to a view (put it above ``@requires``); ``media`` adds content
+    types other than JSON to a response: ``{200: {"text/csv": {"type": "string"}}}``."""
     def decorate(view):
         view.__openapi__ = {"summary": summary, "tag": tag, "params": list(params), "body": body,
-                            "responses": responses or {200: ("OK", "Object")}, "description": description}
+                            "responses": responses or {200: ("OK", "Object")}, "description": description,
+                            "media": media or {}}
         return view
 
     return decorate
@@ -122,6 +125,8 @@ def _operation(doc: dict, view, path_args: list[str]) -> dict[str, Any]:
                                          for a in path_args] + doc["params"],
                           "responses": {str(code): {"description": text, "content": {"application/json": {
                               "schema": _ref(schema)}}} for code, (text, schema) in doc["responses"].items()}}
+    for code, content in doc.get("media", {}).items():
+        op["responses"][str(code)]["content"].update({t: {"schema": schema} for t, schema in content.items()})
     if doc["body"] is not None:
         op["requestBody"] = doc["body"]
         if "text/csv" in doc["body"].get("content", {}):

@@ -165,6 +165,10 @@ def register(main: click.Group) -> None:
 
     register_tokens_and_audit(main)
 
+    from .assessment_cli import register as register_assessment
+
+    register_assessment(main)
+
     @main.group()
     def load() -> None:
         """Load grids, tracks, events or sites into the store (verifies what they affect)."""

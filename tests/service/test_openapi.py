@@ -18,7 +18,7 @@ def test_openapi_document_is_valid_and_complete(app, client):
             path = rule.rule.replace("<", "{").replace(">", "}")
             routed |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
-    assert len(routed) == 18  # the index, 14 resources + 3 read endpoints of the map page under /api/v1/map
+    assert len(routed) == 19  # the index, 14 resources, 3 read endpoints of the map page under /api/v1/map, assessment
     review = spec["paths"]["/api/v1/flags/{flag_id}/review"]["post"]
     assert review["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Review"}
     assert "auditor" in review["description"] and review["security"] == [{"bearer": []}]

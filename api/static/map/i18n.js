@@ -8,6 +8,7 @@
     "zh-CN": {
       "app.title": "网格巡查地图",
       "app.report_title": "巡查报告",
+      "nav.assessment": "考核统计",
       "lang.switch": "English",
       "lang.switch_title": "切换到英文",
       "token.label": "访问令牌",
@@ -143,6 +144,7 @@
     "en": {
       "app.title": "Grid patrol map",
       "app.report_title": "Patrol report",
+      "nav.assessment": "Assessment",
       "lang.switch": "中文",
       "lang.switch_title": "Switch to Chinese",
       "token.label": "Access token",
