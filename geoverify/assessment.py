@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,13 +121,9 @@ class GridInfo:
     members: tuple[str, ...] = ()
 
 
-def _dates(column: Iterable) -> list[dt.date]:
-    return [d if isinstance(d, dt.date) and not isinstance(d, dt.datetime) else pd.Timestamp(d).date()
-            for d in column]
-
-
 def _frame(table: pd.DataFrame | None, columns: Sequence[str], name: str) -> pd.DataFrame:
-    """``table`` with ``date`` as datetime.date, or an empty frame of ``columns``."""
+    """``table`` with ``date`` as datetime.date (from ISO text, dates or timestamps) and ``grid_id``
+    as text or None, or an empty frame of ``columns``."""
     if table is None or len(table) == 0:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     missing = [c for c in columns if c not in table.columns]
@@ -135,19 +131,18 @@ def _frame(table: pd.DataFrame | None, columns: Sequence[str], name: str) -> pd.
         raise ValueError(f"{name}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}")
     out = table.copy()
     if "date" in out.columns:
-        out["date"] = pd.Series(_dates(out["date"]), index=out.index, dtype=object)
+        days = pd.to_datetime(out["date"].astype(str).str.slice(0, 10), format="%Y-%m-%d")
+        out["date"] = pd.Series(days.dt.date.to_numpy(dtype=object), index=out.index, dtype=object)
+    if "grid_id" in out.columns:
+        grid = out["grid_id"]
+        out["grid_id"] = grid.astype(str).astype(object).where(grid.notna(), None)
     return out
 
 
 def _within(frame: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
     if not len(frame):
         return frame
-    keep = [first <= d <= last for d in frame["date"]]
-    return frame[pd.Series(keep, index=frame.index, dtype=bool)]
-
-
-def _key(grid_id: Any) -> str | None:
-    return None if grid_id is None or (isinstance(grid_id, float) and pd.isna(grid_id)) else str(grid_id)
+    return frame[((frame["date"] >= first) & (frame["date"] <= last)).astype(bool)]
 
 
 def _number(value: float, digits: int = 3) -> int | float:
@@ -191,7 +186,7 @@ def _grouped(frame: pd.DataFrame, values: dict[str, pd.Series]) -> dict[tuple[st
     if not len(frame):
         return {}
     keys = pd.DataFrame({"member_id": frame["member_id"].astype(str),
-                         "grid_id": [_key(g) or "" for g in frame["grid_id"]], **values})
+                         "grid_id": frame["grid_id"].fillna(""), **values})
     sums = keys.groupby(["member_id", "grid_id"], sort=False).sum()
     return {(m, g or None): row for (m, g), row in zip(sums.index, sums.to_dict(orient="records"))}
 
@@ -247,22 +242,20 @@ def assess(period: Period, grids: Sequence[GridInfo], patrols: pd.DataFrame | No
     known = {g.grid_id: g for g in grids}
     required = {g: rules.for_grid_type(known[g].grid_type if g in known else None).min_verified_s
                 for g in [*known, None]}
-    in_scope = [_key(g) is None or _key(g) in known for g in patrols["grid_id"]]
-    patrols = patrols[pd.Series(in_scope, index=patrols.index, dtype=bool)]
-    ledger = ledger[pd.Series([_key(g) is None or _key(g) in known for g in ledger["grid_id"]],
-                              index=ledger.index, dtype=bool)]
+    patrols = patrols[(patrols["grid_id"].isna() | patrols["grid_id"].isin(list(known))).astype(bool)]
+    ledger = ledger[(ledger["grid_id"].isna() | ledger["grid_id"].isin(list(known))).astype(bool)]
     verified = patrols["verified_s"].astype(float)
     points = patrols["points"].astype(float)
-    met = [v >= required.get(_key(g), required[None]) for v, g in zip(verified, patrols["grid_id"])]
+    daily = patrols["grid_id"].map({g: s for g, s in required.items() if g is not None}).astype(float)
+    met = verified >= daily.fillna(required[None])
     by_patrols = _grouped(patrols, {"patrol_days": pd.Series(1, index=patrols.index),
-                                    "days_met": pd.Series(met, index=patrols.index, dtype=int),
+                                    "days_met": met.astype(int),
                                     "verified_s": verified,
                                     "points_provisional": points.where(~patrols["settled"].astype(bool), 0.0)})
     by_ledger = _grouped(ledger, {"points": ledger["points"].astype(float)})
     site_grid = dict(zip(sites["site_id"].astype(str), sites["grid_id"].astype(str)))
     in_period = _within(visits, period.start, as_of)
-    in_period = in_period.assign(grid_id=pd.Series([site_grid.get(str(s)) for s in in_period["site_id"]],
-                                                   index=in_period.index, dtype=object))
+    in_period = in_period.assign(grid_id=in_period["site_id"].astype(str).map(site_grid).astype(object))
     in_period = in_period[in_period["grid_id"].notna()]
     by_visits = _grouped(in_period, {"site_visits": pd.Series(1, index=in_period.index)})
     keys: dict[tuple[str, str | None], None] = {}
