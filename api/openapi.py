@@ -52,7 +52,26 @@ SCHEMAS: dict[str, dict] = {
         "checkpoint": {"type": "object", "nullable": True, "additionalProperties": True},
         "warnings": {"type": "array", "items": {"type": "string"}}}, "additionalProperties": True},
     "Review": {"type": "object", "required": ["decision", "note"], "properties": {
-        "decision": {"type": "string", "enum": ["confirm", "dismiss"]}, "note": {"type": "string", "minLength": 1}}},
+        "decision": {"type": "string", "enum": ["confirm", "dismiss"]}, "note": {"type": "string", "minLength": 1},
+        "overturn": {"type": "boolean", "default": False,
+                     "description": "required (true) when the flag was reviewed before: this review then "
+                                    "overturns that decision, and the note says why; else 409"}}},
+    "FlagQueue": {"type": "object", "properties": {
+        "flags": {"type": "array", "items": {"type": "object", "additionalProperties": True, "properties": {
+            "stake": {"type": "object", "properties": {
+                "kind": {"type": "string", "enum": ["held_credit", "could_earn", "time", "none"]},
+                "points": {"type": "number"}, "seconds": {"type": "number"}}},
+            "patrol_credit": {"type": "object", "nullable": True, "additionalProperties": True}}}},
+        "total": {"type": "integer"}, "offset": {"type": "integer"},
+        "next_offset": {"type": "integer", "nullable": True}}},
+    "FlagPreview": {"type": "object", "additionalProperties": True, "properties": {
+        "flag_id": {"type": "string"}, "status": {"type": "string"}, "patrol_id": {"type": "string", "nullable": True},
+        "overturn_required": {"type": "boolean"},
+        "previous_review": {"type": "object", "nullable": True, "additionalProperties": True},
+        "current": {"type": "object", "additionalProperties": True},
+        "outcomes": {"type": "object", "description": "per decision (confirm, dismiss): flag_status, credit, "
+                     "credit_reasons, verified_s, in_grid_s, coverage_ratio, changes_credit, ledger",
+                     "additionalProperties": {"type": "object", "additionalProperties": True}}}},
     "UploadResult": {"type": "object", "properties": {
         "upload_id": {"type": "integer"}, "kind": {"type": "string"}, "replayed": {"type": "boolean"},
         "patrols": {"type": "array", "items": {"type": "object"}}, "ledger_entries": {"type": "integer"},

@@ -17,6 +17,7 @@ from geoverify.errors import (
     InputError,
     InvalidRequest,
     NotFound,
+    ReviewConflict,
     RulesError,
     TokenError,
     UploadTooLarge,
@@ -38,8 +39,8 @@ HTTP_DETAILS = {
     503: "The store is busy or unreachable; retry in a few seconds. If it persists, check the database "
          "named by GEOVERIFY_DATABASE_URL (the cause is in the service log).",
 }
-STATUS_OF = ((NotFound, 404), (Forbidden, 403), (IdempotencyConflict, 422), (UploadTooLarge, 413),
-             (InvalidRequest, 422), (InputError, 422), (RulesError, 422), (TokenError, 400))
+STATUS_OF = ((NotFound, 404), (Forbidden, 403), (ReviewConflict, 409), (IdempotencyConflict, 422),
+             (UploadTooLarge, 413), (InvalidRequest, 422), (InputError, 422), (RulesError, 422), (TokenError, 400))
 RETRY_AFTER_UNAVAILABLE_S = 5
 
 
@@ -98,6 +99,8 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _geoverify_error(exc: GeoverifyError) -> Response:
     status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 422)
+    if isinstance(exc, ReviewConflict):  # the review it would overturn, for the page to show
+        return problem(status, str(exc), title=type(exc).__name__, previous_review=exc.previous)
     return problem(status, str(exc), title=type(exc).__name__)
 
 

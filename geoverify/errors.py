@@ -58,5 +58,17 @@ class InvalidRequest(StoreError):
     """A request parameter or body field is missing or has a value the store cannot use."""
 
 
+class ReviewConflict(StoreError):
+    """A flag already has a review and the new one does not say it overturns it.
+
+    ``previous`` holds that review (``review_id``, ``decision``, ``reviewer``, ``created_at``,
+    ``note``); the service answers it beside the detail.
+    """
+
+    def __init__(self, message: str, previous: dict | None = None):
+        super().__init__(message)
+        self.previous = previous
+
+
 class TokenError(StoreError):
     """A token cannot be created or revoked as asked."""

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .coverage import coverage_ratio
-from .credit import patrol_credit
+from .credit import credit_reasons, patrol_credit
 from .detectors.glitches import adjusted_distance, find_glitches, network_fixes
 from .detectors.jumps import outlier_flags, teleport_flags
 from .detectors.motion import VEHICLE, Motion, classify_motion
@@ -106,14 +106,19 @@ class Patrol:
     end: pd.Timestamp | None
     rule_version: str
     site_visits: list[dict] = field(default_factory=list)
+    #: why the credit is what it is (:func:`geoverify.credit.credit_reasons`), set with it
+    credit_reasons: list[dict] = field(default_factory=list)
 
     def add_flags(self, flags: list[Flag]) -> None:
         """Add flags found across patrols (CRS_MISMATCH, DUPLICATE_TRACK), keeping time order."""
         self.flags = sorted(self.flags + list(flags), key=lambda f: (f.start, f.code))
 
     def settle_credit(self, rules: Rules) -> None:
-        """Recompute the credit from verified time, coverage and every flag's review status."""
+        """Recompute the credit, and the reasons for it, from verified time, coverage and every
+        flag's review status."""
         self.credit = patrol_credit(self.verified_s, self.coverage["area_ratio"], self.flags, rules)
+        self.credit_reasons = credit_reasons(self.verified_s, self.coverage["area_ratio"], self.flags, rules,
+                                             in_grid_s=self.in_grid_s, has_grid=self.grid_id is not None)
 
     def to_dict(self, tz: str) -> dict:
         """The patrol object of the command line's JSON (spec "Command line")."""
@@ -136,6 +141,7 @@ class Patrol:
                             for v in self.site_visits],
             "flags": [f.to_dict(tz) for f in self.flags],
             "credit": dict(self.credit),
+            "credit_reasons": [dict(r) for r in self.credit_reasons],
             "rule_version": self.rule_version,
         }
 
@@ -257,15 +263,16 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     coverage = {"area_ratio": round(area_ratio, 4), "buffer_m": buffer_m,
                 "sites_visited": len({v["site_id"] for v in visits}),
                 "sites_total": 0 if sites is None else len(sites)}
-    return Patrol(
+    patrol = Patrol(
         patrol_id=pid, member_id=track.member_id, date=track.date,
         grid_id=grid.grid_id if grid is not None else None, kept=track.kept, rejected=dict(track.rejected),
         in_grid_s=in_grid_s, outside_s=outside_s, gap_s=gap_s, teleport_s=teleport_s,
         verified_s=verified_s, distance_m=distance_m, coverage=coverage, flags=flags,
-        credit=patrol_credit(verified_s, area_ratio, flags, rules),
-        start=timestamp(track.time_ns[0]) if n else None, end=timestamp(track.time_ns[-1]) if n else None,
-        rule_version=rules.version, site_visits=visits,
+        credit={}, start=timestamp(track.time_ns[0]) if n else None,
+        end=timestamp(track.time_ns[-1]) if n else None, rule_version=rules.version, site_visits=visits,
     )
+    patrol.settle_credit(rules)
+    return patrol
 
 
 def _behaviour_flags(fixes: FixSource, pid: str, reviews: Mapping[str, str], kept_index: np.ndarray,

@@ -33,13 +33,24 @@ def _day_fixes(conn: Connection, member_id: str, date: str, tz: str) -> pd.DataF
     return frame[ok].reset_index(drop=True)
 
 
-def _classes(frame: pd.DataFrame, flag_spans: list[tuple[int, int]], grid: Grid | None) -> np.ndarray:
+#: what a track segment inside a flag's span is drawn as, by the flag's review status; an open flag
+#: wins over a confirmed one, a confirmed one over a dismissed one
+PART_OF_STATUS = (("dismissed", "dismissed"), ("confirmed", "confirmed"), ("open", "flagged"))
+
+
+def _classes(frame: pd.DataFrame, flag_spans: list[tuple[int, int, str]], grid: Grid | None) -> np.ndarray:
+    """Each segment's part: ``flagged`` (an open flag's span), ``confirmed``, ``dismissed``, else
+    ``in_grid`` or ``outside``."""
     t = frame["time_ns"].to_numpy(dtype=np.int64)
     t0, t1 = t[:-1], t[1:]
+    out = np.full(len(t0), "outside", dtype=object)
     flagged = np.zeros(len(t0), dtype=bool)
-    for start, end in flag_spans:
-        flagged |= (t0 < end) & (t1 > start) if end > start else (t0 <= start) & (t1 >= start)
-    out = np.where(flagged, "flagged", "outside").astype(object)
+    for status, part in PART_OF_STATUS:
+        for start, end, flag_status in flag_spans:
+            if flag_status == status:
+                hit = (t0 < end) & (t1 > start) if end > start else (t0 <= start) & (t1 >= start)
+                out[hit] = part
+                flagged |= hit
     if grid is not None and len(t0):
         lon, lat = frame["lon"].to_numpy(), frame["lat"].to_numpy()
         mid = shapely.points((lon[:-1] + lon[1:]) / 2, (lat[:-1] + lat[1:]) / 2)
@@ -73,7 +84,8 @@ def patrol_geojson(conn: Connection, patrol_id: str, tz: str, grid_scope: frozen
         grid_row = conn.execute(select(grids).where(grids.c.grid_id == patrol["grid_id"])).first()
     grid = None if grid_row is None else Grid(grid_id=grid_row.grid_id,
                                               geometry_wgs84=shapely.from_geojson(grid_row.geometry))
-    spans = [(pd.Timestamp(f["start"]).value, pd.Timestamp(f["end"]).value) for f in patrol["flags"]]
+    spans = [(pd.Timestamp(f["start"]).value, pd.Timestamp(f["end"]).value, f.get("status", "open"))
+             for f in patrol["flags"]]
     features, lines, parts = [], [], []
     if len(frame) >= 2:
         classes = _classes(frame, spans, grid)
@@ -91,10 +103,10 @@ def patrol_geojson(conn: Connection, patrol_id: str, tz: str, grid_scope: frozen
     for flag in patrol["flags"] + patrol.get("event_flags", []):
         features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [flag["lon"], flag["lat"]]},
                          "properties": {"kind": "flag", **{k: flag.get(k) for k in (
-                             "flag_id", "code", "severity", "status", "start", "end", "evidence")}}})
+                             "flag_id", "code", "severity", "status", "start", "end", "evidence", "reviews")}}})
     if grid_row is not None:
         features.append(grid_feature(grid_row))
-        counted = [line for line, part in zip(lines, parts) if part != "flagged"]
+        counted = [line for line, part in zip(lines, parts) if part not in ("flagged", "confirmed")]
         if counted and grid is not None:  # grid is there with grid_row
             projector = grid.projection
             # A plain MultiLineString, simplified to 2 m: buffering a noded union is far slower.

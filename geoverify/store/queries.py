@@ -47,12 +47,16 @@ def list_patrols(conn: Connection, *, member_id: str | None = None, grid_id: str
     rows = conn.execute(query.order_by(patrols.c.date, patrols.c.patrol_id).offset(offset)
                         .limit(min(limit, MAX_PAGE))).all()
     waiting = queue.pending(conn, [(r.member_id, dt.date.fromisoformat(r.date)) for r in rows])
+    # The patrol's own flags and its event reports' flags, as GET /patrols/{id} shows them.
+    counts = dict(conn.execute(select(flags.c.patrol_id, func.count()).where(
+        flags.c.patrol_id.in_([r.patrol_id for r in rows])).group_by(flags.c.patrol_id)).all()) if rows else {}
     items = []
     for r in rows:
         doc = json.loads(r.document)
         items.append({k: doc[k] for k in ("patrol_id", "member_id", "date", "grid_id", "verified_s", "credit",
                                           "rule_version")}
-                     | {"flags": len(doc["flags"]), "state": _state(waiting, r.member_id, r.date)})
+                     | {"credit_reasons": doc.get("credit_reasons", []), "flags": int(counts.get(r.patrol_id, 0)),
+                        "state": _state(waiting, r.member_id, r.date)})
     after = offset + len(items)
     return {"patrols": items, "total": int(total), "offset": offset, "next_offset": after if after < total else None}
 
@@ -70,6 +74,8 @@ def get_patrol(conn: Connection, patrol_id: str, grid_scope: frozenset | None = 
     seen = members_in_scope(conn, grid_scope)
     doc["event_flags"] = [flag_dict(r, seen) for r in conn.execute(
         select(flags).where(flags.c.patrol_id == patrol_id, flags.c.event_id.is_not(None)))]
+    _with_reviews(conn, doc["flags"] + doc["event_flags"])
+    _explain_rejections(doc)
     doc["verified_at"] = row.verified_at
     waiting = queue.pending(conn, [(row.member_id, dt.date.fromisoformat(row.date))])
     doc["state"] = _state(waiting, row.member_id, row.date)
@@ -121,9 +127,27 @@ def list_flags(conn: Connection, *, status: str | None = None, code: str | None 
     rows = conn.execute(query.order_by(flags.c.date, flags.c.flag_id).offset(offset)
                         .limit(min(limit, MAX_PAGE))).all()
     seen = members_in_scope(conn, grid_scope)
-    items = [flag_dict(r, seen) for r in rows]
+    items = _with_reviews(conn, [flag_dict(r, seen) for r in rows])
     after = offset + len(items)
     return {"flags": items, "total": int(total), "offset": offset, "next_offset": after if after < total else None}
+
+
+def _with_reviews(conn: Connection, items: list[dict]) -> list[dict]:
+    """Each flag with ``reviews``: who decided what, when and why, oldest first."""
+    from .reviews import review_history
+
+    history = review_history(conn, [f["flag_id"] for f in items])
+    for flag in items:
+        flag["reviews"] = history.get(flag["flag_id"], [])
+    return items
+
+
+def _explain_rejections(doc: dict) -> None:
+    """A ``rejected`` credit reason names the review that confirmed its flag (``review``)."""
+    reviews = {f["flag_id"]: f["reviews"] for f in doc["flags"]}
+    for reason in doc.get("credit_reasons", []):
+        if reason.get("rule") == "rejected" and reviews.get(reason.get("flag_id")):
+            reason["review"] = reviews[reason["flag_id"]][-1]
 
 
 def list_grids(conn: Connection, grid_scope: frozenset | None = None) -> list[dict]:

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, u
 
 from ..batch import BatchContext, MemberPart, batch_context
 from ..duplicates import cell_bucket_s, track_cells
-from ..incremental import find_replays, finish_member_days, measure_member_days
+from ..incremental import MemberDays, find_replays, finish_member_days, measure_member_days
 from ..patrol import DayTrack
 from ..patrol import patrol_id as make_patrol_id
 from . import audit, ledger, queue
@@ -96,7 +96,8 @@ class Prepared:
     replays: dict
 
 
-def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
+def prepare(store: Store, conn: Connection, keys: Iterable[Key],
+            reviews: dict[str, str] | None = None) -> Prepared:
     """Read the keys' fixes, grids, sites, reviews and events from ``conn`` and measure each member-day.
 
     Parameters
@@ -104,6 +105,9 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
     conn : Connection
         A read snapshot (or the writer transaction, for a review).
     keys : iterable of (member_id, date)
+    reviews : dict, optional
+        flag_id → ``confirmed`` | ``dismissed`` to verify with instead of the stored reviews (a
+        what-if: :mod:`geoverify.store.preview`).
     """
     keys = set(keys)
     margin = max_gap_s(store)
@@ -124,7 +128,7 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key]) -> Prepared:
     frame = fix_table_from_rows([r._mapping for r in rows])
     own_events = _event_frame([r._mapping for r in event_rows])
     ctx = batch_context(_grids(store, conn), rules=store.rules, tz=store.tz, now=store.now(), events=own_events,
-                        sites=site_frame(conn), reviews=reviews_map(conn))
+                        sites=site_frame(conn), reviews=reviews_map(conn) if reviews is None else reviews)
     part = measure_member_days(frame, ctx, keys)
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
     history = {(member, (day - dt.timedelta(days=k)).isoformat()) for member, day in keys for k in range(1, window + 1)}
@@ -238,6 +242,17 @@ def _summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTr
     return out
 
 
+def compare_prepared(store: Store, conn: Connection, prepared: Prepared) -> MemberDays:
+    """Compare the prepared member-days with their stored neighbours, settle credit and check events
+    (nothing is written): the :class:`geoverify.incremental.MemberDays` of the keys."""
+    others: set[tuple[str, str]] = set()
+    for track in prepared.part.tracks:
+        others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
+    return finish_member_days(prepared.part, prepared.ctx, prepared.keys, others=_summaries(conn, others),
+                              replays={k: v for k, v in prepared.replays.items() if k in prepared.keys},
+                              events=_events_around(store, conn, prepared.events_read))
+
+
 def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: str = "system") -> list[dict]:
     """Compare, settle, check events and store the prepared member-days (step 2, writer lock held).
 
@@ -247,14 +262,9 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
         Per member-day with a patrol: ``patrol_id``, ``credit``, ``changed`` (whether the stored
         result changed) and ``ledger`` (entries appended).
     """
-    keys, part, ctx = prepared.keys, prepared.part, prepared.ctx
+    keys = prepared.keys
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
-    others: set[tuple[str, str]] = set()
-    for track in part.tracks:
-        others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
-    found = finish_member_days(part, ctx, keys, others=_summaries(conn, others),
-                               replays={k: v for k, v in prepared.replays.items() if k in keys},
-                               events=_events_around(store, conn, prepared.events_read))
+    found = compare_prepared(store, conn, prepared)
     stamp = utc_now_text()
     summary = []
     patrol_of = {(p.member_id, p.date): p for p in found.patrols}

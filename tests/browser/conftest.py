@@ -102,6 +102,7 @@ def start_server(database: Path, tokens: dict[str, str], log: Path) -> Server:
     handle = log.open("w")
     process = subprocess.Popen(geoverify_command() + ["serve", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    handle.close()  # the server writes to its own copy (an open handle left to the collector warns)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S
     while True:

@@ -47,8 +47,10 @@ def test_confirming_a_high_flag_rejects_and_reverses(with_grids, upload, client,
     granted = client.post(url, headers=auth["auditor"], json={"decision": "dismiss", "note": "first look"}).json
     [grant] = granted["ledger"]
     assert (grant["kind"], grant["patrol_id"], grant["points"]) == ("grant", "M007_20261102", 5)
+    # A second review overturns the first: it must say so (without "overturn" it answers 409,
+    # tests/service/test_review_workbench.py).
     confirmed = client.post(url, headers=auth["auditor"],
-                            json={"decision": "confirm", "note": "CCTV: member was at home"}).json
+                            json={"decision": "confirm", "note": "CCTV: member was at home", "overturn": True}).json
     assert confirmed["credit"] == {"status": "rejected", "points": 0}
     assert confirmed["flag"]["status"] == "confirmed"
     [reversal] = confirmed["ledger"]

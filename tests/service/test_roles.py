@@ -20,6 +20,8 @@ ENDPOINTS = [
     ("GET", "/api/v1/patrols/M002_20261102/geojson", None, READERS),
     ("GET", "/api/v1/flags", None, READERS),
     ("POST", "/api/v1/flags/{teleport}/review", "review", {"admin", "auditor"}),
+    ("GET", "/api/v1/flags/queue", None, {"admin", "auditor"}),
+    ("GET", "/api/v1/flags/{teleport}/preview", None, {"admin", "auditor"}),
     ("GET", "/api/v1/credits", None, {"admin", "scorer"}),
     ("GET", "/api/v1/audit", None, {"admin", "auditor"}),
     ("GET", "/api/v1/audit/verify", None, {"admin", "auditor"}),
@@ -51,7 +53,8 @@ def _call(client, method, path, kind, headers, teleport):
     if kind is None:
         return client.open(path, method=method, headers=headers)
     if kind == "review":
-        return client.post(path, headers=headers, json={"decision": "dismiss", "note": "role matrix"})
+        # admin and auditor both review the flag: the second overturns the first, and says so
+        return client.post(path, headers=headers, json={"decision": "dismiss", "note": "role matrix", "overturn": True})
     data, mimetype = BODIES[kind]
     body = EVENT_OF_M002 if kind == "events" else data.read_bytes()
     return client.post(path, headers={**headers, "Content-Type": mimetype}, data=body)
