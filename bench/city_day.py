@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.runners import _tree, cpu_seconds  # noqa: E402
 from bench.table import render  # noqa: E402
+from tests.service.postgres import connect_admin, database_url, ensure_started, template_url  # noqa: E402
 from tests.service.server import ServerProcess, cli_env, create_token, geoverify_command  # noqa: E402
 
 DAY = dt.date(2026, 11, 2)
@@ -59,8 +60,6 @@ NOW = "2026-11-02T23:00:00+08:00"          # the day is not settled while it is 
 SETTLE_AT = "2026-11-03T03:00:00+08:00"
 STEP_S, BATCH = 10, 30
 GRID_M, PER_GRID = 400.0, 4
-PG_ADMIN = "postgresql://geoverify:geoverify@127.0.0.1:5432/postgres"
-PG_TEMPLATE = "geoverify_test"
 
 
 def city(members: int, folder: Path) -> tuple[Path, list[str]]:
@@ -206,12 +205,11 @@ def run(args) -> list:
     if args.backend == "sqlite":
         url, drop = f"sqlite:///{folder / 'geoverify.db'}", None
     else:
-        import psycopg
-
         name = f"geoverify_city_{os.getpid()}"
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {PG_TEMPLATE}')
-        url = f"postgresql+psycopg://geoverify:geoverify@127.0.0.1:5432/{name}"
+        ensure_started()  # the tests' own cluster (tests/service/postgres.py)
+        admin = connect_admin()
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_url().database}"')
+        url = database_url(name)
 
         def drop():
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

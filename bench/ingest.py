@@ -15,8 +15,8 @@ File parsing and verification are not included. On a shared machine, fixes per C
 steadier figure.
 
 PostgreSQL: a database ``geoverify_bench_<pid>`` is created from the template of ``--postgres-url``
-(default ``$GEOVERIFY_TEST_POSTGRES_URL`` or the test URL that ``.ci/install-postgres.sh`` sets up)
-and dropped afterwards. Not part of the test suite.
+(default ``$GEOVERIFY_TEST_POSTGRES_URL`` or the tests' own cluster, tests/service/postgres.py,
+started when it is down) and dropped afterwards. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -37,7 +37,12 @@ from geoverify.simulate import simulate_city
 from geoverify.store import Store, bulk
 from geoverify.store.ingest import store_fixes
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://geoverify:geoverify@127.0.0.1:5432/geoverify_test"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.service.postgres import connect_admin, ensure_started, template_url  # noqa: E402
+
+DEFAULT_TEMPLATE = template_url().render_as_string(hide_password=False)
 FIXES_PER_MEMBER = 8 * 3600 // 10
 
 
@@ -117,11 +122,10 @@ def run(url: str, frame: pd.DataFrame) -> dict:
 
 def postgres_database(template_url: str):
     """Create a fresh database from the template; returns (url, drop callable)."""
-    import psycopg
-
     url = make_url(template_url)
-    admin = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                            dbname="postgres", autocommit=True, connect_timeout=5)
+    if url == make_url(DEFAULT_TEMPLATE):
+        ensure_started()  # the tests' own cluster
+    admin = connect_admin(url)
     name = f"geoverify_bench_{os.getpid()}"
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"')
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixes", type=int, default=1_000_000)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
-    parser.add_argument("--postgres-url", default=os.environ.get("GEOVERIFY_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    parser.add_argument("--postgres-url", default=DEFAULT_TEMPLATE)
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -154,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     url, drop = postgres_database(args.postgres_url)
                 except Exception as exc:  # noqa: BLE001 - reported, other backends still run
-                    print(f"postgresql: not reachable ({exc}); run `bash .ci/install-postgres.sh` as root",
+                    print(f"postgresql: not reachable ({exc}); run `bash .ci/install-postgres.sh` as root, then "
+                          "`bash .ci/test-postgres.sh start`",
                           file=sys.stderr)
                     continue
             try:

@@ -37,8 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.city_day import PG_ADMIN, PG_TEMPLATE, percentile  # noqa: E402
+from bench.city_day import percentile  # noqa: E402
 from bench.table import render  # noqa: E402
+from tests.service.postgres import connect_admin, database_url, ensure_started, template_url  # noqa: E402
 from tests.service.server import (ServerProcess, cli_env, create_token, geoverify_command,  # noqa: E402
                                   grids_with_members, patrol_csv)
 
@@ -95,12 +96,11 @@ def run(args) -> list[list]:
     if args.backend == "sqlite":
         url = f"sqlite:///{folder / 'geoverify.db'}"
     else:
-        import psycopg
-
         name = f"geoverify_review_{os.getpid()}"
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {PG_TEMPLATE}')
-        url = f"postgresql+psycopg://geoverify:geoverify@127.0.0.1:5432/{name}"
+        ensure_started()  # the tests' own cluster (tests/service/postgres.py)
+        admin = connect_admin()
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_url().database}"')
+        url = database_url(name)
 
         def drop():
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -140,6 +140,17 @@ def test_csv_not_in_utf8_names_the_file_and_the_encoding(tmp_path, header):
         read_track_file(path)
 
 
+def test_csv_not_in_utf8_in_a_ragged_row_names_its_line(tmp_path):
+    """A row with the wrong number of fields goes to pyarrow's invalid-row handler, which decodes it
+    inside pyarrow's callback: a bad byte there used to raise where nobody could catch it ("Exception
+    ignored", a warning under pytest) and end in a parse error. The file is checked first."""
+    ok = f"M1,2026-11-02T08:00:00+08:00,{LON},{LAT},5\n"
+    ragged = "张三,extra,2026-11-02T08:00:01+08:00,1,2,3\n"
+    path = write(tmp_path / "ragged.csv", (HEADER + ok + ragged + ok).encode("gbk"))
+    with pytest.raises(InputError, match=r"ragged\.csv, line 3: .*not UTF-8 text \(byte 0xd5"):
+        read_track_file(path)
+
+
 def test_csv_header_naming_a_column_twice(tmp_path):
     path = write(tmp_path / "twice.csv", "member_id,time,lon,lat,lat\n" f"M1,2026-11-02T08:00:00Z,{LON},{LAT},{LAT}\n")
     with pytest.raises(InputError, match=r"twice\.csv.*lat"):

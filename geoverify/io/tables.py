@@ -8,6 +8,7 @@ fields at all (ragged CSV lines), so that callers can count them instead of losi
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable
@@ -160,6 +161,34 @@ STRAY_QUOTE = ('a quote (") opens a field that is not closed on its line, so the
                "next lines; a track CSV holds one fix per line: remove the stray quote or close it")
 
 
+def _require_utf8(path: Path) -> None:
+    """Refuse a file that is not UTF-8 text, naming the line of its first bad byte (read in 1 MiB pieces).
+
+    Before pyarrow reads it: pyarrow checks the text of the columns it converts, but decodes a ragged
+    row for the invalid-row handler inside its own callback, where a bad byte raises an exception that
+    nobody can catch (Python prints it as "Exception ignored") and the read fails with a parse error
+    that does not say why.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                if not chunk.isascii() or decoder.getstate()[0]:  # ASCII pieces need no decoding
+                    decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                # exc.object: the chunk after the few bytes of a character the last chunk began
+                line += exc.object.count(b"\n", 0, exc.start)
+                raise InputError(f"cannot read CSV: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}: "
+                                 f"{exc.reason}); save it as UTF-8", source=str(path), line=line) from None
+            line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise InputError("cannot read CSV: it is not UTF-8 text (it ends inside a character); save it as "
+                             "UTF-8", source=str(path), line=line) from None
+
+
 def _has_quote(path: Path) -> bool:
     """Whether the file holds a double quote anywhere (read in 1 MiB pieces; about 10 ms per 64 MiB)."""
     with open(path, "rb") as fh:
@@ -205,6 +234,7 @@ def _csv_plan(path: Path) -> tuple[str, list[dict[str, pa.DataType]]]:
     """The delimiter and the column types to try in turn (fast path first, all text last)."""
     delimiter = _sniff_delimiter(path)
     names = _header_names(path, delimiter)
+    _require_utf8(path)
     numeric = set(resolve_columns(names, NUMERIC_COLUMNS, str(path)).values())
     labels = set(resolve_columns(names, LABEL_COLUMNS, str(path)).values()) - numeric
     types = {name: pa.float64() if name in numeric else LABEL_TYPE if name in labels else pa.string()

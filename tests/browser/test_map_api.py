@@ -41,7 +41,8 @@ def test_pages_are_served_with_a_self_only_csp_and_no_inline_code(client):
         assert " style=" not in html and "<style" not in html  # no inline style
         assert "http://" not in html and "https://" not in html  # nothing from another host
         for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
-            assert client.get(asset).status_code == 200, asset
+            with client.get(asset) as served:  # closes the file it streams
+                assert served.status_code == 200, asset
 
 
 def test_a_month_that_is_not_yyyy_mm_is_not_found(client):

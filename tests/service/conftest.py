@@ -4,11 +4,12 @@ shipped samples. ``assert_problem`` is the one check of the problem+json error s
 
 Backends. Every test that uses ``database_url`` (and so ``app``, ``client``, ``store``,
 ``runner``) runs twice, ids ``sqlite`` (a fresh file) and ``postgresql`` (a fresh database
-created from the template of ``$GEOVERIFY_TEST_POSTGRES_URL``, default :data:`POSTGRES_URL`,
-which ``.ci/install-postgres.sh`` sets up). A test that also asks for ``db_path`` opens the
-SQLite file itself and runs on SQLite only; use ``db_execute`` for SQL on either database.
-When PostgreSQL cannot be reached the ``postgresql`` cases fail with a message saying to run
-``.ci/install-postgres.sh``; ``GEOVERIFY_TEST_POSTGRES=0`` skips them deliberately.
+created from the template of ``$GEOVERIFY_TEST_POSTGRES_URL``, by default the tests' own
+PostgreSQL cluster on 127.0.0.1:54329, which the first ``postgresql`` case starts when it is down:
+see :mod:`service.postgres` and ``.ci/test-postgres.sh``). A test that also asks for ``db_path``
+opens the SQLite file itself and runs on SQLite only; use ``db_execute`` for SQL on either
+database. When PostgreSQL cannot be had the ``postgresql`` cases fail with a message saying to
+run ``.ci/install-postgres.sh``; ``GEOVERIFY_TEST_POSTGRES=0`` skips them deliberately.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from api import create_app
 from geoverify.store import tokens as token_store
 from geoverify.store.db import make_engine
+
+from .postgres import DEFAULT_URL, connect_admin, ensure_started, template_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_tracks"
@@ -34,14 +37,14 @@ NOW = "2026-11-03T02:00:00+08:00"  # the sample day has settled (spec "Ledger": 
 SCOPES = {"admin": [], "uploader": ["M001", "M002"], "supervisor": ["DC-01"], "auditor": [], "scorer": []}
 
 
-POSTGRES_URL = "postgresql+psycopg://geoverify:geoverify@127.0.0.1:5432/geoverify_test"
+POSTGRES_URL = DEFAULT_URL  # the tests' own cluster (postgres.py)
 BACKENDS = ("sqlite", "postgresql")
 SQLITE_FILE = "geoverify.db"
 
 
 def postgres_template_url():
     """The URL of the PostgreSQL template database (``$GEOVERIFY_TEST_POSTGRES_URL`` or the default)."""
-    return make_url(os.environ.get("GEOVERIFY_TEST_POSTGRES_URL", POSTGRES_URL))
+    return template_url()
 
 
 def pytest_generate_tests(metafunc):
@@ -66,15 +69,16 @@ def postgres_admin():
     import psycopg
 
     try:
-        conn = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                               dbname="postgres", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
+        ensure_started()
+        conn = connect_admin(url)
+    except (RuntimeError, psycopg.OperationalError) as exc:
         conn, reason = None, str(exc).strip()
     if conn is None:
         pytest.fail(f"PostgreSQL is not reachable at {url.render_as_string(hide_password=True)}: {reason}\n"
-                    "Run `bash .ci/install-postgres.sh` as root (it installs and starts PostgreSQL with PostGIS "
-                    "and creates the test role and template database), or set GEOVERIFY_TEST_POSTGRES=0 to "
-                    "skip the postgresql cases on purpose.", pytrace=False)
+                    "Run `bash .ci/install-postgres.sh` as root (it installs PostgreSQL with PostGIS from "
+                    "Debian's packages; the tests then start their own server with `bash .ci/test-postgres.sh "
+                    "start`), or set GEOVERIFY_TEST_POSTGRES=0 to skip the postgresql cases on purpose.",
+                    pytrace=False)
     yield conn, url
     conn.close()
 

@@ -150,6 +150,7 @@ class ServerProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
+                self._close_log()
                 raise RuntimeError(f"`geoverify serve` exited with {self.process.returncode}:\n"
                                    f"{self.log_path.read_text()}")
             try:
