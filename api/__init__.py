@@ -50,6 +50,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         assessment,
         audit,
         auth,
+        compress,
         credits,
         events,
         flags,
@@ -68,6 +69,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
 
     problems.init_app(app)
     security.init_app(app)
+    compress.init_app(app)
     params.init_app(app)
     limits.init_app(app)
     auth.init_app(app)

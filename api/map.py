@@ -21,7 +21,7 @@ from sqlalchemy import select
 from geoverify.errors import NotFound
 from geoverify.grid import Grid
 from geoverify.heatmap import DEFAULT_CELL_M, heatmap_geojson, time_per_cell
-from geoverify.store import maps, queries
+from geoverify.store import maps, overview, queries
 from geoverify.store.schema import grids
 
 from .auth import get_store, grid_scope, requires
@@ -178,3 +178,24 @@ def heatmap():
     response = jsonify(document)
     response.mimetype = "application/geo+json"
     return response
+
+
+@bp.get("/api/v1/map/day")
+@operation("A day at a glance: each grid's state, the day's patrols and its flags", tag="map",
+           description="For the date (default: the latest date with a patrol you can see): every grid of the "
+                       "caller's scope with its state (held, rejected, below, flagged, credited, or none: "
+                       "not patrolled), every patrol with its credit, state and flag counts (its own and its "
+                       "event reports' flags), every flag of the day with its place, counts per state, and the "
+                       "dates that have patrols (latest first, at most 400). "
+                       "States are explained in geoverify/store/overview.py and docs/map.md.",
+           params=(query("date", "local date, YYYY-MM-DD (default: the latest date with a patrol)",
+                         format="date"),))
+@requires("supervisor", "auditor")
+def day():
+    store, scope = get_store(), grid_scope(g.principal)
+    with store.read() as conn:
+        date = (date_arg("date") or overview.latest_date(conn, scope)
+                or store.now().tz_convert(store.tz).date().isoformat())
+        document = overview.day_overview(conn, date, store.rules, scope)
+        document["dates"] = overview.patrol_dates(conn, scope)
+    return jsonify(document)

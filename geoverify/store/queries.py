@@ -48,7 +48,7 @@ def list_patrols(conn: Connection, *, member_id: str | None = None, grid_id: str
                         .limit(min(limit, MAX_PAGE))).all()
     waiting = queue.pending(conn, [(r.member_id, dt.date.fromisoformat(r.date)) for r in rows])
     # The patrol's own flags and its event reports' flags, as GET /patrols/{id} shows them.
-    counts = dict(conn.execute(select(flags.c.patrol_id, func.count()).where(
+    counts: dict[str, int] = dict(conn.execute(select(flags.c.patrol_id, func.count()).where(
         flags.c.patrol_id.in_([r.patrol_id for r in rows])).group_by(flags.c.patrol_id)).all()) if rows else {}
     items = []
     for r in rows:

@@ -18,9 +18,9 @@ def test_openapi_document_is_valid_and_complete(app, client):
             path = rule.rule.replace("<", "{").replace(">", "}")
             routed |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
-    # the index, 14 resources, 3 read endpoints of the map page under /api/v1/map, assessment, and the
-    # auditor's queue and a review's preview under /api/v1/flags
-    assert len(routed) == 21
+    # the index, 14 resources, 4 read endpoints of the map page under /api/v1/map (the day overview's
+    # /map/day among them), assessment, and the auditor's queue and a review's preview under /api/v1/flags
+    assert len(routed) == 22
     review = spec["paths"]["/api/v1/flags/{flag_id}/review"]["post"]
     assert review["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Review"}
     assert "auditor" in review["description"] and review["security"] == [{"bearer": []}]
