@@ -135,7 +135,8 @@ def run(args) -> list[list]:
                 while not stop.is_set():
                     decision = ("confirm", "dismiss")[k % 2]
                     probe.timed("review", conn, "POST", f"/api/v1/flags/{flag_id}/review",
-                                json.dumps({"decision": decision, "note": f"bench review {k}"}).encode(),
+                                json.dumps({"decision": decision, "note": f"bench review {k}",
+                                                "overturn": k > 0}).encode(),  # each review after the first overturns
                                 {"Authorization": f"Bearer {auditor}", "Content-Type": "application/json"})
                     k += 1
                     stop.wait(PERIOD_S)
