@@ -15,7 +15,15 @@ TELEPORT_PATROL = "M002_20261102"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
+def show_patrols(page) -> None:
+    """The patrols tab (the page opens on the day overview) with its list loaded."""
+    page.click("#tab-patrols")
+    page.wait_for_selector(".patrol-item")
+
+
 def open_patrol(page, patrol_id: str) -> None:
+    if not page.locator(".patrol-item").first.is_visible():
+        show_patrols(page)
     page.click(f".patrol-item[data-patrol-id='{patrol_id}']")
     page.wait_for_selector(f"#patrol-figures[data-patrol-id='{patrol_id}']")
     page.wait_for_selector("path.track")
@@ -35,7 +43,7 @@ def test_page_draws_grids_and_a_track_with_nothing_from_other_hosts(page, server
     assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
     page.fill("#token-input", server.tokens["auditor"])
     page.click("#token-form button[type=submit]")
-    page.wait_for_selector(".patrol-item")
+    show_patrols(page)
     assert page.locator("path.grid-outline").count() == 6
     assert any("东四第一网格" in text for text in page.locator(".grid-label").all_text_contents())
     open_patrol(page, TELEPORT_PATROL)
@@ -99,7 +107,7 @@ def test_auditor_dismisses_the_teleport_flag_and_the_credit_is_no_longer_held(pa
 
 def test_supervisor_sees_the_flag_but_no_review_buttons(page, server):
     sign_in(page, server, "supervisor")
-    page.wait_for_selector(".patrol-item")
+    show_patrols(page)
     assert page.locator("path.grid-outline").count() == 1  # scoped to DC-01
     open_patrol(page, TELEPORT_PATROL)
     popup = open_flag_popup(page, "TELEPORT")
@@ -116,7 +124,7 @@ def test_supervisor_sees_the_flag_but_no_review_buttons(page, server):
 
 def test_language_switch_changes_labels_from_chinese_to_english(page, server):
     sign_in(page, server, "auditor")
-    page.wait_for_selector(".patrol-item")
+    show_patrols(page)
     assert page.get_attribute("html", "lang") == "zh-CN"
     assert page.inner_text("#tab-patrols") == "巡查"
     assert page.inner_text("#f-apply") == "查询"
@@ -136,7 +144,7 @@ def test_language_switch_changes_labels_from_chinese_to_english(page, server):
 
 def test_filters_page_the_lists_and_the_flag_list_opens_a_patrol(page, server):
     sign_in(page, server, "auditor")
-    page.wait_for_selector(".patrol-item")
+    show_patrols(page)
     assert page.locator(".patrol-item").count() == 12
     page.fill("#f-member", "M002")
     page.click("#f-apply")
@@ -153,7 +161,7 @@ def test_filters_page_the_lists_and_the_flag_list_opens_a_patrol(page, server):
 
 def test_heat_map_of_a_grid_day(page, server):
     sign_in(page, server, "auditor")
-    page.wait_for_selector(".patrol-item")
+    show_patrols(page)
     page.select_option("#h-grid", "DC-01")
     page.fill("#h-date", "2026-11-02")
     page.click("#h-show")
@@ -186,7 +194,7 @@ def test_screenshot_of_the_sample_day(page, server, tmp_path):
     """docs/map.png for the README (the loop of M005 in DC-03 and the day's heat map there):
     written when $GEOVERIFY_UPDATE_SCREENSHOT=1, else to a temporary folder."""
     sign_in(page, server, "auditor")
-    page.wait_for_selector(".patrol-item")
+    show_patrols(page)
     page.select_option("#h-grid", "DC-03")
     page.fill("#h-date", "2026-11-02")
     page.click("#h-show")
@@ -211,7 +219,7 @@ def test_an_unknown_token_is_refused_and_asked_again(page, server):
     assert page.evaluate("() => window.sessionStorage.getItem('gv.token')") is None
     page.fill("#token-input", server.tokens["supervisor"])
     page.click("#token-form button[type=submit]")
-    page.wait_for_selector(".patrol-item")
+    show_patrols(page)
     assert page.evaluate("() => window.sessionStorage.getItem('gv.token')") == server.tokens["supervisor"]
     # the API answered 401 once, on purpose; nothing else failed
     page.record.console_errors[:] = [e for e in page.record.console_errors if "401" not in e]

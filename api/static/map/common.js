@@ -130,7 +130,8 @@
         GV.token.set(value);
         check();
       });
-      change.addEventListener("click", function () { GV.token.clear(); showLogin(null); });
+      // The token in use is kept until another one works: Escape goes back to it (a11y.js).
+      change.addEventListener("click", function () { showLogin(null); });
       GV.i18n.onChange(function () { if (GV.session) { who.textContent = t("session.as") + ": " + GV.session.name +
         " (" + (GV.i18n.has("role." + GV.session.role) ? t("role." + GV.session.role) : GV.session.role) + ")"; } });
       if (GV.token.get()) { check(); } else { showLogin(null); }
@@ -252,13 +253,14 @@
     }
   };
 
-  GV.flagIcon = function (flag) {
+  GV.flagIcon = function (flag, offset) {
+    var shift = 18 * (offset || 0);  // the n-th flag on one spot sits n places to the right of the first
     return L.divIcon({
       className: "gv-flag sev-" + flag.severity + " flag-" + flag.status,
       html: "<span class=\"gv-flag-dot\"></span>",
       iconSize: [18, 18],
-      iconAnchor: [9, 9],
-      popupAnchor: [0, -8]
+      iconAnchor: [9 - shift, 9],
+      popupAnchor: [shift, -8]
     });
   };
 

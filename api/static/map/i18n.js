@@ -289,6 +289,8 @@
   } catch (e) { /* storage disabled: stay in Chinese */ }
 
   function t(key, params) {
+    // A "_one" form, where a language has one, when the count {n} is 1 ("1 flag", not "1 flags").
+    if (params && Number(params.n) === 1 && DICT[current][key + "_one"] !== undefined) { key += "_one"; }
     var text = DICT[current][key];
     if (text === undefined) { text = DICT["zh-CN"][key]; }
     if (text === undefined) { return key; }
@@ -308,6 +310,8 @@
       });
     });
     document.documentElement.lang = current;
+    var brand = document.querySelector(".brand [data-i18n]");  // the page's title, in the page's language
+    if (brand) { document.title = t(brand.getAttribute("data-i18n")) + " · geoverify"; }
   }
 
   function setLang(lang) {

@@ -49,6 +49,7 @@
       options: { position: "bottomright" },
       onAdd: function () {
         var box = el("div", { "class": "legend leaflet-bar", id: "legend" });
+        if (state.map.getSize().x < 640) { box.classList.add("collapsed"); }  // a narrow map: keep the track visible
         renderLegend(box);
         L.DomEvent.disableClickPropagation(box);
         return box;
@@ -59,7 +60,10 @@
 
   function renderLegend(box) {
     GV.clear(box);
-    box.appendChild(el("strong", { i18n: "legend.title" }));
+    var collapsed = box.classList.contains("collapsed");
+    box.appendChild(el("button", { type: "button", "class": "legend-toggle", "aria-expanded": collapsed ? "false" : "true",
+      title: t("legend.toggle"), on: { click: function () { box.classList.toggle("collapsed"); renderLegend(box); } } },
+      [t("legend.title")]));
     [["swatch-in-grid", "legend.in_grid"], ["swatch-outside", "legend.outside"], ["swatch-flagged", "legend.flagged"],
      ["swatch-covered", "legend.covered"], ["swatch-grid", "legend.grid"], ["swatch-flag", "legend.flag"],
      ["swatch-heat", "legend.heat"]].forEach(function (row) {
@@ -94,6 +98,7 @@
       });
       var heatGrid = document.getElementById("h-grid");
       if (!heatGrid.value && collection.features.length) { heatGrid.value = collection.features[0].properties.grid_id; }
+      document.dispatchEvent(new CustomEvent("gv:grids"));  // the day overview (overview.js) colours them
     });
   }
 
@@ -223,6 +228,7 @@
       state.geojson = results[1];
       drawPatrol(flagId === undefined);
       renderPanel();
+      document.dispatchEvent(new CustomEvent("gv:patrol", { detail: { patrolId: patrolId } }));
       if (flagId) { openFlagPopup(flagId); }
       if (window.history && window.history.replaceState) {
         window.history.replaceState(null, "", "#patrol=" + encodeURIComponent(patrolId));
@@ -247,12 +253,16 @@
           .bindTooltip(function () { return t("legend." + p.part); }, { sticky: true }).addTo(layer);
       }
     });
+    var spots = {};  // flags on one spot (two flags of one event report) are set side by side, each clickable
     doc.features.forEach(function (feature) {
       var p = feature.properties;
       var coords = feature.geometry && feature.geometry.coordinates;
       if (p.kind !== "flag" || !coords || coords[0] === null || coords[1] === null) { return; }  // a flag with no place
-      var marker = L.marker([coords[1], coords[0]], { icon: GV.flagIcon(p), title: p.code, riseOnHover: true,
-        keyboard: true, alt: p.code });
+      var spot = coords[0].toFixed(6) + "," + coords[1].toFixed(6);
+      spots[spot] = (spots[spot] || 0) + 1;
+      var label = GV.flagMarkerLabel ? GV.flagMarkerLabel(L.extend({ member_id: doc.properties.member_id }, p)) : p.code;
+      var marker = L.marker([coords[1], coords[0]], { icon: GV.flagIcon(p, spots[spot] - 1), title: label, riseOnHover: true,
+        keyboard: true, alt: label });
       marker.bindPopup(function () { return flagPopup(p, state.detail); },
         { maxWidth: 380, minWidth: 260, className: "flag-popup", autoPanPadding: [30, 30] });
       marker.on("popupopen", function () { state.openFlagId = p.flag_id; });
@@ -260,6 +270,7 @@
       marker.addTo(layer);
       marker.getElement().setAttribute("data-flag-id", p.flag_id);
       marker.getElement().setAttribute("data-code", p.code);
+      marker.getElement().setAttribute("aria-label", label);
       state.markers[p.flag_id] = marker;
     });
     Object.keys(state.gridsById).forEach(function (id) {
@@ -395,13 +406,16 @@
       state.heat = doc;
       var max = doc.properties.max_s || 1;
       state.heatLayer = L.geoJSON(doc, {
+        pane: GV.heat ? GV.heat.pane(state.map) : "overlayPane",
         style: function (feature) { return GV.style.heat(feature.properties.seconds / max); },
         onEachFeature: function (feature, layer) { layer.bindTooltip(fmt.seconds(feature.properties.seconds)); }
       }).addTo(state.map);
-      state.heatLayer.bringToBack();
-      if (state.gridLayer) { state.gridLayer.bringToBack(); }
+      if (GV.heat) { GV.heat.shown(state.map, state.heatLayer, doc); }
       renderHeatSummary();
-    }).catch(function (err) { message.textContent = err.detail || String(err); });
+    }).catch(function (err) {
+      message.textContent = GV.heat ? GV.heat.failed(err) : err.detail || String(err);
+      message.classList.add("error");
+    });
   }
 
   function renderHeatSummary() {
@@ -415,7 +429,9 @@
     if (state.heatLayer) { state.map.removeLayer(state.heatLayer); }
     state.heatLayer = null;
     state.heat = null;
+    if (GV.heat) { GV.heat.shown(state.map, null, null); }
     document.getElementById("heat-message").textContent = "";
+    document.getElementById("heat-message").classList.remove("error");
   }
 
   /* ---------------- language ---------------- */
@@ -461,9 +477,20 @@
       return Promise.all([loadPatrols(), loadFlags()]);
     }).then(function () {
       if (wanted) { selectPatrol(decodeURIComponent(wanted[1])); }
+      if (window.performance && performance.mark) { performance.mark("gv-map-ready"); }
       document.body.classList.add("map-ready");
     });
   }
+
+  function clearPatrol() {
+    state.requestSeq++;
+    state.patrolId = null; state.detail = null; state.geojson = null; state.openFlagId = null; state.markers = {};
+    state.patrolLayer.clearLayers();
+    Object.keys(state.gridsById).forEach(function (id) { state.gridsById[id].layer.setStyle(GV.style.grid); });
+    renderPanel();
+    document.dispatchEvent(new CustomEvent("gv:patrol", { detail: { patrolId: null } }));
+  }
+  GV.mapActions = { selectPatrol: selectPatrol, openFlag: openFlag, clearPatrol: clearPatrol };
 
   GV.langSwitch();
   GV.auth.onSessionChange = function () {

@@ -30,7 +30,7 @@
       if (p.kind === "track") { L.geoJSON(feature, { style: function () { return GV.style.track(p.part); } }).addTo(report.layer); }
       else if (p.kind === "flag" && feature.geometry && feature.geometry.coordinates[0] !== null) {
         var c = feature.geometry.coordinates;
-        L.marker([c[1], c[0]], { icon: GV.flagIcon(p), title: p.code, interactive: false }).addTo(report.layer);
+        L.marker([c[1], c[0]], { icon: GV.flagIcon(p), title: fmt.codeName(p.code), interactive: false }).addTo(report.layer);
       }
     });
   }
