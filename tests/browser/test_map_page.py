@@ -78,11 +78,17 @@ def test_flag_popup_shows_the_evidence(page, server):
     text = popup.inner_text()
     assert "瞬移" in text and "TELEPORT" in text
     assert "2026-11-02 09:44:50 – 09:45:00" in text
-    rows = dict(zip(popup.locator(".evidence th").all_inner_texts(), popup.locator(".evidence td").all_inner_texts()))
-    assert rows["teleport_kmh"] == "150.0 km/h"
-    assert float(rows["max_speed_kmh"].split()[0].replace(",", "")) > 1000
-    assert rows["distance_m"].endswith(" m")
-    assert rows["rule_version"] == "builtin-1"
+    # the evidence in words with units and thresholds (evidence.js); the raw fields in a closed fold
+    rows = dict(zip(popup.locator(".evidence-rows th").all_inner_texts(),
+                    popup.locator(".evidence-rows td").all_inner_texts()))
+    assert rows["最高速度"] == "1,052.7 km/h > 阈值 150 km/h"
+    assert rows["跳跃距离"].endswith(" m")
+    assert rows["规则版本"] == "builtin-1"
+    raw = popup.locator("details.evidence-raw")
+    raw.locator("summary").click()
+    raw_rows = dict(zip(raw.locator(".evidence th").all_inner_texts(), raw.locator(".evidence td").all_inner_texts()))
+    assert raw_rows["teleport_kmh"] == "150.0 km/h"
+    assert float(raw_rows["max_speed_kmh"].split()[0].replace(",", "")) > 1000
     page.record.assert_clean(server.base)
 
 
@@ -176,7 +182,7 @@ def test_printable_patrol_and_member_reports(page, server):
     page.wait_for_selector("body.report-ready")
     assert "M002" in page.inner_text("#report-heading")
     assert page.locator("#report-map path.track").count() >= 3
-    assert "max_speed_kmh" in page.inner_text("#report-body")
+    assert "最高速度" in page.inner_text("#report-body") and "max_speed_kmh" not in page.inner_text("#report-body")
     page.emulate_media(media="print")
     assert not page.locator(".topbar").is_visible() and not page.locator("#print").is_visible()
     page.emulate_media(media="screen")

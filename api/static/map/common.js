@@ -80,6 +80,8 @@
         if (!response.ok) {
           var detail = (data && (data.detail || data.title)) || (response.status + " " + response.statusText);
           var error = new ApiError(response.status, detail);
+          error.title = data && data.title;  // problem+json: explain.js words it in the page's language
+          error.problem = data;
           if (response.status === 401 && GV.auth.onUnauthorized) { GV.auth.onUnauthorized(error); }
           throw error;
         }
@@ -119,7 +121,11 @@
         }).catch(function (err) {
           if (err.status === 401) { GV.token.clear(); showLogin("token.invalid"); }
           else if (err.status === 403) { GV.token.clear(); showLogin("token.forbidden"); }
-          else { showLogin(null); message.hidden = false; message.textContent = err.detail; }
+          else {
+            showLogin(null);
+            message.hidden = false;
+            GV.clear(message).appendChild(GV.problem ? GV.problem.node(err) : document.createTextNode(err.detail));
+          }
         });
       }
       GV.auth.onUnauthorized = function () { GV.token.clear(); showLogin("token.invalid"); };
@@ -236,9 +242,11 @@
   /* ---- Leaflet styles (SVG renderer, styles set as attributes: fine under style-src 'self') ---- */
   GV.style = {
     track: function (part) {
-      return { className: "track track-" + part, weight: part === "flagged" ? 5 : 3, opacity: 0.9,
-               color: { in_grid: "#1a9850", outside: "#7b3294", flagged: "#d7191c" }[part] || "#555",
-               dashArray: part === "flagged" ? "6 4" : null };
+      // open flags: red dashes; dismissed: thin grey dots; confirmed: solid dark red
+      return { className: "track track-" + part, weight: { flagged: 5, confirmed: 5, dismissed: 3 }[part] || 3, opacity: 0.9,
+               color: { in_grid: "#1a9850", outside: "#7b3294", flagged: "#d7191c", dismissed: "#7b8794",
+                        confirmed: "#7f0000" }[part] || "#555",
+               dashArray: { flagged: "6 4", dismissed: "2 6" }[part] || null };
     },
     grid: { className: "grid-outline", color: "#2c4a7a", weight: 2, fillColor: "#9fb7d9", fillOpacity: 0.08 },
     gridSelected: { color: "#0b3d91", weight: 3, fillOpacity: 0.12 },

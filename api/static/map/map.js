@@ -19,7 +19,7 @@
 
   function toast(text, isError) {
     var node = document.getElementById("toast");
-    node.textContent = text;
+    if (typeof text === "string") { node.textContent = text; } else { GV.clear(node).appendChild(text); }
     node.className = "toast" + (isError ? " error" : "");
     node.hidden = false;
     clearTimeout(toast.timer);
@@ -27,6 +27,7 @@
   }
 
   function fail(err) {
+    if (GV.problem && err && typeof err.status === "number") { toast(GV.problem.node(err), true); return; }  // explain.js
     toast(err && err.detail ? t("error.generic", { detail: err.detail }) : String(err), true);
   }
 
@@ -65,6 +66,7 @@
       title: t("legend.toggle"), on: { click: function () { box.classList.toggle("collapsed"); renderLegend(box); } } },
       [t("legend.title")]));
     [["swatch-in-grid", "legend.in_grid"], ["swatch-outside", "legend.outside"], ["swatch-flagged", "legend.flagged"],
+     ["swatch-dismissed", "legend.dismissed"], ["swatch-confirmed", "legend.confirmed"],
      ["swatch-covered", "legend.covered"], ["swatch-grid", "legend.grid"], ["swatch-flag", "legend.flag"],
      ["swatch-heat", "legend.heat"]].forEach(function (row) {
       box.appendChild(el("div", { "class": "legend-row" }, [el("span", { "class": "swatch " + row[0] }), el("span", { i18n: row[1] })]));
@@ -154,7 +156,8 @@
           el("span", { text: t("patrol.verified") + " " + fmt.hours(p.verified_s) }),
           GV.badge("credit", p.credit.status, fmt.creditStatus(p.credit.status)),
           p.flags ? el("span", { "class": "flag-count", text: t("list.flags_count", { n: p.flags }) }) : null
-        ])
+        ]),
+        GV.explain ? el("span", { "class": "item-reason", text: GV.explain.short(p) }) : null
       ]);
       list.appendChild(el("li", {}, [item]));
     });
@@ -317,6 +320,7 @@
       "data-status": d.credit.status, text: fmt.creditStatus(d.credit.status) }),
       " ", el("span", { id: "credit-points", text: t("patrol.points") + " " + d.credit.points })]));
     box.appendChild(dl);
+    if (GV.explain) { box.appendChild(GV.explain.list(d, "credit-reasons")); }  // explain.js: why these points
 
     var flags = (d.flags || []).concat(d.event_flags || []);
     box.appendChild(el("h3", { i18n: "patrol.flags" }));
@@ -326,7 +330,8 @@
       list.appendChild(el("li", {}, [el("button", { type: "button", "class": "link-button sev-" + flag.severity,
         "data-flag-id": flag.flag_id, on: { click: function () { openFlagPopup(flag.flag_id); } } }, [
         fmt.codeName(flag.code) + " · " + fmt.clock(flag.start) + " · ",
-        GV.badge("flag", flag.status, fmt.flagStatus(flag.status))])]));
+        GV.badge("flag", flag.status, fmt.flagStatus(flag.status))]),
+        GV.evidence && (flag.reviews || []).length ? el("span", { "class": "flag-decision muted small", text: GV.evidence.lastDecision(flag) }) : null]));
     });
     box.appendChild(list);
     if (state.geojson && state.geojson.properties.simplify_m) {
@@ -353,46 +358,16 @@
       meta.appendChild(el("dd", {}, [row[1]]));
     });
     box.appendChild(meta);
+    // review.js and evidence.js: the note and decisions first, then the evidence in words, the raw fields folded
+    box.appendChild(GV.review.form(flag, { onDone: function (result, decision, overturned) {
+      toast(GV.review.doneText(result, overturned));
+      document.dispatchEvent(new CustomEvent("gv:reviewed", { detail: { flagId: flag.flag_id } }));
+      return Promise.all([state.patrolId ? selectPatrol(state.patrolId, flag.flag_id) : null, loadPatrols(), loadFlags()]);
+    } }));
     box.appendChild(el("h4", { i18n: "flag.evidence" }));
-    box.appendChild(GV.evidenceTable(flag.evidence));
-    box.appendChild(reviewForm(flag));
+    box.appendChild(GV.evidence.table(flag));
+    box.appendChild(GV.evidence.raw(flag));
     return box;
-  }
-
-  function reviewForm(flag) {
-    var wrap = el("div", { "class": "review" });
-    if (!(GV.session && GV.session.can_review)) {
-      wrap.appendChild(el("p", { "class": "muted small review-readonly", i18n: "review.readonly" }));
-      return wrap;
-    }
-    var note = el("textarea", { "class": "review-note", rows: "2", maxlength: "4000", required: true,
-      placeholder: t("review.note_placeholder"), "aria-label": t("review.note") });
-    var message = el("p", { "class": "message review-message", role: "status" });
-    function send(decision) {
-      if (!note.value.trim()) { message.textContent = t("review.note_required"); message.className = "message error review-message"; note.focus(); return; }
-      wrap.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
-      GV.api("/api/v1/flags/" + encodeURIComponent(flag.flag_id) + "/review",
-        { method: "POST", json: { decision: decision, note: note.value.trim() } }).then(function (result) {
-        var credit = result.credit ? fmt.creditStatus(result.credit.status) : "–";
-        toast(t("review.done", { status: fmt.flagStatus(result.flag.status), credit: credit }));
-        var reopen = flag.flag_id;
-        return Promise.all([selectPatrol(state.patrolId, reopen), loadPatrols(), loadFlags()]);
-      }).catch(function (err) {
-        message.textContent = t("review.failed", { detail: err.detail || String(err) });
-        message.className = "message error review-message";
-        wrap.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
-      });
-    }
-    wrap.appendChild(el("h4", { i18n: "review.title" }));
-    wrap.appendChild(el("label", { "class": "review-label" }, [el("span", { i18n: "review.note" }), note]));
-    wrap.appendChild(el("div", { "class": "buttons" }, [
-      el("button", { type: "button", "class": "review-confirm danger", "data-decision": "confirm",
-        on: { click: function () { send("confirm"); } } }, [t("review.confirm")]),
-      el("button", { type: "button", "class": "review-dismiss", "data-decision": "dismiss",
-        on: { click: function () { send("dismiss"); } } }, [t("review.dismiss")])
-    ]));
-    wrap.appendChild(message);
-    return wrap;
   }
 
   /* ---------------- heat map ---------------- */
@@ -490,7 +465,8 @@
     renderPanel();
     document.dispatchEvent(new CustomEvent("gv:patrol", { detail: { patrolId: null } }));
   }
-  GV.mapActions = { selectPatrol: selectPatrol, openFlag: openFlag, clearPatrol: clearPatrol };
+  GV.mapActions = { selectPatrol: selectPatrol, openFlag: openFlag, clearPatrol: clearPatrol, toast: toast,
+    reloadLists: function () { return Promise.all([loadPatrols(), loadFlags()]); } };
 
   GV.langSwitch();
   GV.auth.onSessionChange = function () {

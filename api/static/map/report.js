@@ -73,16 +73,17 @@
       [t("patrol.sites"), t("patrol.sites_value", { visited: cov.sites_visited || 0, total: cov.sites_total || 0 })],
       [t("patrol.credit"), fmt.creditStatus(d.credit.status) + " · " + t("patrol.points") + " " + d.credit.points]
     ]));
+    out.appendChild(el("h3", { text: t("report.reason") }));
+    out.appendChild(GV.explain.list(d, "report-reasons"));  // explain.js: which rule gave or withheld the points
     var flags = (d.flags || []).concat(d.event_flags || []);
     out.appendChild(el("h3", { text: t("report.flags") }));
     if (!flags.length) { out.appendChild(el("p", { "class": "muted", text: t("patrol.no_flags") })); }
     flags.forEach(function (flag) {
-      out.appendChild(el("section", { "class": "report-flag sev-" + flag.severity }, [
-        el("h4", { text: fmt.codeName(flag.code) + " (" + flag.code + ") · " + fmt.severity(flag.severity) + " · " +
-          fmt.flagStatus(flag.status) }),
+      out.appendChild(el("section", { "class": "report-flag sev-" + flag.severity, "data-flag-id": flag.flag_id, "data-code": flag.code }, [
+        el("h4", { text: fmt.codeName(flag.code) + " · " + fmt.severity(flag.severity) + " · " + fmt.flagStatus(flag.status) }),
         el("p", { "class": "small", text: t("flag.time") + ": " + fmt.span(flag.start, flag.end) +
           (flag.lon !== undefined && flag.lon !== null ? " · " + t("flag.location") + ": " + Number(flag.lon).toFixed(6) + ", " + Number(flag.lat).toFixed(6) : "") }),
-        GV.evidenceTable(flag.evidence)
+        GV.evidence.table(flag), GV.evidence.raw(flag), GV.evidence.history(flag)  // evidence.js: in words, raw folded
       ]));
     });
   }
@@ -130,8 +131,11 @@
       return [d.date, d.grid_id || t("patrol.no_grid"), fmt.hours(d.in_grid_s), fmt.hours(d.verified_s), fmt.km(d.distance_m),
         fmt.pct((d.coverage || {}).area_ratio),
         t("patrol.sites_value", { visited: (d.coverage || {}).sites_visited || 0, total: (d.coverage || {}).sites_total || 0 }),
-        fmt.creditStatus(d.credit.status), String(d.credit.points),
-        flags.map(function (f) { return f.code + " (" + fmt.flagStatus(f.status) + ")"; }).join(", ") || "–"];
+        fmt.creditStatus(d.credit.status), String(d.credit.points), GV.explain.short(d) || "–",
+        flags.map(function (f) {
+          var last = (f.reviews || [])[(f.reviews || []).length - 1];
+          return fmt.codeName(f.code) + t("punct.paren", { x: fmt.flagStatus(f.status) + (last ? " · " + last.reviewer : "") });
+        }).join(t("punct.comma")) || "–"];
     });
     out.appendChild(el("h3", { text: t("report.totals") }));
     out.appendChild(figures([
@@ -145,7 +149,25 @@
     ]));
     out.appendChild(el("h3", { text: t("report.days") }));
     out.appendChild(table([t("patrol.date"), t("patrol.grid"), t("patrol.in_grid"), t("patrol.verified"), t("patrol.distance"),
-      t("patrol.coverage"), t("patrol.sites"), t("patrol.credit"), t("patrol.points"), t("patrol.flags")], rows, "days"));
+      t("patrol.coverage"), t("patrol.sites"), t("patrol.credit"), t("patrol.points"), t("report.reason"), t("patrol.flags")],
+      rows, "days"));
+    out.appendChild(el("h3", { text: t("report.reviews") }));
+    out.appendChild(reviewTable(data.details));
+  }
+
+  /* Every review of the month's flags: who decided what, when and why. */
+  function reviewTable(details) {
+    var rows = [];
+    details.forEach(function (d) {
+      (d.flags || []).concat(d.event_flags || []).forEach(function (f) {
+        (f.reviews || []).forEach(function (rv) {
+          rows.push([d.date, fmt.codeName(f.code), t("review.decision." + rv.decision), rv.reviewer, fmt.time(rv.created_at), rv.note]);
+        });
+      });
+    });
+    if (!rows.length) { return el("p", { "class": "muted", text: t("review.history_none") }); }
+    return table([t("patrol.date"), t("report.review_flag"), t("report.review_decision"), t("report.reviewer"),
+      t("report.review_time"), t("report.review_note")], rows, "reviews");
   }
 
   function loadMember() {
@@ -188,7 +210,8 @@
     (kind === "patrol" ? loadPatrol() : loadMember()).then(function () {
       body.classList.add("report-ready");
     }).catch(function (err) {
-      document.getElementById("report-heading").textContent = t("error.generic", { detail: err.detail || String(err) });
+      var heading = GV.clear(document.getElementById("report-heading"));  // explain.js: in the page's language
+      heading.appendChild(GV.problem.node(err, "error"));
     });
   });
 }());
