@@ -42,6 +42,9 @@ def _open(database_url: str, now: str | None = None, audit_key: str | None = Non
     limit = configured_max_fixes_per_upload()
     if limit is not None:
         store.max_fixes_per_upload = limit
+    context = click.get_current_context(silent=True)
+    if context is not None:  # closed when the command ends, however it ends (its pool's connections too)
+        context.call_on_close(store.dispose)
     return store
 
 
@@ -157,9 +160,12 @@ def register(main: click.Group) -> None:
         from .store.db import current_revision, make_engine, upgrade
 
         engine = make_engine(database_url)
-        before = current_revision(engine)
-        upgrade(engine)
-        click.echo(f"{database_url}: schema {before or '(empty)'} -> {current_revision(engine)}")
+        try:
+            before = current_revision(engine)
+            upgrade(engine)
+            click.echo(f"{database_url}: schema {before or '(empty)'} -> {current_revision(engine)}")
+        finally:
+            engine.dispose()
 
     from .audit_cli import register as register_tokens_and_audit
 

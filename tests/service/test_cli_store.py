@@ -81,6 +81,8 @@ def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result
         return docs, credits
 
     assert state(parts) == state(single)
+    parts.dispose()
+    single.dispose()
     uploads = [e for e in runner(["audit", "verify"]).output.splitlines()]
     assert uploads and "OK" in uploads[-1]
 
