@@ -26,9 +26,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The fast tier: lint, types, the library tests and the service tests on SQLite; no PostgreSQL,
-# no browser, no root.
+# no browser, no root. The tests run on CHECK_WORKERS processes (pytest-xdist; 0: in this one).
+CHECK_WORKERS ?= auto
 check: lint
-	GEOVERIFY_TEST_POSTGRES=0 $(BIN)/python -m pytest -m "not browser" -q
+	GEOVERIFY_TEST_POSTGRES=0 $(BIN)/python -m pytest -m "not browser" -q -n $(CHECK_WORKERS)
 
 # The whole suite (after lint and types), PostgreSQL and browser included.
 test: lint
