@@ -27,7 +27,7 @@ def _local(name: str) -> str:
 class _TrackPointHandler(xml.sax.ContentHandler):
     """Collects every <trkpt> with its line number; remembers a declared coordinate system."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict] = []
         self.lines: list[int] = []
