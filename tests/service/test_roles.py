@@ -29,6 +29,7 @@ ENDPOINTS = [
     ("GET", "/api/v1/map/session", None, READERS),
     ("GET", "/api/v1/map/patrols/M002_20261102/geojson", None, READERS),
     ("GET", "/api/v1/map/heatmap?grid_id=DC-01&date=2026-11-02", None, READERS),
+    ("GET", "/api/v1/map/day?date=2026-11-02", None, READERS),
     ("GET", "/api/v1/assessment?period=2026-11", None, READERS),
 ]
 PUBLIC = {"openapi.openapi_document", "index.api_index"}  # the OpenAPI document and the index need no token
