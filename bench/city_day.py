@@ -48,9 +48,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import DEFAULT_TEMPLATE, postgres_database  # noqa: E402 -- sys.path set above
 from bench.runners import _tree, cpu_seconds  # noqa: E402
 from bench.table import render  # noqa: E402
-from tests.service.postgres import connect_admin, database_url, ensure_started, template_url  # noqa: E402
 from tests.service.server import ServerProcess, cli_env, create_token, geoverify_command  # noqa: E402
 
 DAY = dt.date(2026, 11, 2)
@@ -157,9 +157,10 @@ class Live:
 
 
 def _wait_for_empty_queue(url: str) -> None:
+    from sqlalchemy import func, select
+
     from geoverify.store.db import make_engine
     from geoverify.store.schema import work
-    from sqlalchemy import func, select
 
     engine = make_engine(url)
     try:
@@ -175,9 +176,10 @@ def _wait_for_empty_queue(url: str) -> None:
 def _upload_to_verified(url: str) -> list[float]:
     """Seconds from each live upload (``uploads.created_at``) until its patrol was next verified
     (the ``patrol.verified`` audit entry), read from the store afterwards (no polling load)."""
+    from sqlalchemy import select
+
     from geoverify.store.db import make_engine
     from geoverify.store.schema import audit_log, uploads
-    from sqlalchemy import select
 
     engine = make_engine(url)
     with engine.connect() as c:
@@ -205,15 +207,7 @@ def run(args) -> list:
     if args.backend == "sqlite":
         url, drop = f"sqlite:///{folder / 'geoverify.db'}", None
     else:
-        name = f"geoverify_city_{os.getpid()}"
-        ensure_started()  # the tests' own cluster (tests/service/postgres.py)
-        admin = connect_admin()
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_url().database}"')
-        url = database_url(name)
-
-        def drop():
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+        url, drop = postgres_database(DEFAULT_TEMPLATE)   # from the tests' own cluster's template
     os.environ["GEOVERIFY_RATELIMIT_ENABLED"] = "false"   # one token sends every phone's batches
     env = cli_env(url, NOW)
     rows = []

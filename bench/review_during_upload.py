@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import http.client
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,10 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.city_day import percentile  # noqa: E402
+from bench.ingest import DEFAULT_TEMPLATE, postgres_database  # noqa: E402 -- sys.path set above
 from bench.table import render  # noqa: E402
-from tests.service.postgres import connect_admin, database_url, ensure_started, template_url  # noqa: E402
-from tests.service.server import (ServerProcess, cli_env, create_token, geoverify_command,  # noqa: E402
-                                  grids_with_members, patrol_csv)
+from tests.service.server import ServerProcess, cli_env, create_token, geoverify_command, grids_with_members, patrol_csv  # noqa: E402
 
 NOW = "2026-11-03T02:00:00+08:00"
 FIXES_PER_DAY = 1714
@@ -96,15 +94,7 @@ def run(args) -> list[list]:
     if args.backend == "sqlite":
         url = f"sqlite:///{folder / 'geoverify.db'}"
     else:
-        name = f"geoverify_review_{os.getpid()}"
-        ensure_started()  # the tests' own cluster (tests/service/postgres.py)
-        admin = connect_admin()
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_url().database}"')
-        url = database_url(name)
-
-        def drop():
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+        url, drop = postgres_database(DEFAULT_TEMPLATE)   # from the tests' own cluster's template
     env = {**cli_env(url, NOW), "GEOVERIFY_RATELIMIT_ENABLED": "false"}
     try:
         grids = grids_with_members(folder / "grids.geojson", members)
