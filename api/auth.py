@@ -8,8 +8,8 @@ from functools import wraps
 from flask import Flask, abort, current_app, g, request
 
 from geoverify.store import Store, tokens
-from geoverify.store.ingest import remove_stale_upload_folders
 from geoverify.store.tokens import Principal
+from geoverify.store.upload_files import remove_stale_upload_folders
 
 from .problems import problem
 

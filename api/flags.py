@@ -13,26 +13,32 @@ from .openapi import operation, query
 from .params import choice_arg, date_arg, int_arg, json_body
 
 bp = Blueprint("flags", __name__, url_prefix="/api/v1/flags")
+# The filters and paging the flag list and the auditor's queue share.
+FILTERS = (query("code", "flag code, e.g. TELEPORT"), query("grid_id", "only this grid"),
+           query("member_id", "only this member"),
+           query("date_from", "first local date of the flags' patrols, YYYY-MM-DD", format="date"),
+           query("date_to", "last local date of the flags' patrols, YYYY-MM-DD", format="date"),
+           query("offset", "skip this many", "integer", minimum=0),
+           query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000))
+
+
+def _filters() -> dict:
+    """The request's :data:`FILTERS` and the caller's grid scope, as keyword arguments."""
+    return {"code": request.args.get("code") or None, "grid_id": request.args.get("grid_id") or None,
+            "member_id": request.args.get("member_id") or None, "date_from": date_arg("date_from"),
+            "date_to": date_arg("date_to"), "offset": int_arg("offset", 0),
+            "limit": int_arg("limit", 100, minimum=1, maximum=1000), "grid_scope": grid_scope(g.principal)}
 
 
 @bp.get("")
 @operation("List flags", tag="flags",
            params=(query("status", "open, confirmed or dismissed", enum=["open", "confirmed", "dismissed"]),
-                   query("code", "flag code, e.g. TELEPORT"), query("grid_id", "only this grid"),
-                   query("member_id", "only this member"),
-                   query("date_from", "first local date of the flags' patrols, YYYY-MM-DD", format="date"),
-                   query("date_to", "last local date of the flags' patrols, YYYY-MM-DD", format="date"),
-                   query("offset", "skip this many", "integer", minimum=0),
-                   query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)))
+                   *FILTERS))
 @requires("supervisor", "auditor")
 def list_flags():
     with get_store().read() as conn:
         page = queries.list_flags(
-            conn, status=choice_arg("status", ("open", "confirmed", "dismissed")),
-            code=request.args.get("code") or None, grid_id=request.args.get("grid_id") or None,
-            member_id=request.args.get("member_id") or None, date_from=date_arg("date_from"),
-            date_to=date_arg("date_to"), offset=int_arg("offset", 0),
-            limit=int_arg("limit", 100, minimum=1, maximum=1000), grid_scope=grid_scope(g.principal))
+            conn, status=choice_arg("status", ("open", "confirmed", "dismissed")), **_filters())
     return jsonify(page)
 
 
@@ -43,22 +49,13 @@ def list_flags():
                        "dismissal would give a 0-point patrol its points, then by the patrol time a dismissal "
                        "gives back, severity, date and id. Each flag carries stake {kind: held_credit | "
                        "could_earn | time | none, points, seconds} and its patrol's credit.",
-           params=(query("code", "flag code, e.g. TELEPORT"), query("grid_id", "only this grid"),
-                   query("member_id", "only this member"),
-                   query("date_from", "first local date of the flags' patrols, YYYY-MM-DD", format="date"),
-                   query("date_to", "last local date of the flags' patrols, YYYY-MM-DD", format="date"),
-                   query("offset", "skip this many", "integer", minimum=0),
-                   query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)),
-           responses={200: ("{flags, total, offset, next_offset}", "FlagQueue")})
+           params=FILTERS, responses={200: ("{flags, total, offset, next_offset}", "FlagQueue")})
 @requires("auditor")
 def queue():
     store = get_store()
     with store.read() as conn:
         page = review_queue(
-            conn, store.rules, code=request.args.get("code") or None, grid_id=request.args.get("grid_id") or None,
-            member_id=request.args.get("member_id") or None, date_from=date_arg("date_from"),
-            date_to=date_arg("date_to"), offset=int_arg("offset", 0),
-            limit=int_arg("limit", 100, minimum=1, maximum=1000), grid_scope=grid_scope(g.principal))
+            conn, store.rules, **_filters())
     return jsonify(page)
 
 

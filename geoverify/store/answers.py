@@ -15,13 +15,15 @@ from .schema import patrols
 from .verification import Key
 
 
+def member_day(patrol_id: str) -> Key:
+    """The (member, local date) of a patrol id ``<member>_<YYYYMMDD>`` (:func:`geoverify.patrol.patrol_id`)."""
+    member, _, day = patrol_id.rpartition("_")
+    return member, dt.datetime.strptime(day, "%Y%m%d").date()
+
+
 def keys_of(response: dict) -> set[Key]:
-    """The member-days of an answer's patrols (patrol ids are ``<member>_<YYYYMMDD>``)."""
-    out = set()
-    for item in response.get("patrols", []):
-        member, _, day = item["patrol_id"].rpartition("_")
-        out.add((member, dt.datetime.strptime(day, "%Y%m%d").date()))
-    return out
+    """The member-days of an answer's patrols."""
+    return {member_day(item["patrol_id"]) for item in response.get("patrols", [])}
 
 
 def answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: bool = False,
@@ -36,7 +38,7 @@ def answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: 
     """
     if members is not None:
         response = {**response, "patrols": [p for p in response.get("patrols", [])
-                                            if p["patrol_id"].rpartition("_")[0] in members]}
+                                            if member_day(p["patrol_id"])[0] in members]}
         keys = {k for k in keys if k[0] in members}
     waited = wait > 0 and bool(keys)
     if waited:

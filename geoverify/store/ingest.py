@@ -6,8 +6,8 @@ verify the queued member-days (:mod:`geoverify.store.worker`); an upload may wai
 (``wait``), and its answer says which patrols are ``current`` and which are still ``pending``. A repeated request
 (same ``Idempotency-Key``, or the same content and parameters) answers the stored response and
 changes nothing; the same key with a different request raises :class:`IdempotencyConflict`.
-The body is written to a temporary file with the right suffix and read by the library's readers,
-so every format the command line reads is accepted.
+The body is written to a temporary file with the right suffix and read by the library's readers
+(:mod:`geoverify.store.upload_files`), so every format the command line reads is accepted.
 """
 
 from __future__ import annotations
@@ -15,12 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import re
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +23,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from ..cleaning import KEPT, REJECT_REASONS, rejection_reasons
-from ..errors import Forbidden, IdempotencyConflict, InputError, InvalidRequest, UploadTooLarge
+from ..errors import Forbidden, IdempotencyConflict, InvalidRequest, UploadTooLarge
 from ..io import read_events, read_grids, read_sites, read_track_file
 from ..patrol import patrol_id as make_patrol_id
 from . import audit, queue
@@ -38,6 +33,7 @@ from .db import Store, utc_now_text
 from .frames import fix_columns_from_table, grid_row
 from .schema import events, fixes, grids, patrols, sites, uploads
 from .schema import ledger as ledger_table
+from .upload_files import read_body
 from .verification import Key, degrees_around, max_gap_s, member_day_keys
 
 KINDS = ("grids", "tracks", "events", "sites")
@@ -47,65 +43,6 @@ REPLACING = ("grids", "sites")
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-UPLOAD_PREFIX = "geoverify-upload-"
-
-
-def remove_stale_upload_folders(tmp: str | None = None) -> int:
-    """Delete upload folders left in the temporary directory by processes that no longer run.
-
-    :func:`read_body` names its folder ``geoverify-upload-<pid>-…``; a server killed while it
-    parsed an upload leaves it behind (the upload itself was never stored: its transaction never
-    committed). Folders of live processes are kept.
-
-    Returns
-    -------
-    int
-        How many folders were deleted.
-    """
-    removed = 0
-    for folder in Path(tmp or tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*-*"):
-        pid_text = folder.name[len(UPLOAD_PREFIX):].split("-", 1)[0]
-        if not folder.is_dir() or not pid_text.isdigit() or process_alive(int(pid_text)):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed += 1
-    return removed
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_body(body: bytes, suffix: str, reader: Callable[[Path], Any], filename: str | None = None):
-    """Write ``body`` to a temporary file named ``filename`` (or ``upload<suffix>``) and read it.
-
-    Error messages and the fixes' ``source`` name the upload's file name, not the temporary folder.
-    """
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) if filename else ""
-    if not name or not name.lower().endswith(suffix):
-        name = (Path(name).stem or "upload") + suffix
-    folder = tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-")
-    try:
-        path = Path(folder) / name
-        path.write_bytes(body)
-        try:
-            result = reader(path)
-        except InputError as exc:
-            raise InputError(str(exc).replace(folder + "/", "")) from None
-        # Evidence names the uploaded file (as the readers record it), never the temporary folder.
-        if hasattr(result, "columns") and "source" in result.columns:
-            result["source"] = result["source"].astype(str).str.replace(folder + "/", "", regex=False)
-        return result
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | None = None,

@@ -51,7 +51,7 @@ def worker_name() -> str:
 
 def release_orphans(store: Store) -> int:
     """Release the claims of dead worker processes of this machine (see :func:`queue.release_orphans`)."""
-    from .ingest import process_alive
+    from .upload_files import process_alive
 
     return queue.release_orphans(store, host_name(), process_alive)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from geoverify.store.ingest import UPLOAD_PREFIX, remove_stale_upload_folders
+from geoverify.store.upload_files import UPLOAD_PREFIX, remove_stale_upload_folders
 
 from .conftest import NOW
 from .server import ServerProcess, create_token, grids_with_members, patrol_csv, run_cli
