@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # Lint and types (rules in pyproject.toml). `ruff format` is configured but not yet applied.
 lint: $(STAMP)
-	$(BIN)/ruff check geoverify api
+	$(BIN)/ruff check geoverify
 	$(BIN)/mypy
 
 # The fast tier: lint, types, the library tests and the service tests on SQLite; no PostgreSQL,

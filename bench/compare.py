@@ -89,7 +89,7 @@ def _ours_in_grid(frame, grids_path: str, member_grid: dict) -> dict:
     metric CRS included in the time, reading the grids not."""
     import numpy as np
 
-    from geoverify.ingrid import in_grid_fraction
+    from geoverify.measures.ingrid import in_grid_fraction
     from geoverify.io import read_grids
 
     grids = {g.grid_id: g for g in read_grids(grids_path)}

@@ -4,7 +4,7 @@ Usage::
 
     python bench/ingest.py [--fixes 1000000] [--backends sqlite postgresql] [--postgres-url URL]
 
-Simulates a city day (``geoverify.simulate.simulate_city``: members walking 400 m grids at 10 s
+Simulates a city day (``geoverify.simulation.city.simulate_city``: members walking 400 m grids at 10 s
 sampling) as a fix table, then stores it with :func:`geoverify.store.ingest.store_fixes` into a
 fresh database of each backend: the checks of a track upload (rejection reasons, duplicates
 against stored fixes), then ``COPY`` on PostgreSQL or one ``executemany`` on SQLite, all in one
@@ -33,7 +33,7 @@ from shapely.geometry import box
 from sqlalchemy import make_url
 
 from geoverify.schema import TRACK_COLUMNS
-from geoverify.simulate import simulate_city
+from geoverify.simulation.city import simulate_city
 from geoverify.store import Store, bulk
 from geoverify.store.ingest import store_fixes
 

@@ -10,7 +10,7 @@ Prints, for GPS jitter of 3, 5 and 10 m (correlated over 30 s) and sampling ever
    1.1 m/s for 20 minutes is LOOP (and not IDLE), and a slow 0.5 m/s walk raises nothing;
 2. for e-bikes at their 25 km/h cap and buses with stops: the seconds above ``vehicle_kmh`` that
    the motion model counts (a ride needs ``vehicle_min_s`` = 120) and how often VEHICLE is raised;
-3. each scenario of :mod:`geoverify.motion_scenarios` and whether it raises exactly its flags.
+3. each scenario of :mod:`geoverify.simulation.motion_scenarios` and whether it raises exactly its flags.
 
 Not a test: a sweep over seeds, printed as tables.
 """
@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table import render
 
-from geoverify import motion_scenarios as ms
-from geoverify.detectors.glitches import network_fixes
-from geoverify.patrol import DayTrack, verify_patrol
-from geoverify.projection import LocalProjection
+from geoverify.simulation import motion_scenarios as ms
+from geoverify.geo.projection import LocalProjection
+from geoverify.patrol.verify import verify_patrol
+from geoverify.preprocessing.days import DayTrack
+from geoverify.preprocessing.providers import network_fixes
 from geoverify.rules import Rules
 
 PROJ = LocalProjection(116.417, 39.94)
@@ -100,7 +101,7 @@ def scenarios_table() -> str:
         sc = build()
         got = [f.code for f in flags(sc.x, sc.y, sc.t, sc.accuracy, sc.provider)]
         rows.append([name, " ".join(sc.expected) or "—", " ".join(got) or "—", list(sc.expected) == got])
-    return render("Scenarios of geoverify.motion_scenarios", ["scenario", "expected", "raised", "ok"], rows)
+    return render("Scenarios of geoverify.simulation.motion_scenarios", ["scenario", "expected", "raised", "ok"], rows)
 
 
 def main(argv=None) -> int:

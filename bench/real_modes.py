@@ -15,7 +15,7 @@ Each argument is scanned for real GPS recordings:
 * ``go_track_trackspoints.csv`` beside ``go_track_tracks.csv`` — the UCI "GPS Trajectories" data set
   (Go!Track app, Aracaju, Brazil): each track is a member-day labelled ``car`` or ``bus``.
 
-Every recording is written as a geoverify track CSV and verified with :func:`geoverify.batch.verify_batch`
+Every recording is written as a geoverify track CSV and verified with :func:`geoverify.engines.batch.verify_batch`
 as members assigned to no grid (nobody in these datasets was patrolling, so in-grid time is beside
 the point: the flags are), each member's local dates taken in the zone of its
 longitude. Per dataset it prints
@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table import render
 
-from geoverify.batch import verify_batch
+from geoverify.engines.batch import verify_batch
 from geoverify.io.tracks import read_track_file
 from geoverify.rules import RuleSet, parse_rules
 

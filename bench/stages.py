@@ -100,7 +100,7 @@ def child(out: Path, args: list[str]) -> None:
     profiler = Profiler(interval=0.001)
     profiler.start()
     try:
-        from geoverify.cli import main
+        from geoverify.cli.main import main
         main(args, standalone_mode=False)
     finally:
         profiler.stop()

@@ -1,7 +1,7 @@
 """City-day workloads for the benchmark: grids, tracks (CSV and GeoParquet), events and sites.
 
 A workload of about N fixes is a lattice of 400 m square grids around Beijing, two members per
-grid, each patrolling 8 h at 10 s sampling (``geoverify.simulate.simulate_city``). One member in
+grid, each patrolling 8 h at 10 s sampling (``geoverify.simulation.city.simulate_city``). One member in
 :data:`ANOMALY_EVERY` instead follows one of the simulator's anomaly scenarios (teleport, GPS
 spikes, idle, loop, vehicle, mock location, GCJ-02 track, gap; one pair per chunk carries two
 phones), so every detector has something to find. Each member files :data:`EVENTS_PER_MEMBER`
@@ -31,8 +31,9 @@ import pyarrow.parquet as pq
 import shapely
 from shapely.geometry import box, shape
 
-from geoverify.projection import LocalProjection
-from geoverify.simulate import SCENARIOS, duplicate_track, simulate_city, simulate_events, simulate_sites
+from geoverify.geo.projection import LocalProjection
+from geoverify.simulation.city import simulate_city
+from geoverify.simulation.simulate import SCENARIOS, duplicate_track, simulate_events, simulate_sites
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"

@@ -33,7 +33,7 @@ class GeoverifyWarning(UserWarning):
     """Something was accepted but changed or assumed; the message says what and where."""
 
 
-# The store and service (geoverify.store); each maps to one HTTP status in api/problems.py.
+# The store and service (geoverify.store); each maps to one HTTP status in geoverify/api/problems.py.
 class StoreError(GeoverifyError):
     """Base class of the store's errors."""
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import RulesError
+from geoverify.errors import RulesError
 
 BUILTIN_VERSION = "builtin-1"
 

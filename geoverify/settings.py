@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .errors import InputError
-from .io.times import DEFAULT_TZ
+from geoverify.errors import InputError
+from geoverify.io.times import DEFAULT_TZ
 
 ENV_TZ = "GEOVERIFY_TZ"
 ENV_RULES = "GEOVERIFY_RULES"

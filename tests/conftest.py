@@ -14,11 +14,11 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from geoverify.grid import Grid
-from geoverify.patrol import DayTrack
-from geoverify.projection import LocalProjection
+from geoverify.geo.grid import Grid
+from geoverify.preprocessing.days import DayTrack
+from geoverify.geo.projection import LocalProjection
 from geoverify.rules import Rules
-from geoverify.simulate import _ar_noise
+from geoverify.simulation.walks import _ar_noise
 
 ORIGIN = (116.4, 39.9)  # lon, lat: central Beijing
 PROJ = LocalProjection(*ORIGIN)

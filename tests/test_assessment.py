@@ -1,4 +1,4 @@
-"""The monthly and quarterly assessment (geoverify.assessment) and its exports, with figures
+"""The monthly and quarterly assessment (geoverify.assessment.figures) and its exports, with figures
 computed by hand."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from geoverify.assessment import GridInfo, assess, parse_period
-from geoverify.assessment_export import COLUMNS, table, to_csv, to_xlsx
+from geoverify.assessment.figures import GridInfo, assess, parse_period
+from geoverify.assessment.export import COLUMNS, table, to_csv, to_xlsx
 from geoverify.rules import parse_rules
 
 D = dt.date

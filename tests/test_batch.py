@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from conftest import SQUARE_100, T0, fix_frame, metric_grid
 
-from geoverify.batch import verify_batch
-from geoverify.cleaning import REJECT_REASONS, rejection_reasons
+from geoverify.engines.batch import verify_batch
+from geoverify.preprocessing.cleaning import REJECT_REASONS, rejection_reasons
 from geoverify.rules import Rules
 
 NOW = pd.Timestamp("2026-11-03T12:00:00+08:00")
@@ -152,12 +152,12 @@ def test_fixes_without_member_or_time_are_counted_not_lost(grids):
     assert set(result.summary["fixes_rejected"]) == set(REJECT_REASONS)
 
 
-# --- the two phases' hand-over (geoverify.track_summary) ---------------------------------------
+# --- the two phases' hand-over (geoverify.engines.track_summary) ---------------------------------------
 
 def test_event_fixes_keep_the_fixes_either_side_of_each_event():
     from conftest import day_track
 
-    from geoverify.track_summary import event_fixes
+    from geoverify.engines.track_summary import event_fixes
 
     day1 = day_track([(0, 0), (10, 0), (20, 0), (30, 0)], [0, 10, 20, 30])
     day2 = day_track([(40, 0), (50, 0)], [86_400, 86_410], date=dt.date(2026, 11, 3))
@@ -174,7 +174,7 @@ def test_event_fixes_keep_the_fixes_either_side_of_each_event():
 def test_duplicate_summary_keeps_times_positions_and_distinct_devices():
     from conftest import day_track
 
-    from geoverify.track_summary import duplicate_summary
+    from geoverify.engines.track_summary import duplicate_summary
 
     track = day_track([(0, 0), (10, 0), (20, 0)], [0, 10, 20])
     track.device_id = np.array(["B", None, "A"], dtype=object)

@@ -5,7 +5,7 @@ import pytest
 from conftest import chain, circle, day_track, jitter, metric_grid, still, walk
 from shapely.geometry import box
 
-from geoverify.patrol import verify_patrol
+from geoverify.patrol.verify import verify_patrol
 
 BIG = box(-2000, -2000, 2000, 2000)
 

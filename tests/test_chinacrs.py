@@ -1,4 +1,4 @@
-"""Tests for geoverify.chinacrs: WGS-84 / GCJ-02 / BD-09 conversions."""
+"""Tests for geoverify.geo.chinacrs: WGS-84 / GCJ-02 / BD-09 conversions."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from geoverify import chinacrs
-from geoverify.chinacrs import (
+from geoverify.geo import chinacrs_series
+from geoverify.geo.chinacrs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     from_wgs84,
@@ -133,7 +133,7 @@ def test_round_trip_across_china(china_points, forward, inverse):
 def test_closed_form_bd_inverse_alone_is_only_approximate(china_points):
     # Documents why bd09_to_gcj02 iterates: the published closed form is off by decimetres.
     lon, lat = china_points
-    approx = chinacrs._bd_inverse_approx(*gcj02_to_bd09(lon, lat))
+    approx = chinacrs_series._bd_inverse_approx(*gcj02_to_bd09(lon, lat))
     assert metres(approx, (lon, lat)).max() > 0.01
 
 
@@ -274,7 +274,7 @@ def test_non_numeric_or_mismatched_input_raises():
 
 def test_large_block_boundaries_match_small_calls():
     # More points than one internal block, with out-of-China and NaN points interleaved.
-    n = chinacrs._BLOCK * 2 + 123
+    n = chinacrs_series._BLOCK * 2 + 123
     rng = np.random.default_rng(7)
     lon = rng.uniform(60, 150, n)
     lat = rng.uniform(-5, 60, n)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from conftest import PROJ, SQUARE_100, to_lonlat
 from shapely.geometry import mapping
 
-from geoverify.cli import main
+from geoverify.cli.main import main
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import shapely.affinity
 from conftest import L_SHAPE, SQUARE_100, TWO_SQUARES_ONE_HOLED, day_track, metric_grid
 from shapely.geometry import Polygon
 
-from geoverify.coverage import coverage_ratio
-from geoverify.patrol import verify_patrol
+from geoverify.measures.coverage import coverage_ratio
+from geoverify.patrol.verify import verify_patrol
 
 # Irregular grid a few hundred metres across, like a real one.
 PENTAGON = Polygon([(0, 0), (420, -30), (480, 260), (210, 400), (-40, 230)])
@@ -107,7 +107,7 @@ def test_disjoint_pieces_each_cover_their_buffer():
 @pytest.mark.parametrize("seed", range(3))
 def test_simulated_patrol_day_within_001_of_exact(seed):
     # A whole simulated day (8 h at 10 s, GPS noise) in a 400 m grid, as the benchmark runs it.
-    from geoverify.simulate import honest_patrol
+    from geoverify.simulation.simulate import honest_patrol
 
     grid = metric_grid(shapely.affinity.scale(PENTAGON, 0.9, 0.9))
     fixes = honest_patrol(grid.geometry_wgs84, "M1", "2026-11-02", seed)
@@ -122,7 +122,7 @@ def test_simulated_patrol_day_within_001_of_exact(seed):
                          ids=["square", "L", "multi-hole", "pentagon", "rotated"])
 def test_centres_inside_the_grid_match_geos(geom):
     # The row-crossing fill marks exactly the centres GEOS finds inside (holes excluded).
-    from geoverify.coverage import coverage_raster
+    from geoverify.measures.coverage import coverage_raster
 
     grid = metric_grid(geom)
     cover = coverage_raster(grid)

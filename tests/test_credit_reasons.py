@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from geoverify.batch import verify_batch
-from geoverify.cli import main
-from geoverify.credit import REASON_RULES, credit_reasons, patrol_credit
+from geoverify.engines.batch import verify_batch
+from geoverify.cli.main import main
+from geoverify.patrol.credit import REASON_RULES, credit_reasons, patrol_credit
 from geoverify.flags import Flag
 from geoverify.io import read_events, read_grids, read_sites, read_tracks
 from geoverify.rules import Rules

@@ -7,9 +7,9 @@ import shapely
 from conftest import PROJ, T0, to_lonlat
 from shapely.geometry import box
 
-from geoverify.batch import verify_batch
-from geoverify.chinacrs import wgs84_to_gcj02
-from geoverify.grid import Grid
+from geoverify.engines.batch import verify_batch
+from geoverify.geo.chinacrs import wgs84_to_gcj02
+from geoverify.geo.grid import Grid
 from geoverify.io.tracks import _fix_frame_from_columns
 
 NOW = pd.Timestamp("2026-11-03T00:00:00+08:00")
@@ -71,7 +71,7 @@ def test_honest_patrol_in_the_neighbouring_grid_is_not_a_crs_mismatch():
 def test_declared_gcj02_track_is_converted_and_not_flagged():
     grids = [Grid("A", GRID_A, members=("M1",))]
     fixes = gcj_track()
-    from geoverify.chinacrs import to_wgs84
+    from geoverify.geo.chinacrs import to_wgs84
     fixes["lon"], fixes["lat"] = to_wgs84(fixes["lon"].to_numpy(), fixes["lat"].to_numpy(), "gcj02")
     fixes["crs"] = pd.Series(["gcj02"] * len(fixes), dtype="category")
     patrol = verify_batch(grids, fixes, now=NOW).patrols[0]

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from test_parallel import ROOT, city, city_args, city_single, run, sample_args  # noqa: F401 (fixtures)
 
-from geoverify.cli import main
+from geoverify.cli.main import main
 
 
 @pytest.fixture(scope="module")

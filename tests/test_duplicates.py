@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-import geoverify.duplicates as duplicates
+import geoverify.detectors.duplicates as duplicates
 from conftest import DATE, day_track, to_lonlat
-from geoverify.duplicates import find_duplicate_tracks
-from geoverify.patrol import DayTrack
+from geoverify.detectors.duplicates import find_duplicate_tracks
+from geoverify.preprocessing.days import DayTrack
 from geoverify.rules import Rules
-from geoverify.simulate import duplicate_track, honest_patrol
+from geoverify.simulation.simulate import duplicate_track, honest_patrol
 
 RULES = Rules()
 DAY2 = DATE + dt.timedelta(days=1)

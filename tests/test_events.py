@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import DATE, PROJ, SQUARE_100, T0, day_track, metric_grid
-from geoverify.events import EventCheck, check_events
+from geoverify.detectors.events import EventCheck, check_events
 from geoverify.rules import Rules
 
 RULES = Rules()

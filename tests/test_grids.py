@@ -9,7 +9,7 @@ from conftest import SQUARE_100, SQUARE_WITH_HOLE, to_lonlat
 from pyproj import Transformer
 from shapely.geometry import Polygon, mapping
 
-from geoverify.chinacrs import from_wgs84
+from geoverify.geo.chinacrs import from_wgs84
 from geoverify.errors import GeoverifyWarning, GridGeometryError, InputError
 from geoverify.io import read_grids
 

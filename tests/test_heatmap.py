@@ -1,10 +1,10 @@
-"""geoverify.heatmap: seconds per cell, split exactly along each counted segment."""
+"""geoverify.measures.heatmap: seconds per cell, split exactly along each counted segment."""
 
 import numpy as np
 import pytest
 
-from geoverify.heatmap import HeatMap, heatmap_geojson, time_per_cell
-from geoverify.projection import LocalProjection
+from geoverify.measures.heatmap import HeatMap, heatmap_geojson, time_per_cell
+from geoverify.geo.projection import LocalProjection
 
 PROJ = LocalProjection(116.4, 39.9)  # central Beijing
 BOX = (0.0, 0.0, 100.0, 100.0)  # metres: 4 × 4 cells of 25 m

@@ -20,7 +20,7 @@ import shapely
 from conftest import SQUARE_100, fix_frame, metric_grid, to_lonlat
 from shapely.geometry import Polygon, mapping
 
-from geoverify.batch import verify_batch
+from geoverify.engines.batch import verify_batch
 from geoverify.errors import GridGeometryError, InputError
 from geoverify.io import read_grids, read_track_file
 from geoverify.io.grids import MAX_GRID_VERTICES

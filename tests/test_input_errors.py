@@ -26,16 +26,12 @@ from conftest import SQUARE_100, to_lonlat
 from shapely.geometry import mapping
 
 from geoverify.errors import InputError, UploadTooLarge
-from geoverify.heatmap import HeatmapTooFine, smallest_cell_m, time_per_cell
 from geoverify.io import read_events, read_grids, read_sites, read_track_file
+from geoverify.io.csv_points import read_csv_in_blocks
 from geoverify.io.jsondepth import JsonTooDeep, check_json_depth, depth_within
-from geoverify.io.tables import (
-    geojson_points_table,
-    read_csv_in_blocks,
-    read_parquet_in_blocks,
-    read_point_table,
-)
+from geoverify.io.point_files import geojson_points_table, read_parquet_in_blocks, read_point_table
 from geoverify.io.tracks import TRACK_SUFFIXES, track_files
+from geoverify.measures.heatmap import HeatmapTooFine, smallest_cell_m, time_per_cell
 from geoverify.settings import MAX_CSV_HEADER_BYTES, MAX_JSON_DEPTH, MAX_TABLE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +50,7 @@ def write(path: Path, text: str | bytes) -> Path:
 
 def run(args: list[str], env: dict | None = None):
     """``geoverify …`` in this process (exceptions other than the CLI's own are raised)."""
-    from geoverify.cli import main
+    from geoverify.cli.main import main
 
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 

@@ -1,4 +1,4 @@
-"""The motion model on simulated days of what real phones do (geoverify.motion_scenarios)."""
+"""The motion model on simulated days of what real phones do (geoverify.simulation.motion_scenarios)."""
 
 import dataclasses
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import day_track
 
-from geoverify.detectors.glitches import network_fixes
-from geoverify.motion_scenarios import SCENARIOS
-from geoverify.patrol import verify_patrol
+from geoverify.patrol.verify import verify_patrol
+from geoverify.preprocessing.providers import network_fixes
 from geoverify.rules import Rules
+from geoverify.simulation.motion_scenarios import SCENARIOS
 
 MOTION_CODES = {"GPS_OUTLIER", "TELEPORT", "IDLE", "LOOP", "VEHICLE", "GAP"}
 
@@ -109,9 +109,9 @@ def test_shipped_motion_samples_are_the_scenarios_and_raise_their_flags(tmp_path
 
     import pandas as pd
 
-    from geoverify.batch import verify_batch
+    from geoverify.engines.batch import verify_batch
     from geoverify.io.tracks import read_tracks
-    from geoverify.motion_scenarios import write_motion_samples
+    from geoverify.simulation.motion_scenarios import write_motion_samples
 
     shipped = Path(__file__).resolve().parents[1] / "sample_tracks" / "motion"
     written = write_motion_samples(tmp_path)

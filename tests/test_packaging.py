@@ -35,11 +35,15 @@ def test_installed_demo_finds_the_samples_outside_the_checkout(tmp_path):
     lib = _build_packages(tmp_path / "build")
     missing = [name for name in SAMPLES if not (lib / name).is_file()]
     assert not missing, f"not in the package data: {missing}"
+    # Everything installs under geoverify: the service is geoverify.api, with its page's files.
+    assert sorted(p.name for p in lib.iterdir()) == ["geoverify"]
+    assert (lib / "geoverify/api/templates/map.html").is_file()
+    assert (lib / "geoverify/api/static/map/map.js").is_file()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     # -P: not the working directory first; PYTHONPATH: the built packages, not the checkout.
     program = ("import sys, geoverify; assert geoverify.__file__.startswith(sys.argv[1]), geoverify.__file__; "
-               "from geoverify.cli import main; sys.argv = ['geoverify', *sys.argv[2:]]; main()")
+               "from geoverify.cli.main import main; sys.argv = ['geoverify', *sys.argv[2:]]; main()")
     env = {**os.environ, "PYTHONPATH": str(lib)}
     env.pop("GEOVERIFY_DATABASE_URL", None)
     command = [sys.executable, "-P", "-c", program, str(lib), "demo", "--no-serve", "--db", "demo/geoverify.db"]

@@ -14,15 +14,16 @@ import pytest
 from click.testing import CliRunner
 from shapely.geometry import box, mapping
 
-from geoverify.batch import batch_context, finish_batch, merge_parts, verify_batch, verify_members
-from geoverify.cli import main
-from geoverify.engine import split_by_member, verify_local
+from geoverify.cli.main import main
+from geoverify.cli.report import to_json
+from geoverify.engines.batch import batch_context, finish_batch, merge_parts, verify_batch, verify_members
+from geoverify.engines.parallel import split_by_member, verify_local
+from geoverify.geo.projection import LocalProjection
 from geoverify.io import read_events, read_grids, read_sites, read_tracks
 from geoverify.io.partitioned import member_bucket, open_partitioned, read_partitioned
-from geoverify.projection import LocalProjection
-from geoverify.report import to_json
-from geoverify.simulate import CSV_COLUMNS, duplicate_track, honest_patrol, simulate_city, simulate_sites, \
-    simulate_walk
+from geoverify.simulation.city import simulate_city
+from geoverify.simulation.simulate import duplicate_track, honest_patrol, simulate_sites
+from geoverify.simulation.walks import CSV_COLUMNS, simulate_walk
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-11-03T12:00:00+08:00"
@@ -247,7 +248,7 @@ def test_partition_of_a_folder_keeps_input_order_and_reader_warnings(city, city_
 def test_small_parts_give_the_same_result(city, monkeypatch, workers):
     """With parts capped at a few thousand fixes (as 250,000 caps a city day), one process going
     part by part and two processes taking parts from a bounded queue both give verify_batch's result."""
-    import geoverify.engine as engine
+    import geoverify.engines.parallel as engine
 
     grids, fixes = read_grids(city["grids"]), read_tracks(city["tracks"])
     events, sites = read_events(city["events"]), read_sites(city["sites"])
@@ -263,7 +264,7 @@ def test_small_parts_give_the_same_result(city, monkeypatch, workers):
 def test_bounded_map_keeps_order_and_holds_at_most_its_window():
     from concurrent.futures import ThreadPoolExecutor
 
-    from geoverify.engine import bounded_map
+    from geoverify.engines.parallel import bounded_map
 
     made = []
 

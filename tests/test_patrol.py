@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import (L_SHAPE, SQUARE_100, TWO_SQUARES_ONE_HOLED, day_track, metric_grid)
 
-from geoverify.patrol import verify_patrol
+from geoverify.patrol.verify import verify_patrol
 
 
 def test_straight_walk_across_square_counts_exact_time_inside(square_grid, rules):

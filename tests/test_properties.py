@@ -28,7 +28,7 @@ from conftest import L_SHAPE, SQUARE_100, SQUARE_WITH_HOLE, fix_frame, metric_gr
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from geoverify.batch import verify_batch
+from geoverify.engines.batch import verify_batch
 from geoverify.errors import GeoverifyError
 from geoverify.io import read_track_file
 from geoverify.schema import TRACK_COLUMNS

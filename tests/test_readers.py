@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoverify.chinacrs import from_wgs84
+from geoverify.geo.chinacrs import from_wgs84
 from geoverify.errors import InputError
 from geoverify.io import read_events, read_sites, read_track_file, read_tracks
 

@@ -5,9 +5,9 @@ import pytest
 from conftest import chain, day_track, metric_grid, still, walk
 from shapely.geometry import box
 
-from geoverify.credit import patrol_credit
+from geoverify.patrol.credit import patrol_credit
 from geoverify.flags import Flag
-from geoverify.patrol import verify_patrol
+from geoverify.patrol.verify import verify_patrol
 from geoverify.rules import Rules
 
 GRID = metric_grid(box(-100, -100, 300, 300))

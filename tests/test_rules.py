@@ -6,10 +6,10 @@ from click.testing import CliRunner
 from conftest import PROJ, T0, chain, still, walk
 from shapely.geometry import box
 
-from geoverify.batch import verify_batch
-from geoverify.cli import main
+from geoverify.engines.batch import verify_batch
+from geoverify.cli.main import main
 from geoverify.errors import RulesError
-from geoverify.grid import Grid
+from geoverify.geo.grid import Grid
 from geoverify.io.tracks import _fix_frame_from_columns
 from geoverify.rules import Rules, load_rules, parse_rules, rules_to_toml
 

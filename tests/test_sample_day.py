@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from geoverify.batch import verify_batch
+from geoverify.engines.batch import verify_batch
 from geoverify.io import read_events, read_grids, read_sites, read_tracks
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,10 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 
-from geoverify import simulate as sim
-from geoverify.projection import LocalProjection
+from geoverify.geo.projection import LocalProjection
+from geoverify.simulation import samples, walks
+from geoverify.simulation import simulate as sim
+from geoverify.simulation.city import simulate_city
 
 PROJ = LocalProjection(116.415, 39.94)
 DATE = "2026-11-02"
@@ -42,36 +44,36 @@ def longest_within(xy: np.ndarray, t: np.ndarray, radius: float) -> float:
 
 
 def test_same_seed_same_frame():
-    walk = lambda seed: sim.simulate_walk(GRID, "2026-11-02 08:30", 1800, rng=seed)
+    walk = lambda seed: walks.simulate_walk(GRID, "2026-11-02 08:30", 1800, rng=seed)
     pd.testing.assert_frame_equal(walk(7), walk(7))
     assert not walk(7)[["lon", "lat"]].equals(walk(8)[["lon", "lat"]])
     pd.testing.assert_frame_equal(sim.teleport(GRID, "M1", DATE, 3), sim.teleport(GRID, "M1", DATE, 3))
-    city = lambda: sim.simulate_city([GRID], 5, DATE, 10, seed=4, hours=0.5)
+    city = lambda: simulate_city([GRID], 5, DATE, 10, seed=4, hours=0.5)
     pd.testing.assert_frame_equal(city(), city())
 
 
 def test_walk_stays_inside_apart_from_noise():
-    exact = metres(sim.simulate_walk(GRID, "2026-11-02 08:30", 3 * 3600, noise_m=0, rng=1))
+    exact = metres(walks.simulate_walk(GRID, "2026-11-02 08:30", 3 * 3600, noise_m=0, rng=1))
     assert shapely.distance(GRID_M, shapely.points(exact)).max() < 0.01  # holes included
-    noisy = metres(sim.simulate_walk(GRID, "2026-11-02 08:30", 3 * 3600, noise_m=5, rng=1))
+    noisy = metres(walks.simulate_walk(GRID, "2026-11-02 08:30", 3 * 3600, noise_m=5, rng=1))
     outside = shapely.distance(GRID_M, shapely.points(noisy))
     assert outside.max() < 30 and (outside == 0).mean() > 0.9
 
 
 def test_walk_columns_and_interval():
-    frame = sim.simulate_walk(GRID, pd.Timestamp("2026-11-02 08:30", tz="Asia/Shanghai"), 600, interval_s=5, rng=2)
+    frame = walks.simulate_walk(GRID, pd.Timestamp("2026-11-02 08:30", tz="Asia/Shanghai"), 600, interval_s=5, rng=2)
     assert list(frame.columns) == ["time", "lon", "lat", "accuracy"]
     assert len(frame) == 120 and str(frame["time"].dt.tz) == "Asia/Shanghai"
     assert np.all(np.diff(seconds(frame)) == 5)
     assert frame["accuracy"].between(3, 100).all()
-    step = np.hypot(*np.diff(metres(sim.simulate_walk(GRID, "2026-11-02 08:30", 3600, noise_m=0, rng=2)), axis=0).T)
+    step = np.hypot(*np.diff(metres(walks.simulate_walk(GRID, "2026-11-02 08:30", 3600, noise_m=0, rng=2)), axis=0).T)
     assert step.max() < 10 * 1.3 * 1.5  # walking pace, never a jump
 
 
 @pytest.mark.parametrize("name", sorted(sim.SCENARIOS))
 def test_scenarios_have_the_csv_columns_and_keep_the_interval(name):
     frame = sim.SCENARIOS[name](GRID, "M1", DATE, 5)
-    assert tuple(frame.columns) == sim.CSV_COLUMNS and (frame["member_id"] == "M1").all()
+    assert tuple(frame.columns) == walks.CSV_COLUMNS and (frame["member_id"] == "M1").all()
     dt = np.diff(seconds(frame))
     assert np.all(dt > 0) and np.mean(dt == 10) > 0.99
 
@@ -141,7 +143,7 @@ def test_duplicate_pair_stays_within_30_m():
 
 
 def test_crs_mismatch_is_one_gcj02_offset_away():
-    from geoverify.chinacrs import gcj02_to_wgs84
+    from geoverify.geo.chinacrs import gcj02_to_wgs84
 
     frame = sim.crs_mismatch(GRID, "M1", DATE, 6)
     lon, lat = gcj02_to_wgs84(frame["lon"].to_numpy(), frame["lat"].to_numpy())
@@ -157,8 +159,8 @@ def test_gap_is_a_40_minute_hole():
 
 def test_simulate_city_has_the_requested_size():
     other = shapely.affinity.translate(GRID, 0.006, 0.0)
-    frame = sim.simulate_city([GRID, other], n_members=30, date=DATE, interval_s=10, seed=1, hours=1)
-    assert len(frame) == 30 * 360 and tuple(frame.columns) == sim.CSV_COLUMNS
+    frame = simulate_city([GRID, other], n_members=30, date=DATE, interval_s=10, seed=1, hours=1)
+    assert len(frame) == 30 * 360 and tuple(frame.columns) == walks.CSV_COLUMNS
     assert frame.groupby("member_id", observed=True).size().eq(360).all()
     one = frame[frame["member_id"] == "C00001"]
     assert np.all(np.diff(seconds(one)) == 10) and one["time"].iloc[0] == pd.Timestamp("2026-11-02 08:00+08:00")
@@ -166,15 +168,15 @@ def test_simulate_city_has_the_requested_size():
 
 
 def test_write_samples_matches_the_sample_grids(tmp_path):
-    paths = sim.write_samples(SAMPLE_GRIDS, tmp_path)
+    paths = samples.write_samples(SAMPLE_GRIDS, tmp_path)
     assert sum(p.stat().st_size for p in paths) < 3_000_000
-    grids = sim.load_grids(SAMPLE_GRIDS)
+    grids = samples.load_grids(SAMPLE_GRIDS)
     assigned = {m: g for g, (_, members) in grids.items() for m in members}
     tracks = [p for p in paths if p.parent == tmp_path]
     assert len(tracks) == 12 and {p.name for p in tmp_path.iterdir() if p.is_file()} == {p.name for p in tracks}
     for path in tracks:
         frame = pd.read_csv(path, dtype={"mock": str})
-        assert tuple(frame.columns) == sim.CSV_COLUMNS and frame["time"].str.endswith("+08:00").all()
+        assert tuple(frame.columns) == walks.CSV_COLUMNS and frame["time"].str.endswith("+08:00").all()
         assert set(frame["mock"]) <= {"true", "false"}
         member = frame["member_id"].iloc[0]
         assert (member in assigned) == (not path.name.startswith("unassigned"))

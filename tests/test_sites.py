@@ -7,13 +7,12 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATE, PROJ, SQUARE_100, T0, fix_frame, metric_grid
 from shapely.geometry import Polygon
 
-from conftest import DATE, PROJ, SQUARE_100, T0, day_track, fix_frame, metric_grid
-from geoverify.rules import RuleSet
-from geoverify.batch import verify_batch
-from geoverify.sites import (TIER_INTERVAL_DAYS, Visit, find_visits, format_visits_table, patrol_visits,
-                             site_visits, visit_schedule, visits_report)
+from geoverify.assessment.schedule import TIER_INTERVAL_DAYS, format_visits_table, visit_schedule, visits_report
+from geoverify.engines.batch import verify_batch
+from geoverify.measures.sites import VISIT_COLUMNS, Visit, patrol_visits, site_visits
 
 SITE = (np.array([0.0]), np.array([0.0]))
 
@@ -151,8 +150,9 @@ def test_visits_report_from_tracks():
     sites = pd.DataFrame({"site_id": ["H1", "H2"], "grid_id": ["G1", "G1"], "lon": slon, "lat": slat,
                           "tier": pd.Series(["red", "green"], dtype="string")})
     # M1 stands at H1 (10 m away) from 0 to 300 s, then walks off; never near H2 (40+ m away)
-    track = day_track([(60, 50), (60, 50), (60, 90)], [0, 300, 340])
-    visits = find_visits([grid], [track], sites, RuleSet())
+    result = verify_batch([grid], fix_frame([(60, 50, 0), (60, 50, 300), (60, 90, 340)]), sites=sites,
+                          now=T0 + pd.Timedelta(days=1))
+    visits = patrol_visits(result.patrols)
     report = visits_report([grid], sites, visits, DATE, DATE + dt.timedelta(days=10), tz="Asia/Shanghai")
     (visit,) = report["visits"]
     assert visit["site_id"] == "H1" and visit["member_id"] == "M1" and visit["date"] == DATE.isoformat()
@@ -176,7 +176,7 @@ def test_visits_report_warns_about_sites_of_unknown_grids():
     grid = metric_grid(Polygon([(0, 0), (10, 0), (10, 10)]))
     sites = pd.DataFrame({"site_id": ["X"], "grid_id": ["G9"], "lon": [116.4], "lat": [39.9],
                           "tier": pd.Series(["red"], dtype="string")})
-    report = visits_report([grid], sites, find_visits([grid], [], sites), DATE, DATE, tz="Asia/Shanghai")
+    report = visits_report([grid], sites, pd.DataFrame(columns=list(VISIT_COLUMNS)), DATE, DATE, tz="Asia/Shanghai")
     assert any("G9" in w for w in report["warnings"])
 
 

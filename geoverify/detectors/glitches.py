@@ -47,10 +47,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..intervals import runs
-from ..rules import Rules
+from geoverify.detectors.intervals import runs
+from geoverify.rules import Rules
 
-NETWORK_PROVIDERS = frozenset({"network", "cell", "wifi", "cellular", "wlan"})
 NEIGHBOURS = 4   # steps either side whose median speed is the local speed of a step
 STALE_M = 1.0    # fixes repeating a position within this distance (metres) report a frozen position
 
@@ -72,30 +71,6 @@ class Glitches:
     mask: np.ndarray                                   # one per fix: dropped as a glitch
     runs: list[GlitchRun] = field(default_factory=list)
     jumps: list[tuple[int, int]] = field(default_factory=list)   # (anchor, fix jumped to), unresolved
-
-
-def network_fixes(provider: np.ndarray | None, accuracy: np.ndarray) -> np.ndarray:
-    """Fixes that report a network (cell or Wi-Fi) position rather than a satellite fix.
-
-    Parameters
-    ----------
-    provider : numpy.ndarray, optional
-        Each fix's provider (str; None or NaN unknown), or already a boolean array saying which
-        fixes name a network provider (:func:`network_provider`).
-    accuracy : numpy.ndarray
-        Reported accuracy in metres, NaN unknown; exactly 0 is what phones report for a network
-        position.
-    """
-    net = np.asarray(accuracy) == 0.0
-    if provider is not None and len(provider):
-        provider = np.asarray(provider)
-        net |= provider if provider.dtype == bool else network_provider(provider)
-    return net
-
-
-def network_provider(values) -> np.ndarray:
-    """Whether each provider name (any case; None or NaN unknown) is one of :data:`NETWORK_PROVIDERS`."""
-    return np.array([isinstance(p, str) and p.strip().lower() in NETWORK_PROVIDERS for p in values], dtype=bool)
 
 
 def adjusted_distance(xa, ya, acc_a, xb, yb, acc_b) -> np.ndarray:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..flags import Flag
-from ..intervals import runs
-from ..rules import Rules
-from .glitches import GlitchRun
+from geoverify.detectors.glitches import GlitchRun
+from geoverify.detectors.intervals import runs
+from geoverify.flags import Flag
+from geoverify.rules import Rules
 
 
 def outlier_flags(fixes, x: np.ndarray, y: np.ndarray, t: np.ndarray, glitches: list[GlitchRun],
@@ -16,7 +16,7 @@ def outlier_flags(fixes, x: np.ndarray, y: np.ndarray, t: np.ndarray, glitches: 
 
     Parameters
     ----------
-    fixes : geoverify.patrol_flags.FixSource
+    fixes : geoverify.detectors.device.FixSource
         Where each fix of the day came from.
     x, y, t : numpy.ndarray
         Every fix of the day: metres on the local projection, seconds.

@@ -48,8 +48,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ..intervals import runs
-from ..rules import Rules
+from geoverify.detectors.intervals import runs
+from geoverify.rules import Rules
 
 STILL, FOOT, CYCLE, VEHICLE, EXCLUDED = 0, 1, 2, 3, 4
 FOOT_KMH = 10.0          # walking and running pace; faster without a vehicle is cycling

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..intervals import RangeTable, runs, window_cover
-from ..rules import Rules
-from .motion import Motion
+from geoverify.detectors.intervals import RangeTable, runs, window_cover
+from geoverify.detectors.motion import Motion
+from geoverify.rules import Rules
 
 _DIAGONAL = np.sqrt(0.5)
 NOISE_FLOOR_M = 10.0  # a still phone's fixes wander at least this far from their centre

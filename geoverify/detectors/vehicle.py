@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules import Rules
-from .motion import Motion
+from geoverify.detectors.motion import Motion
+from geoverify.rules import Rules
 
 
 def vehicle_evidence(first: int, last: int, seg_len: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray,

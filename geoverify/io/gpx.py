@@ -10,9 +10,9 @@ import defusedxml.sax
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..schema import id_problem
-from .tables import PointTable, normalise_crs_name
+from geoverify.errors import InputError
+from geoverify.io.tables import PointTable, normalise_crs_name
+from geoverify.schema import id_problem
 
 # Child elements of <trkpt> (or its <extensions>) that we read, by local name.
 _FIELDS = {"time": "time", "accuracy": "accuracy", "hacc": "accuracy", "horizontal_accuracy": "accuracy",

@@ -13,14 +13,14 @@ import pyogrio
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .. import settings
-from ..chinacrs import to_wgs84
-from ..errors import GeoverifyWarning, GridGeometryError, InputError
-from ..grid import Grid
-from ..projection import LocalProjection
-from ..schema import GRID_OPTIONAL, GRID_REQUIRED, id_problem
-from .jsondepth import check_json_file_depth
-from .tables import normalise_crs_name, resolve_columns
+from geoverify import settings
+from geoverify.errors import GeoverifyWarning, GridGeometryError, InputError
+from geoverify.geo.chinacrs import to_wgs84
+from geoverify.geo.grid import Grid
+from geoverify.geo.projection import LocalProjection
+from geoverify.io.jsondepth import check_json_file_depth
+from geoverify.io.tables import normalise_crs_name, resolve_columns
+from geoverify.schema import GRID_OPTIONAL, GRID_REQUIRED, id_problem
 
 # A repair (make_valid) may change a polygon's area by at most this share; more is an error.
 MAX_REPAIR_AREA_CHANGE = 0.01
@@ -255,7 +255,7 @@ def _repair(geom: BaseGeometry | None, grid_id: str, source: str, feature: int):
 
 
 def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = None) -> list[Grid]:
-    """Read grid polygons into :class:`~geoverify.grid.Grid` objects in WGS-84.
+    """Read grid polygons into :class:`~geoverify.geo.grid.Grid` objects in WGS-84.
 
     Parameters
     ----------

@@ -16,8 +16,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .. import settings
-from ..errors import InputError
+from geoverify import settings
+from geoverify.errors import InputError
 
 _CHUNK_BYTES = 1 << 20
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")

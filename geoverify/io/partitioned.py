@@ -9,7 +9,7 @@ Layout (``geoverify partition`` writes it)::
 A member's fixes all go to one bucket (CRC-32 of the member's grid id, or of the member id when no
 grids are given, modulo the bucket count), so one
 task that reads one bucket holds every day of its members, as the per-member phase of a batch
-needs (:func:`geoverify.batch.verify_members`). Within a bucket, ``date`` (the local date of the
+needs (:func:`geoverify.engines.batch.verify_members`). Within a bucket, ``date`` (the local date of the
 fix, ``none`` when it has no time) only splits the files.
 
 Each file is GeoParquet 1.0: a WKB point ``geometry`` column (OGC:CRS84, i.e. WGS-84 lon/lat)
@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from ..errors import GeoverifyError, GeoverifyWarning, InputError
-from ..schema import TRACK_COLUMNS
-from .times import DEFAULT_TZ, check_tz
+from geoverify.errors import GeoverifyError, GeoverifyWarning, InputError
+from geoverify.io.times import DEFAULT_TZ, check_tz
+from geoverify.schema import TRACK_COLUMNS
 
 MARKER = "_geoverify_dataset.json"
 FORMAT = "geoverify-fixes"
@@ -89,7 +89,7 @@ def track_chunks(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
                  member_id: str | None = None) -> Iterator[pd.DataFrame]:
     """The fix tables of a track file or of a folder's track files, one file at a time (lazily),
     as :func:`geoverify.io.read_tracks` would concatenate them."""
-    from .tracks import read_track_file, track_files
+    from geoverify.io.tracks import read_track_file, track_files
 
     for name in track_files(path):
         yield read_track_file(name, tz=tz, crs=crs, member_id=member_id)
@@ -114,7 +114,7 @@ def write_partitioned(fixes: pd.DataFrame | Iterable[pd.DataFrame], out_dir: str
     tz : str
         IANA zone of the ``date`` level.
     group_of : mapping of member id to str, optional
-        A group per member (e.g. its grid id, :func:`geoverify.engine.member_groups`): a group's
+        A group per member (e.g. its grid id, :func:`geoverify.engines.parallel.member_groups`): a group's
         members share a bucket, so a task builds each grid's rasters once. Default: by member.
 
     Returns
@@ -234,7 +234,7 @@ def read_part(files: tuple[str, ...] | list[str]) -> pd.DataFrame:
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"cannot read partition: {exc}", source=str(name)) from None
     if not tables:
-        from .tracks import empty_fixes
+        from geoverify.io.tracks import empty_fixes
         return empty_fixes()
     table = pa.concat_tables(tables).unify_dictionaries()
     table = table.take(pc.sort_indices(table["seq"]))

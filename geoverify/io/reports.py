@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..chinacrs import to_wgs84
-from ..errors import InputError
-from ..schema import EVENT_OPTIONAL, EVENT_REQUIRED, SITE_OPTIONAL, SITE_REQUIRED, SITE_TIERS
-from .tables import PointTable, normalise_crs_name, read_point_table, require_columns, resolve_columns
-from .times import DEFAULT_TZ, parse_times
+from geoverify.errors import InputError
+from geoverify.geo.chinacrs import to_wgs84
+from geoverify.io.point_files import read_point_table
+from geoverify.io.tables import PointTable, normalise_crs_name, require_columns, resolve_columns
+from geoverify.io.times import DEFAULT_TZ, parse_times
+from geoverify.schema import EVENT_OPTIONAL, EVENT_REQUIRED, SITE_OPTIONAL, SITE_REQUIRED, SITE_TIERS
 
 
 def _first_bad(mask: np.ndarray, table: PointTable, message: str) -> None:

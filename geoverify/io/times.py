@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError
+from geoverify.errors import InputError
 
 DEFAULT_TZ = "Asia/Shanghai"
 

@@ -12,24 +12,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
 
-from ..chinacrs import to_wgs84
-from ..errors import GeoverifyWarning, InputError
-from ..schema import COORDINATE_SYSTEMS, TRACK_COLUMNS, TRACK_OPTIONAL, TRACK_REQUIRED
-from .gpx import read_gpx_table
-from .tables import (
+from geoverify.errors import GeoverifyWarning, InputError
+from geoverify.geo.chinacrs import to_wgs84
+from geoverify.io.csv_points import read_csv_in_blocks
+from geoverify.io.gpx import read_gpx_table
+from geoverify.io.point_files import read_parquet_in_blocks, read_point_table
+from geoverify.io.tables import (
     CSV_SUFFIXES,
     GEOJSON_SUFFIXES,
     PARQUET_SUFFIXES,
     PointTable,
     check_rows,
     normalise_crs_name,
-    read_csv_in_blocks,
-    read_parquet_in_blocks,
-    read_point_table,
     require_columns,
     resolve_columns,
 )
-from .times import DEFAULT_TZ, parse_times
+from geoverify.io.times import DEFAULT_TZ, parse_times
+from geoverify.schema import COORDINATE_SYSTEMS, TRACK_COLUMNS, TRACK_OPTIONAL, TRACK_REQUIRED
 
 TRACK_SUFFIXES = CSV_SUFFIXES + GEOJSON_SUFFIXES + PARQUET_SUFFIXES + (".gpx",)
 _TRUE = {"true", "1", "yes", "y", "t"}

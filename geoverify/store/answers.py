@@ -8,15 +8,15 @@ import math
 
 from sqlalchemy import Connection, func, select
 
-from . import ledger, queue
-from .db import Store
-from .schema import ledger as ledger_table
-from .schema import patrols
-from .verification import Key
+from geoverify.store import ledger, queue
+from geoverify.store.db import Store
+from geoverify.store.schema import ledger as ledger_table
+from geoverify.store.schema import patrols
+from geoverify.store.verification import Key
 
 
 def member_day(patrol_id: str) -> Key:
-    """The (member, local date) of a patrol id ``<member>_<YYYYMMDD>`` (:func:`geoverify.patrol.patrol_id`)."""
+    """The (member, local date) of a patrol id ``<member>_<YYYYMMDD>`` (:func:`geoverify.patrol.verify.patrol_id`)."""
     member, _, day = patrol_id.rpartition("_")
     return member, dt.datetime.strptime(day, "%Y%m%d").date()
 
@@ -42,7 +42,7 @@ def answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: 
         keys = {k for k in keys if k[0] in members}
     waited = wait > 0 and bool(keys)
     if waited:
-        from .worker import drain
+        from geoverify.store.worker import drain
 
         drain(store, keys, timeout_s=None if math.isinf(wait) else wait)
     with store.read() as conn:

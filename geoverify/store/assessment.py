@@ -1,5 +1,5 @@
 """The assessment's inputs read from the store, in one snapshot; the figures are computed by
-:func:`geoverify.assessment.assess` (no SQL there, none in the views).
+:func:`geoverify.assessment.figures.assess` (no SQL there, none in the views).
 
 ``grid_scope`` is the set of grid ids a supervisor may see (None: every grid, and the patrols of
 members assigned to no grid too).
@@ -12,10 +12,10 @@ import json
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from ..assessment import GridInfo, Period, assess
-from ..errors import NotFound
-from .db import Store
-from .schema import grids, ledger, patrols, sites
+from geoverify.assessment.figures import GridInfo, Period, assess
+from geoverify.errors import NotFound
+from geoverify.store.db import Store
+from geoverify.store.schema import grids, ledger, patrols, sites
 
 # Patrol documents are stored as json.dumps(…, sort_keys=True) (verification._store_patrol): this is how
 # a patrol without site visits spells them. Only an optimisation: another spelling is read and parsed.
@@ -60,7 +60,7 @@ def read_inputs(conn: Connection, period: Period, as_of_today: str, *, grid_scop
     -------
     dict
         ``grids`` (list of GridInfo), ``patrols``, ``ledger``, ``sites``, ``visits`` (DataFrames as
-        :func:`geoverify.assessment.assess` takes them; ``patrols`` without ``settled``).
+        :func:`geoverify.assessment.figures.assess` takes them; ``patrols`` without ``settled``).
 
     Raises
     ------
@@ -114,7 +114,7 @@ def read_inputs(conn: Connection, period: Period, as_of_today: str, *, grid_scop
 
 def assessment(store: Store, period: Period, *, grid_scope: frozenset | None = None, grid_id: str | None = None,
                member_id: str | None = None) -> dict:
-    """The assessment of ``period`` over the store (see :func:`geoverify.assessment.assess`).
+    """The assessment of ``period`` over the store (see :func:`geoverify.assessment.figures.assess`).
 
     Points are the ledger's as written: call :func:`geoverify.store.verification.settle` first so
     that every day that has settled is in it; ``points_provisional`` holds the current credit of

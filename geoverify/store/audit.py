@@ -9,7 +9,7 @@ spelling (a duplicate key, other spacing, key order or escapes) is refused by
 ``(seq, hash)`` is also kept in ``audit_head``, written in the same transaction.
 
 Signed checkpoints of the head (:mod:`geoverify.store.checkpoints`) anchor the chain outside the
-database; :func:`verify_chain` (:mod:`geoverify.store.audit_verify`) recomputes everything.
+database; :func:`geoverify.store.audit_verify.verify` recomputes everything.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from .db import AUDIT_APPENDED, utc_now_text
-from .schema import audit_head, audit_log
+from geoverify.store.clock import utc_now_text
+from geoverify.store.schema import audit_head, audit_log
 
 GENESIS = "0" * 64
 HASHED_FIELDS = ("seq", "at", "actor", "action", "object_type", "object_id", "prev_hash")
 
+
+# Key in a connection's ``info`` under which :func:`append` notes the head it appended in the current
+# writer transaction; the store checkpoints it when the transaction ends (:mod:`geoverify.store.db`).
+AUDIT_APPENDED = "geoverify.audit_appended"
 
 class NotCanonical(ValueError):
     """A stored detail is not the canonical JSON text of its value (the message says how)."""
@@ -125,14 +129,6 @@ def page(conn: Connection, after: int = 0, limit: int = 100) -> dict:
                         .order_by(audit_log.c.seq).limit(limit)).all()
     entries = [_public(r) for r in rows]
     return {"entries": entries, "next": entries[-1]["seq"] if entries else after}
-
-
-def verify_chain(conn: Connection, **kwargs) -> dict:
-    """Check the chain, the ledger against it and the checkpoints: see
-    :func:`geoverify.store.audit_verify.verify` (same arguments and result)."""
-    from .audit_verify import verify
-
-    return verify(conn, **kwargs)
 
 
 def count(conn: Connection) -> int:

@@ -27,10 +27,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-from . import checkpoints as cps
-from .audit import GENESIS, HASHED_FIELDS, NotCanonical, canonical_json, parse_detail
-from .ledger import ENTRY_FIELDS, entry_dict
-from .schema import audit_head, audit_log, ledger
+from geoverify.store import checkpoints as cps
+from geoverify.store.audit import GENESIS, HASHED_FIELDS, NotCanonical, canonical_json, parse_detail
+from geoverify.store.ledger import ENTRY_FIELDS, entry_dict
+from geoverify.store.schema import audit_head, audit_log, ledger
 
 CREDIT_ACTIONS = {"credit.grant": "grant", "credit.reversal": "reversal"}
 NO_CHECKPOINT = ("no checkpoint: truncation, an emptied log or a recomputed chain cannot be detected; set "

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, Table
 
-from ..errors import InputError
+from geoverify.errors import InputError
 
 
 def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence]) -> int:

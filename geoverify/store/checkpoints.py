@@ -42,10 +42,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from sqlalchemy import Connection, func, insert, select
 
-from ..errors import InputError
-from .audit import canonical_json
-from .db import utc_now_text
-from .schema import audit_checkpoints, audit_head
+from geoverify.errors import InputError
+from geoverify.store.audit import canonical_json
+from geoverify.store.clock import utc_now_text
+from geoverify.store.schema import audit_checkpoints, audit_head
 
 SIGNING_CONTEXT = b"geoverify audit checkpoint v1\n"
 FIELDS = ("seq", "hash", "at", "key_id", "signature")

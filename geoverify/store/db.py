@@ -23,31 +23,30 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 
-from ..errors import StoreError
-from ..rules import RuleSet, load_rules
-from ..settings import (
+from geoverify.errors import StoreError
+from geoverify.rules import RuleSet, load_rules
+from geoverify.settings import (
     configured_audit_key_path,
     configured_database_url,
     configured_rules_path,
     configured_settle_after_s,
     configured_tz,
 )
+from geoverify.store.audit import AUDIT_APPENDED
 
 if TYPE_CHECKING:
-    from .checkpoints import AuditKey
+    from geoverify.store.checkpoints import AuditKey
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises writers ("geoverif" in ASCII).
 PG_WRITER_LOCK = 0x67656F7665726966
-# Key in a connection's ``info`` under which the audit log notes the head it appended in the
-# current writer transaction (:func:`geoverify.store.audit.append`), checkpointed at its end.
-AUDIT_APPENDED = "geoverify.audit_appended"
 
 
-def utc_now_text() -> str:
-    """The current time in UTC, ISO 8601 with microseconds (bookkeeping timestamps)."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+#: What the database raises when it cannot answer now (locked past the busy timeout, connection
+#: refused, disk full): the service answers 503 with Retry-After rather than 500.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError,)
 
 
 def normalise_url(url: str) -> str:
@@ -227,7 +226,7 @@ class Store:
         key_path = configured_audit_key_path() if audit_key is None else (audit_key or None)
         signer = None
         if key_path is not None:
-            from .checkpoints import load_private_key
+            from geoverify.store.checkpoints import load_private_key
 
             signer = load_private_key(key_path)
         engine = make_engine(url or configured_database_url())
@@ -265,7 +264,7 @@ class Store:
     def _checkpoint(self, conn: Connection) -> None:
         head = conn.info.pop(AUDIT_APPENDED, None)
         if head is not None and self.audit_key is not None:
-            from .checkpoints import make
+            from geoverify.store.checkpoints import make
 
             make(conn, self.audit_key, head)
 

@@ -9,13 +9,13 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, and_, or_, select
 
-from ..grid import Grid
-from ..schema import TRACK_COLUMNS
-from .schema import events, fixes, grids, sites
+from geoverify.geo.grid import Grid
+from geoverify.schema import TRACK_COLUMNS
+from geoverify.store.schema import events, fixes, grids, sites
 
 
 def load_grids(conn: Connection) -> list[Grid]:
-    """Every stored grid as a :class:`~geoverify.grid.Grid` (WGS-84), in grid_id order."""
+    """Every stored grid as a :class:`~geoverify.geo.grid.Grid` (WGS-84), in grid_id order."""
     rows = conn.execute(select(grids).order_by(grids.c.grid_id)).all()
     return [Grid(grid_id=r.grid_id, geometry_wgs84=shapely.from_geojson(r.geometry), name=r.name,
                  grid_type=r.grid_type, members=tuple(json.loads(r.members)),

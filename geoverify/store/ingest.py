@@ -22,19 +22,20 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from ..cleaning import KEPT, REJECT_REASONS, rejection_reasons
-from ..errors import Forbidden, IdempotencyConflict, InvalidRequest, UploadTooLarge
-from ..io import read_events, read_grids, read_sites, read_track_file
-from ..patrol import patrol_id as make_patrol_id
-from . import audit, queue
-from .answers import answer, keys_of
-from .bulk import check_text, insert_columns
-from .db import Store, utc_now_text
-from .frames import fix_columns_from_table, grid_row
-from .schema import events, fixes, grids, patrols, sites, uploads
-from .schema import ledger as ledger_table
-from .upload_files import read_body
-from .verification import Key, degrees_around, max_gap_s, member_day_keys
+from geoverify.errors import Forbidden, IdempotencyConflict, InvalidRequest, UploadTooLarge
+from geoverify.io import read_events, read_grids, read_sites, read_track_file
+from geoverify.patrol.verify import patrol_id as make_patrol_id
+from geoverify.preprocessing.cleaning import KEPT, REJECT_REASONS, rejection_reasons
+from geoverify.store import audit, queue
+from geoverify.store.answers import answer, keys_of
+from geoverify.store.bulk import check_text, insert_columns
+from geoverify.store.clock import utc_now_text
+from geoverify.store.db import Store
+from geoverify.store.frames import fix_columns_from_table, grid_row
+from geoverify.store.schema import events, fixes, grids, patrols, sites, uploads
+from geoverify.store.schema import ledger as ledger_table
+from geoverify.store.upload_files import read_body
+from geoverify.store.verification import Key, degrees_around, max_gap_s, member_day_keys
 
 KINDS = ("grids", "tracks", "events", "sites")
 # Kinds whose rows are replaced by a newer upload: a repeat is only a no-op when it is the latest.
@@ -430,7 +431,7 @@ def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | No
             totals["rejected"][reason] = totals["rejected"].get(reason, 0) + int(count)
         if progress is not None:
             progress(len(part))
-    from .worker import drain
+    from geoverify.store.worker import drain
 
     written = drain(store, progress=verify_progress)
     latest = {w["patrol_id"]: w for w in written}

@@ -44,9 +44,9 @@ from sqlalchemy import (
     select,
 )
 
-from . import audit
-from .db import utc_now_text
-from .schema import audit_log, ledger, patrols
+from geoverify.store import audit
+from geoverify.store.clock import utc_now_text
+from geoverify.store.schema import audit_log, ledger, patrols
 
 ENTRY_FIELDS = ("credit_id", "seq", "kind", "reverses", "patrol_id", "member_id", "grid_id", "date", "points",
                 "verified_s", "rule_version", "created_at")

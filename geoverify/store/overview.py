@@ -27,9 +27,9 @@ from collections import Counter
 
 from sqlalchemy import Connection, func, select
 
-from ..rules import RuleSet
-from . import queue
-from .schema import flags, grids, patrols
+from geoverify.rules import RuleSet
+from geoverify.store import queue
+from geoverify.store.schema import flags, grids, patrols
 
 #: Patrol states, the most urgent first; a grid takes the first state one of its patrols has.
 STATES = ("held", "rejected", "below", "flagged", "credited")

@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ..errors import InvalidRequest, NotFound
-from ..patrol import Patrol
-from . import ledger
-from .db import Store
-from .reviews import latest_review
-from .schema import flags, patrols
-from .tokens import Principal
-from .verification import REVIEW_STATUS, compare_prepared, prepare, reviews_map
+from geoverify.errors import InvalidRequest, NotFound
+from geoverify.patrol.verify import Patrol
+from geoverify.store import ledger
+from geoverify.store.db import Store
+from geoverify.store.reviews import latest_review
+from geoverify.store.schema import flags, patrols
+from geoverify.store.tokens import Principal
+from geoverify.store.verification import REVIEW_STATUS, compare_prepared, prepare, reviews_map
 
 
 def preview_review(store: Store, flag_id: str, reviewer: Principal | str,

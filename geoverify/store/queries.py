@@ -10,9 +10,9 @@ import json
 
 from sqlalchemy import Connection, func, select
 
-from ..errors import NotFound
-from . import queue
-from .schema import flags, grids, patrols
+from geoverify.errors import NotFound
+from geoverify.store import queue
+from geoverify.store.schema import flags, grids, patrols
 
 MAX_PAGE = 1000
 
@@ -134,7 +134,7 @@ def list_flags(conn: Connection, *, status: str | None = None, code: str | None 
 
 def _with_reviews(conn: Connection, items: list[dict]) -> list[dict]:
     """Each flag with ``reviews``: who decided what, when and why, oldest first."""
-    from .reviews import review_history
+    from geoverify.store.reviews import review_history
 
     history = review_history(conn, [f["flag_id"] for f in items])
     for flag in items:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, tuple_, update
 
-from .db import Store
-from .schema import work
+from geoverify.store.db import Store
+from geoverify.store.schema import work
 
 Key = tuple[str, dt.date]
 

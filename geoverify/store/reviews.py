@@ -12,12 +12,13 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select
 
-from ..errors import InvalidRequest, NotFound, ReviewConflict
-from . import audit
-from .db import Store, utc_now_text
-from .schema import flags, reviews
-from .tokens import Principal
-from .verification import REVIEW_STATUS, verify_now
+from geoverify.errors import InvalidRequest, NotFound, ReviewConflict
+from geoverify.store import audit
+from geoverify.store.clock import utc_now_text
+from geoverify.store.db import Store
+from geoverify.store.schema import flags, reviews
+from geoverify.store.tokens import Principal
+from geoverify.store.verification import REVIEW_STATUS, verify_now
 
 MAX_NOTE_CHARS = 4000
 REVIEW_FIELDS = ("review_id", "decision", "note", "reviewer", "created_at")

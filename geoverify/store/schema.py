@@ -250,7 +250,7 @@ work = Table(
 Index("ix_work_enqueued", work.c.enqueued_ns)
 
 # Each verified member-day's track as DUPLICATE_TRACK compares it (times, WGS-84 positions, device
-# ids; geoverify.track_summary.duplicate_summary), so a member-day is compared with other members
+# ids; geoverify.engines.track_summary.duplicate_summary), so a member-day is compared with other members
 # of its day and the member's earlier days without reading or verifying their fixes again.
 # ``partners`` lists the members whose two-phones comparison with this day passed (either side).
 day_tracks = Table(

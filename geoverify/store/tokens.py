@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, or_, select, update
 
-from ..errors import TokenError
-from . import audit
-from .db import utc_now_text
-from .schema import tokens
+from geoverify.errors import TokenError
+from geoverify.store import audit
+from geoverify.store.clock import utc_now_text
+from geoverify.store.schema import tokens
 
 ROLES = ("uploader", "supervisor", "auditor", "scorer", "admin")
 SCOPED_ROLES = {"uploader": "member", "supervisor": "grid"}

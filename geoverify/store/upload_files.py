@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from geoverify.errors import InputError
 
 UPLOAD_PREFIX = "geoverify-upload-"
 

@@ -1,7 +1,7 @@
 """Verification of stored member-days: read what they need, verify them, store the results.
 
 Only the member-days asked for are verified (an upload's, a review's); what compares them with
-others reads small summaries kept in the store (:mod:`geoverify.incremental` explains which):
+others reads small summaries kept in the store (:mod:`geoverify.engines.incremental` explains which):
 the day tracks of other members whose space-time cells meet theirs, the member's own days of the
 replay window, the events around. Verification runs in two steps:
 
@@ -31,16 +31,17 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 
-from ..batch import BatchContext, MemberPart, batch_context
-from ..duplicates import cell_bucket_s, track_cells
-from ..incremental import MemberDays, find_replays, finish_member_days, measure_member_days
-from ..patrol import DayTrack
-from ..patrol import patrol_id as make_patrol_id
-from . import audit, ledger, queue
-from .db import Store, utc_now_text
-from .frames import event_table_from_rows, fix_table_from_rows, load_grids, site_frame
-from .schema import day_tracks, events, fixes, flags, grids, patrols, reviews
-from .schema import track_cells as cells_table
+from geoverify.detectors.duplicates import cell_bucket_s, track_cells
+from geoverify.engines.batch import BatchContext, MemberPart, batch_context
+from geoverify.engines.incremental import MemberDays, find_replays, finish_member_days, measure_member_days
+from geoverify.patrol.verify import patrol_id as make_patrol_id
+from geoverify.preprocessing.days import DayTrack
+from geoverify.store import audit, ledger, queue
+from geoverify.store.clock import utc_now_text
+from geoverify.store.db import Store
+from geoverify.store.frames import event_table_from_rows, fix_table_from_rows, load_grids, site_frame
+from geoverify.store.schema import day_tracks, events, fixes, flags, grids, patrols, reviews
+from geoverify.store.schema import track_cells as cells_table
 
 Key = tuple[str, dt.date]
 NS = 10**9
@@ -244,7 +245,7 @@ def _summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTr
 
 def compare_prepared(store: Store, conn: Connection, prepared: Prepared) -> MemberDays:
     """Compare the prepared member-days with their stored neighbours, settle credit and check events
-    (nothing is written): the :class:`geoverify.incremental.MemberDays` of the keys."""
+    (nothing is written): the :class:`geoverify.engines.incremental.MemberDays` of the keys."""
     others: set[tuple[str, str]] = set()
     for track in prepared.part.tracks:
         others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
@@ -424,46 +425,3 @@ def _due(store: Store, conn: Connection) -> bool:
     if store.settled_through is None:
         store.settled_through = ledger.last_settled(conn) or ""
     return bool(ledger.due_dates(conn, store.settled, store.settled_through))
-
-
-def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str | None = None,
-                    actor: str = "cli") -> dict:
-    """Re-verify every stored member-day in a date range with the store's current rules.
-
-    Run after changing the rules (``GEOVERIFY_RULES``): a new rule version is recorded in the
-    audit log as ``rules.changed``, every stored member-day of the range is enqueued and verified
-    in this process (workers running beside it share the work), and credit changes go to the
-    ledger.
-
-    Returns
-    -------
-    dict
-        ``dates``, ``patrols`` (member-days verified), ``changed`` and ``ledger_entries`` counts,
-        ``rule_version``.
-    """
-    from sqlalchemy import desc, union
-
-    from .schema import audit_log
-    from .worker import drain
-
-    with store.write() as conn:
-        last = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "rules.changed")
-                            .order_by(desc(audit_log.c.seq)).limit(1)).first()
-        previous = json.loads(last.detail)["to"] if last else None
-        if previous != store.rules.version:
-            audit.append(conn, actor, "rules.changed", "rules", store.rules.version,
-                         {"from": previous, "to": store.rules.version})
-        queries = []
-        for table in (patrols, flags):
-            query = select(table.c.member_id, table.c.date).where(table.c.member_id.is_not(None))
-            if date_from:
-                query = query.where(table.c.date >= date_from)
-            if date_to:
-                query = query.where(table.c.date <= date_to)
-            queries.append(query)
-        keys = {(r.member_id, dt.date.fromisoformat(r.date)) for r in conn.execute(union(*queries))}
-        queue.enqueue(conn, keys)
-    written = drain(store)
-    return {"dates": len({d for _, d in keys}), "patrols": len({w["patrol_id"] for w in written}),
-            "changed": sum(int(w["changed"]) for w in written),
-            "ledger_entries": sum(len(w["ledger"]) for w in written), "rule_version": store.rules.version}

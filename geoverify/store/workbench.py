@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ..credit import EXCLUDING_CODES
-from ..rules import RuleSet
-from .queries import MAX_PAGE, _filtered, _scoped, flag_dict, members_in_scope
-from .schema import flags, patrols
+from geoverify.patrol.credit import EXCLUDING_CODES
+from geoverify.rules import RuleSet
+from geoverify.store.queries import MAX_PAGE, _filtered, _scoped, flag_dict, members_in_scope
+from geoverify.store.schema import flags, patrols
 
 KINDS = ("held_credit", "could_earn", "time", "none")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}

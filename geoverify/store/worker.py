@@ -18,6 +18,8 @@ Where workers run (see ``docs/operations.md``):
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
@@ -29,9 +31,12 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import queue
-from .db import Store
-from .verification import Key, Prepared, prepare, settle, write_prepared
+from sqlalchemy import select
+
+from geoverify.store import audit, queue
+from geoverify.store.db import Store
+from geoverify.store.schema import flags, patrols
+from geoverify.store.verification import Key, Prepared, prepare, settle, write_prepared
 
 log = logging.getLogger("geoverify.worker")
 
@@ -51,7 +56,7 @@ def worker_name() -> str:
 
 def release_orphans(store: Store) -> int:
     """Release the claims of dead worker processes of this machine (see :func:`queue.release_orphans`)."""
-    from .upload_files import process_alive
+    from geoverify.store.upload_files import process_alive
 
     return queue.release_orphans(store, host_name(), process_alive)
 
@@ -290,3 +295,45 @@ def run_processes(make_store: Callable[[], Store], *, processes: int = 1, batch:
         for key, value in results.get().items():
             totals[key] += value
     return totals
+
+
+def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str | None = None,
+                    actor: str = "cli") -> dict:
+    """Re-verify every stored member-day in a date range with the store's current rules.
+
+    Run after changing the rules (``GEOVERIFY_RULES``): a new rule version is recorded in the
+    audit log as ``rules.changed``, every stored member-day of the range is enqueued and verified
+    in this process (workers running beside it share the work), and credit changes go to the
+    ledger.
+
+    Returns
+    -------
+    dict
+        ``dates``, ``patrols`` (member-days verified), ``changed`` and ``ledger_entries`` counts,
+        ``rule_version``.
+    """
+    from sqlalchemy import desc, union
+
+    from geoverify.store.schema import audit_log
+
+    with store.write() as conn:
+        last = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "rules.changed")
+                            .order_by(desc(audit_log.c.seq)).limit(1)).first()
+        previous = json.loads(last.detail)["to"] if last else None
+        if previous != store.rules.version:
+            audit.append(conn, actor, "rules.changed", "rules", store.rules.version,
+                         {"from": previous, "to": store.rules.version})
+        queries = []
+        for table in (patrols, flags):
+            query = select(table.c.member_id, table.c.date).where(table.c.member_id.is_not(None))
+            if date_from:
+                query = query.where(table.c.date >= date_from)
+            if date_to:
+                query = query.where(table.c.date <= date_to)
+            queries.append(query)
+        keys = {(r.member_id, dt.date.fromisoformat(r.date)) for r in conn.execute(union(*queries))}
+        queue.enqueue(conn, keys)
+    written = drain(store)
+    return {"dates": len({d for _, d in keys}), "patrols": len({w["patrol_id"] for w in written}),
+            "changed": sum(int(w["changed"]) for w in written),
+            "ledger_entries": sum(len(w["ledger"]) for w in written), "rule_version": store.rules.version}

@@ -3,7 +3,7 @@
 The grids are a 16-wide lattice of 400 m squares around Beijing (ids ``G001``…``G250``); every
 25th grid (``G025``, ``G050``…) has no patrol that day. The other 240 grids have two members
 each, the first 20 of them three: 500 members, one patrol each, built with the project's
-simulator (:func:`geoverify.simulate.simulate_city` for the honest walks, its anomaly scenarios
+simulator (:func:`geoverify.simulation.city.simulate_city` for the honest walks, its anomaly scenarios
 for the rest) and loaded with the store's own load functions (grids and events as uploads, the
 tracks with :func:`geoverify.store.ingest.load_large_tracks`). Fixes every 15 s.
 
@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box, mapping
 
-from geoverify.projection import LocalProjection
-from geoverify.simulate import SCENARIOS, simulate_city, simulate_events
+from geoverify.geo.projection import LocalProjection
+from geoverify.simulation.city import simulate_city
+from geoverify.simulation.simulate import SCENARIOS, simulate_events
 
 DATE = "2026-11-02"
 CENTRE = (116.40, 39.91)

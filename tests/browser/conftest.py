@@ -55,7 +55,7 @@ def sample_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
     Loaded once with the store's own load function; tokens are made with the command line.
     """
-    from geoverify.service_cli import load_samples
+    from geoverify.cli.service import load_samples
     from geoverify.store import Store
 
     database = tmp_path_factory.mktemp("store") / "samples.db"

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import assert_problem
 
-from api import create_app
+from geoverify.api import create_app
 
 from .conftest import NOW, copy_store
 

@@ -6,7 +6,7 @@ import re
 import pytest
 from conftest import assert_problem
 
-from api import create_app
+from geoverify.api import create_app
 
 from .conftest import NOW, copy_store
 
@@ -53,7 +53,7 @@ def test_tile_url_is_passed_to_the_page_and_allowed_by_the_csp(sample_store, tmp
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
                       "TILE_URL": "https://{s}.tiles.example.org/{z}/{x}/{y}.png"})
     if "map" not in app.blueprints:
-        from api import map as map_blueprint
+        from geoverify.api import map as map_blueprint
         app.register_blueprint(map_blueprint.bp)
     response = app.test_client().get("/map")
     assert "img-src 'self' data: https://*.tiles.example.org;" in response.headers["Content-Security-Policy"]

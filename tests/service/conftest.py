@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from api import create_app
+from geoverify.api import create_app
 from geoverify.store import tokens as token_store
 from geoverify.store.db import make_engine
 
@@ -152,12 +152,9 @@ def store(app):
 
 @pytest.fixture
 def cli():
-    """The ``geoverify`` click group with the service commands attached."""
-    from geoverify.cli import main
-    from geoverify.service_cli import register
+    """The ``geoverify`` click group (every command attached)."""
+    from geoverify.cli.main import main
 
-    if "token" not in main.commands:
-        register(main)
     return main
 
 

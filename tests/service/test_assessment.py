@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import shape
 
-from api import create_app
-from geoverify.simulate import simulate_walk
+from geoverify.api import create_app
+from geoverify.simulation.walks import simulate_walk
 
 from .conftest import GRIDS, SAMPLES
 
@@ -38,7 +38,7 @@ def app(database_url):
 
 
 def walk(member_id: str, start: str, hours: float, seed: int) -> bytes:
-    """A track CSV of a walk in DC-01 (geoverify.simulate), ``hours`` long from ``start`` (local)."""
+    """A track CSV of a walk in DC-01 (geoverify.simulation.simulate), ``hours`` long from ``start`` (local)."""
     features = json.loads(GRIDS.read_text(encoding="utf-8"))["features"]
     polygon = shape(next(f for f in features if f["properties"]["grid_id"] == "DC-01")["geometry"])
     fixes = simulate_walk(polygon, start, hours * 3600, rng=seed)

@@ -49,14 +49,14 @@ def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result
     # check (a compact format) is first refused as one upload, then loaded in parts.
     import pandas as pd
 
-    from geoverify import service_cli
+    from geoverify.cli import store as cli_store
     from geoverify.store import Store
 
     both = tmp_path / "two_members.csv"
     frames = [pd.read_csv(SAMPLES / name, dtype=str) for name in ("honest_M001.csv", "idle_M004.csv")]
     pd.concat(frames).to_csv(both, index=False)
     assert runner(["load", "grids", str(GRIDS)]).exit_code == 0
-    monkeypatch.setattr(service_cli, "BIG_FILE_BYTES", big_file_bytes)
+    monkeypatch.setattr(cli_store, "BIG_FILE_BYTES", big_file_bytes)
     monkeypatch.setenv("GEOVERIFY_MAX_FIXES_PER_UPLOAD", "500")
     loaded = runner(["load", "tracks", str(both), "--now", NOW])
     assert loaded.exit_code == 0 and "accepted=2880" in loaded.output, loaded.output

@@ -24,8 +24,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
-from api import create_app
-from api.openapi import build_spec
+from geoverify.api import create_app
+from geoverify.api.openapi import build_spec
 from geoverify.store import tokens as token_store
 
 from .conftest import GRIDS, NOW, SAMPLES, SCOPES
@@ -103,7 +103,7 @@ def test_api_fuzz(fuzz_app, fuzz_schema, method, path):
         # A case without the Authorization header (a negative case dropped it) is sent without a token.
         sends_token = role is not None and "Authorization" in (case.headers or {})
         headers = {"Authorization": f"Bearer {tokens[role]}"} if sends_token else {}
-        # Over WSGI nothing undoes gzip (api/compress.py, tested in test_day_api.py): ask for plain bodies.
+        # Over WSGI nothing undoes gzip (geoverify/api/compress.py, tested in test_day_api.py): ask for plain bodies.
         case.call_and_validate(headers={**headers, "Accept-Encoding": "identity"}, checks=CHECKS)
 
     fuzz()

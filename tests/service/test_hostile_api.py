@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from api.server import CHUNK_FRAMING_ALLOWANCE
+from geoverify.api.server import CHUNK_FRAMING_ALLOWANCE
 
 from .conftest import SAMPLES
 from .server import ServerProcess, create_token

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from geoverify.batch import verify_batch
+from geoverify.engines.batch import verify_batch
 from geoverify.io import read_events, read_grids, read_sites, read_track_file
 from geoverify.store import queue
 from geoverify.store.ingest import upload

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from api import create_app
+from geoverify.api import create_app
 from geoverify.store import tokens as token_store
 
 from .conftest import NOW, SAMPLES
@@ -135,7 +135,7 @@ def test_cors_allow_list(database_url, assert_problem):
         preflight = client.options("/api/v1/credits", headers={**friend, "Access-Control-Request-Method": "GET"})
         assert preflight.headers["Access-Control-Allow-Origin"] == "https://score.example.gov.cn"
         assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
-        # Origin decides the grant (and Accept-Encoding whether a body is gzipped, api/compress.py).
+        # Origin decides the grant (and Accept-Encoding whether a body is gzipped, geoverify/api/compress.py).
         assert {v.strip() for v in preflight.headers["Vary"].split(",")} <= {"Origin", "Accept-Encoding"}
         assert "Origin" in preflight.headers["Vary"]
         assert "Access-Control-Allow-Credentials" not in preflight.headers  # no cookies to share

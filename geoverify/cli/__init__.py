@@ -1,0 +1,1 @@
+"""The ``geoverify`` command line: a layer above the library and the service (it alone imports both)."""

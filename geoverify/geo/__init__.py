@@ -1,0 +1,1 @@
+"""Geometry shared by every stage: local metric projections, grids, rasters, the Chinese map coordinates."""

@@ -1,0 +1,1 @@
+"""Preprocessing: fixes cleaned (every rejection counted with its reason) and cut into local day tracks."""
