@@ -46,6 +46,12 @@ test: lint
 	    bash .ci/test-postgres.sh run -- $(BIN)/python -m pytest; \
 	fi
 
+# docs/cli-reference.md again from the commands' --help (tests/test_cli_reference.py fails when it is stale).
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m geoverify.cli.reference > docs/cli-reference.md.tmp
+	mv docs/cli-reference.md.tmp docs/cli-reference.md
+
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
