@@ -73,6 +73,9 @@ class Rules:
     # CRS_MISMATCH: at most 1 - crs_mismatch_share of the fixes in the grid as read, at least
     # crs_mismatch_share once read as GCJ-02, and not mostly inside another grid as read
     crs_mismatch_share: float = 0.8
+    # ... where "mostly inside another grid" is at least this share of the fixes as read: an honest
+    # patrol next door
+    crs_mismatch_other_grid_share: float = 0.5
     duplicate_track_distance_m: float = 30.0
     duplicate_track_share: float = 0.8
     duplicate_track_min_overlap_s: float = 1800.0

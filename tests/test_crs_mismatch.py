@@ -11,6 +11,7 @@ from geoverify.engines.batch import verify_batch
 from geoverify.geo.chinacrs import wgs84_to_gcj02
 from geoverify.geo.grid import Grid
 from geoverify.io.tracks import _fix_frame_from_columns
+from geoverify.rules import parse_rules
 
 NOW = pd.Timestamp("2026-11-03T00:00:00+08:00")
 GRID_A = to_lonlat(box(0, 0, 400, 400))
@@ -66,6 +67,17 @@ def test_honest_patrol_in_the_neighbouring_grid_is_not_a_crs_mismatch():
     patrol = verify_batch(grids, gcj_track(), now=NOW).patrols[0]
     assert patrol.flags == []
     assert patrol.in_grid_s == 0.0
+
+
+def test_what_counts_as_mostly_inside_another_grid_is_the_rule_crs_mismatch_other_grid_share():
+    # Grid B covers only the southern 160 m of where the track says it is: about 39 % of its fixes.
+    south = to_lonlat(box(0, 0, 400, 160))
+    part_b = shapely.transform(south, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    grids = [Grid("A", GRID_A, members=("M1",)), Grid("B", part_b, members=("M2",))]
+    (flag,) = verify_batch(grids, gcj_track(), now=NOW).patrols[0].flags   # 39 % < 50 %: not mostly
+    assert flag.code == "CRS_MISMATCH" and flag.evidence["crs_mismatch_other_grid_share"] == 0.5
+    loose = parse_rules({"defaults": {"crs_mismatch_other_grid_share": 0.3}}, source="test")
+    assert verify_batch(grids, gcj_track(), rules=loose, now=NOW).patrols[0].flags == []
 
 
 def test_declared_gcj02_track_is_converted_and_not_flagged():

@@ -231,9 +231,9 @@ def test_csv_read_in_blocks_keeps_every_line(tmp_path, monkeypatch, flaw):
     # Small blocks (about 40 lines each): a large file is read block by block, and lines, member
     # ids and values survive the joins; a ragged line or a bad number in a late block still
     # gives every other fix with its own line number.
-    import geoverify.io.tables as tables
+    import geoverify.io.csv_points as csv_points
 
-    monkeypatch.setattr(tables, "_CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(csv_points, "_CSV_BLOCK_BYTES", 4096)
     rows = [f"M{1 + i // 200},2026-11-02T08:{i // 60 % 60:02d}:{i % 60:02d}+08:00,{LON + i * 1e-5:.5f},{LAT},5"
             for i in range(600)]
     if flaw == "ragged":

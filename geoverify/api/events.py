@@ -2,6 +2,8 @@
 
 from flask import Blueprint, g
 
+from geoverify.schema import COORDINATE_SYSTEMS
+
 from .auth import requires
 from .limits import limit_uploads
 from .openapi import IDEMPOTENCY_KEY, operation, query, upload_body
@@ -12,7 +14,7 @@ bp = Blueprint("events", __name__, url_prefix="/api/v1/events")
 
 @bp.post("")
 @operation("Upload event reports", tag="events",
-           params=(query("crs", "coordinate system of the events", enum=["wgs84", "gcj02", "bd09"]),
+           params=(query("crs", "coordinate system of the events", enum=list(COORDINATE_SYSTEMS)),
                    IDEMPOTENCY_KEY),
            body=upload_body("event_id, member_id, time, lon, lat, category[, photo_sha256, description]"),
            responses={201: ("stored events; patrols of their dates re-verified", "UploadResult"),

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, g, jsonify
 
+from geoverify.schema import COORDINATE_SYSTEMS
 from geoverify.store import queries
 
 from .auth import get_store, grid_scope, requires
@@ -14,7 +15,7 @@ bp = Blueprint("grids", __name__, url_prefix="/api/v1/grids")
 
 @bp.post("")
 @operation("Upload grids (GeoJSON FeatureCollection or GeoPackage)", tag="grids",
-           params=(query("crs", "coordinate system of lon/lat input", enum=["wgs84", "gcj02", "bd09"]),),
+           params=(query("crs", "coordinate system of lon/lat input", enum=list(COORDINATE_SYSTEMS)),),
            body=upload_body("grid polygons with grid_id (and name, grid_type, members)"),
            responses={201: ("stored; patrols of affected members re-verified", "UploadResult"),
                       200: ("a repeat of an earlier request: its stored answer", "UploadResult")})

@@ -35,7 +35,7 @@ def _page(template: str, **context) -> Response:
     tile_url = current_app.config.get("TILE_URL") or ""
     html = render_template(template, leaflet=LEAFLET, tile_url=tile_url,
                            tile_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
-                           tz=current_app.config.get("TZ") or "Asia/Shanghai", **context)
+                           tz=get_store().tz, **context)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = _csp(tile_url)  # the other headers: geoverify/api/security.py
     return response
@@ -83,7 +83,7 @@ def session():
     principal = g.principal
     return jsonify({"name": principal.name, "role": principal.role, "scopes": sorted(principal.scopes),
                     "can_review": principal.role in ROLES_THAT_REVIEW,
-                    "tz": current_app.config.get("TZ") or "Asia/Shanghai"})
+                    "tz": get_store().tz})
 
 
 @bp.get("/api/v1/map/patrols/<patrol_id>/geojson")

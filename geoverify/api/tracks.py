@@ -2,6 +2,8 @@
 
 from flask import Blueprint, g, request
 
+from geoverify.schema import COORDINATE_SYSTEMS
+
 from .auth import requires
 from .limits import limit_uploads
 from .openapi import IDEMPOTENCY_KEY, operation, query, upload_body
@@ -16,7 +18,7 @@ bp = Blueprint("tracks", __name__, url_prefix="/api/v1/tracks")
                        "are re-verified and their credit changes appended to the ledger. An uploader may "
                        "upload only for its members. Send an Idempotency-Key header to make retries safe.",
            params=(query("member_id", "member id of a GPX track (GPX has no member field)"),
-                   query("crs", "coordinate system of the fixes", enum=["wgs84", "gcj02", "bd09"]),
+                   query("crs", "coordinate system of the fixes", enum=list(COORDINATE_SYSTEMS)),
                    IDEMPOTENCY_KEY),
            body=upload_body("the fixes: member_id,time,lon,lat[,accuracy,speed,provider,mock,device_id]"),
            responses={201: ("accepted and rejected fixes (counts by reason) and (re)verified patrols", "UploadResult"),

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import abort, g, jsonify, request
 
 from geoverify.errors import InvalidRequest
+from geoverify.schema import COORDINATE_SYSTEMS
 from geoverify.settings import MAX_FILE_NAME_CHARS, MAX_IDEMPOTENCY_KEY_CHARS
 from geoverify.store import ingest
 
@@ -73,7 +74,7 @@ def handle_upload(kind: str, allowed_members: frozenset | None = None, **params)
     if not body:
         abort(400, description="The request body is empty; send the file's content.")
     crs = request.args.get("crs")
-    if crs is not None and crs not in ("wgs84", "gcj02", "bd09"):
+    if crs is not None and crs not in COORDINATE_SYSTEMS:
         raise InvalidRequest(f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
     wait = prefer_wait()
     result = ingest.upload(get_store(), kind, body, suffix=suffix, params={"crs": crs, **params},

@@ -11,6 +11,7 @@ import pandas as pd
 
 from geoverify.flags import iso_time
 from geoverify.geo.grid import Grid
+from geoverify.io.times import DEFAULT_TZ
 from geoverify.measures.sites import VISIT_COLUMNS
 
 # Days between required visits by site tier (spec: red weekly, yellow fortnightly, green monthly).
@@ -98,7 +99,7 @@ def visit_schedule(sites: pd.DataFrame, visits: pd.DataFrame, period_start: dt.d
 
 
 def visits_report(grids: Sequence[Grid], sites: pd.DataFrame, visits: pd.DataFrame, date_from: dt.date,
-                  date_to: dt.date, tz: str = "Asia/Shanghai") -> dict:
+                  date_to: dt.date, tz: str = DEFAULT_TZ) -> dict:
     """Visits and every site's schedule over a period, as one JSON-ready document.
 
     Parameters

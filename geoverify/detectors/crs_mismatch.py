@@ -51,7 +51,7 @@ def check_crs_mismatch(grid: Grid, track: DayTrack, other_grids: Sequence[Grid],
     other_grids : sequence of Grid
         Every other grid of the grid file (an honest patrol in one of them is no mismatch).
     rules : Rules
-        ``crs_mismatch_share``.
+        ``crs_mismatch_share`` and ``crs_mismatch_other_grid_share``.
     verify : callable
         Verifies a day track against ``grid`` (no reviews); used to report in the evidence what
         the track would give if converted.
@@ -75,7 +75,7 @@ def check_crs_mismatch(grid: Grid, track: DayTrack, other_grids: Sequence[Grid],
     if converted < share:
         return None
     for other in other_grids:
-        if other is not grid and _share_in(other.geometry_wgs84, lon, lat) >= 0.5:
+        if other is not grid and _share_in(other.geometry_wgs84, lon, lat) >= rules.crs_mismatch_other_grid_share:
             return None
     x, y = grid.projection.forward(lon, lat)
     cx, cy = grid.projection.forward(clon, clat)
@@ -91,6 +91,7 @@ def check_crs_mismatch(grid: Grid, track: DayTrack, other_grids: Sequence[Grid],
         "mean_shift_east_m": round(float(np.mean(x - cx)), 1),
         "mean_shift_north_m": round(float(np.mean(y - cy)), 1),
         "crs_mismatch_share": share,
+        "crs_mismatch_other_grid_share": rules.crs_mismatch_other_grid_share,
         "if_converted": {"in_grid_s": round(fixed.in_grid_s, 3), "verified_s": round(fixed.verified_s, 3),
                          "coverage_area_ratio": fixed.coverage["area_ratio"], "credit": fixed.credit},
         "advice": "re-upload the track declared as gcj02 (--crs gcj02 or ?crs=gcj02) if the phone "

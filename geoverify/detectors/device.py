@@ -11,8 +11,6 @@ from geoverify.detectors.intervals import runs
 from geoverify.flags import Flag
 from geoverify.rules import Rules
 
-REVIEW_DECISIONS = ("confirmed", "dismissed")
-
 
 def timestamp(ns: int) -> pd.Timestamp:
     """UTC timestamp of nanoseconds since 1970."""

@@ -22,6 +22,7 @@ from geoverify.geo.chinacrs_series import (
     _k_wgs_to_gcj,
     _Transform,
 )
+from geoverify.schema import COORDINATE_SYSTEMS
 
 __all__ = [
     "CRS_NAMES",
@@ -37,7 +38,7 @@ __all__ = [
 
 
 #: Coordinate system names accepted by :func:`to_wgs84` and :func:`from_wgs84` (case-insensitive).
-CRS_NAMES: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
+CRS_NAMES: tuple[str, ...] = COORDINATE_SYSTEMS
 
 # --------------------------------------------------------------------------- public API
 

@@ -13,18 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from geoverify.detectors.device import FixSource, gap_flags, identify, mock_flags, timestamp
-from geoverify.detectors.glitches import adjusted_distance, find_glitches
-from geoverify.detectors.jumps import outlier_flags, teleport_flags
-from geoverify.detectors.motion import VEHICLE, Motion, classify_motion
-from geoverify.detectors.stays import find_stays, stay_evidence
-from geoverify.detectors.vehicle import vehicle_evidence
+from geoverify.detectors.device import FixSource, identify, mock_flags, timestamp
+from geoverify.detectors.motion import classify_motion
 from geoverify.flags import Flag, iso_time
 from geoverify.geo.grid import Grid
-from geoverify.geo.projection import LocalProjection
 from geoverify.measures.coverage import coverage_ratio
-from geoverify.measures.ingrid import in_grid_fraction
+from geoverify.measures.sites import site_visits
+from geoverify.patrol.behaviour import behaviour_flags
 from geoverify.patrol.credit import credit_reasons, patrol_credit
+from geoverify.patrol.path import KeptPath, cut_segments, drop_glitches, project
 from geoverify.preprocessing.days import DayTrack
 from geoverify.rules import Rules
 
@@ -130,84 +127,34 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     reviews = reviews or {}
     pid = patrol_id(track.member_id, track.date)
     n = len(track.time_ns)
-    if grid is not None:
-        projection = grid.projection
-    elif n:
-        # Centres rounded to 0.01° (about 1 km) so members without a grid share projections;
-        # the scale error 1 km off-centre is about 1e-8.
-        projection = LocalProjection(round(float(np.median(track.lon)), 2), round(float(np.median(track.lat)), 2))
-    else:
-        projection = None
-    x, y = projection.forward(track.lon, track.lat) if n and projection else (np.zeros(0), np.zeros(0))
-    t_s = (track.time_ns - track.time_ns[0]) / 1e9 if n else np.zeros(0)
+    at = project(grid, track)
     fixes = FixSource(track)
 
     # Stage 1 of the motion model: position glitches leave the geometry unless an auditor
     # dismissed their flag; the jumps the track does not come back from are TELEPORT candidates.
-    glitches = find_glitches(x, y, t_s, track.accuracy, track.network & ~track.synthetic, rules)
-    glitch_runs = [r for r in glitches.runs if not track.synthetic[r.first:r.last + 1].all()]
-    outliers = identify(outlier_flags(fixes, x, y, t_s, glitch_runs, rules), pid, reviews)
-    vouched = np.zeros(n, dtype=bool)
-    for flag, run in zip(outliers, glitch_runs):
-        if flag.status == "dismissed":
-            vouched[run.first:run.last + 1] = True
-    keep = ~(glitches.mask & ~vouched)
-    keep[track.synthetic] = True
-    xk, yk, tk, acck = x[keep], y[keep], t_s[keep], track.accuracy[keep]
-    kept_index = np.flatnonzero(keep)
-    for flag, run in zip(outliers, glitch_runs):
-        # A glitch at the start or end of the day shortens the span that the figures cover.
-        lost = 0.0
-        if flag.status != "dismissed" and len(tk):
-            lost = tk[0] - t_s[0] if run.first == 0 else t_s[-1] - tk[-1] if run.last == n - 1 else 0.0
-        flag.evidence["uncounted_s"] = round(float(lost), 3)
-
-    seg_dt = np.diff(tk)
-    seg_len = np.hypot(np.diff(xk), np.diff(yk))
-    adjusted = adjusted_distance(xk[:-1], yk[:-1], acck[:-1], xk[1:], yk[1:], acck[1:])
-    gap = seg_dt > rules.max_gap_s
-    # A jump is a teleport segment when its two fixes are consecutive in the kept geometry (a fix an
-    # auditor vouched for between them joins the path).
-    teleport = np.zeros(len(seg_dt), dtype=bool)
-    position = np.full(n, -1)
-    position[kept_index] = np.arange(len(kept_index))
-    for a, b in glitches.jumps:
-        if position[a] >= 0 and position[b] == position[a] + 1 and not vouched[a] and not vouched[b]:
-            teleport[position[a]] = True
-    teleport &= ~gap
-    jumps, jump_spans = teleport_flags(fixes, kept_index, tk, seg_len, adjusted, teleport, gap | teleport, rules)
-    for flag, (first, last) in zip(identify(jumps, pid, reviews), jump_spans):
-        if flag.status == "dismissed":
-            teleport[first:last + 1] = False
-    gaps, gap_segments = gap_flags(fixes, kept_index, seg_dt, gap, rules)
-    for flag, s in zip(identify(gaps, pid, reviews), gap_segments):
-        if flag.status == "dismissed":
-            gap[s] = False
-    counted = ~gap & ~teleport
-
-    frac = in_grid_fraction(grid, xk, yk) if grid is not None else np.zeros(len(seg_dt))
-    seg_in_grid = np.where(counted, seg_dt * frac, 0.0)
-    in_grid_s = float(seg_in_grid.sum())
-    outside_s = float(np.sum(seg_dt * (1.0 - frac), where=counted))
-    gap_s = float(np.sum(seg_dt, where=gap))
-    teleport_s = float(np.sum(seg_dt, where=teleport))
-    distance_m = float(np.sum(seg_len, where=counted))
+    outliers, path, vouched, jumps = drop_glitches(fixes, at, pid, reviews, rules)
+    teleports, gaps, segments = cut_segments(fixes, grid, path, vouched, jumps, pid, reviews, rules)
+    counted = segments.counted
+    in_grid_s = float(segments.in_grid_s.sum())
+    outside_s = float(np.sum(segments.dt * (1.0 - segments.in_grid_share), where=counted))
+    gap_s = float(np.sum(segments.dt, where=segments.gap))
+    teleport_s = float(np.sum(segments.dt, where=segments.teleport))
+    distance_m = float(np.sum(segments.length, where=counted))
 
     # Stage 2: one labelling of the remaining segments, read by IDLE, LOOP and VEHICLE.
-    motion = classify_motion(xk, yk, tk, counted, rules)
-    site_xy = _site_positions(projection, sites)
-    behaviour, excluded = _behaviour_flags(fixes, pid, reviews, kept_index, (xk, yk, tk, acck),
-                                           (seg_len, seg_dt, counted, seg_in_grid), motion, site_xy, rules)
-    verified_s = in_grid_s - float(seg_in_grid[excluded].sum())
+    motion = classify_motion(path.x, path.y, path.t, counted, rules)
+    site_xy = _site_positions(at.projection, sites)
+    behaviour, excluded = behaviour_flags(fixes, pid, reviews, path, segments, motion, site_xy, rules)
+    verified_s = in_grid_s - float(segments.in_grid_s[excluded].sum())
 
     buffer_m = rules.coverage_buffer_m
     area_ratio = 0.0
     if grid is not None and counted.any():
         c = np.flatnonzero(counted)
-        area_ratio = coverage_ratio(grid, xk[c], yk[c], xk[c + 1], yk[c + 1], buffer_m)
-    visits = _site_visits(sites, site_xy, xk, yk, tk, track, kept_index, rules)
+        area_ratio = coverage_ratio(grid, path.x[c], path.y[c], path.x[c + 1], path.y[c + 1], buffer_m)
+    visits = _site_visits(sites, site_xy, path, track, rules)
 
-    flags = outliers + jumps + gaps + behaviour + identify(mock_flags(fixes, rules), pid, reviews)
+    flags = outliers + teleports + gaps + behaviour + identify(mock_flags(fixes, rules), pid, reviews)
     for flag in flags:
         flag.evidence["rule_version"] = rules.version
     flags.sort(key=lambda f: (f.start, f.code))
@@ -226,59 +173,19 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     return patrol
 
 
-def _behaviour_flags(fixes: FixSource, pid: str, reviews: Mapping[str, str], kept_index: np.ndarray,
-                     kept: tuple, segments: tuple, motion: Motion, site_xy, rules: Rules
-                     ) -> tuple[list[Flag], np.ndarray]:
-    """IDLE, LOOP and VEHICLE flags, and the segments whose in-grid time they take from verified time.
-
-    ``kept`` is ``(x, y, t, accuracy)`` of the kept fixes, ``segments`` ``(length, dt, counted,
-    in_grid_s)`` of their segments.
-    """
-    xk, yk, tk, acck = kept
-    seg_len, seg_dt, counted, seg_in_grid = segments
-    excluded = np.zeros(len(seg_dt), dtype=bool)
-    track = fixes.track
-    found: dict[str, list[tuple[Flag, int, int]]] = {"IDLE": [], "LOOP": [], "VEHICLE": []}
-    for stay in find_stays(xk, yk, tk, ~counted | (motion.state == VEHICLE), motion, rules, *site_xy):
-        a, b = kept_index[stay.first], kept_index[stay.last]
-        sl = slice(stay.first, stay.last + 1)
-        lon, lat = float(np.mean(track.lon[kept_index[sl]])), float(np.mean(track.lat[kept_index[sl]]))
-        evidence = {"centre": {"lon": round(lon, 7), "lat": round(lat, 7)},
-                    **stay_evidence(stay, xk, yk, tk, motion, acck, rules)}
-        found[stay.code].append((Flag(stay.code, fixes.time(a), fixes.time(b), lon, lat, evidence),
-                                 stay.first, stay.last - 1))
-    for first, last in motion.rides:
-        a, b = kept_index[first], kept_index[last + 1]
-        evidence = vehicle_evidence(first, last, seg_len, seg_dt, counted, motion, rules)
-        evidence.update({"from": fixes.point(a), "to": fixes.point(b)})
-        found["VEHICLE"].append((Flag("VEHICLE", fixes.time(a), fixes.time(b), float(track.lon[a]),
-                                      float(track.lat[a]), evidence), first, last))
-    flags = []
-    for items in found.values():
-        identify([f for f, _, _ in items], pid, reviews)
-        for flag, first, last in items:
-            flag.evidence["excluded_in_grid_s"] = round(float(seg_in_grid[first:last + 1].sum()), 3)
-            if flag.status != "dismissed":
-                excluded[first:last + 1] = True
-            flags.append(flag)
-    return flags, excluded
-
-
 def _site_positions(projection, sites: pd.DataFrame | None) -> tuple[np.ndarray | None, np.ndarray | None]:
     if sites is None or projection is None or not len(sites):
         return None, None
     return projection.forward(sites["lon"].to_numpy(dtype=float), sites["lat"].to_numpy(dtype=float))
 
 
-def _site_visits(sites, site_xy, xk, yk, tk, track, kept_index, rules) -> list[dict]:
+def _site_visits(sites, site_xy, path: KeptPath, track: DayTrack, rules: Rules) -> list[dict]:
     """Visits of the grid's sites: within ``site_visit_radius_m`` for ``site_visit_min_s``."""
-    if site_xy[0] is None or len(tk) < 2:
+    if site_xy[0] is None or len(path.t) < 2:
         return []
-    from geoverify.measures.sites import site_visits
-
     t0 = int(track.time_ns[0])
     out = []
-    for visit in site_visits(xk, yk, tk, site_xy[0], site_xy[1], rules.site_visit_radius_m,
+    for visit in site_visits(path.x, path.y, path.t, site_xy[0], site_xy[1], rules.site_visit_radius_m,
                              rules.site_visit_min_s, rules.max_gap_s):
         out.append({"site_id": str(sites["site_id"].iloc[visit.site]),
                     "start": timestamp(t0 + round(visit.start_s * 1e9)),

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from geoverify.geo.projection import LocalProjection
+from geoverify.io.times import DEFAULT_TZ
+
 
 @dataclass
 class Scenario:
@@ -248,11 +251,9 @@ SAMPLE_CENTRE = (116.4170, 39.9400)
 
 
 def scenario_frame(scenario: Scenario, member_id: str, date: str = "2026-11-02",
-                   centre: tuple[float, float] = SAMPLE_CENTRE, tz: str = "Asia/Shanghai") -> pd.DataFrame:
+                   centre: tuple[float, float] = SAMPLE_CENTRE, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """The scenario as a track table: ``member_id, time`` (08:00 local + ``t``), ``lon, lat`` (WGS-84),
     ``accuracy`` (m), ``provider``."""
-    from geoverify.geo.projection import LocalProjection
-
     lon, lat = LocalProjection(*centre).inverse(scenario.x, scenario.y)
     start = pd.Timestamp(f"{date} 08:00").tz_localize(tz)
     return pd.DataFrame({"member_id": member_id, "time": start + pd.to_timedelta(np.round(scenario.t, 3), unit="s"),

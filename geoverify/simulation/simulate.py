@@ -19,6 +19,7 @@ import shapely.ops
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
+from geoverify.schema import SITE_TIERS
 from geoverify.simulation.walks import (
     WALK_MPS,
     RngLike,
@@ -173,7 +174,7 @@ def unassigned(polygon_lonlat, member_id, date, rng=None, *, interval_s=10.0) ->
 
 # ----------------------------------------------------------------------------- public: sites, events
 
-TIERS = ("red", "yellow", "green")
+TIERS = SITE_TIERS
 _EVENT_TEXT = {
     "garbage": "胡同口堆放装修垃圾，需清运",
     "illegal_parking": "机动车违规停放，堵住胡同口",

@@ -27,9 +27,11 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from geoverify.geo.projection import LocalProjection
+from geoverify.io.times import DEFAULT_TZ
+from geoverify.schema import TRACK_OPTIONAL, TRACK_REQUIRED
 
-TZ = "Asia/Shanghai"
-CSV_COLUMNS = ("member_id", "time", "lon", "lat", "accuracy", "speed", "provider", "mock", "device_id")
+TZ = DEFAULT_TZ
+CSV_COLUMNS = TRACK_REQUIRED + TRACK_OPTIONAL
 WALK_MPS = 1.3          # walking speed
 NOISE_M = 5.0           # per-axis GPS noise, 1 sigma
 NOISE_TAU_S = 30.0      # correlation time of the GPS error
