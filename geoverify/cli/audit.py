@@ -162,18 +162,20 @@ def audit_checkpoints(export, latest, database_url):
 
     with open_store(database_url).read() as conn:
         if export is not None:
-            found = checkpoints.export(conn, export, latest_only=latest)
-            if found:
-                click.echo(f"appended {len(found)} checkpoint(s), seq {found[0]['seq']} to {found[-1]['seq']}, "
+            exported = checkpoints.export(conn, export, latest_only=latest)
+            if exported:
+                first, last = exported[0]["seq"], exported[-1]["seq"]
+                click.echo(f"appended {len(exported)} checkpoint(s), seq {first} to {last}, "
                            f"to {export}")
             else:
                 last = checkpoints.read_kept(export)[-1]["seq"] if export.exists() else 0
                 click.echo(f"no checkpoint after seq {last} to append to {export}")
             return
-        found = [checkpoints.latest(conn)] if latest else checkpoints.stored(conn)
+        found: list[dict | None] = [checkpoints.latest(conn)] if latest else list(checkpoints.stored(conn))
         for checkpoint in found:
             if checkpoint is not None:
                 click.echo(json.dumps({k: checkpoint[k] for k in checkpoints.FIELDS}))
+
 
 @audit_group.command("verify")
 @click.option("--checkpoint", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

@@ -103,6 +103,8 @@ def _load_command(kind: str, many: bool):
                     result = load_file(store, kind, file, **params)
                 except UploadTooLarge:   # a compact format (Parquet) under the size check
                     result = _load_big_tracks(store, file, crs, member_id, check_size=False)
+            if not result:  # not reached: without the size check a track file is always loaded in parts
+                raise click.ClickException(f"{file}: nothing was loaded")
             click.echo(summary_line(file, result))
 
     command.__doc__ = f"Load {kind} from {'a file or a folder of files' if many else 'a file'}."

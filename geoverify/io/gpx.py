@@ -65,7 +65,7 @@ class _TrackPointHandler(xml.sax.ContentHandler):
             value = "".join(self._text).strip()
             if self._field == "__crs__":
                 self.declared = value
-            else:
+            elif self._point is not None:   # always inside a trkpt: fields are only read there
                 self._point[self._field] = value
             self._field = None
         if local == "trkpt":

@@ -283,7 +283,7 @@ def run_processes(make_store: Callable[[], Store], *, processes: int = 1, batch:
 
     def _forward(signum, _frame):
         for child in children:
-            if child.is_alive():
+            if child.is_alive() and child.pid is not None:
                 os.kill(child.pid, signal.SIGTERM)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
