@@ -172,8 +172,7 @@ def parse_rules(document: Mapping[str, Any], source: str = "rules") -> RuleSet:
     allowed_top = {"version", "defaults", "grid_type"}
     for key in document:
         if key not in allowed_top:
-            raise RulesError(f"{source}: unknown top-level key {key!r}; allowed: "
-                             f"{', '.join(sorted(allowed_top))}")
+            raise RulesError(f"{source}: unknown top-level key {key!r}; allowed: {', '.join(sorted(allowed_top))}")
     version = document.get("version")
     if version is None:
         digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode())

@@ -27,10 +27,8 @@ COORDINATE_SYSTEMS = ("wgs84", "gcj02", "bd09")
 
 # Accepted spellings of a column, lower case, mapped to the spec's name.
 ALIASES = {
-    "member_id": ("member_id", "member", "memberid", "user_id", "userid", "user", "worker_id",
-                  "uid", "staff_id"),
-    "time": ("time", "tracked_at", "timestamp", "datetime", "date_time", "recorded_at", "ts",
-             "started_at"),
+    "member_id": ("member_id", "member", "memberid", "user_id", "userid", "user", "worker_id", "uid", "staff_id"),
+    "time": ("time", "tracked_at", "timestamp", "datetime", "date_time", "recorded_at", "ts", "started_at"),
     "lon": ("lon", "longitude", "lng", "long", "x"),
     "lat": ("lat", "latitude", "y"),
     "accuracy": ("accuracy", "horizontal_accuracy", "acc", "hacc", "accuracy_m"),

@@ -34,11 +34,19 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     """
     app = Flask(__name__)
     app.config.from_mapping(
-        DATABASE_URL=configured_database_url(), RULES=configured_rules_path(), TZ=configured_tz(), NOW=None,
-        MAX_CONTENT_LENGTH=DEFAULT_MAX_CONTENT_LENGTH, MAX_FIXES_PER_UPLOAD=DEFAULT_MAX_FIXES_PER_UPLOAD,
-        JSON_SORT_KEYS=False, TILE_URL="", TILE_ATTRIBUTION="",
-        UPLOAD_RATE_LIMIT=DEFAULT_UPLOAD_RATE_LIMIT, RATELIMIT_STORAGE_URI=DEFAULT_RATELIMIT_STORAGE_URI,
-        RATELIMIT_STRATEGY=DEFAULT_RATELIMIT_STRATEGY, CORS_ORIGINS=list(DEFAULT_CORS_ORIGINS),
+        DATABASE_URL=configured_database_url(),
+        RULES=configured_rules_path(),
+        TZ=configured_tz(),
+        NOW=None,
+        MAX_CONTENT_LENGTH=DEFAULT_MAX_CONTENT_LENGTH,
+        MAX_FIXES_PER_UPLOAD=DEFAULT_MAX_FIXES_PER_UPLOAD,
+        JSON_SORT_KEYS=False,
+        TILE_URL="",
+        TILE_ATTRIBUTION="",
+        UPLOAD_RATE_LIMIT=DEFAULT_UPLOAD_RATE_LIMIT,
+        RATELIMIT_STORAGE_URI=DEFAULT_RATELIMIT_STORAGE_URI,
+        RATELIMIT_STRATEGY=DEFAULT_RATELIMIT_STRATEGY,
+        CORS_ORIGINS=list(DEFAULT_CORS_ORIGINS),
     )
     app.config.from_prefixed_env("GEOVERIFY")
     if test_config is not None:

@@ -27,7 +27,8 @@ _COUNT = {"type": "integer", "minimum": 0}
 _MAYBE_COUNT = {"type": "integer", "minimum": 0, "nullable": True}
 _FIGURES = {
     "required_s": {**_NUMBER, "description": "the grid type's daily time (min_verified_s), seconds"},
-    "patrol_days": _COUNT, "days_met": {**_COUNT, "description": "patrol days with verified_s >= required_s"},
+    "patrol_days": _COUNT,
+    "days_met": {**_COUNT, "description": "patrol days with verified_s >= required_s"},
     "verified_s": {**_NUMBER, "description": "verified time of the period's patrols, seconds"},
     "points": {**_NUMBER, "description": "ledger points of the period's patrol days (grants less reversals)"},
     "points_provisional": {**_NUMBER, "description": "current credit of the period's days not settled yet"},
@@ -35,30 +36,82 @@ _FIGURES = {
     "sites_total": _MAYBE_COUNT,
     "sites_visited": {**_MAYBE_COUNT, "description": "sites visited from the quarter's first day to as_of"},
     "visited_share": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
-    "overdue_red": _MAYBE_COUNT, "overdue_yellow": _MAYBE_COUNT, "overdue_green": _MAYBE_COUNT,
+    "overdue_red": _MAYBE_COUNT,
+    "overdue_yellow": _MAYBE_COUNT,
+    "overdue_green": _MAYBE_COUNT,
 }
 _TEXT = {"type": "string"}
 _MAYBE_TEXT = {"type": "string", "nullable": True}
 _DATE = {"type": "string", "format": "date"}
 # The answer's schema, beside the view that answers it (added to the document's components).
-SCHEMAS["Assessment"] = {"type": "object", "properties": {
-    "period": {"type": "object", "properties": {
-        "label": _TEXT, "kind": {"type": "string", "enum": ["month", "quarter"]}, "from": _DATE, "to": _DATE,
-        "quarter_from": _DATE, "as_of": {**_DATE, "description": "overdue sites are counted on this day"},
-        "visits_from": _DATE}},
-    "rule_version": _TEXT, "points_source": {"type": "string", "enum": ["ledger"]},
-    "rows": {"type": "array", "items": {"type": "object", "properties": {
-        "member_id": _TEXT, "grid_id": _MAYBE_TEXT, "grid_name": _MAYBE_TEXT, "grid_type": _MAYBE_TEXT,
-        **_FIGURES}}},
-    "grids": {"type": "array", "items": {"type": "object", "properties": {
-        "grid_id": _MAYBE_TEXT, "grid_name": _MAYBE_TEXT, "grid_type": _MAYBE_TEXT, "members": _COUNT,
-        **_FIGURES}}},
-    "totals": {"type": "object", "properties": {
-        "grids": _COUNT, "members": _COUNT, **{k: v for k, v in _FIGURES.items() if k != "required_s"}}},
-    "overdue_sites": {"type": "array", "items": {"type": "object", "properties": {
-        "site_id": _TEXT, "grid_id": _TEXT, "tier": {"type": "string", "enum": ["red", "yellow", "green"]},
-        "last_visit_date": {**_DATE, "nullable": True}, "last_visit_member": _MAYBE_TEXT, "next_due": _DATE,
-        "days_overdue": _COUNT}}}}}
+SCHEMAS["Assessment"] = {
+    "type": "object",
+    "properties": {
+        "period": {
+            "type": "object",
+            "properties": {
+                "label": _TEXT,
+                "kind": {"type": "string", "enum": ["month", "quarter"]},
+                "from": _DATE,
+                "to": _DATE,
+                "quarter_from": _DATE,
+                "as_of": {**_DATE, "description": "overdue sites are counted on this day"},
+                "visits_from": _DATE,
+            },
+        },
+        "rule_version": _TEXT,
+        "points_source": {"type": "string", "enum": ["ledger"]},
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "member_id": _TEXT,
+                    "grid_id": _MAYBE_TEXT,
+                    "grid_name": _MAYBE_TEXT,
+                    "grid_type": _MAYBE_TEXT,
+                    **_FIGURES,
+                },
+            },
+        },
+        "grids": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "grid_id": _MAYBE_TEXT,
+                    "grid_name": _MAYBE_TEXT,
+                    "grid_type": _MAYBE_TEXT,
+                    "members": _COUNT,
+                    **_FIGURES,
+                },
+            },
+        },
+        "totals": {
+            "type": "object",
+            "properties": {
+                "grids": _COUNT,
+                "members": _COUNT,
+                **{k: v for k, v in _FIGURES.items() if k != "required_s"},
+            },
+        },
+        "overdue_sites": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "site_id": _TEXT,
+                    "grid_id": _TEXT,
+                    "tier": {"type": "string", "enum": ["red", "yellow", "green"]},
+                    "last_visit_date": {**_DATE, "nullable": True},
+                    "last_visit_member": _MAYBE_TEXT,
+                    "next_due": _DATE,
+                    "days_overdue": _COUNT,
+                },
+            },
+        },
+    },
+}
 
 
 @bp.get("/map/assessment")
@@ -91,32 +144,41 @@ def _format() -> str:
 
 
 @bp.get("/api/v1/assessment")
-@operation("Monthly or quarterly assessment per member and grid (JSON, CSV or XLSX)", tag="assessment",
-           description="Per member and grid over a month or a quarter: patrol days, days meeting the grid type's "
-                       "daily time (verified_s >= min_verified_s), points from the credit ledger (days that have "
-                       "settled are written to it first) and the current credit of days not settled yet, the "
-                       "share of the grid's sites visited in the quarter (from its first day to as_of) and the "
-                       "sites overdue per tier on as_of (the period's last day, or today while it runs). "
-                       "Supervisors see their grids only. `format=csv` (or `Accept: text/csv`) answers CSV, "
-                       "UTF-8 with a byte order mark; `format=xlsx` an Excel workbook; headers in Chinese, or "
-                       "English with `lang=en`.",
-           params=(query("period", "a month, YYYY-MM, or a quarter, YYYY-Qn (default: this month)",
-                         pattern=PERIOD_PATTERN),
-                   query("grid_id", "only this grid"), query("member_id", "only this member"),
-                   query("format", "json (default), csv or xlsx", enum=list(FORMATS)),
-                   query("lang", "language of the CSV and XLSX headers (default zh-CN)", enum=list(LANGS))),
-           responses={200: ("the assessment", "Assessment")},
-           media={200: {"text/csv": {"type": "string"}, XLSX_TYPE: {"type": "string", "format": "binary"}}})
+@operation(
+    "Monthly or quarterly assessment per member and grid (JSON, CSV or XLSX)",
+    tag="assessment",
+    description="Per member and grid over a month or a quarter: patrol days, days meeting the grid type's "
+    "daily time (verified_s >= min_verified_s), points from the credit ledger (days that have "
+    "settled are written to it first) and the current credit of days not settled yet, the "
+    "share of the grid's sites visited in the quarter (from its first day to as_of) and the "
+    "sites overdue per tier on as_of (the period's last day, or today while it runs). "
+    "Supervisors see their grids only. `format=csv` (or `Accept: text/csv`) answers CSV, "
+    "UTF-8 with a byte order mark; `format=xlsx` an Excel workbook; headers in Chinese, or "
+    "English with `lang=en`.",
+    params=(
+        query("period", "a month, YYYY-MM, or a quarter, YYYY-Qn (default: this month)", pattern=PERIOD_PATTERN),
+        query("grid_id", "only this grid"),
+        query("member_id", "only this member"),
+        query("format", "json (default), csv or xlsx", enum=list(FORMATS)),
+        query("lang", "language of the CSV and XLSX headers (default zh-CN)", enum=list(LANGS)),
+    ),
+    responses={200: ("the assessment", "Assessment")},
+    media={200: {"text/csv": {"type": "string"}, XLSX_TYPE: {"type": "string", "format": "binary"}}},
+)
 @requires("supervisor", "auditor")
 def get_assessment():
     store = get_store()
     period = _period(store)
     fmt = _format()
     lang = choice_arg("lang", LANGS) or "zh-CN"
-    settle(store)   # days that settled since the last upload or read enter the ledger first
-    report = store_assessment.assessment(store, period, grid_scope=grid_scope(g.principal),
-                                         grid_id=request.args.get("grid_id") or None,
-                                         member_id=request.args.get("member_id") or None)
+    settle(store)  # days that settled since the last upload or read enter the ledger first
+    report = store_assessment.assessment(
+        store,
+        period,
+        grid_scope=grid_scope(g.principal),
+        grid_id=request.args.get("grid_id") or None,
+        member_id=request.args.get("member_id") or None,
+    )
     if fmt == "json":
         return jsonify(report)
     body = to_csv(report, lang) if fmt == "csv" else to_xlsx(report, lang)

@@ -28,9 +28,14 @@ def _audit_key(app: Flask) -> str | None:
 
 def init_app(app: Flask) -> None:
     """Open (create or upgrade) the store named by the app's config."""
-    store = Store.open(app.config["DATABASE_URL"], tz=app.config["TZ"], rules_path=app.config["RULES"],
-                       now=app.config.get("NOW"), migrate=app.config.get("MIGRATE", True),
-                       audit_key=_audit_key(app))
+    store = Store.open(
+        app.config["DATABASE_URL"],
+        tz=app.config["TZ"],
+        rules_path=app.config["RULES"],
+        now=app.config.get("NOW"),
+        migrate=app.config.get("MIGRATE", True),
+        audit_key=_audit_key(app),
+    )
     store.max_fixes_per_upload = int(app.config["MAX_FIXES_PER_UPLOAD"])
     remove_stale_upload_folders()
     app.extensions["geoverify.store"] = store
@@ -55,15 +60,19 @@ def requires(*roles: str) -> Callable:
                 with get_store().read() as conn:
                     principal = tokens.authenticate(conn, token.strip())
             except tokens.TokenRefused as refused:
-                return problem(401, refused.detail, headers={"WWW-Authenticate": 'Bearer realm="geoverify", '
-                                                                                  'error="invalid_token"'})
+                return problem(
+                    401, refused.detail, headers={"WWW-Authenticate": 'Bearer realm="geoverify", error="invalid_token"'}
+                )
             if principal is None:
-                return problem(401, "The token is unknown or revoked; ask an admin for a new one "
-                                    "(`geoverify token create`).",
-                               headers={"WWW-Authenticate": 'Bearer realm="geoverify"'})
+                return problem(
+                    401,
+                    "The token is unknown or revoked; ask an admin for a new one (`geoverify token create`).",
+                    headers={"WWW-Authenticate": 'Bearer realm="geoverify"'},
+                )
             if principal.role not in allowed:
-                return problem(403, f"Role {principal.role} may not do this; it needs one of: "
-                                    f"{', '.join(sorted(allowed))}.")
+                return problem(
+                    403, f"Role {principal.role} may not do this; it needs one of: {', '.join(sorted(allowed))}."
+                )
             g.principal = principal
             return view(*args, **kwargs)
 

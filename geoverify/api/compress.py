@@ -16,10 +16,20 @@ from flask import Flask, Response, request
 
 MIN_BYTES = 1024
 LEVEL = 6
-COMPRESSIBLE = frozenset({
-    "application/json", "application/geo+json", "application/problem+json", "application/javascript",
-    "text/javascript", "text/html", "text/css", "text/plain", "text/csv", "image/svg+xml",
-})
+COMPRESSIBLE = frozenset(
+    {
+        "application/json",
+        "application/geo+json",
+        "application/problem+json",
+        "application/javascript",
+        "text/javascript",
+        "text/html",
+        "text/css",
+        "text/plain",
+        "text/csv",
+        "image/svg+xml",
+    }
+)
 STATIC_CACHE_ENTRIES = 64  # distinct static files kept compressed (the map page loads about a dozen)
 
 _cache: dict[tuple[str, str], bytes] = {}
@@ -68,8 +78,13 @@ def compress_response(response: Response) -> Response:
     if response.mimetype not in COMPRESSIBLE:
         return response
     response.vary.add("Accept-Encoding")
-    if (response.status_code != 200 or "Content-Encoding" in response.headers or "Content-Range" in response.headers
-            or request.method == "HEAD" or not wants_gzip()):
+    if (
+        response.status_code != 200
+        or "Content-Encoding" in response.headers
+        or "Content-Range" in response.headers
+        or request.method == "HEAD"
+        or not wants_gzip()
+    ):
         return response
     if response.content_length is not None and response.content_length < MIN_BYTES:
         return response

@@ -13,12 +13,16 @@ bp = Blueprint("events", __name__, url_prefix="/api/v1/events")
 
 
 @bp.post("")
-@operation("Upload event reports", tag="events",
-           params=(query("crs", "coordinate system of the events", enum=list(COORDINATE_SYSTEMS)),
-                   IDEMPOTENCY_KEY),
-           body=upload_body("event_id, member_id, time, lon, lat, category[, photo_sha256, description]"),
-           responses={201: ("stored events; patrols of their dates re-verified", "UploadResult"),
-                      200: ("a repeat of an earlier request: its stored answer", "UploadResult")})
+@operation(
+    "Upload event reports",
+    tag="events",
+    params=(query("crs", "coordinate system of the events", enum=list(COORDINATE_SYSTEMS)), IDEMPOTENCY_KEY),
+    body=upload_body("event_id, member_id, time, lon, lat, category[, photo_sha256, description]"),
+    responses={
+        201: ("stored events; patrols of their dates re-verified", "UploadResult"),
+        200: ("a repeat of an earlier request: its stored answer", "UploadResult"),
+    },
+)
 @requires("uploader")
 @limit_uploads
 def upload_events():

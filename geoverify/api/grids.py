@@ -14,11 +14,16 @@ bp = Blueprint("grids", __name__, url_prefix="/api/v1/grids")
 
 
 @bp.post("")
-@operation("Upload grids (GeoJSON FeatureCollection or GeoPackage)", tag="grids",
-           params=(query("crs", "coordinate system of lon/lat input", enum=list(COORDINATE_SYSTEMS)),),
-           body=upload_body("grid polygons with grid_id (and name, grid_type, members)"),
-           responses={201: ("stored; patrols of affected members re-verified", "UploadResult"),
-                      200: ("a repeat of an earlier request: its stored answer", "UploadResult")})
+@operation(
+    "Upload grids (GeoJSON FeatureCollection or GeoPackage)",
+    tag="grids",
+    params=(query("crs", "coordinate system of lon/lat input", enum=list(COORDINATE_SYSTEMS)),),
+    body=upload_body("grid polygons with grid_id (and name, grid_type, members)"),
+    responses={
+        201: ("stored; patrols of affected members re-verified", "UploadResult"),
+        200: ("a repeat of an earlier request: its stored answer", "UploadResult"),
+    },
+)
 @requires("admin")
 @limit_uploads
 def upload_grids():

@@ -22,7 +22,7 @@ RESOURCES = {
     "credits": "the credit ledger: GET ?after=<seq>&limit=<n> (scorer)",
     "audit": "the audit log: GET, and GET /audit/verify (auditor)",
     "assessment": "the month's or quarter's assessment per member and grid: GET ?period=2026-11|2026-Q4"
-                  "&format=json|csv|xlsx (supervisor, auditor)",
+    "&format=json|csv|xlsx (supervisor, auditor)",
 }
 
 
@@ -39,18 +39,23 @@ def landing():
 
 
 @bp.get("/api/v1", strict_slashes=False)
-@operation("What the API offers", tag="index",
-           description="Links to the OpenAPI document, each resource and the map page. No token needed; every "
-                       "resource needs `Authorization: Bearer <token>` (`geoverify token create`).")
+@operation(
+    "What the API offers",
+    tag="index",
+    description="Links to the OpenAPI document, each resource and the map page. No token needed; every "
+    "resource needs `Authorization: Bearer <token>` (`geoverify token create`).",
+)
 def api_index():
     """The API's index: its OpenAPI document, resources and the map page."""
     paths = _resource_paths()
-    return jsonify({
-        "service": "geoverify",
-        "version": __version__,
-        "openapi": url_for("openapi.openapi_document"),
-        "map": url_for("map.map_page"),
-        "authentication": "Authorization: Bearer <token>; tokens come from `geoverify token create --role ROLE` "
-                          "(or the lines `geoverify demo` prints); an admin token may use every resource",
-        "resources": {name: {"href": path, "description": RESOURCES[name]} for name, path in paths.items()},
-    })
+    return jsonify(
+        {
+            "service": "geoverify",
+            "version": __version__,
+            "openapi": url_for("openapi.openapi_document"),
+            "map": url_for("map.map_page"),
+            "authentication": "Authorization: Bearer <token>; tokens come from `geoverify token create --role ROLE` "
+            "(or the lines `geoverify demo` prints); an admin token may use every resource",
+            "resources": {name: {"href": path, "description": RESOURCES[name]} for name, path in paths.items()},
+        }
+    )

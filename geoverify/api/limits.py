@@ -43,12 +43,14 @@ def init_app(app: Flask) -> None:
     try:
         items = [parse(part) for part in text.split(";") if part.strip()]
     except (ValueError, ConfigurationError) as exc:
-        raise ValueError(f"UPLOAD_RATE_LIMIT {text!r} is not a rate like '120/minute' "
-                         f"(several separated by ';'): {exc}") from None
+        raise ValueError(
+            f"UPLOAD_RATE_LIMIT {text!r} is not a rate like '120/minute' (several separated by ';'): {exc}"
+        ) from None
     strategy = str(app.config["RATELIMIT_STRATEGY"])
     if strategy not in strategies.STRATEGIES:
-        raise ValueError(f"RATELIMIT_STRATEGY {strategy!r} is unknown; use one of "
-                         f"{', '.join(sorted(strategies.STRATEGIES))}")
+        raise ValueError(
+            f"RATELIMIT_STRATEGY {strategy!r} is unknown; use one of {', '.join(sorted(strategies.STRATEGIES))}"
+        )
     try:
         counters = storage.storage_from_string(str(app.config["RATELIMIT_STORAGE_URI"]))
     except ConfigurationError as exc:
@@ -63,6 +65,7 @@ def limit_uploads(view: Callable) -> Callable:
 
     Put it below :func:`api.auth.requires`: it keys on ``g.principal``.
     """
+
     @wraps(view)
     def wrapper(*args, **kwargs):
         limiter, items = current_app.extensions["geoverify.upload_limits"]
@@ -72,9 +75,12 @@ def limit_uploads(view: Callable) -> Callable:
             if over:
                 reset_at = max(limiter.get_window_stats(item, SCOPE, key).reset_time for item in over)
                 retry = max(1, math.ceil(reset_at - time.time()))
-                return problem(429, f"Token {key!r} is over its upload rate ({over[0]}); wait {retry} s before "
-                                    "the next upload, or send fewer, larger uploads.",
-                               headers={"Retry-After": str(retry)})
+                return problem(
+                    429,
+                    f"Token {key!r} is over its upload rate ({over[0]}); wait {retry} s before "
+                    "the next upload, or send fewer, larger uploads.",
+                    headers={"Retry-After": str(retry)},
+                )
             stats = limiter.get_window_stats(items[0], SCOPE, key)
             response = make_response(view(*args, **kwargs))
             response.headers["X-RateLimit-Limit"] = str(items[0].amount)

@@ -33,9 +33,14 @@ ROLES_THAT_REVIEW = ("auditor", "admin")
 
 def _page(template: str, **context) -> Response:
     tile_url = current_app.config.get("TILE_URL") or ""
-    html = render_template(template, leaflet=LEAFLET, tile_url=tile_url,
-                           tile_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
-                           tz=get_store().tz, **context)
+    html = render_template(
+        template,
+        leaflet=LEAFLET,
+        tile_url=tile_url,
+        tile_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
+        tz=get_store().tz,
+        **context,
+    )
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = _csp(tile_url)  # the other headers: geoverify/api/security.py
     return response
@@ -51,9 +56,11 @@ def _csp(tile_url: str) -> str:
             host = "*." + host.split(".", 1)[1]
         if parts.scheme in ("http", "https") and host:
             img += f" {parts.scheme}://{host}"
-    return ("default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self'; "
-            f"img-src {img}; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'")
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self'; "
+        f"img-src {img}; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 @bp.get("/map")
@@ -81,18 +88,28 @@ def member_report(member_id: str, month: str):
 @requires("supervisor", "auditor")
 def session():
     principal = g.principal
-    return jsonify({"name": principal.name, "role": principal.role, "scopes": sorted(principal.scopes),
-                    "can_review": principal.role in ROLES_THAT_REVIEW,
-                    "tz": get_store().tz})
+    return jsonify(
+        {
+            "name": principal.name,
+            "role": principal.role,
+            "scopes": sorted(principal.scopes),
+            "can_review": principal.role in ROLES_THAT_REVIEW,
+            "tz": get_store().tz,
+        }
+    )
 
 
 @bp.get("/api/v1/map/patrols/<patrol_id>/geojson")
-@operation("A patrol's map GeoJSON simplified for display (tolerance in metres)", tag="map",
-           description="The features of GET /api/v1/patrols/{patrol_id}/geojson, with track parts and the "
-                       "covered area simplified by simplify_m metres on a local metric projection and "
-                       "coordinates rounded to 1e-6 degrees. Figures are never affected.",
-           params=(query("simplify_m", "tolerance in metres (0 to 200, default 2)", "number", minimum=0,
-                         maximum=MAX_SIMPLIFY_M),))
+@operation(
+    "A patrol's map GeoJSON simplified for display (tolerance in metres)",
+    tag="map",
+    description="The features of GET /api/v1/patrols/{patrol_id}/geojson, with track parts and the "
+    "covered area simplified by simplify_m metres on a local metric projection and "
+    "coordinates rounded to 1e-6 degrees. Figures are never affected.",
+    params=(
+        query("simplify_m", "tolerance in metres (0 to 200, default 2)", "number", minimum=0, maximum=MAX_SIMPLIFY_M),
+    ),
+)
 @requires("supervisor", "auditor")
 def patrol_geojson(patrol_id: str):
     tolerance = metres_arg("simplify_m", DEFAULT_SIMPLIFY_M, 0.0, MAX_SIMPLIFY_M)
@@ -106,15 +123,25 @@ def patrol_geojson(patrol_id: str):
 
 
 @bp.get("/api/v1/map/heatmap")
-@operation("Day heat map of a grid: seconds spent per square cell by the grid's patrols", tag="map",
-           description="Counted segments only (no gaps, no teleports), split exactly over the cells they "
-                       "cross. Cells cover the grid's box on its local metric projection; features are "
-                       "lon/lat squares with properties.seconds.",
-           params=(query("grid_id", "the grid (required)"),
-                   query("date", "local date, YYYY-MM-DD (required)", format="date"),
-                   query("member_id", "only this member's patrol"),
-                   query("cell_m", "cell side in metres (5 to 500, default 25)", "number",
-                         minimum=CELL_M_RANGE[0], maximum=CELL_M_RANGE[1])))
+@operation(
+    "Day heat map of a grid: seconds spent per square cell by the grid's patrols",
+    tag="map",
+    description="Counted segments only (no gaps, no teleports), split exactly over the cells they "
+    "cross. Cells cover the grid's box on its local metric projection; features are "
+    "lon/lat squares with properties.seconds.",
+    params=(
+        query("grid_id", "the grid (required)"),
+        query("date", "local date, YYYY-MM-DD (required)", format="date"),
+        query("member_id", "only this member's patrol"),
+        query(
+            "cell_m",
+            "cell side in metres (5 to 500, default 25)",
+            "number",
+            minimum=CELL_M_RANGE[0],
+            maximum=CELL_M_RANGE[1],
+        ),
+    ),
+)
 @requires("supervisor", "auditor")
 def heatmap():
     grid_id, date = request.args.get("grid_id"), date_arg("date")
@@ -123,30 +150,41 @@ def heatmap():
     cell_m = metres_arg("cell_m", DEFAULT_CELL_M, *CELL_M_RANGE)
     store = get_store()
     with store.read() as conn:
-        document = maps.day_heatmap(conn, grid_id, date, store.tz, store.rules, cell_m=cell_m,
-                                    member_id=request.args.get("member_id") or None,
-                                    grid_scope=grid_scope(g.principal), max_patrols=PATROLS_PER_HEATMAP)
+        document = maps.day_heatmap(
+            conn,
+            grid_id,
+            date,
+            store.tz,
+            store.rules,
+            cell_m=cell_m,
+            member_id=request.args.get("member_id") or None,
+            grid_scope=grid_scope(g.principal),
+            max_patrols=PATROLS_PER_HEATMAP,
+        )
     response = jsonify(document)
     response.mimetype = "application/geo+json"
     return response
 
 
 @bp.get("/api/v1/map/day")
-@operation("A day at a glance: each grid's state, the day's patrols and its flags", tag="map",
-           description="For the date (default: the latest date with a patrol you can see): every grid of the "
-                       "caller's scope with its state (held, rejected, below, flagged, credited, or none: "
-                       "not patrolled), every patrol with its credit, state and flag counts (its own and its "
-                       "event reports' flags), every flag of the day with its place, counts per state, and the "
-                       "dates that have patrols (latest first, at most 400). "
-                       "States are explained in geoverify/store/overview.py and docs/map.md.",
-           params=(query("date", "local date, YYYY-MM-DD (default: the latest date with a patrol)",
-                         format="date"),))
+@operation(
+    "A day at a glance: each grid's state, the day's patrols and its flags",
+    tag="map",
+    description="For the date (default: the latest date with a patrol you can see): every grid of the "
+    "caller's scope with its state (held, rejected, below, flagged, credited, or none: "
+    "not patrolled), every patrol with its credit, state and flag counts (its own and its "
+    "event reports' flags), every flag of the day with its place, counts per state, and the "
+    "dates that have patrols (latest first, at most 400). "
+    "States are explained in geoverify/store/overview.py and docs/map.md.",
+    params=(query("date", "local date, YYYY-MM-DD (default: the latest date with a patrol)", format="date"),),
+)
 @requires("supervisor", "auditor")
 def day():
     store, scope = get_store(), grid_scope(g.principal)
     with store.read() as conn:
-        date = (date_arg("date") or overview.latest_date(conn, scope)
-                or store.now().tz_convert(store.tz).date().isoformat())
+        date = (
+            date_arg("date") or overview.latest_date(conn, scope) or store.now().tz_convert(store.tz).date().isoformat()
+        )
         document = overview.day_overview(conn, date, store.rules, scope)
         document["dates"] = overview.patrol_dates(conn, scope)
     return jsonify(document)

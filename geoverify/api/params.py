@@ -19,17 +19,24 @@ def check_text_values() -> None:
 
     Runs before every view, so no such value reaches the store (PostgreSQL refuses NUL in text).
     """
-    values = [("Path parameter", name, value) for name, value in (request.view_args or {}).items()
-              if isinstance(value, str)]
+    values = [
+        ("Path parameter", name, value) for name, value in (request.view_args or {}).items() if isinstance(value, str)
+    ]
     values += [("Query parameter", name, value) for name, value in request.args.items(multi=True)]
     for where, name, value in values:
         shown = name if len(name) <= 40 and not CONTROL_CHARACTERS.search(name) else "(a parameter name)"
         if len(value) > MAX_ID_CHARS or len(name) > MAX_ID_CHARS:
-            abort(400, description=f"{where} {shown!r} is {len(value)} characters long; ids and other values "
-                                   f"are at most {MAX_ID_CHARS} characters.")
+            abort(
+                400,
+                description=f"{where} {shown!r} is {len(value)} characters long; ids and other values "
+                f"are at most {MAX_ID_CHARS} characters.",
+            )
         if CONTROL_CHARACTERS.search(value) or CONTROL_CHARACTERS.search(name):
-            abort(400, description=f"{where} {shown!r} contains a control character (e.g. %00 or a line "
-                                   "break); ids never do: send the id as listed by the API.")
+            abort(
+                400,
+                description=f"{where} {shown!r} contains a control character (e.g. %00 or a line "
+                "break); ids never do: send the id as listed by the API.",
+            )
 
 
 def init_app(app: Flask) -> None:
@@ -108,5 +115,5 @@ def json_body() -> object | None:
         return load_json(request.get_data(cache=True), "the request body")
     except JsonTooDeep:
         raise
-    except ValueError:   # not JSON, or not UTF-8/16/32 text
+    except ValueError:  # not JSON, or not UTF-8/16/32 text
         return None

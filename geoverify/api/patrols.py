@@ -12,20 +12,32 @@ bp = Blueprint("patrols", __name__, url_prefix="/api/v1/patrols")
 
 
 @bp.get("")
-@operation("List patrols (paged)", tag="patrols",
-           description="Supervisors see the patrols of their grids only.",
-           params=(query("member_id", "only this member"), query("grid_id", "only this grid"),
-                   query("date_from", "first local date, YYYY-MM-DD", format="date"),
-                   query("date_to", "last local date, YYYY-MM-DD", format="date"),
-                   query("offset", "skip this many", "integer", minimum=0),
-                   query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000)))
+@operation(
+    "List patrols (paged)",
+    tag="patrols",
+    description="Supervisors see the patrols of their grids only.",
+    params=(
+        query("member_id", "only this member"),
+        query("grid_id", "only this grid"),
+        query("date_from", "first local date, YYYY-MM-DD", format="date"),
+        query("date_to", "last local date, YYYY-MM-DD", format="date"),
+        query("offset", "skip this many", "integer", minimum=0),
+        query("limit", "page size (≤ 1000)", "integer", minimum=1, maximum=1000),
+    ),
+)
 @requires("supervisor", "auditor")
 def list_patrols():
     with get_store().read() as conn:
         page = queries.list_patrols(
-            conn, member_id=request.args.get("member_id") or None, grid_id=request.args.get("grid_id") or None,
-            date_from=date_arg("date_from"), date_to=date_arg("date_to"), offset=int_arg("offset", 0),
-            limit=int_arg("limit", 100, minimum=1, maximum=1000), grid_scope=grid_scope(g.principal))
+            conn,
+            member_id=request.args.get("member_id") or None,
+            grid_id=request.args.get("grid_id") or None,
+            date_from=date_arg("date_from"),
+            date_to=date_arg("date_to"),
+            offset=int_arg("offset", 0),
+            limit=int_arg("limit", 100, minimum=1, maximum=1000),
+            grid_scope=grid_scope(g.principal),
+        )
     return jsonify(page)
 
 
@@ -38,8 +50,7 @@ def get_patrol(patrol_id: str):
 
 
 @bp.get("/<patrol_id>/geojson")
-@operation("One patrol as GeoJSON: track parts in-grid/outside/flagged, flags, grid, covered area",
-           tag="patrols")
+@operation("One patrol as GeoJSON: track parts in-grid/outside/flagged, flags, grid, covered area", tag="patrols")
 @requires("supervisor", "auditor")
 def patrol_geojson(patrol_id: str):
     store = get_store()

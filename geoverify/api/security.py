@@ -40,8 +40,10 @@ def allowed_origins(value) -> frozenset[str]:
         origin = str(item).strip().rstrip("/")
         scheme, sep, rest = origin.partition("://")
         if origin == "*" or not sep or scheme not in ("http", "https") or not rest or "/" in rest:
-            raise ValueError(f"CORS_ORIGINS entry {item!r} is not an origin like https://score.example.gov.cn "
-                             "(scheme and host, no path; '*' is not allowed)")
+            raise ValueError(
+                f"CORS_ORIGINS entry {item!r} is not an origin like https://score.example.gov.cn "
+                "(scheme and host, no path; '*' is not allowed)"
+            )
         origins.add(origin)
     return frozenset(origins)
 

@@ -71,17 +71,24 @@ class ProblemErrorTask(ErrorTask):
         elif error.code == 400:
             # waitress's reason, without the part that may quote the request's own header line.
             reason = str(error.body).split('"')[0].strip().rstrip(":") or "malformed"
-            detail = (f"The request is not valid HTTP ({reason}); header values must be printable text "
-                      "without control characters, and the body must match its Content-Length or chunking.")
+            detail = (
+                f"The request is not valid HTTP ({reason}); header values must be printable text "
+                "without control characters, and the body must match its Content-Length or chunking."
+            )
         else:
             detail = HTTP_DETAILS.get(error.code, HTTP_DETAILS[400])
         path = getattr(self.request, "path", None) or None  # none when the request line was unreadable
         document = problem_document(error.code, detail, title=error.reason, instance=path)
         body = json.dumps(document).encode("utf-8")
         self.status = f"{error.code} {error.reason}"
-        self.response_headers.extend([  # type: ignore[attr-defined]  # a list; types-waitress says Sequence
-            ("Content-Type", PROBLEM_TYPE), ("Cache-Control", "no-store"),
-                                      ("Content-Security-Policy", LOCKED_DOWN_CSP), *SECURITY_HEADERS.items()])
+        self.response_headers.extend(  # type: ignore[attr-defined]  # a list; types-waitress says Sequence
+            [
+                ("Content-Type", PROBLEM_TYPE),
+                ("Cache-Control", "no-store"),
+                ("Content-Security-Policy", LOCKED_DOWN_CSP),
+                *SECURITY_HEADERS.items(),
+            ]
+        )
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
@@ -176,10 +183,15 @@ class GuardedServer(TcpWSGIServer):
                 channel.will_close = True  # closed by the event loop's next pass
                 late[reason] += 1
         if late:
-            logger.warning("closing %d connection(s) too slow to send their request: %s (header deadline %g s, "
-                           "body %g s + 1 s per %d bytes)", sum(late.values()),
-                           ", ".join(f"{count} {reason}" for reason, count in sorted(late.items())),
-                           self.limits.header_timeout_s, self.limits.body_timeout_s, self.limits.body_min_rate)
+            logger.warning(
+                "closing %d connection(s) too slow to send their request: %s (header deadline %g s, "
+                "body %g s + 1 s per %d bytes)",
+                sum(late.values()),
+                ", ".join(f"{count} {reason}" for reason, count in sorted(late.items())),
+                self.limits.header_timeout_s,
+                self.limits.body_timeout_s,
+                self.limits.body_min_rate,
+            )
 
 
 class ListenError(Exception):
@@ -210,8 +222,10 @@ def listen(host: str, port: int) -> list[socket.socket]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ListenError(f"cannot listen on {host}: {exc.strerror}; pass --host with an address of this "
-                          "machine (e.g. 127.0.0.1 or 0.0.0.0)") from exc
+        raise ListenError(
+            f"cannot listen on {host}: {exc.strerror}; pass --host with an address of this "
+            "machine (e.g. 127.0.0.1 or 0.0.0.0)"
+        ) from exc
     sockets: list[socket.socket] = []
     seen = set()
     try:
@@ -230,8 +244,10 @@ def listen(host: str, port: int) -> list[socket.socket]:
         for sock in sockets:
             sock.close()
         if exc.errno == errno.EADDRINUSE:
-            message = (f"port {port} is in use on {host} (another server, or an earlier geoverify still running); "
-                       f"pass --port with a free port, e.g. --port {port + 1}")
+            message = (
+                f"port {port} is in use on {host} (another server, or an earlier geoverify still running); "
+                f"pass --port with a free port, e.g. --port {port + 1}"
+            )
         elif exc.errno == errno.EACCES:
             message = f"no permission to listen on port {port}; pass --port 1024 or above"
         else:
@@ -259,13 +275,19 @@ def connection_limit(limits: ConnectionLimits, open_files: int) -> int:
     room = max(open_files - RESERVED_DESCRIPTORS, 64)
     if limits.connection_limit <= room:
         return limits.connection_limit
-    logger.warning("holding at most %d connections, not %d: the open-files limit is %d (raise it, e.g. "
-                   "`ulimit -n 65536` or LimitNOFILE= in a systemd unit)", room, limits.connection_limit, open_files)
+    logger.warning(
+        "holding at most %d connections, not %d: the open-files limit is %d (raise it, e.g. "
+        "`ulimit -n 65536` or LimitNOFILE= in a systemd unit)",
+        room,
+        limits.connection_limit,
+        open_files,
+    )
     return room
 
 
-def create_server(app: Flask, sockets: list[socket.socket], threads: int = 8,
-                  limits: ConnectionLimits | None = None) -> GuardedServer | MultiSocketServer:
+def create_server(
+    app: Flask, sockets: list[socket.socket], threads: int = 8, limits: ConnectionLimits | None = None
+) -> GuardedServer | MultiSocketServer:
     """waitress serving ``app`` on ``sockets`` with the body limit, the request deadlines and the
     connection limit (``limits``, default :func:`geoverify.settings.configured_connection_limits`).
 
@@ -286,26 +308,43 @@ def create_server(app: Flask, sockets: list[socket.socket], threads: int = 8,
         Call ``run()``; one server per socket, all in one event loop.
     """
     limits = limits or configured_connection_limits()
-    adj = Adjustments(threads=threads, ident="geoverify", sockets=sockets,
-                      max_request_body_size=max_request_body_size(app), asyncore_use_poll=True,
-                      connection_limit=connection_limit(limits, raise_open_files_limit()),
-                      channel_timeout=limits.keepalive_timeout_s, cleanup_interval=MAINTENANCE_INTERVAL_S)
+    adj = Adjustments(
+        threads=threads,
+        ident="geoverify",
+        sockets=sockets,
+        max_request_body_size=max_request_body_size(app),
+        asyncore_use_poll=True,
+        connection_limit=connection_limit(limits, raise_open_files_limit()),
+        channel_timeout=limits.keepalive_timeout_s,
+        cleanup_interval=MAINTENANCE_INTERVAL_S,
+    )
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
     socket_map: dict = {}
-    servers = [GuardedServer(app, socket_map, True, sock, dispatcher=dispatcher, adj=adj, bind_socket=False,
-                             sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()), limits=limits)
-               for sock in sockets]
+    servers = [
+        GuardedServer(
+            app,
+            socket_map,
+            True,
+            sock,
+            dispatcher=dispatcher,
+            adj=adj,
+            bind_socket=False,
+            sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
+            limits=limits,
+        )
+        for sock in sockets
+    ]
     if len(servers) == 1:
         return servers[0]
     addresses = [(s.effective_host, s.effective_port) for s in servers]  # type: ignore[attr-defined]  # see below
     # effective_host/effective_port are set by waitress's BaseWSGIServer; types-waitress lacks them.
-    return MultiSocketServer(socket_map, adj, addresses, dispatcher,
-                             servers[-1].log_info)
+    return MultiSocketServer(socket_map, adj, addresses, dispatcher, servers[-1].log_info)
 
 
-def serve(app: Flask, sockets: list[socket.socket], threads: int = 8, workers: int = 1,
-          limits: ConnectionLimits | None = None) -> None:
+def serve(
+    app: Flask, sockets: list[socket.socket], threads: int = 8, workers: int = 1, limits: ConnectionLimits | None = None
+) -> None:
     """Serve ``app`` on waitress (:func:`create_server`) until interrupted.
 
     Parameters
@@ -338,8 +377,14 @@ def serve(app: Flask, sockets: list[socket.socket], threads: int = 8, workers: i
             stop.set()
 
 
-def serve_processes(make_app: Callable[[bool], Flask], sockets: list[socket.socket], threads: int = 8,
-                    processes: int = 2, workers: int = 1, limits: ConnectionLimits | None = None) -> None:
+def serve_processes(
+    make_app: Callable[[bool], Flask],
+    sockets: list[socket.socket],
+    threads: int = 8,
+    processes: int = 2,
+    workers: int = 1,
+    limits: ConnectionLimits | None = None,
+) -> None:
     """Serve on ``processes`` forked waitress processes sharing the listening sockets (POSIX only).
 
     One Python process handles requests one at a time in CPU (the GIL); several processes spread

@@ -16,11 +16,17 @@ from geoverify.store import ingest
 from .auth import get_store
 
 SUFFIX_OF_TYPE = {
-    "text/csv": ".csv", "application/csv": ".csv", "text/plain": ".csv",
-    "application/gpx+xml": ".gpx", "application/gpx": ".gpx",
-    "application/geo+json": ".geojson", "application/json": ".geojson",
-    "application/geopackage+sqlite3": ".gpkg", "application/x-sqlite3": ".gpkg",
-    "application/vnd.apache.parquet": ".parquet", "application/x-parquet": ".parquet",
+    "text/csv": ".csv",
+    "application/csv": ".csv",
+    "text/plain": ".csv",
+    "application/gpx+xml": ".gpx",
+    "application/gpx": ".gpx",
+    "application/geo+json": ".geojson",
+    "application/json": ".geojson",
+    "application/geopackage+sqlite3": ".gpkg",
+    "application/x-sqlite3": ".gpkg",
+    "application/vnd.apache.parquet": ".parquet",
+    "application/x-parquet": ".parquet",
 }
 #: the longest an upload waits for its own verification when asked to (``Prefer: wait=N``), seconds
 MAX_WAIT_S = 60.0
@@ -35,10 +41,18 @@ def idempotency_key() -> str | None:
     if key is None:
         return None
     if len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not IDEMPOTENCY_KEY.fullmatch(key):
-        what = (f"is {len(key)} characters long" if len(key) > MAX_IDEMPOTENCY_KEY_CHARS
-                else "is empty" if not key.strip() else "holds characters other than printable ASCII")
-        abort(400, description=f"The Idempotency-Key header {what}; use 1 to {MAX_IDEMPOTENCY_KEY_CHARS} "
-                               "printable ASCII characters, e.g. a UUID or '<device>-<date>-<batch>'.")
+        what = (
+            f"is {len(key)} characters long"
+            if len(key) > MAX_IDEMPOTENCY_KEY_CHARS
+            else "is empty"
+            if not key.strip()
+            else "holds characters other than printable ASCII"
+        )
+        abort(
+            400,
+            description=f"The Idempotency-Key header {what}; use 1 to {MAX_IDEMPOTENCY_KEY_CHARS} "
+            "printable ASCII characters, e.g. a UUID or '<device>-<date>-<batch>'.",
+        )
     return key
 
 
@@ -49,18 +63,24 @@ def _body_and_suffix() -> tuple[bytes, str, str | None]:
         if upload is None or not upload.filename:
             raise InvalidRequest("a multipart upload needs its file in the 'file' field")
         if len(upload.filename) > MAX_FILE_NAME_CHARS:
-            raise InvalidRequest(f"the file name is {len(upload.filename)} characters long; at most "
-                                 f"{MAX_FILE_NAME_CHARS} are accepted: rename the file (e.g. M001-2026-11-02.csv)")
+            raise InvalidRequest(
+                f"the file name is {len(upload.filename)} characters long; at most "
+                f"{MAX_FILE_NAME_CHARS} are accepted: rename the file (e.g. M001-2026-11-02.csv)"
+            )
         suffix = Path(upload.filename).suffix.lower()
         if suffix not in SUFFIXES:
-            raise InvalidRequest(f"cannot tell the format of {upload.filename[:80]!r}; name it .csv, .gpx, .geojson, "
-                                 ".gpkg or .parquet")
+            raise InvalidRequest(
+                f"cannot tell the format of {upload.filename[:80]!r}; name it .csv, .gpx, .geojson, .gpkg or .parquet"
+            )
         return upload.read(), suffix, upload.filename
     suffix = SUFFIX_OF_TYPE.get(request.mimetype, "")
     if not suffix:
         shown = request.mimetype[:80] or "(none)"
-        abort(415, description=f"Unsupported Content-Type {shown!r}; use one of "
-                               f"{', '.join(sorted(SUFFIX_OF_TYPE))}, or multipart/form-data with a 'file'.")
+        abort(
+            415,
+            description=f"Unsupported Content-Type {shown!r}; use one of "
+            f"{', '.join(sorted(SUFFIX_OF_TYPE))}, or multipart/form-data with a 'file'.",
+        )
     return request.get_data(cache=False), suffix, None
 
 
@@ -77,9 +97,18 @@ def handle_upload(kind: str, allowed_members: frozenset | None = None, **params)
     if crs is not None and crs not in COORDINATE_SYSTEMS:
         raise InvalidRequest(f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
     wait = prefer_wait()
-    result = ingest.upload(get_store(), kind, body, suffix=suffix, params={"crs": crs, **params},
-                           actor=g.principal.name, idempotency_key=key,
-                           allowed_members=allowed_members, filename=filename, wait=wait)
+    result = ingest.upload(
+        get_store(),
+        kind,
+        body,
+        suffix=suffix,
+        params={"crs": crs, **params},
+        actor=g.principal.name,
+        idempotency_key=key,
+        allowed_members=allowed_members,
+        filename=filename,
+        wait=wait,
+    )
     response = jsonify(result)
     response.status_code = 200 if result.get("replayed") else 201
     if wait:
@@ -97,6 +126,9 @@ def prefer_wait() -> float:
                 try:
                     return max(0.0, min(float(value.strip().strip('"')), MAX_WAIT_S))
                 except ValueError:
-                    abort(400, description=f"Prefer: wait={value[:40]!r} is not a number of seconds; "
-                                           f"send e.g. 'Prefer: wait=10' (at most {MAX_WAIT_S:g}).")
+                    abort(
+                        400,
+                        description=f"Prefer: wait={value[:40]!r} is not a number of seconds; "
+                        f"send e.g. 'Prefer: wait=10' (at most {MAX_WAIT_S:g}).",
+                    )
     return 0.0

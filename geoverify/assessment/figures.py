@@ -151,8 +151,14 @@ def _number(value: float, digits: int = 3) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def _site_figures(period: Period, as_of: dt.date, grid_ids: Sequence[str], sites: pd.DataFrame,
-                  visits: pd.DataFrame, grids_members: dict[str, tuple[str, ...]]) -> tuple[dict, list[dict]]:
+def _site_figures(
+    period: Period,
+    as_of: dt.date,
+    grid_ids: Sequence[str],
+    sites: pd.DataFrame,
+    visits: pd.DataFrame,
+    grids_members: dict[str, tuple[str, ...]],
+) -> tuple[dict, list[dict]]:
     """Per grid: sites, sites visited in the quarter to ``as_of``, overdue sites per tier; and the
     overdue sites (the :func:`visit_schedule` rows)."""
     figures = {g: {"sites_total": 0, "sites_visited": 0, **{f"overdue_{t}": 0 for t in TIERS}} for g in grid_ids}
@@ -170,10 +176,17 @@ def _site_figures(period: Period, as_of: dt.date, grid_ids: Sequence[str], sites
         grid["sites_visited"] += row["site_id"] in seen
         if row["overdue"]:
             grid[f"overdue_{row['tier']}"] += 1
-            overdue.append({"site_id": row["site_id"], "grid_id": row["grid_id"], "tier": row["tier"],
-                            "last_visit_date": row["last_visit_date"].isoformat() if row["last_visit_date"] else None,
-                            "last_visit_member": row["last_visit_member"],
-                            "next_due": row["next_due"].isoformat(), "days_overdue": int(row["days_overdue"])})
+            overdue.append(
+                {
+                    "site_id": row["site_id"],
+                    "grid_id": row["grid_id"],
+                    "tier": row["tier"],
+                    "last_visit_date": row["last_visit_date"].isoformat() if row["last_visit_date"] else None,
+                    "last_visit_member": row["last_visit_member"],
+                    "next_due": row["next_due"].isoformat(),
+                    "days_overdue": int(row["days_overdue"]),
+                }
+            )
     return figures, sorted(overdue, key=lambda s: (s["grid_id"], -s["days_overdue"], s["site_id"]))
 
 
@@ -185,15 +198,23 @@ def _grouped(frame: pd.DataFrame, values: dict[str, pd.Series]) -> dict[tuple[st
     """Sums of ``values`` (series on ``frame``'s index) per (member, grid), grid None kept."""
     if not len(frame):
         return {}
-    keys = pd.DataFrame({"member_id": frame["member_id"].astype(str),
-                         "grid_id": frame["grid_id"].fillna(""), **values})
+    keys = pd.DataFrame({"member_id": frame["member_id"].astype(str), "grid_id": frame["grid_id"].fillna(""), **values})
     sums = keys.groupby(["member_id", "grid_id"], sort=False).sum()
     return {(m, g or None): row for (m, g), row in zip(sums.index, sums.to_dict(orient="records"))}
 
 
-def assess(period: Period, grids: Sequence[GridInfo], patrols: pd.DataFrame | None, ledger: pd.DataFrame | None,
-           sites: pd.DataFrame | None, visits: pd.DataFrame | None, rules: RuleSet | None = None, *,
-           today: dt.date | None = None, member_id: str | None = None) -> dict:
+def assess(
+    period: Period,
+    grids: Sequence[GridInfo],
+    patrols: pd.DataFrame | None,
+    ledger: pd.DataFrame | None,
+    sites: pd.DataFrame | None,
+    visits: pd.DataFrame | None,
+    rules: RuleSet | None = None,
+    *,
+    today: dt.date | None = None,
+    member_id: str | None = None,
+) -> dict:
     """The assessment of ``period``: one row per member and grid, per-grid figures and totals.
 
     Parameters
@@ -234,24 +255,33 @@ def assess(period: Period, grids: Sequence[GridInfo], patrols: pd.DataFrame | No
     """
     rules = rules or RuleSet()
     as_of = period.as_of(today)
-    patrols = _within(_frame(patrols, ("member_id", "grid_id", "date", "verified_s", "points", "settled"), "patrols"),
-                      period.start, period.end)
+    patrols = _within(
+        _frame(patrols, ("member_id", "grid_id", "date", "verified_s", "points", "settled"), "patrols"),
+        period.start,
+        period.end,
+    )
     ledger = _within(_frame(ledger, ("member_id", "grid_id", "date", "points"), "ledger"), period.start, period.end)
     sites = _frame(sites, ("site_id", "grid_id", "tier"), "sites")
     visits = _within(_frame(visits, ("site_id", "member_id", "date"), "visits"), period.visits_from, as_of)
     known = {g.grid_id: g for g in grids}
-    required = {g: rules.for_grid_type(known[g].grid_type if g in known else None).min_verified_s
-                for g in [*known, None]}
+    required = {
+        g: rules.for_grid_type(known[g].grid_type if g in known else None).min_verified_s for g in [*known, None]
+    }
     patrols = patrols[(patrols["grid_id"].isna() | patrols["grid_id"].isin(list(known))).astype(bool)]
     ledger = ledger[(ledger["grid_id"].isna() | ledger["grid_id"].isin(list(known))).astype(bool)]
     verified = patrols["verified_s"].astype(float)
     points = patrols["points"].astype(float)
     daily = patrols["grid_id"].map({g: s for g, s in required.items() if g is not None}).astype(float)
     met = verified >= daily.fillna(required[None])
-    by_patrols = _grouped(patrols, {"patrol_days": pd.Series(1, index=patrols.index),
-                                    "days_met": met.astype(int),
-                                    "verified_s": verified,
-                                    "points_provisional": points.where(~patrols["settled"].astype(bool), 0.0)})
+    by_patrols = _grouped(
+        patrols,
+        {
+            "patrol_days": pd.Series(1, index=patrols.index),
+            "days_met": met.astype(int),
+            "verified_s": verified,
+            "points_provisional": points.where(~patrols["settled"].astype(bool), 0.0),
+        },
+    )
     by_ledger = _grouped(ledger, {"points": ledger["points"].astype(float)})
     site_grid = dict(zip(sites["site_id"].astype(str), sites["grid_id"].astype(str)))
     in_period = _within(visits, period.start, as_of)
@@ -265,30 +295,50 @@ def assess(period: Period, grids: Sequence[GridInfo], patrols: pd.DataFrame | No
     keys.update(dict.fromkeys(by_ledger))
     if member_id is not None:
         keys = {k: None for k in keys if k[0] == member_id}
-    site_figures, overdue = _site_figures(period, as_of, list(known), sites, visits,
-                                          {g.grid_id: tuple(g.members) for g in grids})
+    site_figures, overdue = _site_figures(
+        period, as_of, list(known), sites, visits, {g.grid_id: tuple(g.members) for g in grids}
+    )
     rows = []
     for member, grid_id in sorted(keys, key=lambda k: (k[1] is None, k[1] or "", k[0])):
         grid = known.get(grid_id) if grid_id is not None else None
         own, paid = by_patrols.get((member, grid_id), {}), by_ledger.get((member, grid_id), {})
         figures = site_figures.get(grid_id) if grid_id is not None else None
-        row = {"member_id": member, "grid_id": grid_id, "grid_name": grid.name if grid else None,
-               "grid_type": grid.grid_type if grid else None, "required_s": _number(required[grid_id]),
-               "patrol_days": int(own.get("patrol_days", 0)), "days_met": int(own.get("days_met", 0)),
-               "verified_s": _number(own.get("verified_s", 0.0)), "points": _number(paid.get("points", 0.0)),
-               "points_provisional": _number(own.get("points_provisional", 0.0)),
-               "site_visits": int(by_visits.get((member, grid_id), {}).get("site_visits", 0))}
+        row = {
+            "member_id": member,
+            "grid_id": grid_id,
+            "grid_name": grid.name if grid else None,
+            "grid_type": grid.grid_type if grid else None,
+            "required_s": _number(required[grid_id]),
+            "patrol_days": int(own.get("patrol_days", 0)),
+            "days_met": int(own.get("days_met", 0)),
+            "verified_s": _number(own.get("verified_s", 0.0)),
+            "points": _number(paid.get("points", 0.0)),
+            "points_provisional": _number(own.get("points_provisional", 0.0)),
+            "site_visits": int(by_visits.get((member, grid_id), {}).get("site_visits", 0)),
+        }
         row.update({k: (figures or {}).get(k) for k in SITE_FIGURES[:2]})
         row["visited_share"] = _share(figures["sites_visited"], figures["sites_total"]) if figures else None
         row.update({k: (figures or {}).get(k) for k in SITE_FIGURES[2:]})
         rows.append(row)
     grid_rows = _grid_rows(rows)
     shown = {g["grid_id"] for g in grid_rows}
-    return {"period": {"label": period.label, "kind": period.kind, "from": period.start.isoformat(),
-                       "to": period.end.isoformat(), "quarter_from": period.quarter_start.isoformat(),
-                       "as_of": as_of.isoformat(), "visits_from": period.visits_from.isoformat()},
-            "rule_version": rules.version, "points_source": "ledger", "rows": rows, "grids": grid_rows,
-            "totals": _totals(grid_rows), "overdue_sites": [s for s in overdue if s["grid_id"] in shown]}
+    return {
+        "period": {
+            "label": period.label,
+            "kind": period.kind,
+            "from": period.start.isoformat(),
+            "to": period.end.isoformat(),
+            "quarter_from": period.quarter_start.isoformat(),
+            "as_of": as_of.isoformat(),
+            "visits_from": period.visits_from.isoformat(),
+        },
+        "rule_version": rules.version,
+        "points_source": "ledger",
+        "rows": rows,
+        "grids": grid_rows,
+        "totals": _totals(grid_rows),
+        "overdue_sites": [s for s in overdue if s["grid_id"] in shown],
+    }
 
 
 def _grid_rows(rows: list[dict]) -> list[dict]:
@@ -297,8 +347,13 @@ def _grid_rows(rows: list[dict]) -> list[dict]:
     for row in rows:
         grid_id = row["grid_id"]
         if grid_id not in out:
-            out[grid_id] = {"grid_id": grid_id, "grid_name": row["grid_name"], "grid_type": row["grid_type"],
-                            "members": 0, **{k: 0 if k in SUMMED else row[k] for k in list(row)[4:]}}
+            out[grid_id] = {
+                "grid_id": grid_id,
+                "grid_name": row["grid_name"],
+                "grid_type": row["grid_type"],
+                "members": 0,
+                **{k: 0 if k in SUMMED else row[k] for k in list(row)[4:]},
+            }
         entry = out[grid_id]
         entry["members"] += 1
         for k in SUMMED:
@@ -308,8 +363,10 @@ def _grid_rows(rows: list[dict]) -> list[dict]:
 
 def _totals(grid_rows: list[dict]) -> dict:
     """Sums over grids (a grid's sites counted once); ``visited_share`` of all their sites."""
-    totals: dict[str, Any] = {"grids": sum(g["grid_id"] is not None for g in grid_rows),
-                              "members": sum(g["members"] for g in grid_rows)}
+    totals: dict[str, Any] = {
+        "grids": sum(g["grid_id"] is not None for g in grid_rows),
+        "members": sum(g["members"] for g in grid_rows),
+    }
     totals.update({k: _number(sum(g[k] for g in grid_rows)) for k in SUMMED})
     totals.update({k: sum(g[k] or 0 for g in grid_rows) for k in SITE_FIGURES[:2]})
     totals["visited_share"] = _share(totals["sites_visited"], totals["sites_total"])

@@ -28,28 +28,37 @@ def _grace(_ctx, _param, value: str):
 def _verdict_lines(result: dict) -> list[str]:
     """What ``audit verify`` prints to stdout for a chain that checks out (the verdict first)."""
     n = result["ledger_entries"]
-    lines = [f"audit log OK: {result['entries']} entries, head hash {result['head_hash']}",
-             f"{n} ledger entr{'y matches its' if n == 1 else 'ies match their'} audit entr{'y' if n == 1 else 'ies'}"]
+    lines = [
+        f"audit log OK: {result['entries']} entries, head hash {result['head_hash']}",
+        f"{n} ledger entr{'y matches its' if n == 1 else 'ies match their'} audit entr{'y' if n == 1 else 'ies'}",
+    ]
     checkpoint = result["checkpoint"]
     if checkpoint is not None:
-        lines.append(f"checkpoint seq {checkpoint['seq']} ({checkpoint['source']}, signed at {checkpoint['at']}, "
-                     f"key {checkpoint['key_id']}): signature {checkpoint['signature']}")
+        lines.append(
+            f"checkpoint seq {checkpoint['seq']} ({checkpoint['source']}, signed at {checkpoint['at']}, "
+            f"key {checkpoint['key_id']}): signature {checkpoint['signature']}"
+        )
     return lines
-
 
 
 @click.group()
 def token() -> None:
     """API tokens (stored hashed; shown once; optionally expiring; rotatable)."""
 
+
 @token.command("create")
 @click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--scope", "scopes", multiple=True,
-              help="Member id (uploader) or grid id (supervisor); repeat for several.")
+@click.option(
+    "--scope", "scopes", multiple=True, help="Member id (uploader) or grid id (supervisor); repeat for several."
+)
 @click.option("--name", default=None, help="A name to revoke it by (default: role and random suffix).")
-@click.option("--expires", default=None, metavar="WHEN",
-              help="When it stops working: a duration (90d, 12h, 2w), an ISO date (works through that "
-                   "local day) or an ISO date-time. Default: never.")
+@click.option(
+    "--expires",
+    default=None,
+    metavar="WHEN",
+    help="When it stops working: a duration (90d, 12h, 2w), an ISO date (works through that "
+    "local day) or an ISO date-time. Default: never.",
+)
 @database_option
 def token_create(role, scopes, name, expires, database_url):
     """Create a token; the last line printed is the token alone."""
@@ -60,17 +69,31 @@ def token_create(role, scopes, name, expires, database_url):
     with store.write() as conn:
         name, secret = tokens.create(conn, role, list(scopes), name, expires_at=expires_at)
     until = f", expires {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
-    click.echo(f"token {name} (role {role}{', scope ' + ' '.join(sorted(scopes)) if scopes else ''}{until}); "
-               "it is shown only now:", err=True)
+    click.echo(
+        f"token {name} (role {role}{', scope ' + ' '.join(sorted(scopes)) if scopes else ''}{until}); "
+        "it is shown only now:",
+        err=True,
+    )
     click.echo(secret)
+
 
 @token.command("rotate")
 @click.argument("name")
-@click.option("--grace", default="0", callback=_grace, metavar="DURATION", show_default=True,
-              help="How long the old secret keeps working (e.g. 30m, 1h, 2d; at most 7d).")
-@click.option("--expires", default=None, metavar="WHEN",
-              help="When the new secret stops working (as for `token create`); default: the old "
-                   "secret's lifetime again, or never.")
+@click.option(
+    "--grace",
+    default="0",
+    callback=_grace,
+    metavar="DURATION",
+    show_default=True,
+    help="How long the old secret keeps working (e.g. 30m, 1h, 2d; at most 7d).",
+)
+@click.option(
+    "--expires",
+    default=None,
+    metavar="WHEN",
+    help="When the new secret stops working (as for `token create`); default: the old "
+    "secret's lifetime again, or never.",
+)
 @database_option
 def token_rotate(name, grace, expires, database_url):
     """Give token NAME a new secret (same name, role and scope) and retire the old one; the last
@@ -86,6 +109,7 @@ def token_rotate(name, grace, expires, database_url):
     click.echo(f"token {name} rotated: {old}; {new}. It is shown only now:", err=True)
     click.echo(secret)
 
+
 @token.command("revoke")
 @click.argument("name")
 @database_option
@@ -98,6 +122,7 @@ def token_revoke(name, database_url):
         tokens.revoke(conn, name)
     click.echo(f"token {name} revoked")
 
+
 @token.command("list")
 @database_option
 def token_list(database_url):
@@ -108,25 +133,35 @@ def token_list(database_url):
         for row in tokens.listing(conn):
             click.echo(f"{row['name']}\t{row['role']}\t{','.join(row['scopes']) or '-'}\t{tokens.state(row)}")
 
+
 @click.group("audit")
 def audit_group() -> None:
     """The hash-chained audit log, its signed checkpoints and their key (see docs/audit.md)."""
 
+
 @audit_group.command("keygen")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Private key file to write (mode 0600); the public key goes to OUT.pub.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key file to write (mode 0600); the public key goes to OUT.pub.",
+)
 def audit_keygen(out):
     """Make the Ed25519 key that signs audit checkpoints; prints its key id and public key."""
     from geoverify.store.checkpoints import generate
 
     private, public, key_id = generate(out)
     private, public = private.resolve(), public.resolve()
-    click.echo(f"wrote the private key to {private} (mode 0600) and the public key to {public}.\n"
-               f"Keep the private key off the database server's backups and out of the database "
-               f"administrators' reach; point the service at it with GEOVERIFY_AUDIT_KEY={private}.\n"
-               f"Give {public} to the auditors: `geoverify audit verify --public-key {public}`.", err=True)
+    click.echo(
+        f"wrote the private key to {private} (mode 0600) and the public key to {public}.\n"
+        f"Keep the private key off the database server's backups and out of the database "
+        f"administrators' reach; point the service at it with GEOVERIFY_AUDIT_KEY={private}.\n"
+        f"Give {public} to the auditors: `geoverify audit verify --public-key {public}`.",
+        err=True,
+    )
     click.echo(f"key id {key_id}")
     click.echo(public.read_text(encoding="ascii"), nl=False)
+
 
 @audit_group.command("checkpoint")
 @database_option
@@ -137,8 +172,9 @@ def audit_checkpoint(database_url):
 
     store = open_store(database_url)
     if store.audit_key is None:
-        raise AuditKeyError("no audit key: set GEOVERIFY_AUDIT_KEY to the key file (`geoverify audit keygen "
-                            "--out PATH` makes one)")
+        raise AuditKeyError(
+            "no audit key: set GEOVERIFY_AUDIT_KEY to the key file (`geoverify audit keygen --out PATH` makes one)"
+        )
     with store.write() as conn:
         made = checkpoints.make(conn, store.audit_key)
         newest = checkpoints.latest(conn)
@@ -147,13 +183,20 @@ def audit_checkpoint(database_url):
     elif newest is None:
         click.echo("nothing to checkpoint: the audit log is empty")
     else:
-        click.echo(f"the head (seq {newest['seq']}) is already checkpointed (at {newest['at']}, key "
-                   f"{newest['key_id']})")
+        click.echo(
+            f"the head (seq {newest['seq']}) is already checkpointed (at {newest['at']}, key {newest['key_id']})"
+        )
+
 
 @audit_group.command("checkpoints")
-@click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Append them to this JSON Lines file (only those newer than its last line; lines "
-                   "already there are never rewritten). Default: print them.")
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append them to this JSON Lines file (only those newer than its last line; lines "
+    "already there are never rewritten). Default: print them.",
+)
 @click.option("--latest", is_flag=True, help="Only the newest checkpoint.")
 @database_option
 def audit_checkpoints(export, latest, database_url):
@@ -165,8 +208,7 @@ def audit_checkpoints(export, latest, database_url):
             exported = checkpoints.export(conn, export, latest_only=latest)
             if exported:
                 first, last = exported[0]["seq"], exported[-1]["seq"]
-                click.echo(f"appended {len(exported)} checkpoint(s), seq {first} to {last}, "
-                           f"to {export}")
+                click.echo(f"appended {len(exported)} checkpoint(s), seq {first} to {last}, to {export}")
             else:
                 last = checkpoints.read_kept(export)[-1]["seq"] if export.exists() else 0
                 click.echo(f"no checkpoint after seq {last} to append to {export}")
@@ -178,12 +220,21 @@ def audit_checkpoints(export, latest, database_url):
 
 
 @audit_group.command("verify")
-@click.option("--checkpoint", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Also verify against the checkpoints of this file (kept outside the database).")
-@click.option("--public-key", "public_keys", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A trusted public key (PEM, as keygen writes OUT.pub); repeat for older keys. "
-                   "Default: the public half of GEOVERIFY_AUDIT_KEY.")
+@click.option(
+    "--checkpoint",
+    "kept",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Also verify against the checkpoints of this file (kept outside the database).",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A trusted public key (PEM, as keygen writes OUT.pub); repeat for older keys. "
+    "Default: the public half of GEOVERIFY_AUDIT_KEY.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON document.")
 @database_option
 def audit_verify(kept, public_keys, as_json, database_url):
@@ -207,6 +258,5 @@ def audit_verify(kept, public_keys, as_json, database_url):
         if not as_json:
             click.echo("\n".join(_verdict_lines(result)))
         return
-    click.echo(f"audit log BROKEN at seq {result['first_broken']} ({result['cause']}): {result['reason']}",
-               err=True)
+    click.echo(f"audit log BROKEN at seq {result['first_broken']} ({result['cause']}): {result['reason']}", err=True)
     sys.exit(1)

@@ -11,9 +11,13 @@ def database_option(func):
     """The ``--database-url`` option (default ``$GEOVERIFY_DATABASE_URL`` or ``sqlite:///geoverify.db``)."""
     from geoverify.store import configured_database_url
 
-    return click.option("--database-url", "database_url", default=configured_database_url,
-                        show_default="$GEOVERIFY_DATABASE_URL or sqlite:///geoverify.db",
-                        help="SQLAlchemy URL of the store.")(func)
+    return click.option(
+        "--database-url",
+        "database_url",
+        default=configured_database_url,
+        show_default="$GEOVERIFY_DATABASE_URL or sqlite:///geoverify.db",
+        help="SQLAlchemy URL of the store.",
+    )(func)
 
 
 def shown_url(url: str) -> str:
@@ -28,8 +32,9 @@ def open_store(database_url: str, now: str | None = None, audit_key: str | None 
     current command ends (however it ends)."""
     from geoverify.store import Store
 
-    store = Store.open(database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now,
-                       audit_key=audit_key)
+    store = Store.open(
+        database_url, tz=configured_tz(), rules_path=configured_rules_path(), now=now, audit_key=audit_key
+    )
     limit = configured_max_fixes_per_upload()
     if limit is not None:
         store.max_fixes_per_upload = limit

@@ -37,8 +37,9 @@ commands are for, what they read and what they print: [cli.md](cli.md).
 """
 
 
-def commands(group: click.Group | None = None, ctx: click.Context | None = None
-             ) -> Iterator[tuple[click.Context, click.Command]]:
+def commands(
+    group: click.Group | None = None, ctx: click.Context | None = None
+) -> Iterator[tuple[click.Context, click.Command]]:
     """Each command under ``group`` (default: ``geoverify``) with a context for its help, depth first,
     the group itself first and each group's commands in name order; hidden commands left out."""
     if group is None:
@@ -71,8 +72,10 @@ def render() -> str:
     for ctx, command in found:
         depth = ctx.command_path.count(" ")
         summary = command.get_short_help_str(limit=200)
-        lines.append(f"{'  ' * max(depth - 1, 0)}- [`{ctx.command_path}`](#{_anchor(ctx.command_path)})"
-                     + (f": {summary}" if summary else ""))
+        lines.append(
+            f"{'  ' * max(depth - 1, 0)}- [`{ctx.command_path}`](#{_anchor(ctx.command_path)})"
+            + (f": {summary}" if summary else "")
+        )
     for ctx, command in found:
         lines += ["", f"## `{ctx.command_path}`", "", "```text", command.get_help(ctx), "```"]
     return "\n".join(lines) + "\n"

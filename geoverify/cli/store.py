@@ -22,27 +22,42 @@ def load_file(store, kind: str, path: Path, **params) -> dict:
     suffix = path.suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise click.BadParameter(f"{path}: cannot tell the format; use .csv, .gpx, .geojson, .gpkg or .parquet")
-    return upload(store, kind, path.read_bytes(), suffix=suffix, params=params, actor="cli", filename=path.name,
-                  wait=math.inf)
+    return upload(
+        store, kind, path.read_bytes(), suffix=suffix, params=params, actor="cli", filename=path.name, wait=math.inf
+    )
 
 
 def summary_line(path: Path, result: dict) -> str:
     """One line saying what loading ``path`` read, changed and verified."""
-    keys = [k for k in ("grids_read", "events_read", "sites_read", "fixes_read", "accepted", "created", "updated",
-                        "unchanged", "rejected") if k in result]
+    keys = [
+        k
+        for k in (
+            "grids_read",
+            "events_read",
+            "sites_read",
+            "fixes_read",
+            "accepted",
+            "created",
+            "updated",
+            "unchanged",
+            "rejected",
+        )
+        if k in result
+    ]
     figures = ", ".join(f"{k}={result[k]}" for k in keys)
     changed = sum(1 for p in result["patrols"] if p.get("changed"))
-    return (f"{path}: {figures}; {len(result['patrols'])} patrol(s) verified ({changed} changed), "
-            f"{result['ledger_entries']} ledger entr{'y' if result['ledger_entries'] == 1 else 'ies'}"
-            f"{' (repeat: nothing changed)' if result['replayed'] else ''}")
+    return (
+        f"{path}: {figures}; {len(result['patrols'])} patrol(s) verified ({changed} changed), "
+        f"{result['ledger_entries']} ledger entr{'y' if result['ledger_entries'] == 1 else 'ies'}"
+        f"{' (repeat: nothing changed)' if result['replayed'] else ''}"
+    )
 
 
 #: Track files smaller than this are loaded as one upload without looking inside first.
 BIG_FILE_BYTES = 16 << 20
 
 
-def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None,
-                     check_size: bool = True) -> dict | None:
+def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None, check_size: bool = True) -> dict | None:
     """Load a local track file of more fixes than one upload takes, in parts, with a progress bar on a
     terminal (:func:`geoverify.store.ingest.load_large_tracks`); None for a file one upload takes."""
     if check_size and path.stat().st_size < BIG_FILE_BYTES:
@@ -53,16 +68,16 @@ def _load_big_tracks(store, path: Path, crs: str | None, member_id: str | None,
     frame = read_track_file(path, tz=store.tz, crs=crs or "wgs84", member_id=member_id)
     if len(frame) <= store.max_fixes_per_upload:
         return None
-    with click.progressbar(length=len(frame), label=f"{path.name}: storing {len(frame):,} fixes",
-                           file=sys.stderr) as bar:
+    with click.progressbar(
+        length=len(frame), label=f"{path.name}: storing {len(frame):,} fixes", file=sys.stderr
+    ) as bar:
         return load_large_tracks(store, frame, actor="cli", source=path.name, progress=bar.update)
-
-
 
 
 @click.group()
 def db() -> None:
     """The store's database."""
+
 
 @db.command("upgrade")
 @database_option
@@ -78,16 +93,17 @@ def db_upgrade(database_url):
     finally:
         engine.dispose()
 
+
 @click.group()
 def load() -> None:
     """Load grids, tracks, events or sites into the store (verifies what they affect)."""
+
 
 def _load_command(kind: str, many: bool):
     @load.command(kind)
     @click.argument("path", type=click.Path(exists=True, path_type=Path))
     @click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default=None)
-    @(click.option("--member-id", default=None, help="Member id of GPX tracks.") if kind == "tracks"
-      else (lambda f: f))
+    @(click.option("--member-id", default=None, help="Member id of GPX tracks.") if kind == "tracks" else (lambda f: f))
     @click.option("--now", "now", default=None, help="Verification time (ISO 8601); default now.")
     @database_option
     def command(path, crs, now, database_url, member_id=None):
@@ -101,7 +117,7 @@ def _load_command(kind: str, many: bool):
             if not result:
                 try:
                     result = load_file(store, kind, file, **params)
-                except UploadTooLarge:   # a compact format (Parquet) under the size check
+                except UploadTooLarge:  # a compact format (Parquet) under the size check
                     result = _load_big_tracks(store, file, crs, member_id, check_size=False)
             if not result:  # not reached: without the size check a track file is always loaded in parts
                 raise click.ClickException(f"{file}: nothing was loaded")
@@ -110,8 +126,10 @@ def _load_command(kind: str, many: bool):
     command.__doc__ = f"Load {kind} from {'a file or a folder of files' if many else 'a file'}."
     return command
 
+
 for kind in ("grids", "tracks", "events", "sites"):
     _load_command(kind, many=kind == "tracks")
+
 
 @click.command()
 @click.option("--date-from", default=None, help="First local date (YYYY-MM-DD).")
@@ -123,12 +141,16 @@ def reverify(date_from, date_to, now, database_url):
     from geoverify.store.worker import reverify_stored
 
     totals = reverify_stored(open_store(database_url, now), date_from=date_from, date_to=date_to)
-    click.echo(f"rules {totals['rule_version']}: {totals['dates']} date(s), {totals['patrols']} patrol(s) "
-               f"re-verified, {totals['changed']} changed, {totals['ledger_entries']} ledger entries")
+    click.echo(
+        f"rules {totals['rule_version']}: {totals['dates']} date(s), {totals['patrols']} patrol(s) "
+        f"re-verified, {totals['changed']} changed, {totals['ledger_entries']} ledger entries"
+    )
+
 
 @click.group()
 def credits() -> None:
     """The credit ledger."""
+
 
 @credits.command("settle")
 @click.option("--now", default=None, help="Settle as of this time (ISO 8601); default the clock.")
@@ -139,6 +161,7 @@ def credits_settle(now, database_url):
 
     entries = settle(open_store(database_url, now=now), actor="cli")
     click.echo(f"{len(entries)} ledger entries appended")
+
 
 @credits.command("export")
 @click.option("--after", default=0, type=click.IntRange(min=0), help="Export entries with seq > N.")

@@ -38,8 +38,13 @@ def _share_in(geometry_wgs84, lon: np.ndarray, lat: np.ndarray) -> float:
     return float(shapely.intersects_xy(geometry_wgs84, lon, lat).mean()) if len(lon) else 0.0
 
 
-def check_crs_mismatch(grid: Grid, track: DayTrack, other_grids: Sequence[Grid], rules: Rules,
-                       verify: Callable[[DayTrack], ConvertedFigures]) -> Flag | None:
+def check_crs_mismatch(
+    grid: Grid,
+    track: DayTrack,
+    other_grids: Sequence[Grid],
+    rules: Rules,
+    verify: Callable[[DayTrack], ConvertedFigures],
+) -> Flag | None:
     """CRS_MISMATCH for one patrol, or None.
 
     Parameters
@@ -81,8 +86,14 @@ def check_crs_mismatch(grid: Grid, track: DayTrack, other_grids: Sequence[Grid],
     cx, cy = grid.projection.forward(clon, clat)
     offset = np.hypot(x - cx, y - cy)
     full_lon, full_lat = gcj02_to_wgs84(track.lon, track.lat)
-    fixed = verify(dataclasses.replace(track, lon=np.asarray(full_lon), lat=np.asarray(full_lat),
-                                       crs=np.full(len(track.lon), "gcj02", dtype=object)))
+    fixed = verify(
+        dataclasses.replace(
+            track,
+            lon=np.asarray(full_lon),
+            lat=np.asarray(full_lat),
+            crs=np.full(len(track.lon), "gcj02", dtype=object),
+        )
+    )
     evidence = {
         "declared_crs": "wgs84",
         "share_in_grid_as_read": round(as_read, 3),
@@ -92,10 +103,20 @@ def check_crs_mismatch(grid: Grid, track: DayTrack, other_grids: Sequence[Grid],
         "mean_shift_north_m": round(float(np.mean(y - cy)), 1),
         "crs_mismatch_share": share,
         "crs_mismatch_other_grid_share": rules.crs_mismatch_other_grid_share,
-        "if_converted": {"in_grid_s": round(fixed.in_grid_s, 3), "verified_s": round(fixed.verified_s, 3),
-                         "coverage_area_ratio": fixed.coverage["area_ratio"], "credit": fixed.credit},
+        "if_converted": {
+            "in_grid_s": round(fixed.in_grid_s, 3),
+            "verified_s": round(fixed.verified_s, 3),
+            "coverage_area_ratio": fixed.coverage["area_ratio"],
+            "credit": fixed.credit,
+        },
         "advice": "re-upload the track declared as gcj02 (--crs gcj02 or ?crs=gcj02) if the phone "
-                  "used a Chinese map SDK",
+        "used a Chinese map SDK",
     }
-    return Flag("CRS_MISMATCH", timestamp(track.time_ns[0]), timestamp(track.time_ns[-1]),
-                float(np.median(lon)), float(np.median(lat)), evidence)
+    return Flag(
+        "CRS_MISMATCH",
+        timestamp(track.time_ns[0]),
+        timestamp(track.time_ns[-1]),
+        float(np.median(lon)),
+        float(np.median(lat)),
+        evidence,
+    )

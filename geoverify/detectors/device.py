@@ -64,10 +64,21 @@ def gap_flags(fixes: FixSource, kept_index, seg_dt, gap, rules: Rules) -> tuple[
     flags, segments = [], np.flatnonzero(gap).tolist()
     for s in segments:
         a, b = kept_index[s], kept_index[s + 1]
-        flags.append(Flag("GAP", fixes.time(a), fixes.time(b), float(fixes.track.lon[a]),
-                          float(fixes.track.lat[a]), {
-                              "duration_s": round(float(seg_dt[s]), 3), "max_gap_s": rules.max_gap_s,
-                              "last_fix_before": fixes.point(a), "first_fix_after": fixes.point(b)}))
+        flags.append(
+            Flag(
+                "GAP",
+                fixes.time(a),
+                fixes.time(b),
+                float(fixes.track.lon[a]),
+                float(fixes.track.lat[a]),
+                {
+                    "duration_s": round(float(seg_dt[s]), 3),
+                    "max_gap_s": rules.max_gap_s,
+                    "last_fix_before": fixes.point(a),
+                    "first_fix_after": fixes.point(b),
+                },
+            )
+        )
     return flags, segments
 
 
@@ -76,10 +87,21 @@ def mock_flags(fixes: FixSource, rules: Rules) -> list[Flag]:
     track = fixes.track
     flags = []
     for a, b in runs(track.mock & ~track.synthetic):
-        devices = sorted({str(d) for d in track.device_id[a:b + 1] if d is not None})
-        flags.append(Flag("MOCK_LOCATION", fixes.time(a), fixes.time(b), float(np.median(track.lon[a:b + 1])),
-                          float(np.median(track.lat[a:b + 1])), {
-                              "mock_fixes": int(b - a + 1), "first_fix": fixes.where(a), "last_fix": fixes.where(b),
-                              "device_ids": devices,
-                              "duration_s": round((track.time_ns[b] - track.time_ns[a]) / 1e9, 3)}))
+        devices = sorted({str(d) for d in track.device_id[a : b + 1] if d is not None})
+        flags.append(
+            Flag(
+                "MOCK_LOCATION",
+                fixes.time(a),
+                fixes.time(b),
+                float(np.median(track.lon[a : b + 1])),
+                float(np.median(track.lat[a : b + 1])),
+                {
+                    "mock_fixes": int(b - a + 1),
+                    "first_fix": fixes.where(a),
+                    "last_fix": fixes.where(b),
+                    "device_ids": devices,
+                    "duration_s": round((track.time_ns[b] - track.time_ns[a]) / 1e9, 3),
+                },
+            )
+        )
     return flags

@@ -112,9 +112,14 @@ def _compare_paths(a: _Path, b: _Path, radius_m: float) -> _Match | None:
     used[1:] |= ok
     d = np.hypot(rx, ry)[used]
     idx = np.flatnonzero(ok)
-    return _Match(overlap_s=float(step[ok].sum()), within_s=float((step * frac)[ok].sum()),
-                  median_m=float(np.median(d)), max_m=float(d.max()),
-                  start_s=float(t[idx[0]]), end_s=float(t[idx[-1] + 1]))
+    return _Match(
+        overlap_s=float(step[ok].sum()),
+        within_s=float((step * frac)[ok].sum()),
+        median_m=float(np.median(d)),
+        max_m=float(d.max()),
+        start_s=float(t[idx[0]]),
+        end_s=float(t[idx[-1] + 1]),
+    )
 
 
 def _check_tracks(tracks: Sequence[DayTrack], name: str) -> None:
@@ -124,8 +129,10 @@ def _check_tracks(tracks: Sequence[DayTrack], name: str) -> None:
             raise TypeError(f"{name}: expected DayTrack objects, got {type(track).__name__}")
         key = (track.member_id, track.date)
         if key in seen:
-            raise ValueError(f"{name}: member {track.member_id} on {track.date.isoformat()} appears twice; "
-                             "pass one DayTrack per member and local date")
+            raise ValueError(
+                f"{name}: member {track.member_id} on {track.date.isoformat()} appears twice; "
+                "pass one DayTrack per member and local date"
+            )
         seen.add(key)
 
 
@@ -146,8 +153,9 @@ class _Paths:
         if key not in self._cache:
             tr = self.tracks[k]
             x, y = proj.forward(tr.lon, tr.lat)
-            self._cache[key] = _Path((tr.time_ns - self.ref_ns) / NS, np.asarray(x), np.asarray(y),
-                                     self.rules[k].max_gap_s)
+            self._cache[key] = _Path(
+                (tr.time_ns - self.ref_ns) / NS, np.asarray(x), np.asarray(y), self.rules[k].max_gap_s
+            )
         return self._cache[key]
 
 
@@ -230,17 +238,24 @@ def _device_ids(track: DayTrack) -> list[str]:
 
 
 def _evidence(match: _Match, rules: Rules, track: DayTrack, other: DayTrack, kind: str, **extra) -> dict:
-    return {"kind": kind, "other_member_id": other.member_id, "other_date": other.date.isoformat(),
-            **extra,
-            "overlap_s": round(match.overlap_s, 1), "within_s": round(match.within_s, 1),
-            "share_within": round(match.share, 4), "median_distance_m": round(match.median_m, 1),
-            "max_distance_m": round(match.max_m, 1),
-            "duplicate_track_distance_m": rules.duplicate_track_distance_m,
-            "duplicate_track_share": rules.duplicate_track_share,
-            "duplicate_track_min_overlap_s": rules.duplicate_track_min_overlap_s,
-            "max_gap_s": rules.max_gap_s,
-            "device_ids": _device_ids(track), "other_device_ids": _device_ids(other),
-            "rule_version": rules.version}
+    return {
+        "kind": kind,
+        "other_member_id": other.member_id,
+        "other_date": other.date.isoformat(),
+        **extra,
+        "overlap_s": round(match.overlap_s, 1),
+        "within_s": round(match.within_s, 1),
+        "share_within": round(match.share, 4),
+        "median_distance_m": round(match.median_m, 1),
+        "max_distance_m": round(match.max_m, 1),
+        "duplicate_track_distance_m": rules.duplicate_track_distance_m,
+        "duplicate_track_share": rules.duplicate_track_share,
+        "duplicate_track_min_overlap_s": rules.duplicate_track_min_overlap_s,
+        "max_gap_s": rules.max_gap_s,
+        "device_ids": _device_ids(track),
+        "other_device_ids": _device_ids(other),
+        "rule_version": rules.version,
+    }
 
 
 def _flag(track: DayTrack, ref_ns: int, match: _Match, evidence: dict) -> Flag:
@@ -248,13 +263,22 @@ def _flag(track: DayTrack, ref_ns: int, match: _Match, evidence: dict) -> Flag:
     end_ns = ref_ns + int(round(match.end_s * NS))
     # Representative position: the member's own fix nearest the middle of the overlap.
     i = int(np.argmin(np.abs(track.time_ns - (start_ns + end_ns) // 2)))
-    return Flag("DUPLICATE_TRACK", pd.Timestamp(start_ns, unit="ns", tz="UTC"),
-                pd.Timestamp(end_ns, unit="ns", tz="UTC"), float(track.lon[i]), float(track.lat[i]), evidence)
+    return Flag(
+        "DUPLICATE_TRACK",
+        pd.Timestamp(start_ns, unit="ns", tz="UTC"),
+        pd.Timestamp(end_ns, unit="ns", tz="UTC"),
+        float(track.lon[i]),
+        float(track.lat[i]),
+        evidence,
+    )
 
 
 def _passes(match: _Match | None, rules: Rules) -> bool:
-    return (match is not None and match.overlap_s >= rules.duplicate_track_min_overlap_s
-            and match.share >= rules.duplicate_track_share)
+    return (
+        match is not None
+        and match.overlap_s >= rules.duplicate_track_min_overlap_s
+        and match.share >= rules.duplicate_track_share
+    )
 
 
 def _two_phones(tracks, rules, is_history, paths, ref_ns, out) -> None:
@@ -267,8 +291,12 @@ def _two_phones(tracks, rules, is_history, paths, ref_ns, out) -> None:
         if rules[i].pair_patrol or rules[j].pair_patrol:
             continue  # members of pair-patrol grids walk together on purpose
         # The tracks can be within the distance only in buckets where their boxes meet.
-        checked = [(me, other) for me, other in ((i, j), (j, i)) if not is_history[me]
-                   and buckets * bucket_s >= rules[me].duplicate_track_share * rules[me].duplicate_track_min_overlap_s]
+        checked = [
+            (me, other)
+            for me, other in ((i, j), (j, i))
+            if not is_history[me]
+            and buckets * bucket_s >= rules[me].duplicate_track_share * rules[me].duplicate_track_min_overlap_s
+        ]
         if not checked:
             continue
         proj = _cell_projection(a)
@@ -297,7 +325,8 @@ def _shift_candidates(later: _Path, earlier: _Path, radius_m: float) -> tuple[li
 
     idx = np.unique(_thin(later.t, REPLAY_SAMPLE_S))
     near = cKDTree(np.column_stack([later.x[idx], later.y[idx]])).sparse_distance_matrix(
-        cKDTree(np.column_stack([earlier.x, earlier.y])), radius_m, output_type="ndarray")
+        cKDTree(np.column_stack([earlier.x, earlier.y])), radius_m, output_type="ndarray"
+    )
     if len(near) == 0:
         return [], 0
     shift = later.t[idx][near["i"]] - earlier.t[near["j"]]
@@ -327,8 +356,7 @@ def _replays(tracks, rules, is_history, paths, ref_ns, out) -> None:
             proj = _cell_projection(later)
             pl = paths.get(k, proj)
             best = None
-            earlier = (e for e in ks
-                       if 0 < (later.date - tracks[e].date).days <= r.duplicate_replay_window_days)
+            earlier = (e for e in ks if 0 < (later.date - tracks[e].date).days <= r.duplicate_replay_window_days)
             for e in sorted(earlier, key=lambda e: tracks[e].date):
                 pe = paths.get(e, proj)
                 shifts, votes = _shift_candidates(pl, pe, radius)
@@ -346,9 +374,17 @@ def _replays(tracks, rules, is_history, paths, ref_ns, out) -> None:
             if best is not None:
                 m, e, s, span = best
                 days = (later.date - tracks[e].date).days
-                ev = _evidence(m, r, later, tracks[e], "replay", shift_s=round(s, 1),
-                               clock_shift_s=round(s - days * 86400.0, 1), span_m=round(span, 1),
-                               duplicate_replay_min_span_m=r.duplicate_replay_min_span_m)
+                ev = _evidence(
+                    m,
+                    r,
+                    later,
+                    tracks[e],
+                    "replay",
+                    shift_s=round(s, 1),
+                    clock_shift_s=round(s - days * 86400.0, 1),
+                    span_m=round(span, 1),
+                    duplicate_replay_min_span_m=r.duplicate_replay_min_span_m,
+                )
                 out[(later.member_id, later.date)].append(_flag(later, ref_ns, m, ev))
 
 
@@ -359,9 +395,12 @@ def _span(path: _Path, match: _Match) -> float:
     return float(np.hypot(x - x.mean(), y - y.mean()).max()) if len(x) else 0.0
 
 
-def find_duplicate_tracks(tracks: Sequence[DayTrack], rules_for_member: Callable[[str], Rules],
-                          history: Sequence[DayTrack] = (),
-                          kinds: Collection[str] = ("two_phones", "replay")) -> dict[tuple[str, dt.date], list[Flag]]:
+def find_duplicate_tracks(
+    tracks: Sequence[DayTrack],
+    rules_for_member: Callable[[str], Rules],
+    history: Sequence[DayTrack] = (),
+    kinds: Collection[str] = ("two_phones", "replay"),
+) -> dict[tuple[str, dt.date], list[Flag]]:
     """DUPLICATE_TRACK flags: two phones carried by one person, and replays of an earlier day.
 
     **Two phones.** Two different members' tracks are compared at the union of their fix times,

@@ -44,9 +44,15 @@ class EventCheck:
 
     def to_dict(self, tz: str) -> dict:
         """JSON-ready dict; times in ISO 8601 with the offset of ``tz``."""
-        return {"event_id": self.event_id, "member_id": self.member_id, "time": iso_time(self.time, tz),
-                "lon": round(float(self.lon), 7), "lat": round(float(self.lat), 7),
-                "category": self.category, "flags": [f.to_dict(tz) for f in self.flags]}
+        return {
+            "event_id": self.event_id,
+            "member_id": self.member_id,
+            "time": iso_time(self.time, tz),
+            "lon": round(float(self.lon), 7),
+            "lat": round(float(self.lat), 7),
+            "category": self.category,
+            "flags": [f.to_dict(tz) for f in self.flags],
+        }
 
 
 def _utc(ns: int) -> pd.Timestamp:
@@ -62,15 +68,20 @@ def _where(events: pd.DataFrame, i: int) -> str:
 def _validate(events: pd.DataFrame) -> None:
     missing = [c for c in EVENT_REQUIRED if c not in events.columns]
     if missing:
-        raise ValueError(f"events: missing column(s) {', '.join(missing)}; read the file with "
-                         "geoverify.io.read_events, which names them as required")
+        raise ValueError(
+            f"events: missing column(s) {', '.join(missing)}; read the file with "
+            "geoverify.io.read_events, which names them as required"
+        )
     if len(events) and not isinstance(events["time"].dtype, pd.DatetimeTZDtype):
-        raise ValueError("events: column 'time' must hold timestamps with a time zone (UTC); "
-                         "read the file with geoverify.io.read_events or localise the times")
+        raise ValueError(
+            "events: column 'time' must hold timestamps with a time zone (UTC); "
+            "read the file with geoverify.io.read_events or localise the times"
+        )
     bad = (events["time"].isna() | events["lon"].isna() | events["lat"].isna()).to_numpy(dtype=bool)
     if bad.any():
-        raise ValueError(f"{_where(events, int(np.flatnonzero(bad)[0]))}: event has no time or no "
-                         "lon/lat; fix or remove that event")
+        raise ValueError(
+            f"{_where(events, int(np.flatnonzero(bad)[0]))}: event has no time or no lon/lat; fix or remove that event"
+        )
 
 
 def _member_fixes(day_tracks: Sequence[DayTrack]):
@@ -88,12 +99,25 @@ def _member_fixes(day_tracks: Sequence[DayTrack]):
 
 
 def _fix_ref(t_ns: int, event_ns: int, source, line) -> dict:
-    return {"time": iso_time(_utc(t_ns), "UTC"), "seconds_from_event": round((t_ns - event_ns) / NS, 3),
-            "source": str(source), "line": int(line)}
+    return {
+        "time": iso_time(_utc(t_ns), "UTC"),
+        "seconds_from_event": round((t_ns - event_ns) / NS, 3),
+        "source": str(source),
+        "line": int(line),
+    }
 
 
-def _track_flags(rows: np.ndarray, t_ev: np.ndarray, x_ev: np.ndarray, y_ev: np.ndarray,
-                 fixes, proj: LocalProjection, rules: Rules, lon_ev, lat_ev) -> dict[int, Flag]:
+def _track_flags(
+    rows: np.ndarray,
+    t_ev: np.ndarray,
+    x_ev: np.ndarray,
+    y_ev: np.ndarray,
+    fixes,
+    proj: LocalProjection,
+    rules: Rules,
+    lon_ev,
+    lat_ev,
+) -> dict[int, Flag]:
     """EVENT_NO_TRACK or EVENT_FAR_FROM_TRACK for one member's events (``rows`` index them)."""
     t_f, lon_f, lat_f, src_f, line_f = fixes
     gap_ns = rules.max_gap_s * NS
@@ -101,11 +125,21 @@ def _track_flags(rows: np.ndarray, t_ev: np.ndarray, x_ev: np.ndarray, y_ev: np.
     n = len(t_f)
     if n == 0:
         for k, row in enumerate(rows.tolist()):
-            out[row] = Flag("EVENT_NO_TRACK", _utc(t_ev[k]), _utc(t_ev[k]), float(lon_ev[k]), float(lat_ev[k]), {
-                "nearest_fix_s": None, "nearest_fix_time": None, "max_gap_s": rules.max_gap_s,
-                "rule_version": rules.version})
+            out[row] = Flag(
+                "EVENT_NO_TRACK",
+                _utc(t_ev[k]),
+                _utc(t_ev[k]),
+                float(lon_ev[k]),
+                float(lat_ev[k]),
+                {
+                    "nearest_fix_s": None,
+                    "nearest_fix_time": None,
+                    "max_gap_s": rules.max_gap_s,
+                    "rule_version": rules.version,
+                },
+            )
         return out
-    nxt = np.searchsorted(t_f, t_ev, side="right")     # t_f[nxt - 1] <= t_ev < t_f[nxt]
+    nxt = np.searchsorted(t_f, t_ev, side="right")  # t_f[nxt - 1] <= t_ev < t_f[nxt]
     prev = nxt - 1
     has_prev, has_next = prev >= 0, nxt < n
     p, q = np.clip(prev, 0, n - 1), np.clip(nxt, 0, n - 1)
@@ -131,19 +165,37 @@ def _track_flags(rows: np.ndarray, t_ev: np.ndarray, x_ev: np.ndarray, y_ev: np.
         row, when, elon, elat = int(rows[k]), _utc(t_ev[k]), float(lon_ev[k]), float(lat_ev[k])
         if no_track[k]:
             j = int(nearest[k])
-            out[row] = Flag("EVENT_NO_TRACK", when, when, elon, elat, {
-                "nearest_fix_s": round(float(nearest_ns[k]) / NS, 3),
-                "nearest_fix_time": iso_time(_utc(t_f[j]), "UTC"), "max_gap_s": rules.max_gap_s,
-                "rule_version": rules.version})
+            out[row] = Flag(
+                "EVENT_NO_TRACK",
+                when,
+                when,
+                elon,
+                elat,
+                {
+                    "nearest_fix_s": round(float(nearest_ns[k]) / NS, 3),
+                    "nearest_fix_time": iso_time(_utc(t_f[j]), "UTC"),
+                    "max_gap_s": rules.max_gap_s,
+                    "rule_version": rules.version,
+                },
+            )
             continue
         around = [int(p[k]), int(q[k])] if bracket[k] else [int(nearest[k])]
-        out[row] = Flag("EVENT_FAR_FROM_TRACK", when, when, elon, elat, {
-            "distance_m": round(float(dist[k]), 2),
-            "position": {"lon": round(float(plon[k]), 7), "lat": round(float(plat[k]), 7)},
-            "interpolated": bool(bracket[k]),
-            "fixes": [_fix_ref(t_f[j], t_ev[k], src_f[j], line_f[j]) for j in around],
-            "event_max_distance_m": rules.event_max_distance_m, "max_gap_s": rules.max_gap_s,
-            "rule_version": rules.version})
+        out[row] = Flag(
+            "EVENT_FAR_FROM_TRACK",
+            when,
+            when,
+            elon,
+            elat,
+            {
+                "distance_m": round(float(dist[k]), 2),
+                "position": {"lon": round(float(plon[k]), 7), "lat": round(float(plat[k]), 7)},
+                "interpolated": bool(bracket[k]),
+                "fixes": [_fix_ref(t_f[j], t_ev[k], src_f[j], line_f[j]) for j in around],
+                "event_max_distance_m": rules.event_max_distance_m,
+                "max_gap_s": rules.max_gap_s,
+                "rule_version": rules.version,
+            },
+        )
     return out
 
 
@@ -153,9 +205,19 @@ def _outside_flags(rows, t_ev, x_ev, y_ev, grid: Grid, rules: Rules, lon_ev, lat
     out = {}
     for k in np.flatnonzero(outside > rules.event_outside_grid_m).tolist():
         when = _utc(t_ev[k])
-        out[int(rows[k])] = Flag("EVENT_OUTSIDE_GRID", when, when, float(lon_ev[k]), float(lat_ev[k]), {
-            "distance_outside_m": round(float(outside[k]), 2), "grid_id": grid.grid_id,
-            "event_outside_grid_m": rules.event_outside_grid_m, "rule_version": rules.version})
+        out[int(rows[k])] = Flag(
+            "EVENT_OUTSIDE_GRID",
+            when,
+            when,
+            float(lon_ev[k]),
+            float(lat_ev[k]),
+            {
+                "distance_outside_m": round(float(outside[k]), 2),
+                "grid_id": grid.grid_id,
+                "event_outside_grid_m": rules.event_outside_grid_m,
+                "rule_version": rules.version,
+            },
+        )
     return out
 
 
@@ -195,27 +257,43 @@ def _duplicate_flags(ids, members, t_ns, lon, lat, category, rules: list[Rules])
     limit_d = np.array([r.event_duplicate_distance_m for r in rules])
     limit_w = np.array([r.event_duplicate_window_s for r in rules])
     ok = (dist <= limit_d[later]) & (apart <= limit_w[later])
-    frame = pd.DataFrame({"later": later[ok], "earlier": earlier[ok], "rank": rank[earlier[ok]],
-                          "dist": dist[ok], "apart": apart[ok]}).sort_values(["later", "rank"])
+    frame = pd.DataFrame(
+        {"later": later[ok], "earlier": earlier[ok], "rank": rank[earlier[ok]], "dist": dist[ok], "apart": apart[ok]}
+    ).sort_values(["later", "rank"])
     out = {}
     matches = frame.groupby("later")["earlier"].size()
     row: Any  # pandas-stubs type itertuples() fields as any scalar
     for row in frame.drop_duplicates("later").itertuples(index=False):
         k, e, r = int(row.later), int(row.earlier), rules[int(row.later)]
         when = _utc(t_ns[k])
-        out[k] = Flag("EVENT_DUPLICATE", when, when, float(lon[k]), float(lat[k]), {
-            "earlier_event_id": str(ids[e]), "earlier_member_id": str(members[e]),
-            "earlier_event_time": iso_time(_utc(t_ns[e]), "UTC"), "distance_m": round(float(row.dist), 2),
-            "time_apart_s": round(float(row.apart), 3), "category": str(category[k]),
-            "earlier_matches": int(matches[k]),
-            "event_duplicate_distance_m": r.event_duplicate_distance_m,
-            "event_duplicate_window_s": r.event_duplicate_window_s, "rule_version": r.version})
+        out[k] = Flag(
+            "EVENT_DUPLICATE",
+            when,
+            when,
+            float(lon[k]),
+            float(lat[k]),
+            {
+                "earlier_event_id": str(ids[e]),
+                "earlier_member_id": str(members[e]),
+                "earlier_event_time": iso_time(_utc(t_ns[e]), "UTC"),
+                "distance_m": round(float(row.dist), 2),
+                "time_apart_s": round(float(row.apart), 3),
+                "category": str(category[k]),
+                "earlier_matches": int(matches[k]),
+                "event_duplicate_distance_m": r.event_duplicate_distance_m,
+                "event_duplicate_window_s": r.event_duplicate_window_s,
+                "rule_version": r.version,
+            },
+        )
     return out
 
 
-def check_events(events: pd.DataFrame, tracks: Mapping[str, Sequence[DayTrack]],
-                 member_grid: Mapping[str, Grid | None],
-                 rules_for_member: Callable[[str], Rules]) -> list[EventCheck]:
+def check_events(
+    events: pd.DataFrame,
+    tracks: Mapping[str, Sequence[DayTrack]],
+    member_grid: Mapping[str, Grid | None],
+    rules_for_member: Callable[[str], Rules],
+) -> list[EventCheck]:
     """Check event reports against the reporting members' tracks, grids and earlier reports.
 
     - ``EVENT_NO_TRACK``: no input fix of the member within ``max_gap_s`` of the event time.
@@ -263,8 +341,11 @@ def check_events(events: pd.DataFrame, tracks: Mapping[str, Sequence[DayTrack]],
     ids = events["event_id"].astype(str).to_numpy(dtype=object)
     members = events["member_id"].astype(str).to_numpy(dtype=object)
     category = events["category"].astype(str).to_numpy(dtype=object)
-    t_ns = events["time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(
-        np.int64) if n else np.zeros(0, np.int64)
+    t_ns = (
+        events["time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        if n
+        else np.zeros(0, np.int64)
+    )
     lon = events["lon"].to_numpy(dtype=float)
     lat = events["lat"].to_numpy(dtype=float)
     member_rules = {m: rules_for_member(m) for m in set(members.tolist())}
@@ -273,10 +354,13 @@ def check_events(events: pd.DataFrame, tracks: Mapping[str, Sequence[DayTrack]],
     by_code = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[by_code], np.arange(len(uniques) + 1))
     for c, member in enumerate(uniques):
-        rows = by_code[bounds[c]:bounds[c + 1]]
+        rows = by_code[bounds[c] : bounds[c + 1]]
         rules, grid = member_rules[member], member_grid.get(member)
-        proj = grid.projection if grid is not None else LocalProjection(
-            round(float(np.median(lon[rows])), 2), round(float(np.median(lat[rows])), 2))
+        proj = (
+            grid.projection
+            if grid is not None
+            else LocalProjection(round(float(np.median(lon[rows])), 2), round(float(np.median(lat[rows])), 2))
+        )
         x, y = proj.forward(lon[rows], lat[rows])
         x, y = np.atleast_1d(x), np.atleast_1d(y)
         fixes = _member_fixes(tracks.get(member, ()))
@@ -288,5 +372,9 @@ def check_events(events: pd.DataFrame, tracks: Mapping[str, Sequence[DayTrack]],
     rules_by_row = [member_rules[m] for m in members.tolist()]
     for row, flag in _duplicate_flags(ids, members, t_ns, lon, lat, category, rules_by_row).items():
         found[row].append(flag)
-    return [EventCheck(str(ids[k]), str(members[k]), _utc(t_ns[k]), float(lon[k]), float(lat[k]),
-                       str(category[k]), found[k]) for k in range(n)]
+    return [
+        EventCheck(
+            str(ids[k]), str(members[k]), _utc(t_ns[k]), float(lon[k]), float(lat[k]), str(category[k]), found[k]
+        )
+        for k in range(n)
+    ]

@@ -50,8 +50,8 @@ import numpy as np
 from geoverify.detectors.intervals import runs
 from geoverify.rules import Rules
 
-NEIGHBOURS = 4   # steps either side whose median speed is the local speed of a step
-STALE_M = 1.0    # fixes repeating a position within this distance (metres) report a frozen position
+NEIGHBOURS = 4  # steps either side whose median speed is the local speed of a step
+STALE_M = 1.0  # fixes repeating a position within this distance (metres) report a frozen position
 
 
 @dataclass
@@ -60,17 +60,17 @@ class GlitchRun:
 
     first: int
     last: int
-    reason: str           # stale, network, come_back, before_gap, cold_start
-    anchor: int           # the last good fix before the run (-1 when none)
+    reason: str  # stale, network, come_back, before_gap, cold_start
+    anchor: int  # the last good fix before the run (-1 when none)
 
 
 @dataclass
 class Glitches:
     """Result of :func:`find_glitches`."""
 
-    mask: np.ndarray                                   # one per fix: dropped as a glitch
+    mask: np.ndarray  # one per fix: dropped as a glitch
     runs: list[GlitchRun] = field(default_factory=list)
-    jumps: list[tuple[int, int]] = field(default_factory=list)   # (anchor, fix jumped to), unresolved
+    jumps: list[tuple[int, int]] = field(default_factory=list)  # (anchor, fix jumped to), unresolved
 
 
 def adjusted_distance(xa, ya, acc_a, xb, yb, acc_b) -> np.ndarray:
@@ -110,8 +110,9 @@ def local_speed(step_mps: np.ndarray, breaks: np.ndarray, step_m: np.ndarray) ->
     return out
 
 
-def find_glitches(x: np.ndarray, y: np.ndarray, t: np.ndarray, accuracy: np.ndarray, network: np.ndarray,
-                  rules: Rules) -> Glitches:
+def find_glitches(
+    x: np.ndarray, y: np.ndarray, t: np.ndarray, accuracy: np.ndarray, network: np.ndarray, rules: Rules
+) -> Glitches:
     """Position glitches and unresolved jumps of one day's fixes (see the module docstring).
 
     Parameters
@@ -189,8 +190,11 @@ def _limits(local: np.ndarray, rules: Rules) -> np.ndarray:
     """Per step, the speed (m/s) above which it is a jump: ``teleport_kmh``, or ``jump_speed_factor`` times
     the local speed where that is vehicle motion (faster than ``vehicle_kmh``)."""
     local = np.nan_to_num(local)
-    return np.where(local * 3.6 > rules.vehicle_kmh, np.maximum(rules.teleport_mps, rules.jump_speed_factor * local),
-                    rules.teleport_mps)
+    return np.where(
+        local * 3.6 > rules.vehicle_kmh,
+        np.maximum(rules.teleport_mps, rules.jump_speed_factor * local),
+        rules.teleport_mps,
+    )
 
 
 class _Resolver:
@@ -216,7 +220,7 @@ class _Resolver:
     def stale_from(self, a: int) -> int:
         """The first of the fixes up to ``a`` that repeat ``a``'s position within :data:`STALE_M` (frozen)."""
         start = int(self.run_first[self.run_id[a]])
-        good = start + np.flatnonzero(~self.out.mask[start:a + 1])
+        good = start + np.flatnonzero(~self.out.mask[start : a + 1])
         near = np.hypot(self.x[good] - self.x[a], self.y[good] - self.y[a]) <= STALE_M
         differ = np.flatnonzero(~near)
         return int(good[differ[-1] + 1]) if len(differ) else int(good[0])
@@ -233,12 +237,12 @@ class _Resolver:
 
     def drop_fixes(self, first: int, last: int, reason: str, anchor: int) -> None:
         """Drop the fixes ``first..last`` not dropped yet, one run per stretch between earlier glitches."""
-        fresh = ~self.out.mask[first:last + 1]
+        fresh = ~self.out.mask[first : last + 1]
         for a, b in runs(fresh):
             self.drop(first + a, first + b, reason, anchor)
 
     def drop(self, first: int, last: int, reason: str, anchor: int) -> None:
-        self.out.mask[first:last + 1] = True
+        self.out.mask[first : last + 1] = True
         self.out.runs.append(GlitchRun(first, last, reason, anchor))
 
     def resolve(self, b: int) -> None:

@@ -52,7 +52,7 @@ from geoverify.detectors.intervals import runs
 from geoverify.rules import Rules
 
 STILL, FOOT, CYCLE, VEHICLE, EXCLUDED = 0, 1, 2, 3, 4
-FOOT_KMH = 10.0          # walking and running pace; faster without a vehicle is cycling
+FOOT_KMH = 10.0  # walking and running pace; faster without a vehicle is cycling
 
 
 @dataclass
@@ -80,7 +80,7 @@ class Motion:
     state: np.ndarray
     rides: list[tuple[int, int]]
     weight_s: np.ndarray
-    fixes: tuple = field(repr=False, default=())        # (x, y, t, counted, rules) for the lazy parts
+    fixes: tuple = field(repr=False, default=())  # (x, y, t, counted, rules) for the lazy parts
 
     @cached_property
     def progress_mps(self) -> np.ndarray:
@@ -167,8 +167,9 @@ def _interp2(q: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray) -> tupl
     return x[i] + f * (x[i + 1] - x[i]), y[i] + f * (y[i + 1] - y[i])
 
 
-def ride_stretches(pace: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, rules: Rules,
-                   step_kmh: np.ndarray, quick: np.ndarray) -> list[tuple[int, int]]:
+def ride_stretches(
+    pace: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, rules: Rules, step_kmh: np.ndarray, quick: np.ndarray
+) -> list[tuple[int, int]]:
     """Vehicle stretches: ride-like runs joined across short pauses, fast for ``vehicle_min_s`` in all.
 
     Parameters
@@ -208,7 +209,7 @@ def ride_stretches(pace: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, ru
     fast_s = np.concatenate([[0.0], np.cumsum(np.where(counted & (quick * 3.6 > rules.vehicle_kmh), seg_dt, 0.0))])
     out = []
     for a, b in joined:
-        moving = np.flatnonzero(step_kmh[a:b + 1] > rules.ride_floor_kmh)
+        moving = np.flatnonzero(step_kmh[a : b + 1] > rules.ride_floor_kmh)
         if fast_s[b + 1] - fast_s[a] >= rules.vehicle_min_s and len(moving):
             out.append((a + int(moving[0]), a + int(moving[-1])))
     return out
@@ -233,10 +234,9 @@ def progress_speed(x: np.ndarray, y: np.ndarray, t: np.ndarray, bin_s: float) ->
 def _bins(x, y, t, bin_s):
     """Centres (x, y, t) of the fixes in each ``bin_s`` bin that holds any, and each fix's bin."""
     bins = np.floor((t - t[0]) / bin_s).astype(np.int64)
-    inverse = np.concatenate([[0], np.cumsum(bins[1:] != bins[:-1])])   # t increases: bins never go back
+    inverse = np.concatenate([[0], np.cumsum(bins[1:] != bins[:-1])])  # t increases: bins never go back
     count = np.bincount(inverse)
-    return (np.bincount(inverse, x) / count, np.bincount(inverse, y) / count, np.bincount(inverse, t) / count,
-            inverse)
+    return (np.bincount(inverse, x) / count, np.bincount(inverse, y) / count, np.bincount(inverse, t) / count, inverse)
 
 
 def coherent_motion(x: np.ndarray, y: np.ndarray, t: np.ndarray, counted: np.ndarray, rules: Rules) -> np.ndarray:

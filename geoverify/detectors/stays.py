@@ -30,13 +30,20 @@ NOISE_FLOOR_M = 10.0  # a still phone's fixes wander at least this far from thei
 class Stay:
     """A flagged stretch of fixes ``first..last`` (inclusive indices)."""
 
-    code: str            # "IDLE" or "LOOP"
+    code: str  # "IDLE" or "LOOP"
     first: int
     last: int
 
 
-def stay_windows(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray,
-                 radius_m: float, min_s: float, tables: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def stay_windows(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    breaks: np.ndarray,
+    radius_m: float,
+    min_s: float,
+    tables: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows of fixes ``first..last`` spanning ``min_s`` seconds within ``radius_m`` metres.
 
     One window per starting fix: from fix ``i`` to the first fix at least ``min_s`` later,
@@ -84,8 +91,9 @@ def stay_windows(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray
     return first, last
 
 
-def _spans(values: np.ndarray, first: np.ndarray, last: np.ndarray, tables: dict | None = None,
-           key: object = None) -> np.ndarray:
+def _spans(
+    values: np.ndarray, first: np.ndarray, last: np.ndarray, tables: dict | None = None, key: object = None
+) -> np.ndarray:
     """``max - min`` of ``values`` over each window ``[first, last]``: directly when the windows
     hold few fixes in all, else with a :class:`RangeTable` (O(n log n) to build, kept in
     ``tables[key]`` for the next call)."""
@@ -102,8 +110,16 @@ def _spans(values: np.ndarray, first: np.ndarray, last: np.ndarray, tables: dict
     return np.maximum.reduceat(window, offsets) - np.minimum.reduceat(window, offsets)
 
 
-def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, motion: Motion, rules: Rules,
-               site_x: np.ndarray | None = None, site_y: np.ndarray | None = None) -> list[Stay]:
+def find_stays(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    breaks: np.ndarray,
+    motion: Motion,
+    rules: Rules,
+    site_x: np.ndarray | None = None,
+    site_y: np.ndarray | None = None,
+) -> list[Stay]:
     """IDLE and LOOP stretches of one patrol.
 
     A window (see :func:`stay_windows`) is *still* when more than half of its time is still in
@@ -137,7 +153,7 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
     first, last = stay_windows(x, y, t, breaks, rules.idle_radius_m, rules.idle_min_s, tables)
     loop_first, loop_last = stay_windows(x, y, t, breaks, rules.loop_radius_m, rules.loop_min_s, tables)
     if not len(first) and not len(loop_first):
-        return []   # no stay window: the still test is never computed
+        return []  # no stay window: the still test is never computed
     still_s = np.concatenate([[0.0], np.cumsum(np.where(motion.still, motion.weight_s, 0.0))])
 
     def still_share(first, last):
@@ -151,10 +167,13 @@ def find_stays(x: np.ndarray, y: np.ndarray, t: np.ndarray, breaks: np.ndarray, 
         a, b = _trim_to_noise(x, y, a, b)
         if t[b] - t[a] < rules.idle_min_s:
             continue
-        idle_fixes[a:b + 1] = True
-        cx, cy = x[a:b + 1].mean(), y[a:b + 1].mean()
-        if (site_x is not None and len(site_x)
-                and np.min(np.hypot(site_x - cx, site_y - cy)) <= rules.site_visit_radius_m):
+        idle_fixes[a : b + 1] = True
+        cx, cy = x[a : b + 1].mean(), y[a : b + 1].mean()
+        if (
+            site_x is not None
+            and len(site_x)
+            and np.min(np.hypot(site_x - cx, site_y - cy)) <= rules.site_visit_radius_m
+        ):
             continue
         stays.append(Stay("IDLE", a, b))
 
@@ -172,7 +191,7 @@ def _trim_to_noise(x: np.ndarray, y: np.ndarray, a: int, b: int) -> tuple[int, i
     """Drop the walk in and out of a still stretch: keep from the first to the last fix within
     GPS noise of its centre (twice the median distance from the median point, at least
     :data:`NOISE_FLOOR_M`)."""
-    sx, sy = x[a:b + 1], y[a:b + 1]
+    sx, sy = x[a : b + 1], y[a : b + 1]
     d = np.hypot(sx - np.median(sx), sy - np.median(sy))
     near = np.flatnonzero(d <= max(2.0 * float(np.median(d)), NOISE_FLOOR_M))
     return a + int(near[0]), a + int(near[-1])
@@ -181,14 +200,15 @@ def _trim_to_noise(x: np.ndarray, y: np.ndarray, a: int, b: int) -> tuple[int, i
 def _split_at(spans: list[tuple[int, int]], starts: np.ndarray) -> list[tuple[int, int]]:
     out = []
     for first, last in spans:
-        cuts = np.flatnonzero(starts[first + 1:last + 1]).tolist()
+        cuts = np.flatnonzero(starts[first + 1 : last + 1]).tolist()
         edges = [first] + [first + 1 + c for c in cuts] + [last + 1]
         out += [(a, b - 1) for a, b in zip(edges[:-1], edges[1:]) if b - 1 > a]
     return out
 
 
-def stay_evidence(stay: Stay, x: np.ndarray, y: np.ndarray, t: np.ndarray, motion: Motion,
-                  accuracy: np.ndarray, rules: Rules) -> dict:
+def stay_evidence(
+    stay: Stay, x: np.ndarray, y: np.ndarray, t: np.ndarray, motion: Motion, accuracy: np.ndarray, rules: Rules
+) -> dict:
     """Figures of a stay for its flag: centre offset, radius, path length, speeds, thresholds."""
     sl = slice(stay.first, stay.last + 1)
     sx, sy = x[sl], y[sl]
@@ -200,11 +220,12 @@ def stay_evidence(stay: Stay, x: np.ndarray, y: np.ndarray, t: np.ndarray, motio
         "duration_s": round(float(t[stay.last] - t[stay.first]), 3),
         "fixes": int(stay.last - stay.first + 1),
         "radius_m": round(float(dist.max()), 1),
-        "rms_radius_m": round(float(np.sqrt(np.mean(dist ** 2))), 1),
+        "rms_radius_m": round(float(np.sqrt(np.mean(dist**2))), 1),
         "path_length_m": round(float(np.hypot(np.diff(sx), np.diff(sy)).sum()), 1),
         "median_motion_mps": round(float(np.median(motion.progress_mps[sl])), 3),
-        "still_share": round(float(np.sum(motion.weight_s[sl] * motion.still[sl])
-                                   / max(float(motion.weight_s[sl].sum()), 1e-9)), 3),
+        "still_share": round(
+            float(np.sum(motion.weight_s[sl] * motion.still[sl]) / max(float(motion.weight_s[sl].sum()), 1e-9)), 3
+        ),
         "median_accuracy_m": None if np.all(np.isnan(acc)) else round(float(np.nanmedian(acc)), 1),
         "radius_limit_m": rules.idle_radius_m if idle else rules.loop_radius_m,
         "min_duration_s": rules.idle_min_s if idle else rules.loop_min_s,

@@ -8,8 +8,9 @@ from geoverify.detectors.motion import Motion
 from geoverify.rules import Rules
 
 
-def vehicle_evidence(first: int, last: int, seg_len: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray,
-                     motion: Motion, rules: Rules) -> dict:
+def vehicle_evidence(
+    first: int, last: int, seg_len: np.ndarray, seg_dt: np.ndarray, counted: np.ndarray, motion: Motion, rules: Rules
+) -> dict:
     """Figures of one ride (segments ``first..last``, inclusive) for its flag.
 
     Durations in seconds, distances in metres, speeds in km/h: the stretch's duration and

@@ -97,10 +97,17 @@ class BatchContext:
         return {k: v for k, v in self.__dict__.items() if k not in ("by_member", "history_of")}
 
 
-def batch_context(grids: list[Grid], *, rules: RuleSet | None = None, tz: str = DEFAULT_TZ,
-                  now: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
-                  sites: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None,
-                  history: Sequence[DayTrack] = ()) -> BatchContext:
+def batch_context(
+    grids: list[Grid],
+    *,
+    rules: RuleSet | None = None,
+    tz: str = DEFAULT_TZ,
+    now: pd.Timestamp | None = None,
+    events: pd.DataFrame | None = None,
+    sites: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+    history: Sequence[DayTrack] = (),
+) -> BatchContext:
     """Build the shared context of a batch (see :func:`verify_batch` for the parameters)."""
     check_tz(tz)
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
@@ -109,12 +116,27 @@ def batch_context(grids: list[Grid], *, rules: RuleSet | None = None, tz: str = 
         times = events["time"]
         if isinstance(times.dtype, pd.DatetimeTZDtype):
             valid = times.notna().to_numpy()
-            frame = pd.DataFrame({"m": events["member_id"].astype(str).to_numpy(dtype=object)[valid],
-                                  "t": times[valid].dt.tz_convert("UTC").dt.tz_localize(None)
-                                  .to_numpy(dtype="datetime64[ns]").astype(np.int64)})
+            frame = pd.DataFrame(
+                {
+                    "m": events["member_id"].astype(str).to_numpy(dtype=object)[valid],
+                    "t": times[valid]
+                    .dt.tz_convert("UTC")
+                    .dt.tz_localize(None)
+                    .to_numpy(dtype="datetime64[ns]")
+                    .astype(np.int64),
+                }
+            )
             event_times = {str(m): g["t"].to_numpy() for m, g in frame.groupby("m", sort=False)}
-    return BatchContext(grids=list(grids), rules=rules or RuleSet(), tz=tz, now=now, reviews=dict(reviews or {}),
-                        sites_by_grid=_sites_by_grid(sites), event_times=event_times, history=list(history))
+    return BatchContext(
+        grids=list(grids),
+        rules=rules or RuleSet(),
+        tz=tz,
+        now=now,
+        reviews=dict(reviews or {}),
+        sites_by_grid=_sites_by_grid(sites),
+        event_times=event_times,
+        history=list(history),
+    )
 
 
 @dataclass
@@ -123,15 +145,15 @@ class MemberPart:
     cross-patrol phase needs (small: no fix table)."""
 
     patrols: list[Patrol] = field(default_factory=list)
-    tracks: list[DayTrack] = field(default_factory=list)                 # duplicate_summary of each day
+    tracks: list[DayTrack] = field(default_factory=list)  # duplicate_summary of each day
     event_tracks: dict[str, list[DayTrack]] = field(default_factory=dict)  # member → event_fixes
     warnings: list[tuple[tuple[dt.date, str], str]] = field(default_factory=list)
     fixes_read: int = 0
     fixes_kept: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
     unassigned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
-    parts: int = 1            # parts merged into this one
-    cpu_s: float = 0.0        # CPU seconds spent on them (set by the engine that ran them)
+    parts: int = 1  # parts merged into this one
+    cpu_s: float = 0.0  # CPU seconds spent on them (set by the engine that ran them)
 
 
 def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
@@ -164,26 +186,53 @@ def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
     kept_rows = np.flatnonzero(kept_mask)
     days = split_days(fixes, ctx.tz, max_gap[kept_rows], rows=kept_rows)
     rejected, unassigned = rejected_by_patrol(fixes, reasons, ctx.tz)
-    part = MemberPart(fixes_read=int(len(fixes)), fixes_kept=int(kept_mask.sum()),
-                      rejected=count_reasons(reasons), unassigned=unassigned)
+    part = MemberPart(
+        fixes_read=int(len(fixes)),
+        fixes_kept=int(kept_mask.sum()),
+        rejected=count_reasons(reasons),
+        unassigned=unassigned,
+    )
     member_tracks: dict[str, list[DayTrack]] = {}
     for member, date in sorted(set(days) | set(rejected), key=lambda k: (k[1], k[0])):
         # Each day's columns are let go once verified; only members with events keep their tracks.
         cols = days.pop((member, date), None) or _empty_columns()
-        track = DayTrack(member_id=member, date=date,
-                         rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols)
+        track = DayTrack(
+            member_id=member, date=date, rejected=rejected.get((member, date), dict.fromkeys(REJECT_REASONS, 0)), **cols
+        )
         results = []
         for grid in by_member.get(member) or (None,):
             grid_rules = rules.for_grid_type(grid.grid_type if grid else None)
-            results.append((verify_patrol(grid, track, grid_rules, reviews=ctx.reviews,
-                                          sites=ctx.sites_by_grid.get(grid.grid_id) if grid else None), grid))
+            results.append(
+                (
+                    verify_patrol(
+                        grid,
+                        track,
+                        grid_rules,
+                        reviews=ctx.reviews,
+                        sites=ctx.sites_by_grid.get(grid.grid_id) if grid else None,
+                    ),
+                    grid,
+                )
+            )
         patrol, grid = max(results, key=lambda r: r[0].in_grid_s)
         if grid is None:
-            part.warnings.append(((date, member), f"member {member} is assigned to no grid; patrol "
-                                  f"{patrol.patrol_id} has grid_id null and no in-grid time"))
+            part.warnings.append(
+                (
+                    (date, member),
+                    f"member {member} is assigned to no grid; patrol "
+                    f"{patrol.patrol_id} has grid_id null and no in-grid time",
+                )
+            )
         else:
-            _add_crs_mismatch(patrol, grid, track, ctx.grids, rules.for_grid_type(grid.grid_type), ctx.reviews,
-                              ctx.sites_by_grid.get(grid.grid_id))
+            _add_crs_mismatch(
+                patrol,
+                grid,
+                track,
+                ctx.grids,
+                rules.for_grid_type(grid.grid_type),
+                ctx.reviews,
+                ctx.sites_by_grid.get(grid.grid_id),
+            )
         part.patrols.append(patrol)
         if len(track.time_ns):
             part.tracks.append(duplicate_summary(track))
@@ -191,8 +240,7 @@ def verify_members(fixes: pd.DataFrame, ctx: BatchContext) -> MemberPart:
             member_tracks.setdefault(member, []).append(track)
     for member, tracks in member_tracks.items():
         if member in ctx.event_times:
-            part.event_tracks[member] = event_fixes(ctx.history_of.get(member, []) + tracks,
-                                                    ctx.event_times[member])
+            part.event_tracks[member] = event_fixes(ctx.history_of.get(member, []) + tracks, ctx.event_times[member])
     return part
 
 
@@ -234,10 +282,13 @@ def finish_batch(part: MemberPart, ctx: BatchContext, events: pd.DataFrame | Non
     """
     started = time.process_time()
     rules, by_member = ctx.rules, ctx.by_member
-    warnings = [f"member {member} is assigned to {len(assigned)} grids "
-                f"({', '.join(g.grid_id for g in assigned)}); each patrol is credited to the "
-                "grid where the member spent the most time"
-                for member, assigned in by_member.items() if len(assigned) > 1]
+    warnings = [
+        f"member {member} is assigned to {len(assigned)} grids "
+        f"({', '.join(g.grid_id for g in assigned)}); each patrol is credited to the "
+        "grid where the member spent the most time"
+        for member, assigned in by_member.items()
+        if len(assigned) > 1
+    ]
     warnings += [text for _, text in part.warnings]
     _add_duplicate_tracks(part.patrols, part.tracks, ctx.history, ctx.member_rules, ctx.reviews)
     grid_of: dict[str, Grid | None] = {}
@@ -246,24 +297,40 @@ def finish_batch(part: MemberPart, ctx: BatchContext, events: pd.DataFrame | Non
         patrol.settle_credit(rules.for_grid_type(grid.grid_type if grid else None))
         grid_of[patrol.member_id] = grid
     event_tracks = dict(part.event_tracks)
-    for member, tracks in ctx.history_of.items():   # members with stored days but no fixes in this batch
+    for member, tracks in ctx.history_of.items():  # members with stored days but no fixes in this batch
         if member not in event_tracks and member in ctx.event_times:
             event_tracks[member] = event_fixes(tracks, ctx.event_times[member])
     checked = _check_events(events, event_tracks, grid_of, by_member, ctx.member_rules, ctx.reviews)
-    summary = {"fixes_read": part.fixes_read, "fixes_kept": part.fixes_kept,
-               "fixes_rejected": dict(part.rejected), "rejected_without_member_or_time": dict(part.unassigned),
-               "patrols": len(part.patrols), "events": len(checked), "verified_at": ctx.now.isoformat()}
+    summary = {
+        "fixes_read": part.fixes_read,
+        "fixes_kept": part.fixes_kept,
+        "fixes_rejected": dict(part.rejected),
+        "rejected_without_member_or_time": dict(part.unassigned),
+        "patrols": len(part.patrols),
+        "events": len(checked),
+        "verified_at": ctx.now.isoformat(),
+    }
     if any(part.unassigned.values()):
-        warnings.append(f"{sum(part.unassigned.values())} rejected fix(es) have no usable member id or time and "
-                        "belong to no patrol; they are counted in summary.rejected_without_member_or_time")
+        warnings.append(
+            f"{sum(part.unassigned.values())} rejected fix(es) have no usable member id or time and "
+            "belong to no patrol; they are counted in summary.rejected_without_member_or_time"
+        )
     stats = {"parts": part.parts, "member_cpu_s": part.cpu_s, "cross_cpu_s": time.process_time() - started}
     return BatchResult(patrols=part.patrols, summary=summary, warnings=warnings, events=checked, stats=stats)
 
 
-def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | None = None,
-                 tz: str = DEFAULT_TZ, now: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
-                 sites: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None,
-                 history: Sequence[DayTrack] = ()) -> BatchResult:
+def verify_batch(
+    grids: list[Grid],
+    fixes: pd.DataFrame,
+    *,
+    rules: RuleSet | None = None,
+    tz: str = DEFAULT_TZ,
+    now: pd.Timestamp | None = None,
+    events: pd.DataFrame | None = None,
+    sites: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+    history: Sequence[DayTrack] = (),
+) -> BatchResult:
     """Verify every patrol in a fix table, in this process.
 
     The per-member phase (:func:`verify_members`) then the cross-patrol phase
@@ -298,16 +365,27 @@ def verify_batch(grids: list[Grid], fixes: pd.DataFrame, *, rules: RuleSet | Non
         Patrols sorted by date then member, checked events, a summary accounting for every
         fix, warnings.
     """
-    ctx = batch_context(grids, rules=rules, tz=tz, now=now, events=events, sites=sites, reviews=reviews,
-                        history=history)
+    ctx = batch_context(
+        grids, rules=rules, tz=tz, now=now, events=events, sites=sites, reviews=reviews, history=history
+    )
     return finish_batch(merge_parts([verify_members(fixes, ctx)]), ctx, events)
 
 
 def _empty_columns() -> dict:
-    return {"time_ns": np.zeros(0, np.int64), "lon": np.zeros(0), "lat": np.zeros(0),
-            "accuracy": np.zeros(0), "synthetic": np.zeros(0, bool), "source": np.zeros(0, object),
-            "line": np.zeros(0, np.int64), "mock": np.zeros(0, bool), "speed": np.zeros(0),
-            "device_id": np.zeros(0, object), "crs": np.zeros(0, object), "network": np.zeros(0, bool)}
+    return {
+        "time_ns": np.zeros(0, np.int64),
+        "lon": np.zeros(0),
+        "lat": np.zeros(0),
+        "accuracy": np.zeros(0),
+        "synthetic": np.zeros(0, bool),
+        "source": np.zeros(0, object),
+        "line": np.zeros(0, np.int64),
+        "mock": np.zeros(0, bool),
+        "speed": np.zeros(0),
+        "device_id": np.zeros(0, object),
+        "crs": np.zeros(0, object),
+        "network": np.zeros(0, bool),
+    }
 
 
 def _sites_by_grid(sites: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
@@ -316,20 +394,29 @@ def _sites_by_grid(sites: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
     return {str(grid_id): frame.reset_index(drop=True) for grid_id, frame in sites.groupby("grid_id", sort=False)}
 
 
-def _add_crs_mismatch(patrol: Patrol, grid: Grid, track: DayTrack, grids: list[Grid], rules: Rules,
-                      reviews: Mapping[str, str], sites: pd.DataFrame | None) -> None:
+def _add_crs_mismatch(
+    patrol: Patrol,
+    grid: Grid,
+    track: DayTrack,
+    grids: list[Grid],
+    rules: Rules,
+    reviews: Mapping[str, str],
+    sites: pd.DataFrame | None,
+) -> None:
     """Add CRS_MISMATCH to a patrol that mostly missed its grid, when reading it as GCJ-02 fixes that."""
     if patrol.kept == 0 or patrol.in_grid_s > (1.0 - rules.crs_mismatch_share) * (patrol.in_grid_s + patrol.outside_s):
         return
-    flag = check_crs_mismatch(grid, track, grids, rules,
-                              lambda converted: verify_patrol(grid, converted, rules, sites=sites))
+    flag = check_crs_mismatch(
+        grid, track, grids, rules, lambda converted: verify_patrol(grid, converted, rules, sites=sites)
+    )
     if flag is not None:
         flag.evidence["rule_version"] = rules.version
         patrol.add_flags(identify([flag], patrol.patrol_id, reviews))
 
 
-def _add_duplicate_tracks(patrols: list[Patrol], tracks: list[DayTrack], history: Sequence[DayTrack],
-                          member_rules, reviews: Mapping[str, str]) -> None:
+def _add_duplicate_tracks(
+    patrols: list[Patrol], tracks: list[DayTrack], history: Sequence[DayTrack], member_rules, reviews: Mapping[str, str]
+) -> None:
     """DUPLICATE_TRACK: one person carrying two phones, or a day replayed (see geoverify.detectors.duplicates)."""
     from geoverify.detectors.duplicates import find_duplicate_tracks
 

@@ -82,8 +82,9 @@ def measure_member_days(fixes: pd.DataFrame, ctx: BatchContext, keys: Iterable[K
     return part
 
 
-def find_replays(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
-                 history: Sequence[DayTrack] = ()) -> dict[Key, list]:
+def find_replays(
+    part: MemberPart, ctx: BatchContext, keys: Iterable[Key], history: Sequence[DayTrack] = ()
+) -> dict[Key, list]:
     """The replay half of DUPLICATE_TRACK for the measured member-days: each compared with its
     member's own days (among ``keys`` and ``history``) of the replay window before it.
 
@@ -97,14 +98,21 @@ def find_replays(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
     """
     wanted = set(keys)
     own = [t for t in part.tracks if (t.member_id, t.date) in wanted]
-    return find_duplicate_tracks(own, ctx.member_rules, kinds=("replay",),
-                                 history=[h for h in history if (h.member_id, h.date) not in wanted])
+    return find_duplicate_tracks(
+        own, ctx.member_rules, kinds=("replay",), history=[h for h in history if (h.member_id, h.date) not in wanted]
+    )
 
 
-def finish_member_days(part: MemberPart, ctx: BatchContext, keys: Iterable[Key], *,
-                       others: Sequence[DayTrack] = (), history: Sequence[DayTrack] = (),
-                       replays: dict[Key, list] | None = None,
-                       events: pd.DataFrame | None = None) -> MemberDays:
+def finish_member_days(
+    part: MemberPart,
+    ctx: BatchContext,
+    keys: Iterable[Key],
+    *,
+    others: Sequence[DayTrack] = (),
+    history: Sequence[DayTrack] = (),
+    replays: dict[Key, list] | None = None,
+    events: pd.DataFrame | None = None,
+) -> MemberDays:
     """Compare the measured member-days with their neighbours, settle their credit, check events.
 
     Parameters
@@ -132,8 +140,9 @@ def finish_member_days(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
     own = [t for t in part.tracks if (t.member_id, t.date) in wanted]
     neighbours = [t for t in others if (t.member_id, t.date) not in wanted]
     if replays is None:
-        found = find_duplicate_tracks(own + neighbours, ctx.member_rules,
-                                      history=[h for h in history if (h.member_id, h.date) not in wanted])
+        found = find_duplicate_tracks(
+            own + neighbours, ctx.member_rules, history=[h for h in history if (h.member_id, h.date) not in wanted]
+        )
     else:
         found = find_duplicate_tracks(own + neighbours, ctx.member_rules, kinds=("two_phones",))
         for key, flags in replays.items():
@@ -143,8 +152,10 @@ def finish_member_days(part: MemberPart, ctx: BatchContext, keys: Iterable[Key],
         mine = found.get(key, [])
         partners = {f.evidence["other_member_id"] for f in mine if f.evidence["kind"] == "two_phones"}
         for other in neighbours:
-            if other.date == key[1] and any(f.evidence["kind"] == "two_phones" and f.evidence["other_member_id"]
-                                            == key[0] for f in found.get((other.member_id, other.date), [])):
+            if other.date == key[1] and any(
+                f.evidence["kind"] == "two_phones" and f.evidence["other_member_id"] == key[0]
+                for f in found.get((other.member_id, other.date), [])
+            ):
                 partners.add(other.member_id)
         out.partners[key] = partners
     grid_of = {}

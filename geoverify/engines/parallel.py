@@ -37,7 +37,7 @@ PARTS_PER_WORKER = 4
 # beyond the fix table, so memory per fix stays flat however big the batch.
 PART_MAX_FIXES = 250_000
 
-_CONTEXT: BatchContext | None = None     # the context, in each pool worker
+_CONTEXT: BatchContext | None = None  # the context, in each pool worker
 
 
 def default_workers(n_fixes: int) -> int:
@@ -45,8 +45,7 @@ def default_workers(n_fixes: int) -> int:
     return (os.cpu_count() or 1) if n_fixes >= AUTO_MIN_FIXES else 1
 
 
-def split_by_member(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, str] | None = None
-                    ) -> list[pd.DataFrame]:
+def split_by_member(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, str] | None = None) -> list[pd.DataFrame]:
     """Split a fix table into at most ``n_parts`` parts, each holding all fixes of its members.
 
     Members are cut into parts of about equal fix counts, in order of their group (``group_of``,
@@ -57,8 +56,7 @@ def split_by_member(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, st
     return [fixes.iloc[rows] for rows in member_row_sets(fixes, n_parts, group_of)]
 
 
-def member_row_sets(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, str] | None = None
-                    ) -> list[np.ndarray]:
+def member_row_sets(fixes: pd.DataFrame, n_parts: int, group_of: Mapping[str, str] | None = None) -> list[np.ndarray]:
     """The row positions of each part of :func:`split_by_member` (nothing is copied)."""
     codes, uniques = pd.factorize(fixes["member_id"])
     n_parts = max(1, min(n_parts, len(uniques)))
@@ -126,8 +124,9 @@ def _part_task(fixes: pd.DataFrame | tuple[str, ...]) -> MemberPart:
     return _timed_part(fixes, _CONTEXT)
 
 
-def verify_local(fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, workers: int,
-                 events: pd.DataFrame | None = None) -> BatchResult:
+def verify_local(
+    fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, workers: int, events: pd.DataFrame | None = None
+) -> BatchResult:
     """Verify a batch on ``workers`` local processes (1: in this process).
 
     Parameters
@@ -178,8 +177,7 @@ def verify_local(fixes: pd.DataFrame | PartitionedFixes, ctx: BatchContext, *, w
     else:
         mp = multiprocessing.get_context("spawn")
     used = min(workers, n_tasks)
-    with ProcessPoolExecutor(max_workers=used, mp_context=mp, initializer=_init_worker,
-                             initargs=(ctx,)) as pool:
+    with ProcessPoolExecutor(max_workers=used, mp_context=mp, initializer=_init_worker, initargs=(ctx,)) as pool:
         parts = list(bounded_map(pool, _part_task, tasks, window=2 * used))
     result = finish_batch(merge_parts(parts), ctx, events)
     result.stats.update(engine="local", workers=used)
@@ -203,17 +201,27 @@ def connect(scheduler: str, timeout_s: float = 10.0):
     try:
         from distributed import Client
     except ImportError:
-        raise GeoverifyError("--engine dask needs dask.distributed, which is not installed: "
-                             "pip install 'geoverify[dask]'") from None
+        raise GeoverifyError(
+            "--engine dask needs dask.distributed, which is not installed: pip install 'geoverify[dask]'"
+        ) from None
     try:
         return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise GeoverifyError(f"cannot reach the Dask scheduler at {scheduler} within {timeout_s:g} s ({exc}); "
-                             "check the address and that dask-scheduler runs there") from None
+        raise GeoverifyError(
+            f"cannot reach the Dask scheduler at {scheduler} within {timeout_s:g} s ({exc}); "
+            "check the address and that dask-scheduler runs there"
+        ) from None
 
 
-def verify_dask(dataset: PartitionedFixes, ctx: BatchContext, *, scheduler: str, timeout_s: float = 10.0,
-                events: pd.DataFrame | None = None, client=None) -> BatchResult:
+def verify_dask(
+    dataset: PartitionedFixes,
+    ctx: BatchContext,
+    *,
+    scheduler: str,
+    timeout_s: float = 10.0,
+    events: pd.DataFrame | None = None,
+    client=None,
+) -> BatchResult:
     """Verify a partitioned fix table on a Dask cluster: one task per member bucket.
 
     The context is scattered to every worker once (``broadcast=True``); each task reads its
@@ -244,8 +252,10 @@ def verify_dask(dataset: PartitionedFixes, ctx: BatchContext, *, scheduler: str,
     try:
         shared = client.scatter(ctx, broadcast=True, hash=False)
         run = uuid.uuid4().hex
-        futures = [client.submit(_dask_part, files, shared, key=f"geoverify-part-{k}-{run}", pure=False)
-                   for k, files in enumerate(dataset.parts)]
+        futures = [
+            client.submit(_dask_part, files, shared, key=f"geoverify-part-{k}-{run}", pure=False)
+            for k, files in enumerate(dataset.parts)
+        ]
         parts = client.gather(futures)
         workers = len(client.scheduler_info().get("workers", {}))
     finally:

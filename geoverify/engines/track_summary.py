@@ -41,10 +41,23 @@ def duplicate_summary(track: DayTrack) -> DayTrack:
     """
     devices = sorted({str(d) for d in pd.unique(track.device_id) if d is not None and d == d})
     empty = np.zeros(0)
-    return DayTrack(member_id=track.member_id, date=track.date, time_ns=track.time_ns, lon=track.lon,
-                    lat=track.lat, accuracy=empty, synthetic=np.zeros(0, bool), source=np.zeros(0, object),
-                    line=np.zeros(0, np.int64), rejected={}, mock=np.zeros(0, bool), speed=empty,
-                    device_id=np.array(devices, dtype=object), crs=np.zeros(0, object), network=np.zeros(0, bool))
+    return DayTrack(
+        member_id=track.member_id,
+        date=track.date,
+        time_ns=track.time_ns,
+        lon=track.lon,
+        lat=track.lat,
+        accuracy=empty,
+        synthetic=np.zeros(0, bool),
+        source=np.zeros(0, object),
+        line=np.zeros(0, np.int64),
+        rejected={},
+        mock=np.zeros(0, bool),
+        speed=empty,
+        device_id=np.array(devices, dtype=object),
+        crs=np.zeros(0, object),
+        network=np.zeros(0, bool),
+    )
 
 
 def event_fixes(tracks: Sequence[DayTrack], event_ns: np.ndarray) -> list[DayTrack]:
@@ -88,6 +101,18 @@ def event_fixes(tracks: Sequence[DayTrack], event_ns: np.ndarray) -> list[DayTra
 
 
 def _subset(track: DayTrack, rows: np.ndarray) -> DayTrack:
-    per_fix = ("time_ns", "lon", "lat", "accuracy", "synthetic", "source", "line", "mock", "speed",
-               "device_id", "crs", "network")
+    per_fix = (
+        "time_ns",
+        "lon",
+        "lat",
+        "accuracy",
+        "synthetic",
+        "source",
+        "line",
+        "mock",
+        "speed",
+        "device_id",
+        "crs",
+        "network",
+    )
     return dataclasses.replace(track, **{name: np.asarray(getattr(track, name))[rows] for name in per_fix})

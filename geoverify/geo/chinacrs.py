@@ -209,9 +209,7 @@ def _crs_key(name: Any) -> str:
     key = name.strip().lower() if isinstance(name, str) else None
     if key not in CRS_NAMES:
         allowed = ", ".join(repr(n) for n in CRS_NAMES)
-        raise InputError(
-            f"unknown coordinate system {name!r}; expected one of {allowed} (case-insensitive)"
-        )
+        raise InputError(f"unknown coordinate system {name!r}; expected one of {allowed} (case-insensitive)")
     return key
 
 
@@ -228,9 +226,7 @@ def _convert(
     try:
         shape = np.broadcast_shapes(x.shape, crs_arr.shape)
     except ValueError:
-        raise InputError(
-            f"crs array of shape {crs_arr.shape} does not match points of shape {x.shape}"
-        ) from None
+        raise InputError(f"crs array of shape {crs_arr.shape} does not match points of shape {x.shape}") from None
     x = np.broadcast_to(x, shape).ravel().copy()
     y = np.broadcast_to(y, shape).ravel().copy()
     names = np.broadcast_to(crs_arr, shape).ravel()
@@ -253,9 +249,7 @@ def _convert(
     return x.reshape(shape), y.reshape(shape)
 
 
-def to_wgs84(
-    lon: ArrayLike, lat: ArrayLike, crs: str | ArrayLike
-) -> tuple[FloatArray, FloatArray]:
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert coordinates given in ``crs`` to WGS-84.
 
     Parameters
@@ -282,9 +276,7 @@ def to_wgs84(
     return _convert(lon, lat, crs, _TO_WGS84)
 
 
-def from_wgs84(
-    lon: ArrayLike, lat: ArrayLike, crs: str | ArrayLike
-) -> tuple[FloatArray, FloatArray]:
+def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert WGS-84 coordinates to ``crs``; the reverse of :func:`to_wgs84`.
 
     Parameters

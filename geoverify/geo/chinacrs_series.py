@@ -53,9 +53,7 @@ def _as_points(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     try:
         x, y = np.broadcast_arrays(x, y)
     except ValueError:
-        raise InputError(
-            f"longitude and latitude have incompatible shapes {x.shape} and {y.shape}"
-        ) from None
+        raise InputError(f"longitude and latitude have incompatible shapes {x.shape} and {y.shape}") from None
     return x.copy(), y.copy()
 
 
@@ -96,42 +94,58 @@ def _gcj_delta(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray
     # --- multiples of w = πx/60
     w = x * (np.pi / 60.0)
     s, c = np.sin(w), np.cos(w)
-    sx30 = 2.0 * s * c                                  # sin πx/30 (2w)
+    sx30 = 2.0 * s * c  # sin πx/30 (2w)
     s2, c2 = s * s, c * c
-    sx12 = s * ((16.0 * s2 - 20.0) * s2 + 5.0)          # sin πx/12 (5w)
+    sx12 = s * ((16.0 * s2 - 20.0) * s2 + 5.0)  # sin πx/12 (5w)
     cx12 = c * ((16.0 * c2 - 20.0) * c2 + 5.0)
-    s, c = 2.0 * sx12 * cx12, 1.0 - 2.0 * sx12 * sx12   # 10w
-    sx3, cx3 = 2.0 * s * c, 1.0 - 2.0 * s * s           # sin πx/3 (20w)
-    sx1 = sx3 * (3.0 - 4.0 * sx3 * sx3)                 # sin πx (60w)
+    s, c = 2.0 * sx12 * cx12, 1.0 - 2.0 * sx12 * sx12  # 10w
+    sx3, cx3 = 2.0 * s * c, 1.0 - 2.0 * s * s  # sin πx/3 (20w)
+    sx1 = sx3 * (3.0 - 4.0 * sx3 * sx3)  # sin πx (60w)
     cx1 = cx3 * (4.0 * cx3 * cx3 - 3.0)
-    sx2 = 2.0 * sx1 * cx1                               # sin 2πx (120w)
-    sx6 = sx2 * (3.0 - 4.0 * sx2 * sx2)                 # sin 6πx (360w)
+    sx2 = 2.0 * sx1 * cx1  # sin 2πx (120w)
+    sx6 = sx2 * (3.0 - 4.0 * sx2 * sx2)  # sin 6πx (360w)
 
     # --- multiples of v = πy/180
     v = y * (np.pi / 180.0)
     sv, cv = np.sin(v), np.cos(v)
-    sin_lat = sv * _COS35 + cv * _SIN35                 # φ = v + 35°
+    sin_lat = sv * _COS35 + cv * _SIN35  # φ = v + 35°
     cos_lat = cv * _COS35 - sv * _SIN35
-    s = sv * (3.0 - 4.0 * sv * sv)                      # 3v
+    s = sv * (3.0 - 4.0 * sv * sv)  # 3v
     c = cv * (4.0 * cv * cv - 3.0)
-    sy30 = 2.0 * s * c                                  # sin πy/30 (6v)
+    sy30 = 2.0 * s * c  # sin πy/30 (6v)
     s2, c2 = s * s, c * c
-    sy12 = s * ((16.0 * s2 - 20.0) * s2 + 5.0)          # sin πy/12 (15v)
+    sy12 = s * ((16.0 * s2 - 20.0) * s2 + 5.0)  # sin πy/12 (15v)
     cy12 = c * ((16.0 * c2 - 20.0) * c2 + 5.0)
-    s, c = 2.0 * sy12 * cy12, 1.0 - 2.0 * sy12 * sy12   # 30v
-    sy3 = 2.0 * s * c                                   # sin πy/3 (60v)
-    sy1 = sy3 * (3.0 - 4.0 * sy3 * sy3)                 # sin πy (180v)
+    s, c = 2.0 * sy12 * cy12, 1.0 - 2.0 * sy12 * sy12  # 30v
+    sy3 = 2.0 * s * c  # sin πy/3 (60v)
+    sy1 = sy3 * (3.0 - 4.0 * sy3 * sy3)  # sin πy (180v)
 
     common = (40.0 / 3.0) * (sx6 + sx2)
     sqrt_abs_x = np.sqrt(np.abs(x))
     xy = x * y
     t_lat = (
-        -100.0 + 2.0 * x + y * (3.0 + 0.2 * y) + 0.1 * xy + 0.2 * sqrt_abs_x + common
-        + (40.0 / 3.0) * sy1 + (80.0 / 3.0) * sy3 + (320.0 / 3.0) * sy12 + (640.0 / 3.0) * sy30
+        -100.0
+        + 2.0 * x
+        + y * (3.0 + 0.2 * y)
+        + 0.1 * xy
+        + 0.2 * sqrt_abs_x
+        + common
+        + (40.0 / 3.0) * sy1
+        + (80.0 / 3.0) * sy3
+        + (320.0 / 3.0) * sy12
+        + (640.0 / 3.0) * sy30
     )
     t_lon = (
-        300.0 + x * (1.0 + 0.1 * x) + 2.0 * y + 0.1 * xy + 0.1 * sqrt_abs_x + common
-        + (40.0 / 3.0) * sx1 + (80.0 / 3.0) * sx3 + 100.0 * sx12 + 200.0 * sx30
+        300.0
+        + x * (1.0 + 0.1 * x)
+        + 2.0 * y
+        + 0.1 * xy
+        + 0.1 * sqrt_abs_x
+        + common
+        + (40.0 / 3.0) * sx1
+        + (80.0 / 3.0) * sx3
+        + 100.0 * sx12
+        + 200.0 * sx30
     )
 
     magic = 1.0 - _EE * (sin_lat * sin_lat)
@@ -215,8 +229,7 @@ def _blocked(kernel: _Transform, x: FloatArray, y: FloatArray) -> tuple[FloatArr
     return ox, oy
 
 
-def _apply(lon: ArrayLike, lat: ArrayLike, kernel: _Transform, china_only: bool
-           ) -> tuple[FloatArray, FloatArray]:
+def _apply(lon: ArrayLike, lat: ArrayLike, kernel: _Transform, china_only: bool) -> tuple[FloatArray, FloatArray]:
     """Run ``kernel`` on the points that need converting; pass the others through unchanged."""
     x, y = _as_points(lon, lat)
     mask = _finite(x, y)

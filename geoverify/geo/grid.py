@@ -83,9 +83,11 @@ class Grid:
 
     def __getstate__(self):
         # Cached projected geometry and rasters are rebuilt on the other side of a pickle.
-        return {k: v for k, v in self.__dict__.items()
-                if k in ("grid_id", "geometry_wgs84", "name", "grid_type", "members", "properties",
-                          "centre")}
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k in ("grid_id", "geometry_wgs84", "name", "grid_type", "members", "properties", "centre")
+        }
 
     def __repr__(self) -> str:
         return f"Grid({self.grid_id!r}, type={self.grid_type!r}, members={list(self.members)})"
@@ -95,4 +97,5 @@ def _projector(projection: LocalProjection):
     def project(coords: np.ndarray) -> np.ndarray:
         x, y = projection.forward(coords[:, 0], coords[:, 1])
         return np.column_stack([x, y])
+
     return project

@@ -52,8 +52,9 @@ class LocalProjection:
 
     def inverse(self, x, y) -> tuple[np.ndarray, np.ndarray]:
         """Local metres back to WGS-84 lon, lat in degrees."""
-        return self._transformer.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float),
-                                           direction=TransformDirection.INVERSE)
+        return self._transformer.transform(
+            np.asarray(x, dtype=float), np.asarray(y, dtype=float), direction=TransformDirection.INVERSE
+        )
 
     def __reduce__(self):
         return (LocalProjection, (self.lon0, self.lat0))
@@ -71,4 +72,5 @@ def _transformer(lon0: float, lat0: float) -> Transformer:
     # A PROJ pipeline string needs no database look-up: ~0.1 ms to build, against ~15 ms for
     # Transformer.from_crs, which matters with thousands of grids.
     return Transformer.from_pipeline(
-        f"+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad +step {_tmerc(lon0, lat0)}")
+        f"+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad +step {_tmerc(lon0, lat0)}"
+    )

@@ -91,8 +91,7 @@ class Clearance:
         """Lower bound of the distance from points ``x, y`` to the boundary, metres."""
         minx, miny, maxx, maxy = self.bounds
         # Outside the polygon's bounding box, the distance to the box bounds it too.
-        to_box = np.hypot(np.maximum(np.maximum(minx - x, x - maxx), 0),
-                          np.maximum(np.maximum(miny - y, y - maxy), 0))
+        to_box = np.hypot(np.maximum(np.maximum(minx - x, x - maxx), 0), np.maximum(np.maximum(miny - y, y - maxy), 0))
         col, row, inside = self.raster.cell_of(x, y)
         in_field = np.where(inside, self.lower_bound[row, col], 0.0)
         return np.maximum(in_field, to_box)

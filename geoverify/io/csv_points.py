@@ -21,6 +21,8 @@ from geoverify.io.tables import PointTable, T, _to_pandas, check_rows, resolve_c
 
 # pyarrow reads CSV in blocks; a block must hold a whole line, so this bounds the longest line.
 _CSV_BLOCK_BYTES = 16 << 20
+
+
 def _sniff_delimiter(path: Path) -> str:
     with open(path, "rb") as fh:
         head = fh.readline(1 << 20)
@@ -28,6 +30,7 @@ def _sniff_delimiter(path: Path) -> str:
     counts = {d: text.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
+
 
 # Columns that are read as numbers directly when every value parses (the fast path).
 NUMERIC_COLUMNS = ("lon", "lat", "accuracy", "speed")
@@ -41,6 +44,7 @@ BOOL_FALSE = ("false", "False", "FALSE", "0", "no", "No", "NO", "n", "N", "f", "
 # Data lines looked at to decide whether times carry offsets and mock flags are plain words.
 _SNIFF_LINES = 200
 _OFFSET_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+
 
 def read_csv_table(path: Path, one_row_per_line: bool = True) -> PointTable:
     """Read a CSV (``,``, ``;`` or tab separated, UTF-8); numeric columns as float64 when they all
@@ -81,8 +85,12 @@ def read_csv_table(path: Path, one_row_per_line: bool = True) -> PointTable:
         _refuse_values_across_lines(frame, lines[: len(frame)], bad, source, quoted=_has_quote(path))
     return PointTable(frame=frame, lines=lines[: len(frame)], source=source, unsplittable=unsplittable)
 
-STRAY_QUOTE = ('a quote (") opens a field that is not closed on its line, so the field runs on over the '
-               "next lines; a track CSV holds one fix per line: remove the stray quote or close it")
+
+STRAY_QUOTE = (
+    'a quote (") opens a field that is not closed on its line, so the field runs on over the '
+    "next lines; a track CSV holds one fix per line: remove the stray quote or close it"
+)
+
 
 def _require_utf8(path: Path) -> None:
     """Refuse a file that is not UTF-8 text, naming the line of its first bad byte (read in 1 MiB pieces).
@@ -102,22 +110,32 @@ def _require_utf8(path: Path) -> None:
             except UnicodeDecodeError as exc:
                 # exc.object: the chunk after the few bytes of a character the last chunk began
                 line += exc.object.count(b"\n", 0, exc.start)
-                raise InputError(f"cannot read CSV: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}: "
-                                 f"{exc.reason}); save it as UTF-8", source=str(path), line=line) from None
+                raise InputError(
+                    f"cannot read CSV: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}: "
+                    f"{exc.reason}); save it as UTF-8",
+                    source=str(path),
+                    line=line,
+                ) from None
             line += chunk.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise InputError("cannot read CSV: it is not UTF-8 text (it ends inside a character); save it as "
-                             "UTF-8", source=str(path), line=line) from None
+            raise InputError(
+                "cannot read CSV: it is not UTF-8 text (it ends inside a character); save it as UTF-8",
+                source=str(path),
+                line=line,
+            ) from None
+
 
 def _has_quote(path: Path) -> bool:
     """Whether the file holds a double quote anywhere (read in 1 MiB pieces; about 10 ms per 64 MiB)."""
     with open(path, "rb") as fh:
         return any(b'"' in chunk for chunk in iter(lambda: fh.read(1 << 20), b""))
 
-def _refuse_values_across_lines(frame: pd.DataFrame, lines: np.ndarray, bad: list, source: str,
-                                quoted: bool = True) -> None:
+
+def _refuse_values_across_lines(
+    frame: pd.DataFrame, lines: np.ndarray, bad: list, source: str, quoted: bool = True
+) -> None:
     """Raise InputError naming the line where a quoted field runs over a line break.
 
     pyarrow lets a quote carry a field over line breaks (``newlines_in_values`` only covers
@@ -130,7 +148,7 @@ def _refuse_values_across_lines(frame: pd.DataFrame, lines: np.ndarray, bad: lis
             raise InputError(STRAY_QUOTE, source=source, line=number if number is not None and number > 0 else None)
     if not quoted:
         return
-    for position in range(frame.shape[1]):   # by position: a header may leave several columns unnamed
+    for position in range(frame.shape[1]):  # by position: a header may leave several columns unnamed
         column = frame.iloc[:, position]
         if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
             # Two substring searches in Arrow (no regular expression, no copy) rule most columns out.
@@ -150,6 +168,7 @@ def _refuse_values_across_lines(frame: pd.DataFrame, lines: np.ndarray, bad: lis
         if across.any():
             raise InputError(STRAY_QUOTE, source=source, line=int(lines[int(np.argmax(across))]))
 
+
 def _csv_plan(path: Path) -> tuple[str, list[dict[str, pa.DataType]]]:
     """The delimiter and the column types to try in turn (fast path first, all text last)."""
     delimiter = _sniff_delimiter(path)
@@ -157,13 +176,12 @@ def _csv_plan(path: Path) -> tuple[str, list[dict[str, pa.DataType]]]:
     _require_utf8(path)
     numeric = set(resolve_columns(names, NUMERIC_COLUMNS, str(path)).values())
     labels = set(resolve_columns(names, LABEL_COLUMNS, str(path)).values()) - numeric
-    types = {name: pa.float64() if name in numeric else LABEL_TYPE if name in labels else pa.string()
-             for name in names}
+    types = {name: pa.float64() if name in numeric else LABEL_TYPE if name in labels else pa.string() for name in names}
     fast = _fast_types(path, delimiter, names, str(path))
     return delimiter, ([{**types, **fast}] if fast else []) + [types, dict.fromkeys(names, pa.string())]
 
-def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T],
-                       max_rows: int | None = None) -> list[T] | None:
+
+def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T], max_rows: int | None = None) -> list[T] | None:
     """Read a CSV block by block (about 16 MiB of text each), handing each block's rows to
     ``convert`` as a :class:`PointTable` and keeping only what it returns, so that the file's
     text and pyarrow's table are never held whole. Types and fallbacks as
@@ -208,6 +226,7 @@ def read_csv_in_blocks(path: Path, convert: Callable[[PointTable], T],
         return parts if parts and not bad else None
     return None  # pragma: no cover - the last attempt returns or raises
 
+
 def _fast_types(path: Path, delimiter: str, names: list[str], source: str) -> dict[str, pa.DataType]:
     """pyarrow types for the time and mock columns when the first lines allow the fast path."""
     mapping = resolve_columns(names, ("time", "mock"), source)
@@ -232,6 +251,7 @@ def _fast_types(path: Path, delimiter: str, names: list[str], source: str) -> di
         out[mock_col] = pa.bool_()
     return out
 
+
 def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
     """Line numbers of rows pyarrow skipped, found by their text in file order (rare path)."""
     found, wanted = [], iter(texts)
@@ -246,6 +266,7 @@ def _locate_lines(path: Path, texts: list[str | None]) -> list[int]:
                 target = next(wanted, None)
     return found + [-1] * (len(texts) - len(found))
 
+
 def _header_names(path: Path, delimiter: str) -> list[str]:
     """The header's column names; refused (:class:`InputError` naming the limit) when the header
     line is longer than :data:`~geoverify.settings.MAX_CSV_HEADER_BYTES` or has more than
@@ -255,29 +276,38 @@ def _header_names(path: Path, delimiter: str) -> list[str]:
     with open(path, "rb") as fh:
         raw = fh.readline(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise InputError(f"the header (the first line) is longer than {max_bytes} bytes, the limit: a header "
-                         "names the columns, e.g. member_id,time,lon,lat; keep the columns geoverify reads",
-                         source=str(path), line=1)
+        raise InputError(
+            f"the header (the first line) is longer than {max_bytes} bytes, the limit: a header "
+            "names the columns, e.g. member_id,time,lon,lat; keep the columns geoverify reads",
+            source=str(path),
+            line=1,
+        )
     columns = raw.count(delimiter.encode()) + 1
     if columns > max_columns:
-        raise InputError(f"the header has {columns} columns; at most {max_columns} are read: keep the "
-                         "columns geoverify reads (e.g. member_id,time,lon,lat,accuracy) and drop the others",
-                         source=str(path), line=1)
+        raise InputError(
+            f"the header has {columns} columns; at most {max_columns} are read: keep the "
+            "columns geoverify reads (e.g. member_id,time,lon,lat,accuracy) and drop the others",
+            source=str(path),
+            line=1,
+        )
     try:
         head = raw.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        raise InputError(f"cannot read CSV: its header is not UTF-8 text ({exc}); save it as UTF-8",
-                         source=str(path), line=1) from None
+        raise InputError(
+            f"cannot read CSV: its header is not UTF-8 text ({exc}); save it as UTF-8", source=str(path), line=1
+        ) from None
     if not head.strip():
         raise InputError("the file is empty or its first line (the header) is blank", source=str(path))
     names = [n.strip().strip('"') for n in head.split(delimiter)]
     seen: set[str] = set()
     for name in names:
         if name.lower() in seen and name:
-            raise InputError(f"the header names column {name!r} more than once; name each column once",
-                             source=str(path), line=1)
+            raise InputError(
+                f"the header names column {name!r} more than once; name each column once", source=str(path), line=1
+            )
         seen.add(name.lower())
     return names
+
 
 def _read_csv(path: Path, delimiter: str, types: dict[str, pa.DataType]):
     """pyarrow's CSV reader; rows with the wrong number of fields are collected, not fatal."""
@@ -286,29 +316,39 @@ def _read_csv(path: Path, delimiter: str, types: dict[str, pa.DataType]):
         table = pacsv.read_csv(path, **_csv_options(delimiter, types, bad))
     return table, bad
 
+
 def _retry_or_raise(exc: pa.ArrowInvalid, path: Path, last: bool) -> None:
     """Return when a conversion error lets the read be tried again with fewer typed columns."""
     message = str(exc)
     if "invalid utf8" in message.lower():
-        raise InputError(f"cannot read CSV: it is not UTF-8 text ({message}); save it as UTF-8",
-                         source=str(path)) from None
+        raise InputError(
+            f"cannot read CSV: it is not UTF-8 text ({message}); save it as UTF-8", source=str(path)
+        ) from None
     if "conversion error" not in message.lower() or last:
         raise exc
 
+
 def _csv_options(delimiter: str, types: dict[str, pa.DataType], bad: list) -> dict:
     """pyarrow CSV options; rows with the wrong number of fields are appended to ``bad``."""
+
     def on_invalid_row(row) -> str:
         bad.append((row.number, row.text))
         return "skip"
 
     return {
         "read_options": pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding="utf8"),
-        "parse_options": pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row,
-                                            newlines_in_values=False),
-        "convert_options": pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
-                                                quoted_strings_can_be_null=False,
-                                                true_values=list(BOOL_TRUE), false_values=list(BOOL_FALSE)),
+        "parse_options": pacsv.ParseOptions(
+            delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=False
+        ),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=types,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            true_values=list(BOOL_TRUE),
+            false_values=list(BOOL_FALSE),
+        ),
     }
+
 
 @contextmanager
 def _csv_errors(path: Path):

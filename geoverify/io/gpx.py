@@ -15,8 +15,16 @@ from geoverify.io.tables import PointTable, normalise_crs_name
 from geoverify.schema import id_problem
 
 # Child elements of <trkpt> (or its <extensions>) that we read, by local name.
-_FIELDS = {"time": "time", "accuracy": "accuracy", "hacc": "accuracy", "horizontal_accuracy": "accuracy",
-           "speed": "speed", "provider": "provider", "mock": "mock", "device_id": "device_id"}
+_FIELDS = {
+    "time": "time",
+    "accuracy": "accuracy",
+    "hacc": "accuracy",
+    "horizontal_accuracy": "accuracy",
+    "speed": "speed",
+    "provider": "provider",
+    "mock": "mock",
+    "device_id": "device_id",
+}
 _CRS_ELEMENTS = ("crs", "coordinate_system")
 
 
@@ -60,12 +68,13 @@ class _TrackPointHandler(xml.sax.ContentHandler):
 
     def endElement(self, name):  # noqa: N802 -- SAX's method name
         local = _local(name)
-        if self._field is not None and (_FIELDS.get(local) == self._field or
-                                        (self._field == "__crs__" and local in _CRS_ELEMENTS)):
+        if self._field is not None and (
+            _FIELDS.get(local) == self._field or (self._field == "__crs__" and local in _CRS_ELEMENTS)
+        ):
             value = "".join(self._text).strip()
             if self._field == "__crs__":
                 self.declared = value
-            elif self._point is not None:   # always inside a trkpt: fields are only read there
+            elif self._point is not None:  # always inside a trkpt: fields are only read there
                 self._point[self._field] = value
             self._field = None
         if local == "trkpt":
@@ -99,9 +108,12 @@ def read_gpx_table(path: str | Path, member_id: str | None = None) -> PointTable
     if member_id is None:
         problem = id_problem(path.stem)
         if problem or not path.stem.strip():
-            raise InputError(f"the file name's stem {path.stem[:40]!r} is not a usable member id "
-                             f"({problem or 'it is blank'}); rename the file or give the member id "
-                             "(--member-id)", source=source)
+            raise InputError(
+                f"the file name's stem {path.stem[:40]!r} is not a usable member id "
+                f"({problem or 'it is blank'}); rename the file or give the member id "
+                "(--member-id)",
+                source=source,
+            )
     handler = _TrackPointHandler()
     parser = defusedxml.sax.make_parser()
     parser.forbid_dtd, parser.forbid_entities, parser.forbid_external = True, True, True
@@ -109,18 +121,20 @@ def read_gpx_table(path: str | Path, member_id: str | None = None) -> PointTable
     try:
         parser.parse(str(path))
     except defusedxml.DefusedXmlException as exc:
-        raise InputError(f"refused: the GPX declares a DTD, entities or external references ({exc}); "
-                         "export it again without a DOCTYPE", source=source) from None
+        raise InputError(
+            f"refused: the GPX declares a DTD, entities or external references ({exc}); "
+            "export it again without a DOCTYPE",
+            source=source,
+        ) from None
     except xml.sax.SAXParseException as exc:
-        raise InputError(f"not well-formed XML: {exc.getMessage()}", source=source,
-                         line=exc.getLineNumber()) from None
+        raise InputError(f"not well-formed XML: {exc.getMessage()}", source=source, line=exc.getLineNumber()) from None
     except FileNotFoundError:
         raise InputError("file not found", source=source) from None
-    frame = pd.DataFrame.from_records(handler.rows) if handler.rows else pd.DataFrame(
-        columns=["lon", "lat", "time"])
+    frame = pd.DataFrame.from_records(handler.rows) if handler.rows else pd.DataFrame(columns=["lon", "lat", "time"])
     if "time" not in frame.columns:
         frame["time"] = None
     frame["member_id"] = member_id if member_id is not None else path.stem
     declared = normalise_crs_name(handler.declared, source) if handler.declared else None
-    return PointTable(frame=frame, lines=np.asarray(handler.lines, dtype=np.int64), source=source,
-                      declared_crs=declared)
+    return PointTable(
+        frame=frame, lines=np.asarray(handler.lines, dtype=np.int64), source=source, declared_crs=declared
+    )

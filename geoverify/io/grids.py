@@ -31,10 +31,16 @@ GRID_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 MAX_GRID_VERTICES = 250_000
 
 
-GRID_FORMATS = ("grids are read from GeoJSON (.geojson, .json), GeoPackage (.gpkg) or Shapefile (.shp, or a .zip "
-                "holding one)")
-_FORMAT_NAMES = {".geojson": "a GeoJSON file", ".json": "a GeoJSON file", ".gpkg": "a GeoPackage",
-                 ".shp": "a Shapefile", ".zip": "a zipped Shapefile"}
+GRID_FORMATS = (
+    "grids are read from GeoJSON (.geojson, .json), GeoPackage (.gpkg) or Shapefile (.shp, or a .zip holding one)"
+)
+_FORMAT_NAMES = {
+    ".geojson": "a GeoJSON file",
+    ".json": "a GeoJSON file",
+    ".gpkg": "a GeoPackage",
+    ".shp": "a Shapefile",
+    ".zip": "a zipped Shapefile",
+}
 
 
 def _format_name(suffix: str) -> str:
@@ -45,8 +51,10 @@ def _unreadable(suffix: str, exc: Exception) -> str:
     """Why GDAL could not read a grid file, in plain words (driver internals, e.g. SQL, left out)."""
     name = _FORMAT_NAMES.get(suffix, "a grid file")
     if suffix == ".gpkg":
-        return ("is not a GeoPackage, or a damaged one (it could not be opened as a GeoPackage database); "
-                f"save the grids again from the GIS, or send them as GeoJSON; {GRID_FORMATS}")
+        return (
+            "is not a GeoPackage, or a damaged one (it could not be opened as a GeoPackage database); "
+            f"save the grids again from the GIS, or send them as GeoJSON; {GRID_FORMATS}"
+        )
     text = str(exc).split("; It might help", 1)[0].strip().rstrip(".")
     if "not recognized as being in a supported file format" in text or "not recognized as a supported" in text:
         return f"is not {name} (its content is not recognised as one); {GRID_FORMATS}"
@@ -74,15 +82,21 @@ def _check_table_size(path: Path, layer: str | None) -> None:
     except Exception:  # noqa: BLE001 -- a damaged file: read_file reports it
         return
     fields, features = len(info.get("fields", ())), max(int(info.get("features") or 0), 0)
-    advice = ("keep the properties geoverify reads (grid_id, name, grid_type, members) and a few others, "
-              "and drop the rest")
+    advice = (
+        "keep the properties geoverify reads (grid_id, name, grid_type, members) and a few others, and drop the rest"
+    )
     if fields > settings.MAX_TABLE_COLUMNS:
-        raise InputError(f"the grid file's features have {fields} distinct properties between them; at most "
-                         f"{settings.MAX_TABLE_COLUMNS} are read: {advice}", source=str(path))
+        raise InputError(
+            f"the grid file's features have {fields} distinct properties between them; at most "
+            f"{settings.MAX_TABLE_COLUMNS} are read: {advice}",
+            source=str(path),
+        )
     if fields * features > settings.MAX_TABLE_CELLS:
-        raise InputError(f"the grid file's {features} features have {fields} distinct properties between them, "
-                         f"{fields * features} values to lay out; at most {settings.MAX_TABLE_CELLS}: {advice}",
-                         source=str(path))
+        raise InputError(
+            f"the grid file's {features} features have {fields} distinct properties between them, "
+            f"{fields * features} values to lay out; at most {settings.MAX_TABLE_CELLS}: {advice}",
+            source=str(path),
+        )
 
 
 def _polygon_layer(path: Path) -> str | None:
@@ -95,7 +109,7 @@ def _polygon_layer(path: Path) -> str | None:
     """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # GDAL's notes on a file that is not a GeoPackage
+            warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's notes on a file that is not a GeoPackage
             layers = pyogrio.list_layers(path)
     except Exception:  # noqa: BLE001 -- a damaged file: read_file reports it
         return None
@@ -103,22 +117,30 @@ def _polygon_layer(path: Path) -> str | None:
     if polygons:
         return polygons[0]
     found = ", ".join(f"{name} ({kind or 'no geometry'})" for name, kind in layers[:10]) or "none"
-    raise InputError(f"the GeoPackage holds no polygon layer (layers: {found}); save the grids as a "
-                     "Polygon or MultiPolygon layer", source=str(path))
+    raise InputError(
+        f"the GeoPackage holds no polygon layer (layers: {found}); save the grids as a Polygon or MultiPolygon layer",
+        source=str(path),
+    )
 
 
 def _id_text(value, what: str, source: str, feature: int) -> str:
     """A grid or member id from a GIS attribute, as text; numbers keep their integer form."""
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value) or not float(value).is_integer() or abs(float(value)) >= 2**53:
-            raise InputError(f"{what} {value!r} is a number that cannot be kept exactly; write it as a "
-                             "string", source=source, feature=feature)
+            raise InputError(
+                f"{what} {value!r} is a number that cannot be kept exactly; write it as a string",
+                source=source,
+                feature=feature,
+            )
         value = int(value)
     text = str(value).strip()
     problem = id_problem(text)
     if problem:
-        raise InputError(f"{what} {text[:40]!r}{'…' if len(text) > 40 else ''} {problem}; use a short "
-                         "printable id", source=source, feature=feature)
+        raise InputError(
+            f"{what} {text[:40]!r}{'…' if len(text) > 40 else ''} {problem}; use a short printable id",
+            source=source,
+            feature=feature,
+        )
     return text
 
 
@@ -134,8 +156,9 @@ def _parse_members(value, source: str, grid_id: str, feature: int) -> tuple[str,
             try:
                 items = json.loads(text)
             except json.JSONDecodeError:
-                raise InputError(f"grid {grid_id!r}: 'members' looks like a JSON list but is not valid "
-                                 "JSON", source=source) from None
+                raise InputError(
+                    f"grid {grid_id!r}: 'members' looks like a JSON list but is not valid JSON", source=source
+                ) from None
         else:
             items = [text]
     else:
@@ -155,10 +178,20 @@ def _check_geojson_object(path: Path) -> None:
     with open(path, "rb") as fh:
         head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"{"):
-        kind = ("empty" if not head else "a JSON array" if head.startswith(b"[") else
-                "a JSON string" if head.startswith(b'"') else "not a JSON object")
-        raise InputError(f"the document is {kind}; a grid file is a GeoJSON FeatureCollection of Polygon "
-                         "features with a grid_id property", source=str(path))
+        kind = (
+            "empty"
+            if not head
+            else "a JSON array"
+            if head.startswith(b"[")
+            else "a JSON string"
+            if head.startswith(b'"')
+            else "not a JSON object"
+        )
+        raise InputError(
+            f"the document is {kind}; a grid file is a GeoJSON FeatureCollection of Polygon "
+            "features with a grid_id property",
+            source=str(path),
+        )
     check_json_file_depth(path)
 
 
@@ -180,10 +213,10 @@ def _declared_geojson_crs(path: Path) -> str | None:
     key, tail, mentioned = b'"coordinate_system"', b"", False
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
-            if key in tail + chunk[:len(key)] or key in chunk:
+            if key in tail + chunk[: len(key)] or key in chunk:
                 mentioned = True
                 break
-            tail = chunk[-len(key):]
+            tail = chunk[-len(key) :]
     if not mentioned:
         return None
     document = _geojson_document(path)
@@ -208,8 +241,11 @@ def _to_lonlat_frame(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
         frame = frame.to_crs(4326)
     minx, miny, maxx, maxy = frame.total_bounds if len(frame) else (0, 0, 0, 0)
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-        raise InputError("coordinates are not longitude/latitude and the file names no projected CRS; "
-                         "add a 'crs' member naming it or save the file in WGS-84 (EPSG:4326)", source=source)
+        raise InputError(
+            "coordinates are not longitude/latitude and the file names no projected CRS; "
+            "add a 'crs' member naming it or save the file in WGS-84 (EPSG:4326)",
+            source=source,
+        )
     if frame.crs is None:
         return frame.set_crs(4326)
     return frame if frame.crs.to_epsg() == 4326 or frame.crs.equals("OGC:CRS84") else frame.to_crs(4326)
@@ -217,19 +253,27 @@ def _to_lonlat_frame(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
 
 def _repair(geom: BaseGeometry | None, grid_id: str, source: str, feature: int):
     if not isinstance(geom, shapely.Geometry) or geom.is_empty:
-        raise GridGeometryError(f"grid {grid_id!r} has no geometry; give it a Polygon", source=source,
-                                feature=feature)
+        raise GridGeometryError(f"grid {grid_id!r} has no geometry; give it a Polygon", source=source, feature=feature)
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise GridGeometryError(f"grid {grid_id!r} is a {geom.geom_type}; grids must be Polygon or "
-                                "MultiPolygon", source=source, feature=feature)
+        raise GridGeometryError(
+            f"grid {grid_id!r} is a {geom.geom_type}; grids must be Polygon or MultiPolygon",
+            source=source,
+            feature=feature,
+        )
     vertices = shapely.get_num_coordinates(geom)
     if vertices > MAX_GRID_VERTICES:
         raise GridGeometryError(
             f"grid {grid_id!r} has {vertices:,} vertices, over the limit of {MAX_GRID_VERTICES:,}; simplify "
-            "it (e.g. ogr2ogr -simplify 0.00001, about 1 m) and load it again", source=source, feature=feature)
+            "it (e.g. ogr2ogr -simplify 0.00001, about 1 m) and load it again",
+            source=source,
+            feature=feature,
+        )
     if not np.isfinite(shapely.get_coordinates(geom)).all():
-        raise GridGeometryError(f"grid {grid_id!r} has NaN or infinite coordinates; fix the polygon in a GIS",
-                                source=source, feature=feature)
+        raise GridGeometryError(
+            f"grid {grid_id!r} has NaN or infinite coordinates; fix the polygon in a GIS",
+            source=source,
+            feature=feature,
+        )
     if geom.is_valid:
         return geom
     reason = shapely.is_valid_reason(geom)
@@ -248,9 +292,15 @@ def _repair(geom: BaseGeometry | None, grid_id: str, source: str, feature: int):
         raise GridGeometryError(
             f"grid {grid_id!r} is invalid ({reason}); repairing it would change its area from {before:,.0f} m² "
             f"to {after:,.0f} m², {pct} (over {MAX_REPAIR_AREA_CHANGE:.0%}); fix the polygon in a GIS",
-            source=source, feature=feature)
-    warnings.warn(f"{source}: grid {grid_id!r} was invalid ({reason}); repaired with make_valid, area "
-                  f"changed by {change:.3%} ({after - before:+.1f} m²)", GeoverifyWarning, stacklevel=3)
+            source=source,
+            feature=feature,
+        )
+    warnings.warn(
+        f"{source}: grid {grid_id!r} was invalid ({reason}); repaired with make_valid, area "
+        f"changed by {change:.3%} ({after - before:+.1f} m²)",
+        GeoverifyWarning,
+        stacklevel=3,
+    )
     return fixed
 
 
@@ -288,14 +338,20 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
         raise InputError("is a folder; give a grid file", source=source)
     suffix = path.suffix.lower()
     if suffix not in GRID_SUFFIXES:
-        raise InputError(f"{_format_name(suffix)} is not a grid format; {GRID_FORMATS}"
-                         + (" (a CSV holds no polygons: export the grids from the GIS as GeoJSON)"
-                            if suffix in (".csv", ".tsv") else ""), source=source)
+        raise InputError(
+            f"{_format_name(suffix)} is not a grid format; {GRID_FORMATS}"
+            + (
+                " (a CSV holds no polygons: export the grids from the GIS as GeoJSON)"
+                if suffix in (".csv", ".tsv")
+                else ""
+            ),
+            source=source,
+        )
     if _is_geojson(path):
         _check_geojson_object(path)
     if suffix == ".gpkg" and layer is None:
         layer = _polygon_layer(path)
-    if _is_geojson(path):   # properties are sparse only in GeoJSON: elsewhere the table is the file's size
+    if _is_geojson(path):  # properties are sparse only in GeoJSON: elsewhere the table is the file's size
         _check_table_size(path, layer)
     try:
         with warnings.catch_warnings():
@@ -306,8 +362,10 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
     except Exception as exc:  # noqa: BLE001 -- pyogrio/GDAL raise their own error types
         raise InputError(_unreadable(suffix, exc), source=source) from None
     if not isinstance(frame, gpd.GeoDataFrame):
-        raise InputError(f"the file holds no geometry, only a table of attributes; {GRID_FORMATS}, "
-                         "with Polygon features", source=source)
+        raise InputError(
+            f"the file holds no geometry, only a table of attributes; {GRID_FORMATS}, with Polygon features",
+            source=source,
+        )
     declared = _declared_geojson_crs(path) or (normalise_crs_name(crs, "--grids-crs") if crs else "wgs84")
     frame = _to_lonlat_frame(frame, source)
     if not len(frame):
@@ -315,8 +373,11 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
     columns = [c for c in frame.columns if c != frame.geometry.name]
     mapping = resolve_columns(columns, GRID_REQUIRED + GRID_OPTIONAL, source)
     if "grid_id" not in mapping:
-        raise InputError(f"grid file lacks a 'grid_id' property (found: {', '.join(columns) or 'none'}); "
-                         f"give every feature a unique grid_id{_not_a_feature_collection(path)}", source=source)
+        raise InputError(
+            f"grid file lacks a 'grid_id' property (found: {', '.join(columns) or 'none'}); "
+            f"give every feature a unique grid_id{_not_a_feature_collection(path)}",
+            source=source,
+        )
     grids: list[Grid] = []
     seen: dict[str, int] = {}
     for number, (_, row) in enumerate(frame.iterrows(), start=1):
@@ -325,20 +386,33 @@ def read_grids(path: str | Path, *, crs: str | None = None, layer: str | None = 
             raise InputError("has no grid_id; give every grid a unique grid_id", source=source, feature=number)
         grid_id = _id_text(raw_id, "grid_id", source, number)
         if grid_id in seen:
-            raise InputError(f"grid_id {grid_id!r} repeats feature {seen[grid_id]}; grid ids must be unique",
-                             source=source, feature=number)
+            raise InputError(
+                f"grid_id {grid_id!r} repeats feature {seen[grid_id]}; grid ids must be unique",
+                source=source,
+                feature=number,
+            )
         seen[grid_id] = number
         geom = row[frame.geometry.name]  # type: ignore[call-overload]  # pandas-stubs: a label is any Hashable
         if declared != "wgs84" and geom is not None:
             geom = shapely.transform(geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], declared)))
         geom = _repair(geom, grid_id, source, number)
+
         def text(key, row=row):
             value = row[mapping[key]] if key in mapping else None
             return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
         members = _parse_members(row[mapping["members"]], source, grid_id, number) if "members" in mapping else ()
         extra = {c: row[c] for c in columns if c not in mapping.values()}
-        grids.append(Grid(grid_id=grid_id, geometry_wgs84=geom, name=text("name"),
-                          grid_type=text("grid_type"), members=members, properties=extra))
+        grids.append(
+            Grid(
+                grid_id=grid_id,
+                geometry_wgs84=geom,
+                name=text("name"),
+                grid_type=text("grid_type"),
+                members=members,
+                properties=extra,
+            )
+        )
     if not grids:
         raise InputError("the grid file holds no features", source=source)
     return grids

@@ -31,8 +31,10 @@ class JsonTooDeep(InputError):
 
 
 def _depth_message(limit: int) -> str:
-    return (f"the JSON nests arrays and objects more than {limit} levels deep (the limit is {limit}; "
-            "a GeoJSON MultiPolygon needs 8): send the document without the extra nesting")
+    return (
+        f"the JSON nests arrays and objects more than {limit} levels deep (the limit is {limit}; "
+        "a GeoJSON MultiPolygon needs 8): send the document without the extra nesting"
+    )
 
 
 class _DepthScan:
@@ -107,7 +109,7 @@ def depth_within(chunks: Iterable[bytes], limit: int | None = None) -> bool:
 def _chunks(data: bytes) -> Iterable[bytes]:
     view = memoryview(data)
     for start in range(0, len(data), _CHUNK_BYTES):
-        yield view[start:start + _CHUNK_BYTES].tobytes()
+        yield view[start : start + _CHUNK_BYTES].tobytes()
 
 
 def _file_chunks(fh: BinaryIO) -> Iterable[bytes]:

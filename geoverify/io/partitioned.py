@@ -46,8 +46,11 @@ VERSION = 1
 NO_MEMBER = "none"
 # Text columns, kept as dictionaries (categoricals) as the readers return them.
 _TEXT = ["member_id", "provider", "device_id", "crs", "source"]
-_GEO = {"version": "1.0.0", "primary_column": "geometry",
-        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}}}
+_GEO = {
+    "version": "1.0.0",
+    "primary_column": "geometry",
+    "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}},
+}
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,9 @@ def is_partitioned(path: str | Path) -> bool:
     return (Path(path) / MARKER).is_file()
 
 
-def track_chunks(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
-                 member_id: str | None = None) -> Iterator[pd.DataFrame]:
+def track_chunks(
+    path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84", member_id: str | None = None
+) -> Iterator[pd.DataFrame]:
     """The fix tables of a track file or of a folder's track files, one file at a time (lazily),
     as :func:`geoverify.io.read_tracks` would concatenate them."""
     from geoverify.io.tracks import read_track_file, track_files
@@ -95,8 +99,14 @@ def track_chunks(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
         yield read_track_file(name, tz=tz, crs=crs, member_id=member_id)
 
 
-def write_partitioned(fixes: pd.DataFrame | Iterable[pd.DataFrame], out_dir: str | Path, *, buckets: int = 64,
-                      tz: str = DEFAULT_TZ, group_of: Mapping[str, str] | None = None) -> PartitionedFixes:
+def write_partitioned(
+    fixes: pd.DataFrame | Iterable[pd.DataFrame],
+    out_dir: str | Path,
+    *,
+    buckets: int = 64,
+    tz: str = DEFAULT_TZ,
+    group_of: Mapping[str, str] | None = None,
+) -> PartitionedFixes:
     """Write a fix table as hive-partitioned GeoParquet (``bucket=NNN/date=YYYY-MM-DD``).
 
     Parameters
@@ -126,8 +136,11 @@ def write_partitioned(fixes: pd.DataFrame | Iterable[pd.DataFrame], out_dir: str
         raise InputError(f"--buckets must be at least 1, not {buckets}")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("output folder exists and is not empty; give a new folder (the partitioned "
-                         "table is written whole, never appended to)", source=str(out))
+        raise InputError(
+            "output folder exists and is not empty; give a new folder (the partitioned "
+            "table is written whole, never appended to)",
+            source=str(out),
+        )
     chunks = [fixes] if isinstance(fixes, pd.DataFrame) else fixes
     out.mkdir(parents=True, exist_ok=True)
     total = 0
@@ -138,9 +151,23 @@ def write_partitioned(fixes: pd.DataFrame | Iterable[pd.DataFrame], out_dir: str
                 _write_chunk(chunk, out, k, total, buckets, tz, group_of)
                 total += len(chunk)
         texts = [str(w.message) for w in caught if issubclass(w.category, GeoverifyWarning)]
-        (out / MARKER).write_text(json.dumps({
-            "format": FORMAT, "version": VERSION, "buckets": buckets, "bucket_key": "grid" if group_of else "member",
-            "fixes": total, "tz": tz, "warnings": texts}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (out / MARKER).write_text(
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "buckets": buckets,
+                    "bucket_key": "grid" if group_of else "member",
+                    "fixes": total,
+                    "tz": tz,
+                    "warnings": texts,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     except (OSError, GeoverifyError) as exc:
         shutil.rmtree(out, ignore_errors=True)
         if isinstance(exc, GeoverifyError):
@@ -151,10 +178,12 @@ def write_partitioned(fixes: pd.DataFrame | Iterable[pd.DataFrame], out_dir: str
     return open_partitioned(out, warn=False)
 
 
-def _write_chunk(fixes: pd.DataFrame, out: Path, k: int, first_seq: int, buckets: int, tz: str,
-                 group_of: Mapping[str, str] | None) -> None:
-    key = pd.DataFrame({"b": member_bucket(fixes["member_id"], buckets, group_of),
-                        "d": _local_dates(fixes["time"], tz)})
+def _write_chunk(
+    fixes: pd.DataFrame, out: Path, k: int, first_seq: int, buckets: int, tz: str, group_of: Mapping[str, str] | None
+) -> None:
+    key = pd.DataFrame(
+        {"b": member_bucket(fixes["member_id"], buckets, group_of), "d": _local_dates(fixes["time"], tz)}
+    )
     table = _arrow_table(fixes, first_seq)
     b: int
     d: object
@@ -200,23 +229,33 @@ def open_partitioned(path: str | Path, *, warn: bool = True) -> PartitionedFixes
     InputError
         When the folder has no marker file, or a marker of another format or version.
     """
-    path = Path(path).absolute()       # tasks on other machines read the same absolute paths
+    path = Path(path).absolute()  # tasks on other machines read the same absolute paths
     marker = path / MARKER
     try:
         meta = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"not a partitioned fix table ({MARKER} missing or unreadable: {exc}); write one with "
-                         "'geoverify partition --tracks FILE --out DIR'", source=str(path)) from None
+        raise InputError(
+            f"not a partitioned fix table ({MARKER} missing or unreadable: {exc}); write one with "
+            "'geoverify partition --tracks FILE --out DIR'",
+            source=str(path),
+        ) from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise InputError(f"{MARKER} names format {meta.get('format')!r} version {meta.get('version')!r}; this "
-                         f"geoverify reads {FORMAT!r} version {VERSION}: partition the input again",
-                         source=str(path))
-    parts = tuple(tuple(str(f) for f in sorted(b.glob("date=*/*.parquet")))
-                  for b in sorted(path.glob("bucket=*")) if b.is_dir())
+        raise InputError(
+            f"{MARKER} names format {meta.get('format')!r} version {meta.get('version')!r}; this "
+            f"geoverify reads {FORMAT!r} version {VERSION}: partition the input again",
+            source=str(path),
+        )
+    parts = tuple(
+        tuple(str(f) for f in sorted(b.glob("date=*/*.parquet"))) for b in sorted(path.glob("bucket=*")) if b.is_dir()
+    )
     for text in meta.get("warnings", []) if warn else ():
         warnings.warn(text, GeoverifyWarning, stacklevel=2)
-    return PartitionedFixes(path=path, parts=tuple(p for p in parts if p), fixes=int(meta.get("fixes", 0)),
-                            warnings=tuple(meta.get("warnings", [])))
+    return PartitionedFixes(
+        path=path,
+        parts=tuple(p for p in parts if p),
+        fixes=int(meta.get("fixes", 0)),
+        warnings=tuple(meta.get("warnings", [])),
+    )
 
 
 def read_part(files: tuple[str, ...] | list[str]) -> pd.DataFrame:
@@ -235,6 +274,7 @@ def read_part(files: tuple[str, ...] | list[str]) -> pd.DataFrame:
             raise InputError(f"cannot read partition: {exc}", source=str(name)) from None
     if not tables:
         from geoverify.io.tracks import empty_fixes
+
         return empty_fixes()
     table = pa.concat_tables(tables).unify_dictionaries()
     table = table.take(pc.sort_indices(table["seq"]))

@@ -44,11 +44,11 @@ def read_geojson_points(path: Path, kind: str) -> PointTable:
         raise InputError(f"not valid JSON ({exc})", source=source, line=line) from None
     return geojson_points_table(document, source, kind)
 
+
 def geojson_points_table(document: object, source: str, kind: str) -> PointTable:
     """The :func:`read_geojson_points` table of an already parsed GeoJSON document."""
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
-        raise InputError(f"a {kind} GeoJSON file must be a FeatureCollection of Point features",
-                         source=source)
+        raise InputError(f"a {kind} GeoJSON file must be a FeatureCollection of Point features", source=source)
     features = document.get("features")
     if not isinstance(features, list):
         raise InputError("'features' must be a list", source=source)
@@ -67,8 +67,9 @@ def geojson_points_table(document: object, source: str, kind: str) -> PointTable
         if geometry is not None:
             if not isinstance(geometry, dict) or geometry.get("type") != "Point":
                 gtype = geometry.get("type") if isinstance(geometry, dict) else type(geometry).__name__
-                raise InputError(f"geometry is {gtype}; a {kind} file holds Point features only",
-                                 source=source, feature=number)
+                raise InputError(
+                    f"geometry is {gtype}; a {kind} file holds Point features only", source=source, feature=number
+                )
             coords = geometry.get("coordinates")
             if isinstance(coords, list) and len(coords) >= 2:
                 lon, lat = coords[0], coords[1]
@@ -84,8 +85,15 @@ def geojson_points_table(document: object, source: str, kind: str) -> PointTable
         row["lon"], row["lat"] = lon, lat
         rows.append(row)
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["lon", "lat"])
-    return PointTable(frame=frame, lines=np.arange(1, len(rows) + 1, dtype=np.int64), source=source,
-                      declared_crs=declared, position_unit="feature", other_columns=list(other))
+    return PointTable(
+        frame=frame,
+        lines=np.arange(1, len(rows) + 1, dtype=np.int64),
+        source=source,
+        declared_crs=declared,
+        position_unit="feature",
+        other_columns=list(other),
+    )
+
 
 def _geojson_declared_crs(document: dict, source: str) -> str | None:
     if "coordinate_system" in document:
@@ -96,6 +104,7 @@ def _geojson_declared_crs(document: dict, source: str) -> str | None:
         if name is not None:
             return normalise_crs_name(name, source)
     return None
+
 
 def read_parquet_table(path: Path) -> PointTable:
     """Read a Parquet or GeoParquet file; a WKB ``geometry`` column of points gives lon/lat.
@@ -108,11 +117,18 @@ def read_parquet_table(path: Path) -> PointTable:
     if len(parts) == 1:
         return parts[0]
     frame = pd.concat([p.frame for p in parts], ignore_index=True)
-    return PointTable(frame=frame, lines=np.arange(1, len(frame) + 1, dtype=np.int64), source=str(path),
-                      position_unit="row", other_columns=parts[0].other_columns)
+    return PointTable(
+        frame=frame,
+        lines=np.arange(1, len(frame) + 1, dtype=np.int64),
+        source=str(path),
+        position_unit="row",
+        other_columns=parts[0].other_columns,
+    )
 
-def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
-                           block_rows: int = 1 << 18, max_rows: int | None = None) -> list[T]:
+
+def read_parquet_in_blocks(
+    path: Path, convert: Callable[[PointTable], T], block_rows: int = 1 << 18, max_rows: int | None = None
+) -> list[T]:
     """Read a (Geo)Parquet file about ``block_rows`` rows at a time, handing each block to
     ``convert`` as a :class:`PointTable` (positions are row numbers from 1) and keeping only what
     it returns, so that the file's Arrow table is never held whole.
@@ -126,8 +142,12 @@ def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
         check_rows(handle.metadata.num_rows, max_rows)
         names = handle.schema_arrow.names
         labels = list(resolve_columns(names, LABEL_COLUMNS, source).values())
-        labels = [name for name in labels if pa.types.is_string(handle.schema_arrow.field(name).type)
-                  or pa.types.is_large_string(handle.schema_arrow.field(name).type)]
+        labels = [
+            name
+            for name in labels
+            if pa.types.is_string(handle.schema_arrow.field(name).type)
+            or pa.types.is_large_string(handle.schema_arrow.field(name).type)
+        ]
         handle = pq.ParquetFile(path, read_dictionary=labels)
         decode_wkb = "geometry" in names and not {"lon", "lat"} & {c.lower() for c in names}
         # Only the columns a reader may use are read: a column costs memory for every row, and a
@@ -148,8 +168,17 @@ def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
             del table
             if lon is not None:
                 frame["lon"], frame["lat"] = lon, lat
-            parts.append(convert(PointTable(frame=frame, source=source, position_unit="row", other_columns=other,
-                                            lines=np.arange(row, row + len(frame), dtype=np.int64))))
+            parts.append(
+                convert(
+                    PointTable(
+                        frame=frame,
+                        source=source,
+                        position_unit="row",
+                        other_columns=other,
+                        lines=np.arange(row, row + len(frame), dtype=np.int64),
+                    )
+                )
+            )
             row += len(frame)
             del frame
             pa.default_memory_pool().release_unused()  # the block's Arrow buffers, before the next
@@ -159,21 +188,32 @@ def read_parquet_in_blocks(path: Path, convert: Callable[[PointTable], T],
         raise InputError(f"cannot read Parquet: {exc}", source=source) from None
     if not parts:  # no rows: an empty table with the file's columns
         frame = _to_pandas(handle.schema_arrow.empty_table().select(wanted))
-        parts.append(convert(PointTable(frame=frame, source=source, position_unit="row", other_columns=other,
-                                        lines=np.zeros(0, dtype=np.int64))))
+        parts.append(
+            convert(
+                PointTable(
+                    frame=frame,
+                    source=source,
+                    position_unit="row",
+                    other_columns=other,
+                    lines=np.zeros(0, dtype=np.int64),
+                )
+            )
+        )
     return parts
+
 
 # A little-endian 2D WKB point: byte order 1, type 1 (uint32), then x and y as float64.
 _WKB_POINT_BYTES = 21
 _WKB_POINT_HEAD = np.array([1, 1, 0, 0, 0], dtype=np.uint8)
 
+
 def _wkb_points(column: pa.Array, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Lon and lat of a WKB column of points (NaN for a null or empty point)."""
     n = len(column)
     if n and column.null_count == 0 and pa.types.is_binary(column.type):
-        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset:column.offset + n + 1]
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + n + 1]
         if offsets[-1] - offsets[0] == n * _WKB_POINT_BYTES and np.all(np.diff(offsets) == _WKB_POINT_BYTES):
-            data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+            data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
             rows = data.reshape(n, _WKB_POINT_BYTES)
             if bool((rows[:, :5] == _WKB_POINT_HEAD).all()):
                 xy = np.ascontiguousarray(rows[:, 5:]).view("<f8")
@@ -186,6 +226,7 @@ def _wkb_points(column: pa.Array, source: str) -> tuple[np.ndarray, np.ndarray]:
         first = int(np.flatnonzero((types != 0) & (types != -1))[0]) + 1
         raise InputError("geometry is not a Point; a track table holds points", source=source, line=first)
     return shapely.get_x(geoms), shapely.get_y(geoms)
+
 
 def read_point_table(path: str | Path, kind: str) -> PointTable:
     """Read any supported point file (CSV, GeoJSON, Parquet) by its suffix."""
@@ -201,5 +242,8 @@ def read_point_table(path: str | Path, kind: str) -> PointTable:
         return read_geojson_points(path, kind)
     if suffix in PARQUET_SUFFIXES:
         return read_parquet_table(path)
-    raise InputError(f"unknown file type {suffix!r} for a {kind} file; use .csv, .geojson, .parquet"
-                     + (" or .gpx" if kind == "track" else ""), source=str(path))
+    raise InputError(
+        f"unknown file type {suffix!r} for a {kind} file; use .csv, .geojson, .parquet"
+        + (" or .gpx" if kind == "track" else ""),
+        source=str(path),
+    )

@@ -25,12 +25,14 @@ def _first_bad(mask: np.ndarray, table: PointTable, message: str) -> None:
         raise InputError(message + extra, source=table.source, **kwargs)
 
 
-def _strict_table(path: str | Path, kind: str, required: tuple[str, ...], optional: tuple[str, ...],
-                  crs: str) -> tuple[PointTable, dict[str, pd.Series]]:
+def _strict_table(
+    path: str | Path, kind: str, required: tuple[str, ...], optional: tuple[str, ...], crs: str
+) -> tuple[PointTable, dict[str, pd.Series]]:
     table = read_point_table(path, kind)
     if table.unsplittable:
-        raise InputError("has the wrong number of fields; fix that line", source=table.source,
-                         line=table.unsplittable[0])
+        raise InputError(
+            "has the wrong number of fields; fix that line", source=table.source, line=table.unsplittable[0]
+        )
     columns = list(table.frame.columns)
     mapping = resolve_columns(columns, required + optional, table.source)
     require_columns(mapping, required, columns + table.other_columns, table.source, kind)
@@ -43,8 +45,11 @@ def _strict_table(path: str | Path, kind: str, required: tuple[str, ...], option
         raw[name] = text
     lon = pd.to_numeric(raw["lon"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     lat = pd.to_numeric(raw["lat"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    _first_bad(~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
-               | ((lon == 0) & (lat == 0)), table, f"{kind} has no valid lon/lat")
+    _first_bad(
+        ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90) | ((lon == 0) & (lat == 0)),
+        table,
+        f"{kind} has no valid lon/lat",
+    )
     declared = table.declared_crs or normalise_crs_name(crs, "--crs")
     if declared != "wgs84":
         lon, lat = to_wgs84(lon, lat, declared)
@@ -71,16 +76,26 @@ def read_events(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84") -
     times = parse_times(raw["time"], tz)
     _first_bad(times.isna().to_numpy(), table, "event time is not an ISO 8601 time")
     ids = raw["event_id"]
-    _first_bad(pd.DataFrame({"m": raw["member_id"], "e": ids}).duplicated().to_numpy(dtype=bool), table,
-               "event_id repeats an earlier event of the same member")
+    _first_bad(
+        pd.DataFrame({"m": raw["member_id"], "e": ids}).duplicated().to_numpy(dtype=bool),
+        table,
+        "event_id repeats an earlier event of the same member",
+    )
     n = len(ids)
-    frame = pd.DataFrame({
-        "event_id": ids, "member_id": raw["member_id"], "time": times, "lon": raw["lon"], "lat": raw["lat"],
-        "category": raw["category"],
-        "photo_sha256": raw.get("photo_sha256", pd.Series([None] * n, dtype="string")).astype("string"),
-        "description": raw.get("description", pd.Series([None] * n, dtype="string")).astype("string"),
-        "source": table.source, "line": table.lines,
-    })
+    frame = pd.DataFrame(
+        {
+            "event_id": ids,
+            "member_id": raw["member_id"],
+            "time": times,
+            "lon": raw["lon"],
+            "lat": raw["lat"],
+            "category": raw["category"],
+            "photo_sha256": raw.get("photo_sha256", pd.Series([None] * n, dtype="string")).astype("string"),
+            "description": raw.get("description", pd.Series([None] * n, dtype="string")).astype("string"),
+            "source": table.source,
+            "line": table.lines,
+        }
+    )
     return frame
 
 
@@ -98,10 +113,20 @@ def read_sites(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
     _first_bad(raw["site_id"].duplicated().to_numpy(dtype=bool), table, "site_id repeats an earlier site")
     tier = raw.get("tier", pd.Series([None] * n, dtype="string")).astype("string").str.strip().str.lower()
     tier = tier.mask(tier == "")
-    _first_bad((~tier.isna() & ~tier.isin(SITE_TIERS)).to_numpy(dtype=bool), table,
-               f"tier must be one of {', '.join(SITE_TIERS)} or empty")
-    return pd.DataFrame({
-        "site_id": raw["site_id"], "grid_id": raw["grid_id"], "lon": raw["lon"], "lat": raw["lat"],
-        "tier": tier, "name": raw.get("name", pd.Series([None] * n, dtype="string")).astype("string"),
-        "source": table.source, "line": table.lines,
-    })
+    _first_bad(
+        (~tier.isna() & ~tier.isin(SITE_TIERS)).to_numpy(dtype=bool),
+        table,
+        f"tier must be one of {', '.join(SITE_TIERS)} or empty",
+    )
+    return pd.DataFrame(
+        {
+            "site_id": raw["site_id"],
+            "grid_id": raw["grid_id"],
+            "lon": raw["lon"],
+            "lat": raw["lat"],
+            "tier": tier,
+            "name": raw.get("name", pd.Series([None] * n, dtype="string")).astype("string"),
+            "source": table.source,
+            "line": table.lines,
+        }
+    )

@@ -25,6 +25,7 @@ GEOJSON_SUFFIXES = (".geojson", ".json")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet", ".pq")
 T = TypeVar("T")
 
+
 @dataclass
 class PointTable:
     """Rows of one point file under the spec's column names."""
@@ -37,17 +38,28 @@ class PointTable:
     position_unit: str = "line"  # "line" or "feature"
     other_columns: list[str] = field(default_factory=list)  # names seen but not read (GeoJSON, Parquet)
 
+
 def normalise_crs_name(value: object, where: str) -> str:
     """Map a declared coordinate system name to one of ``COORDINATE_SYSTEMS``."""
     text = str(value).strip().lower().replace("-", "").replace("_", "")
-    names = {"wgs84": "wgs84", "epsg4326": "wgs84", "crs84": "wgs84", "ogc:crs84": "wgs84",
-             "urn:ogc:def:crs:ogc:1.3:crs84": "wgs84", "urn:ogc:def:crs:epsg::4326": "wgs84",
-             "gcj02": "gcj02", "gcj": "gcj02", "mars": "gcj02", "bd09": "bd09", "bd09ll": "bd09",
-             "baidu": "bd09"}
+    names = {
+        "wgs84": "wgs84",
+        "epsg4326": "wgs84",
+        "crs84": "wgs84",
+        "ogc:crs84": "wgs84",
+        "urn:ogc:def:crs:ogc:1.3:crs84": "wgs84",
+        "urn:ogc:def:crs:epsg::4326": "wgs84",
+        "gcj02": "gcj02",
+        "gcj": "gcj02",
+        "mars": "gcj02",
+        "bd09": "bd09",
+        "bd09ll": "bd09",
+        "baidu": "bd09",
+    }
     if text in names:
         return names[text]
-    raise InputError(f"unknown coordinate system {value!r}; use one of {', '.join(COORDINATE_SYSTEMS)}",
-                     source=where)
+    raise InputError(f"unknown coordinate system {value!r}; use one of {', '.join(COORDINATE_SYSTEMS)}", source=where)
+
 
 def resolve_columns(columns: list[str], wanted: tuple[str, ...], source: str) -> dict[str, str]:
     """Map input column names to spec names for the ``wanted`` spec columns.
@@ -65,8 +77,10 @@ def resolve_columns(columns: list[str], wanted: tuple[str, ...], source: str) ->
                 break
     return mapping
 
-def require_columns(mapping: dict[str, str], required: tuple[str, ...], columns: list[str],
-                    source: str, kind: str) -> None:
+
+def require_columns(
+    mapping: dict[str, str], required: tuple[str, ...], columns: list[str], source: str, kind: str
+) -> None:
     """Raise :class:`InputError` naming the missing required columns of a ``kind`` file."""
     missing = [name for name in required if name not in mapping]
     if missing:
@@ -74,24 +88,30 @@ def require_columns(mapping: dict[str, str], required: tuple[str, ...], columns:
         found = found or "none"
         raise InputError(
             f"{kind} file lacks required column(s) {', '.join(missing)} (found: {found}); "
-            f"a {kind} file needs {', '.join(required)}", source=source)
+            f"a {kind} file needs {', '.join(required)}",
+            source=source,
+        )
+
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow"),
-                                          pa.bool_(): pd.BooleanDtype()}.get)
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow"), pa.bool_(): pd.BooleanDtype()}.get)
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     return frame
+
 
 def check_rows(rows: int, max_rows: int | None, exact: bool = True) -> None:
     """Raise :class:`~geoverify.errors.UploadTooLarge` when a file holds more than ``max_rows`` rows
     (fixes); ``exact`` false when reading stopped at the first block over the limit."""
     if max_rows is not None and rows > max_rows:
         held = f"{rows} fixes" if exact else f"more than {max_rows} fixes (at least {rows})"
-        raise UploadTooLarge(f"the upload holds {held}; at most {max_rows} are accepted per request: split the "
-                             "file by member or by day")
+        raise UploadTooLarge(
+            f"the upload holds {held}; at most {max_rows} are accepted per request: split the file by member or by day"
+        )
+
 
 # Names of columns the readers do not read, kept for error messages ("found: …").
 _OTHER_NAMES_KEPT = 20
+
 
 def _known_column() -> Callable[[object], bool]:
     """Whether a column (property) name is one a reader may use: a spec name or alias, in any case."""

@@ -55,20 +55,23 @@ def _fix_frame_from_columns(columns: dict, n: int) -> pd.DataFrame:
         return columns[name] if name in columns else _fill(n, default, dtype)
 
     # copy=False: each column keeps its own array (no copy into one block per dtype).
-    frame = pd.DataFrame(copy=False, data={
-        "member_id": get("member_id", np.nan, "category"),
-        "time": get("time", pd.NaT, "datetime64[ns, UTC]"),
-        "lon": get("lon", np.nan, "float64"),
-        "lat": get("lat", np.nan, "float64"),
-        "accuracy": get("accuracy", np.nan, "float64"),
-        "speed": get("speed", np.nan, "float64"),
-        "provider": get("provider", np.nan, "category"),
-        "mock": get("mock", pd.NA, "boolean"),
-        "device_id": get("device_id", np.nan, "category"),
-        "crs": get("crs", "wgs84", "category"),
-        "source": get("source", "", "category"),
-        "line": get("line", 0, "int64"),
-    })
+    frame = pd.DataFrame(
+        copy=False,
+        data={
+            "member_id": get("member_id", np.nan, "category"),
+            "time": get("time", pd.NaT, "datetime64[ns, UTC]"),
+            "lon": get("lon", np.nan, "float64"),
+            "lat": get("lat", np.nan, "float64"),
+            "accuracy": get("accuracy", np.nan, "float64"),
+            "speed": get("speed", np.nan, "float64"),
+            "provider": get("provider", np.nan, "category"),
+            "mock": get("mock", pd.NA, "boolean"),
+            "device_id": get("device_id", np.nan, "category"),
+            "crs": get("crs", "wgs84", "category"),
+            "source": get("source", "", "category"),
+            "line": get("line", 0, "int64"),
+        },
+    )
     return frame[list(TRACK_COLUMNS)]
 
 
@@ -90,22 +93,25 @@ def _labels(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.CategoricalDtype):
         # Strip and blank the distinct texts only, then renumber the codes.
         texts = pd.Series(values.cat.categories.astype(object), dtype=object).map(
-            lambda v: v.strip() if isinstance(v, str) else (None if v is None or v != v else str(v).strip()))
+            lambda v: v.strip() if isinstance(v, str) else (None if v is None or v != v else str(v).strip())
+        )
         texts = texts.where(texts != "", None)
         new_codes, uniques = pd.factorize(texts.to_numpy(dtype=object), use_na_sentinel=True)
         old_codes = values.cat.codes.to_numpy()
         codes = np.where(old_codes < 0, -1, np.append(new_codes, -1)[old_codes]).astype(np.int32)
-        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(list(uniques), dtype=object)),
-                         index=values.index)
+        return pd.Series(
+            pd.Categorical.from_codes(codes, categories=pd.Index(list(uniques), dtype=object)), index=values.index
+        )
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         array = pa.chunked_array(values.array._pa_array).combine_chunks()
         trimmed = pc.utf8_trim_whitespace(array)
         trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
         encoded = trimmed.dictionary_encode()
         codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
-        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(encoded.dictionary.to_pylist(),
-                                                                                dtype=object)),
-                         index=values.index)
+        return pd.Series(
+            pd.Categorical.from_codes(codes, categories=pd.Index(encoded.dictionary.to_pylist(), dtype=object)),
+            index=values.index,
+        )
     return _object_categories(_text(values).astype("category"))
 
 
@@ -114,8 +120,7 @@ def _object_categories(values: pd.Series) -> pd.Series:
     if not isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype("category")
     categories = pd.Index(values.cat.categories.astype(object).tolist(), dtype=object)
-    return pd.Series(pd.Categorical.from_codes(values.cat.codes.to_numpy(), categories=categories),
-                     index=values.index)
+    return pd.Series(pd.Categorical.from_codes(values.cat.codes.to_numpy(), categories=categories), index=values.index)
 
 
 def _booleans(values: pd.Series) -> pd.Series:
@@ -128,8 +133,9 @@ def _booleans(values: pd.Series) -> pd.Series:
     return out
 
 
-def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
-                     member_id: str | None = None) -> pd.DataFrame:
+def fixes_from_table(
+    table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs84", member_id: str | None = None
+) -> pd.DataFrame:
     """Turn a :class:`PointTable` of a track file into a fix table in WGS-84.
 
     Values that cannot be parsed become NaN/NaT (the cleaner counts those fixes as ``invalid``);
@@ -166,9 +172,12 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
         unknown = ~per_row.isin(COORDINATE_SYSTEMS)
         if unknown.any():
             first = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise InputError(f"unknown coordinate system {per_row.iloc[first]!r} in column "
-                             f"{mapping['crs']!r}; use one of {', '.join(COORDINATE_SYSTEMS)}",
-                             source=table.source, line=int(table.lines[first]))
+            raise InputError(
+                f"unknown coordinate system {per_row.iloc[first]!r} in column "
+                f"{mapping['crs']!r}; use one of {', '.join(COORDINATE_SYSTEMS)}",
+                source=table.source,
+                line=int(table.lines[first]),
+            )
         out["crs"] = _object_categories(per_row.astype("category"))
         if n and not (per_row == "wgs84").all():
             out["lon"], out["lat"] = to_wgs84(out["lon"], out["lat"], per_row.to_numpy(dtype=object))
@@ -182,10 +191,13 @@ def fixes_from_table(table: PointTable, *, tz: str = DEFAULT_TZ, crs: str = "wgs
 def unsplittable_fixes(table: PointTable) -> pd.DataFrame:
     """Fix rows (all invalid) for the CSV lines that could not be split into fields."""
     n = len(table.unsplittable)
-    return _fix_frame_from_columns({
-        "source": _fill(n, table.source, "category"),
-        "line": pd.Series(np.asarray(table.unsplittable, dtype=np.int64)),
-    }, n)
+    return _fix_frame_from_columns(
+        {
+            "source": _fill(n, table.source, "category"),
+            "line": pd.Series(np.asarray(table.unsplittable, dtype=np.int64)),
+        },
+        n,
+    )
 
 
 def track_files(path: str | Path) -> list[Path]:
@@ -214,11 +226,13 @@ def track_files(path: str | Path) -> list[Path]:
     shown = f"{', '.join(skipped[:5])}{' …' if len(skipped) > 5 else ''}"
     if not files:
         held = f"only {len(skipped)} file(s) of other types ({shown})" if skipped else "no files"
-        raise InputError(f"the folder holds no track files, {held}; track files end in "
-                         f"{', '.join(TRACK_SUFFIXES)}", source=str(path))
+        raise InputError(
+            f"the folder holds no track files, {held}; track files end in {', '.join(TRACK_SUFFIXES)}", source=str(path)
+        )
     if skipped:
-        warnings.warn(f"{path}: skipped {len(skipped)} file(s) that are not tracks: {shown}",
-                      GeoverifyWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}: skipped {len(skipped)} file(s) that are not tracks: {shown}", GeoverifyWarning, stacklevel=2
+        )
     return files
 
 
@@ -246,16 +260,25 @@ def swapped_hint(fixes: pd.DataFrame, source: str, unit: str = "line") -> str | 
     if not n or 2 * n < int(out_of_range.sum()):
         return None
     first = int(np.flatnonzero(swappable)[0])
-    return (f"{source}: columns lon and lat look swapped: {n} fix(es) have a latitude beyond ±90° but "
-            f"would be valid with lon and lat exchanged ({unit} {int(fixes['line'].iloc[first])}: "
-            f"lon={lon[first]:g}, lat={lat[first]:g}); they are rejected as invalid. Put the longitude "
-            "(east, e.g. 116.4 in Beijing) in lon and the latitude (north, e.g. 39.9) in lat")
+    return (
+        f"{source}: columns lon and lat look swapped: {n} fix(es) have a latitude beyond ±90° but "
+        f"would be valid with lon and lat exchanged ({unit} {int(fixes['line'].iloc[first])}: "
+        f"lon={lon[first]:g}, lat={lat[first]:g}); they are rejected as invalid. Put the longitude "
+        "(east, e.g. 116.4 in Beijing) in lon and the latitude (north, e.g. 39.9) in lat"
+    )
 
 
-def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
-                    member_id: str | None = None, kind_hint: str = "track",
-                    max_fixes: int | None = None, hints: list[str] | None = None,
-                    source: str | None = None) -> pd.DataFrame:
+def read_track_file(
+    path: str | Path,
+    *,
+    tz: str = DEFAULT_TZ,
+    crs: str = "wgs84",
+    member_id: str | None = None,
+    kind_hint: str = "track",
+    max_fixes: int | None = None,
+    hints: list[str] | None = None,
+    source: str | None = None,
+) -> pd.DataFrame:
     """Read one track file into a fix table (see :data:`geoverify.schema.TRACK_COLUMNS`).
 
     Parameters
@@ -294,22 +317,27 @@ def read_track_file(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84
     return fixes
 
 
-def _read_track_file(path: str | Path, *, tz: str, crs: str, member_id: str | None,
-                     kind_hint: str, max_fixes: int | None) -> pd.DataFrame:
+def _read_track_file(
+    path: str | Path, *, tz: str, crs: str, member_id: str | None, kind_hint: str, max_fixes: int | None
+) -> pd.DataFrame:
     """:func:`read_track_file` without the swapped-columns check."""
     path = Path(path)
     if path.suffix.lower() in CSV_SUFFIXES and path.is_file():
         # Block by block: the fix table is built without holding the file's text whole.
-        parts = read_csv_in_blocks(path, lambda block: fixes_from_table(block, tz=tz, crs=crs,
-                                                                        member_id=member_id), max_rows=max_fixes)
+        parts = read_csv_in_blocks(
+            path, lambda block: fixes_from_table(block, tz=tz, crs=crs, member_id=member_id), max_rows=max_fixes
+        )
         if parts is not None:
             fixes = concat_fixes(parts)
             pa.default_memory_pool().release_unused()
             return fixes
     if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
         # Block by block: the fix table is built without holding the file's Arrow table whole.
-        fixes = concat_fixes(read_parquet_in_blocks(
-            path, lambda block: fixes_from_table(block, tz=tz, crs=crs, member_id=member_id), max_rows=max_fixes))
+        fixes = concat_fixes(
+            read_parquet_in_blocks(
+                path, lambda block: fixes_from_table(block, tz=tz, crs=crs, member_id=member_id), max_rows=max_fixes
+            )
+        )
         pa.default_memory_pool().release_unused()
         return fixes
     if path.suffix.lower() == ".gpx":
@@ -327,8 +355,9 @@ def _read_track_file(path: str | Path, *, tz: str, crs: str, member_id: str | No
     return fixes
 
 
-def read_tracks(path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84",
-                member_id: str | None = None) -> pd.DataFrame:
+def read_tracks(
+    path: str | Path, *, tz: str = DEFAULT_TZ, crs: str = "wgs84", member_id: str | None = None
+) -> pd.DataFrame:
     """Read a track file or a folder of track files into one fix table, nothing dropped.
 
     Returns

@@ -91,7 +91,7 @@ def _inside_centres(geom, x0: float, y0: float, row_m: float, column_m: float, n
     """
     rings = shapely.get_rings(shapely.get_parts(geom))
     coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    same = ring_of[1:] == ring_of[:-1]                      # consecutive vertices of one ring: an edge
+    same = ring_of[1:] == ring_of[:-1]  # consecutive vertices of one ring: an edge
     ax, ay = coords[:-1][same, 0] - x0, coords[:-1][same, 1] - y0
     bx, by = coords[1:][same, 0] - x0, coords[1:][same, 1] - y0
     lo, hi = np.minimum(ay, by), np.maximum(ay, by)
@@ -112,8 +112,9 @@ def _inside_centres(geom, x0: float, y0: float, row_m: float, column_m: float, n
     some = c0 <= c1
     stride = nx + 1
     base = row[some] * stride
-    edges = (np.bincount(base + c0[some], minlength=ny * stride)
-             - np.bincount(base + c1[some] + 1, minlength=ny * stride))
+    edges = np.bincount(base + c0[some], minlength=ny * stride) - np.bincount(
+        base + c1[some] + 1, minlength=ny * stride
+    )
     return np.cumsum(edges.reshape(ny, stride)[:, :nx], axis=1) > 0
 
 
@@ -141,8 +142,9 @@ def coverage_raster(grid: Grid) -> CoverageRaster:
     return cached
 
 
-def coverage_ratio(grid: Grid, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
-                   buffer_m: float) -> float:
+def coverage_ratio(
+    grid: Grid, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, buffer_m: float
+) -> float:
     """Share of the grid within ``buffer_m`` metres of the path.
 
     Parameters
@@ -166,8 +168,9 @@ def coverage_ratio(grid: Grid, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y
     return float(np.count_nonzero(covered & cover.in_grid)) / cover.cell_count
 
 
-def covered_centres(cover: CoverageRaster, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
-                    r: float) -> np.ndarray:
+def covered_centres(
+    cover: CoverageRaster, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, r: float
+) -> np.ndarray:
     """(ny, nx) bool: the raster's centres within ``r`` metres of any segment (boundary included).
 
     A segment's stadium is the union of the discs of radius ``r`` round its ends and the
@@ -232,7 +235,7 @@ def _rectangle_intervals(cover, ax, ay, bx, by, r, starts, lefts, rights) -> Non
     dx, dy = bx - ax, by - ay
     length = np.hypot(dx, dy)
     ux, uy = dx / length, dy / length
-    half_height = 0.5 * np.abs(dy) + r * ux            # half the rectangle's extent in y
+    half_height = 0.5 * np.abs(dy) + r * ux  # half the rectangle's extent in y
     mid = 0.5 * (ay + by)
     row, y, valid, meets = _rows(cover, mid - half_height, mid + half_height)
     if row is None:
@@ -275,4 +278,4 @@ def _fill_rows(cover: CoverageRaster, starts, lefts, rights) -> np.ndarray:
     rows, c0, c1 = rows[some] * stride, c0[some], c1[some]
     size = cover.ny * stride
     edges = np.bincount(rows + c0, minlength=size) - np.bincount(rows + c1 + 1, minlength=size)
-    return np.cumsum(edges.reshape(cover.ny, stride)[:, :cover.nx], axis=1) > 0
+    return np.cumsum(edges.reshape(cover.ny, stride)[:, : cover.nx], axis=1) > 0

@@ -37,7 +37,7 @@ def smallest_cell_m(bounds: tuple[float, float, float, float]) -> float:
     minx, miny, maxx, maxy = (float(v) for v in bounds)
     extent = max(maxx - minx, maxy - miny)
     cell = math.ceil(extent / MAX_CELLS_PER_SIDE * 10) / 10
-    while math.ceil(extent / cell) > MAX_CELLS_PER_SIDE:   # float rounding at the boundary
+    while math.ceil(extent / cell) > MAX_CELLS_PER_SIDE:  # float rounding at the boundary
         cell = round(cell + 0.1, 1)
     return max(cell, 0.1)
 
@@ -96,11 +96,14 @@ def _check(x, y, t_s, track_ids, cell_m, bounds):
     shape = (max(1, int(np.ceil((maxy - miny) / cell_m))), max(1, int(np.ceil((maxx - minx) / cell_m))))
     if max(shape) > MAX_CELLS_PER_SIDE:
         smallest = smallest_cell_m(bounds)
-        raise HeatmapTooFine(f"cell_m={cell_m:g} m gives {shape[1]} × {shape[0]} cells over the grid's box "
-                             f"({maxx - minx:.0f} × {maxy - miny:.0f} m); a heat map has at most "
-                             f"{MAX_CELLS_PER_SIDE} cells per side: use a cell of at least {smallest:g} m "
-                             f"for this grid "
-                             f"(cell_m={smallest:g})", smallest_cell_m=smallest)
+        raise HeatmapTooFine(
+            f"cell_m={cell_m:g} m gives {shape[1]} × {shape[0]} cells over the grid's box "
+            f"({maxx - minx:.0f} × {maxy - miny:.0f} m); a heat map has at most "
+            f"{MAX_CELLS_PER_SIDE} cells per side: use a cell of at least {smallest:g} m "
+            f"for this grid "
+            f"(cell_m={smallest:g})",
+            smallest_cell_m=smallest,
+        )
     return x, y, t, ids, (minx, miny), shape
 
 
@@ -114,12 +117,21 @@ def _counted_segments(x, y, t, ids, max_gap_s, max_speed_mps):
     length = np.hypot(np.diff(x), np.diff(y))
     with np.errstate(divide="ignore", invalid="ignore"):
         speed = np.where(dt > 0, length / dt, np.inf)
-    ok = ((ids[1:] == ids[:-1]) & np.isfinite(length) & (dt > 0) & (dt <= max_gap_s) & (speed <= max_speed_mps))
+    ok = (ids[1:] == ids[:-1]) & np.isfinite(length) & (dt > 0) & (dt <= max_gap_s) & (speed <= max_speed_mps)
     return x, y, t, np.flatnonzero(ok)
 
 
-def time_per_cell(x, y, t_s, *, bounds, cell_m: float = DEFAULT_CELL_M, max_gap_s: float = 300.0,
-                  max_speed_mps: float = 150 / 3.6, track_ids=None) -> HeatMap:
+def time_per_cell(
+    x,
+    y,
+    t_s,
+    *,
+    bounds,
+    cell_m: float = DEFAULT_CELL_M,
+    max_gap_s: float = 300.0,
+    max_speed_mps: float = 150 / 3.6,
+    track_ids=None,
+) -> HeatMap:
     """Split the counted time of tracks over square cells covering ``bounds``.
 
     Parameters
@@ -207,14 +219,27 @@ def heatmap_geojson(heat: HeatMap, inverse) -> dict:
     cells = list(heat.cells())
     features = []
     if cells:
-        corners = np.array([[(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3]), (b[0], b[1])]
-                            for _, _, _, b in cells], dtype=float).reshape(-1, 2)
+        corners = np.array(
+            [[(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3]), (b[0], b[1])] for _, _, _, b in cells],
+            dtype=float,
+        ).reshape(-1, 2)
         lon, lat = inverse(corners[:, 0], corners[:, 1])
         ring = np.round(np.column_stack([lon, lat]), 7).reshape(len(cells), 5, 2)
         for (r, c, s, _), coords in zip(cells, ring):
-            features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [coords.tolist()]},
-                             "properties": {"seconds": round(s, 1), "row": r, "col": c}})
-    return {"type": "FeatureCollection", "features": features,
-            "properties": {"cell_m": heat.cell_m, "total_s": round(heat.total_s, 1),
-                           "max_s": round(float(heat.seconds.max()) if heat.seconds.size else 0.0, 1),
-                           "outside_s": round(heat.outside_s, 1)}}
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Polygon", "coordinates": [coords.tolist()]},
+                    "properties": {"seconds": round(s, 1), "row": r, "col": c},
+                }
+            )
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "properties": {
+            "cell_m": heat.cell_m,
+            "total_s": round(heat.total_s, 1),
+            "max_s": round(float(heat.seconds.max()) if heat.seconds.size else 0.0, 1),
+            "outside_s": round(heat.outside_s, 1),
+        },
+    }

@@ -48,8 +48,9 @@ def in_grid_fraction(grid: Grid, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     frac[zero] = covered[:-1][zero]
     near = np.flatnonzero(~clear & ~zero)
     if len(near):
-        lines = shapely.linestrings(np.stack([np.column_stack([x0[near], y0[near]]),
-                                              np.column_stack([x1[near], y1[near]])], axis=1))
+        lines = shapely.linestrings(
+            np.stack([np.column_stack([x0[near], y0[near]]), np.column_stack([x1[near], y1[near]])], axis=1)
+        )
         inside_len = shapely.length(shapely.intersection(lines, polygon))
         frac[near] = np.clip(inside_len / length[near], 0.0, 1.0)
     return frac

@@ -49,8 +49,16 @@ def _crossing(x0, y0, x1, y1, radius_m: float, entering: bool) -> np.ndarray:
     return np.clip(s, 0.0, 1.0)
 
 
-def site_visits(x: np.ndarray, y: np.ndarray, t_s: np.ndarray, site_x: np.ndarray, site_y: np.ndarray,
-                radius_m: float, min_s: float, max_gap_s: float) -> list[Visit]:
+def site_visits(
+    x: np.ndarray,
+    y: np.ndarray,
+    t_s: np.ndarray,
+    site_x: np.ndarray,
+    site_y: np.ndarray,
+    radius_m: float,
+    min_s: float,
+    max_gap_s: float,
+) -> list[Visit]:
     """Stays of at least ``min_s`` within ``radius_m`` of each site.
 
     A stay is a run of consecutive fixes within the radius (boundary included) with no segment
@@ -95,7 +103,8 @@ def site_visits(x: np.ndarray, y: np.ndarray, t_s: np.ndarray, site_x: np.ndarra
     if n == 0 or len(sx) == 0:
         return []
     near = cKDTree(np.column_stack([sx, sy])).sparse_distance_matrix(
-        cKDTree(np.column_stack([x, y])), radius_m, output_type="ndarray")
+        cKDTree(np.column_stack([x, y])), radius_m, output_type="ndarray"
+    )
     if len(near) == 0:
         return []
     order = np.lexsort((near["j"], near["i"]))
@@ -116,8 +125,10 @@ def site_visits(x: np.ndarray, y: np.ndarray, t_s: np.ndarray, site_x: np.ndarra
     start = np.where(enters, t[before] + s_in * (t[first] - t[before]), t[first])
     end = np.where(leaves, t[last] + s_out * (t[after] - t[last]), t[last])
     keep = end - start >= min_s
-    visits = [Visit(int(s), float(a), float(b), int(f), int(g))
-              for s, a, b, f, g in zip(site[keep], start[keep], end[keep], first[keep], last[keep])]
+    visits = [
+        Visit(int(s), float(a), float(b), int(f), int(g))
+        for s, a, b, f, g in zip(site[keep], start[keep], end[keep], first[keep], last[keep])
+    ]
     return sorted(visits, key=lambda v: (v.start_s, v.site))
 
 
@@ -127,6 +138,9 @@ VISIT_COLUMNS = ("site_id", "grid_id", "member_id", "date", "start", "end", "dur
 def patrol_visits(patrols: Sequence) -> pd.DataFrame:
     """The visits :func:`geoverify.patrol.verify.verify_patrol` counted (``Patrol.site_visits``: the
     patrol grid's sites), as the table :func:`visits_report` takes."""
-    rows = [(v["site_id"], p.grid_id, p.member_id, p.date, v["start"], v["end"], v["duration_s"])
-            for p in patrols for v in getattr(p, "site_visits", ())]
+    rows = [
+        (v["site_id"], p.grid_id, p.member_id, p.date, v["start"], v["end"], v["duration_s"])
+        for p in patrols
+        for v in getattr(p, "site_visits", ())
+    ]
     return pd.DataFrame(rows, columns=list(VISIT_COLUMNS))

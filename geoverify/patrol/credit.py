@@ -59,8 +59,15 @@ def patrol_credit(verified_s: float, coverage_ratio: float, flags: Iterable[Flag
     return {"status": "verified", "points": _number(points)}
 
 
-def credit_reasons(verified_s: float, coverage_ratio: float, flags: Iterable[Flag], rules: Rules, *,
-                   in_grid_s: float | None = None, has_grid: bool = True) -> list[dict[str, Any]]:
+def credit_reasons(
+    verified_s: float,
+    coverage_ratio: float,
+    flags: Iterable[Flag],
+    rules: Rules,
+    *,
+    in_grid_s: float | None = None,
+    has_grid: bool = True,
+) -> list[dict[str, Any]]:
     """Why :func:`patrol_credit` gave or withheld the points: one entry per rule it applied.
 
     Parameters
@@ -93,26 +100,59 @@ def credit_reasons(verified_s: float, coverage_ratio: float, flags: Iterable[Fla
     flags = list(flags)
     reasons: list[dict[str, Any]] = []
     for status, rule in (("confirmed", "rejected"), ("open", "held")):
-        reasons += [{"rule": rule, "flag_id": f.flag_id, "code": f.code, "met": False}
-                    for f in flags if f.severity == "high" and f.status == status]
+        reasons += [
+            {"rule": rule, "flag_id": f.flag_id, "code": f.code, "met": False}
+            for f in flags
+            if f.severity == "high" and f.status == status
+        ]
     if not has_grid:
         reasons.append({"rule": "grid", "met": False})
     for f in flags:
         if f.code == "CRS_MISMATCH" and f.status != "dismissed":
             converted = (f.evidence.get("if_converted") or {}).get("credit") or {}
-            reasons.append({"rule": "crs_mismatch", "flag_id": f.flag_id, "code": f.code,
-                            "if_converted_points": converted.get("points"), "met": False})
-    excluded = [{"flag_id": f.flag_id, "code": f.code, "seconds": round(float(f.evidence["excluded_in_grid_s"]), 3)}
-                for f in flags if f.code in EXCLUDING_CODES and f.status != "dismissed"
-                and float(f.evidence.get("excluded_in_grid_s") or 0) > 0]
+            reasons.append(
+                {
+                    "rule": "crs_mismatch",
+                    "flag_id": f.flag_id,
+                    "code": f.code,
+                    "if_converted_points": converted.get("points"),
+                    "met": False,
+                }
+            )
+    excluded = [
+        {"flag_id": f.flag_id, "code": f.code, "seconds": round(float(f.evidence["excluded_in_grid_s"]), 3)}
+        for f in flags
+        if f.code in EXCLUDING_CODES
+        and f.status != "dismissed"
+        and float(f.evidence.get("excluded_in_grid_s") or 0) > 0
+    ]
     time_met = verified_s >= rules.min_verified_s
-    reasons.append({"rule": "verified_time", "value_s": round(float(verified_s), 3),
-                    "required_s": _number(rules.min_verified_s), "met": bool(time_met),
-                    "in_grid_s": None if in_grid_s is None else round(float(in_grid_s), 3), "excluded": excluded})
+    reasons.append(
+        {
+            "rule": "verified_time",
+            "value_s": round(float(verified_s), 3),
+            "required_s": _number(rules.min_verified_s),
+            "met": bool(time_met),
+            "in_grid_s": None if in_grid_s is None else round(float(in_grid_s), 3),
+            "excluded": excluded,
+        }
+    )
     coverage_met = coverage_ratio >= rules.min_coverage_ratio
-    reasons.append({"rule": "coverage", "value": round(float(coverage_ratio), 4),
-                    "required": _number(rules.min_coverage_ratio), "met": bool(coverage_met)})
+    reasons.append(
+        {
+            "rule": "coverage",
+            "value": round(float(coverage_ratio), 4),
+            "required": _number(rules.min_coverage_ratio),
+            "met": bool(coverage_met),
+        }
+    )
     credit = patrol_credit(verified_s, coverage_ratio, flags, rules)
-    reasons.append({"rule": "points", "points": credit["points"], "points_per_patrol": _number(rules.points_per_patrol),
-                    "met": credit["status"] == "verified" and bool(time_met and coverage_met)})
+    reasons.append(
+        {
+            "rule": "points",
+            "points": credit["points"],
+            "points_per_patrol": _number(rules.points_per_patrol),
+            "met": credit["status"] == "verified" and bool(time_met and coverage_met),
+        }
+    )
     return reasons

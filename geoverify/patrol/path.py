@@ -79,8 +79,9 @@ def project(grid: Grid | None, track: DayTrack) -> Projected:
     return Projected(projection, x, y, (track.time_ns - track.time_ns[0]) / 1e9)
 
 
-def drop_glitches(fixes: FixSource, at: Projected, pid: str, reviews: Mapping[str, str], rules: Rules
-                  ) -> tuple[list[Flag], KeptPath, np.ndarray, list[tuple[int, int]]]:
+def drop_glitches(
+    fixes: FixSource, at: Projected, pid: str, reviews: Mapping[str, str], rules: Rules
+) -> tuple[list[Flag], KeptPath, np.ndarray, list[tuple[int, int]]]:
     """GPS_OUTLIER flags and the path without the glitches an auditor has not vouched for.
 
     Returns
@@ -92,12 +93,12 @@ def drop_glitches(fixes: FixSource, at: Projected, pid: str, reviews: Mapping[st
     track = fixes.track
     n = len(track.time_ns)
     glitches = find_glitches(at.x, at.y, at.t, track.accuracy, track.network & ~track.synthetic, rules)
-    glitch_runs = [r for r in glitches.runs if not track.synthetic[r.first:r.last + 1].all()]
+    glitch_runs = [r for r in glitches.runs if not track.synthetic[r.first : r.last + 1].all()]
     outliers = identify(outlier_flags(fixes, at.x, at.y, at.t, glitch_runs, rules), pid, reviews)
     vouched = np.zeros(n, dtype=bool)
     for flag, run in zip(outliers, glitch_runs):
         if flag.status == "dismissed":
-            vouched[run.first:run.last + 1] = True
+            vouched[run.first : run.last + 1] = True
     keep = ~(glitches.mask & ~vouched)
     keep[track.synthetic] = True
     path = KeptPath(at.x[keep], at.y[keep], at.t[keep], track.accuracy[keep], np.flatnonzero(keep))
@@ -105,15 +106,21 @@ def drop_glitches(fixes: FixSource, at: Projected, pid: str, reviews: Mapping[st
         # A glitch at the start or end of the day shortens the span that the figures cover.
         lost = 0.0
         if flag.status != "dismissed" and len(path.t):
-            lost = (path.t[0] - at.t[0] if run.first == 0
-                    else at.t[-1] - path.t[-1] if run.last == n - 1 else 0.0)
+            lost = path.t[0] - at.t[0] if run.first == 0 else at.t[-1] - path.t[-1] if run.last == n - 1 else 0.0
         flag.evidence["uncounted_s"] = round(float(lost), 3)
     return outliers, path, vouched, glitches.jumps
 
 
-def cut_segments(fixes: FixSource, grid: Grid | None, path: KeptPath, vouched: np.ndarray,
-                 jumps: list[tuple[int, int]], pid: str, reviews: Mapping[str, str], rules: Rules
-                 ) -> tuple[list[Flag], list[Flag], Segments]:
+def cut_segments(
+    fixes: FixSource,
+    grid: Grid | None,
+    path: KeptPath,
+    vouched: np.ndarray,
+    jumps: list[tuple[int, int]],
+    pid: str,
+    reviews: Mapping[str, str],
+    rules: Rules,
+) -> tuple[list[Flag], list[Flag], Segments]:
     """TELEPORT and GAP flags, and the path's segments with what counts as patrol time.
 
     A jump is a teleport segment when its two fixes are consecutive in the kept geometry (a fix an
@@ -121,8 +128,9 @@ def cut_segments(fixes: FixSource, grid: Grid | None, path: KeptPath, vouched: n
     """
     seg_dt = np.diff(path.t)
     seg_len = np.hypot(np.diff(path.x), np.diff(path.y))
-    adjusted = adjusted_distance(path.x[:-1], path.y[:-1], path.accuracy[:-1], path.x[1:], path.y[1:],
-                                 path.accuracy[1:])
+    adjusted = adjusted_distance(
+        path.x[:-1], path.y[:-1], path.accuracy[:-1], path.x[1:], path.y[1:], path.accuracy[1:]
+    )
     gap = seg_dt > rules.max_gap_s
     teleport = np.zeros(len(seg_dt), dtype=bool)
     position = np.full(len(vouched), -1)
@@ -131,11 +139,12 @@ def cut_segments(fixes: FixSource, grid: Grid | None, path: KeptPath, vouched: n
         if position[a] >= 0 and position[b] == position[a] + 1 and not vouched[a] and not vouched[b]:
             teleport[position[a]] = True
     teleport &= ~gap
-    jump_flags, jump_spans = teleport_flags(fixes, path.index, path.t, seg_len, adjusted, teleport, gap | teleport,
-                                            rules)
+    jump_flags, jump_spans = teleport_flags(
+        fixes, path.index, path.t, seg_len, adjusted, teleport, gap | teleport, rules
+    )
     for flag, (first, last) in zip(identify(jump_flags, pid, reviews), jump_spans):
         if flag.status == "dismissed":
-            teleport[first:last + 1] = False
+            teleport[first : last + 1] = False
     gaps, gap_segments = gap_flags(fixes, path.index, seg_dt, gap, rules)
     for flag, s in zip(identify(gaps, pid, reviews), gap_segments):
         if flag.status == "dismissed":

@@ -65,8 +65,14 @@ class Patrol:
         """Recompute the credit, and the reasons for it, from verified time, coverage and every
         flag's review status."""
         self.credit = patrol_credit(self.verified_s, self.coverage["area_ratio"], self.flags, rules)
-        self.credit_reasons = credit_reasons(self.verified_s, self.coverage["area_ratio"], self.flags, rules,
-                                             in_grid_s=self.in_grid_s, has_grid=self.grid_id is not None)
+        self.credit_reasons = credit_reasons(
+            self.verified_s,
+            self.coverage["area_ratio"],
+            self.flags,
+            rules,
+            in_grid_s=self.in_grid_s,
+            has_grid=self.grid_id is not None,
+        )
 
     def to_dict(self, tz: str) -> dict:
         """The patrol object of the command line's JSON (spec "Command line")."""
@@ -85,8 +91,9 @@ class Patrol:
             "verified_s": round(self.verified_s, 3),
             "distance_m": round(self.distance_m, 1),
             "coverage": dict(self.coverage),
-            "site_visits": [{**v, "start": iso_time(v["start"], tz), "end": iso_time(v["end"], tz)}
-                            for v in self.site_visits],
+            "site_visits": [
+                {**v, "start": iso_time(v["start"], tz), "end": iso_time(v["end"], tz)} for v in self.site_visits
+            ],
             "flags": [f.to_dict(tz) for f in self.flags],
             "credit": dict(self.credit),
             "credit_reasons": [dict(r) for r in self.credit_reasons],
@@ -94,8 +101,14 @@ class Patrol:
         }
 
 
-def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
-                  sites: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None) -> Patrol:
+def verify_patrol(
+    grid: Grid | None,
+    track: DayTrack,
+    rules: Rules,
+    *,
+    sites: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+) -> Patrol:
     """Measure, flag and credit one patrol.
 
     Parameters
@@ -158,16 +171,32 @@ def verify_patrol(grid: Grid | None, track: DayTrack, rules: Rules, *,
     for flag in flags:
         flag.evidence["rule_version"] = rules.version
     flags.sort(key=lambda f: (f.start, f.code))
-    coverage = {"area_ratio": round(area_ratio, 4), "buffer_m": buffer_m,
-                "sites_visited": len({v["site_id"] for v in visits}),
-                "sites_total": 0 if sites is None else len(sites)}
+    coverage = {
+        "area_ratio": round(area_ratio, 4),
+        "buffer_m": buffer_m,
+        "sites_visited": len({v["site_id"] for v in visits}),
+        "sites_total": 0 if sites is None else len(sites),
+    }
     patrol = Patrol(
-        patrol_id=pid, member_id=track.member_id, date=track.date,
-        grid_id=grid.grid_id if grid is not None else None, kept=track.kept, rejected=dict(track.rejected),
-        in_grid_s=in_grid_s, outside_s=outside_s, gap_s=gap_s, teleport_s=teleport_s,
-        verified_s=verified_s, distance_m=distance_m, coverage=coverage, flags=flags,
-        credit={}, start=timestamp(track.time_ns[0]) if n else None,
-        end=timestamp(track.time_ns[-1]) if n else None, rule_version=rules.version, site_visits=visits,
+        patrol_id=pid,
+        member_id=track.member_id,
+        date=track.date,
+        grid_id=grid.grid_id if grid is not None else None,
+        kept=track.kept,
+        rejected=dict(track.rejected),
+        in_grid_s=in_grid_s,
+        outside_s=outside_s,
+        gap_s=gap_s,
+        teleport_s=teleport_s,
+        verified_s=verified_s,
+        distance_m=distance_m,
+        coverage=coverage,
+        flags=flags,
+        credit={},
+        start=timestamp(track.time_ns[0]) if n else None,
+        end=timestamp(track.time_ns[-1]) if n else None,
+        rule_version=rules.version,
+        site_visits=visits,
     )
     patrol.settle_credit(rules)
     return patrol
@@ -185,10 +214,22 @@ def _site_visits(sites, site_xy, path: KeptPath, track: DayTrack, rules: Rules) 
         return []
     t0 = int(track.time_ns[0])
     out = []
-    for visit in site_visits(path.x, path.y, path.t, site_xy[0], site_xy[1], rules.site_visit_radius_m,
-                             rules.site_visit_min_s, rules.max_gap_s):
-        out.append({"site_id": str(sites["site_id"].iloc[visit.site]),
-                    "start": timestamp(t0 + round(visit.start_s * 1e9)),
-                    "end": timestamp(t0 + round(visit.end_s * 1e9)),
-                    "duration_s": round(float(visit.end_s - visit.start_s), 3)})
+    for visit in site_visits(
+        path.x,
+        path.y,
+        path.t,
+        site_xy[0],
+        site_xy[1],
+        rules.site_visit_radius_m,
+        rules.site_visit_min_s,
+        rules.max_gap_s,
+    ):
+        out.append(
+            {
+                "site_id": str(sites["site_id"].iloc[visit.site]),
+                "start": timestamp(t0 + round(visit.start_s * 1e9)),
+                "end": timestamp(t0 + round(visit.end_s * 1e9)),
+                "duration_s": round(float(visit.end_s - visit.start_s), 3),
+            }
+        )
     return out

@@ -29,8 +29,9 @@ def _usable_codes(code: np.ndarray, members) -> np.ndarray:
     return usable[np.maximum(code, 0)] & (code >= 0)
 
 
-def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
-                      max_accuracy_m: np.ndarray | None = None) -> np.ndarray:
+def rejection_reasons(
+    fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules, max_accuracy_m: np.ndarray | None = None
+) -> np.ndarray:
     """Decide, for each fix, whether it is kept and otherwise why not.
 
     Parameters
@@ -72,11 +73,16 @@ def rejection_reasons(fixes: pd.DataFrame, *, now: pd.Timestamp, rules: Rules,
     t_ns = epoch_ns(time)
     accuracy = fixes["accuracy"].to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        invalid = (no_member | time.isna().to_numpy()
-                   | ~np.isfinite(lon) | ~np.isfinite(lat)
-                   | (np.abs(lat) > 90) | (np.abs(lon) > 180)
-                   | ((lon == 0) & (lat == 0))
-                   | (accuracy < 0))  # iOS reports -1 for a location it could not fix
+        invalid = (
+            no_member
+            | time.isna().to_numpy()
+            | ~np.isfinite(lon)
+            | ~np.isfinite(lat)
+            | (np.abs(lat) > 90)
+            | (np.abs(lon) > 180)
+            | ((lon == 0) & (lat == 0))
+            | (accuracy < 0)
+        )  # iOS reports -1 for a location it could not fix
     reasons[invalid] = "invalid"
 
     valid_idx = np.flatnonzero(~invalid)

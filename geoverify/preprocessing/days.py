@@ -71,8 +71,9 @@ def _local_ns(time: pd.Series, tz: str) -> np.ndarray:
     return local.to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
 
-def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
-               rows: np.ndarray | None = None) -> dict[tuple[str, dt.date], dict]:
+def split_days(
+    fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray, rows: np.ndarray | None = None
+) -> dict[tuple[str, dt.date], dict]:
     """Cut each member's kept fixes into local days.
 
     A segment no longer than its member's ``max_gap_s`` that crosses local midnight gets a
@@ -125,8 +126,9 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
 
     # Segments that cross local midnight and are not gaps: interpolate a point at midnight.
     same_member = codes[1:] == codes[:-1]
-    crossing = np.flatnonzero(same_member & (day[1:] != day[:-1])
-                              & ((time_ns[1:] - time_ns[:-1]) <= gap_limit[1:] * 1e9))
+    crossing = np.flatnonzero(
+        same_member & (day[1:] != day[:-1]) & ((time_ns[1:] - time_ns[:-1]) <= gap_limit[1:] * 1e9)
+    )
     if len(crossing):
         a, b = crossing, crossing + 1
         midnight_local = day[b] * NS_PER_DAY
@@ -162,8 +164,7 @@ def split_days(fixes: pd.DataFrame, tz: str, max_gap_s: np.ndarray,
     out = {}
     for s, e in zip(starts.tolist(), ends.tolist()):
         key = (str(uniques[codes[s]]), _epoch_day_to_date(int(day[s])))
-        out[key] = {"time_ns": time_ns[s:e], "synthetic": synthetic[s:e],
-                    **{k: v[s:e] for k, v in cols.items()}}
+        out[key] = {"time_ns": time_ns[s:e], "synthetic": synthetic[s:e], **{k: v[s:e] for k, v in cols.items()}}
     return out
 
 
@@ -178,8 +179,9 @@ def _epoch_day_to_date(day: int) -> dt.date:
     return dt.date(1970, 1, 1) + dt.timedelta(days=day)
 
 
-def rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str
-                       ) -> tuple[dict[tuple[str, dt.date], dict[str, int]], dict[str, int]]:
+def rejected_by_patrol(
+    fixes: pd.DataFrame, reasons: np.ndarray, tz: str
+) -> tuple[dict[tuple[str, dt.date], dict[str, int]], dict[str, int]]:
     """Rejection counts per (member, local date), and counts of rejected fixes without a member or time.
 
     Parameters
@@ -197,11 +199,11 @@ def rejected_by_patrol(fixes: pd.DataFrame, reasons: np.ndarray, tz: str
     if dated.any():
         sub = fixes.loc[dated, ["member_id", "time"]]
         days = np.floor_divide(_local_ns(sub["time"], tz), NS_PER_DAY)
-        frame = pd.DataFrame({"m": sub["member_id"].to_numpy(dtype=object), "d": days,
-                              "r": reasons[dated]})
+        frame = pd.DataFrame({"m": sub["member_id"].to_numpy(dtype=object), "d": days, "r": reasons[dated]})
         for member, day, reason, count in frame.value_counts().reset_index().itertuples(index=False, name=None):
-            counts = per_patrol.setdefault((str(member), _epoch_day_to_date(int(day))),
-                                           dict.fromkeys(REJECT_REASONS, 0))
+            counts = per_patrol.setdefault(
+                (str(member), _epoch_day_to_date(int(day))), dict.fromkeys(REJECT_REASONS, 0)
+            )
             counts[reason] = int(count)
     unassigned = count_reasons(np.where(rejected & ~dated, reasons, KEPT))
     return per_patrol, unassigned

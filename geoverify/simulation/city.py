@@ -1,6 +1,5 @@
 """A bulk city day of honest patrols for benchmarks, generated for all members at once."""
 
-
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -26,8 +25,17 @@ def _polygons(grids) -> list[BaseGeometry]:
     return [g[0] if isinstance(g, tuple) else getattr(g, "geometry_wgs84", g) for g in grids]  # (poly, members)
 
 
-def simulate_city(grids, n_members: int, date="2026-11-02", interval_s: float = 10.0, seed: int = 0, *,
-                  start: str = "08:00", hours: float = 8.0, pool: int = 256) -> pd.DataFrame:
+def simulate_city(
+    grids,
+    n_members: int,
+    date="2026-11-02",
+    interval_s: float = 10.0,
+    seed: int = 0,
+    *,
+    start: str = "08:00",
+    hours: float = 8.0,
+    pool: int = 256,
+) -> pd.DataFrame:
     """A city's day of patrols for benchmarks, generated for all members at once.
 
     Member ``C00000 + i`` walks grid ``i % len(grids)`` from ``start`` for ``hours``: street-like
@@ -54,8 +62,13 @@ def simulate_city(grids, n_members: int, date="2026-11-02", interval_s: float = 
     polys, rng = _polygons(grids), np.random.default_rng(seed)
     n_grids, n_t = len(polys), int(np.ceil(hours * 3600.0 / interval_s))
     duration = n_t * interval_s
-    plon, plat, kx, ky, leg = (np.empty((n_grids, pool)), np.empty((n_grids, pool)), np.empty(n_grids),
-                               np.empty(n_grids), np.empty(n_grids))
+    plon, plat, kx, ky, leg = (
+        np.empty((n_grids, pool)),
+        np.empty((n_grids, pool)),
+        np.empty(n_grids),
+        np.empty(n_grids),
+        np.empty(n_grids),
+    )
     e2 = 0.00669437999014
     for g, poly in enumerate(polys):
         ctx = _Ctx(poly, date, rng, interval_s)
@@ -72,8 +85,10 @@ def simulate_city(grids, n_members: int, date="2026-11-02", interval_s: float = 
     wlon, wlat = plon[gm[:, None], pick], plat[gm[:, None], pick]
     flip = rng.random((n_members, n_wp - 1)) < 0.5
     klon, klat = np.empty((n_members, 3 * n_wp)), np.empty((n_members, 3 * n_wp))
-    for k_, w, corner in ((klon, wlon, np.where(flip, wlon[:, :-1], wlon[:, 1:])),
-                          (klat, wlat, np.where(flip, wlat[:, 1:], wlat[:, :-1]))):
+    for k_, w, corner in (
+        (klon, wlon, np.where(flip, wlon[:, :-1], wlon[:, 1:])),
+        (klat, wlat, np.where(flip, wlat[:, 1:], wlat[:, :-1])),
+    ):
         k_[:, 0::3], k_[:, 1::3], k_[:, 2::3] = w, w, np.column_stack([corner, w[:, -1]])
     klon, klat = klon[:, :-1], klat[:, :-1]  # arrive, leave (after a pause), corner, arrive, ...
     dist = np.hypot(np.diff(klon) * kx[gm, None], np.diff(klat) * ky[gm, None])
@@ -90,8 +105,9 @@ def simulate_city(grids, n_members: int, date="2026-11-02", interval_s: float = 
     lon_f, lat_f = klon.ravel(), klat.ravel()
     lon = (lon_f[i] + frac * (lon_f[i + 1] - lon_f[i])).reshape(n_members, n_t)
     lat = (lat_f[i] + frac * (lat_f[i + 1] - lat_f[i])).reshape(n_members, n_t)
-    v = np.column_stack([np.divide(dist, dt_k, out=np.zeros_like(dist), where=dt_k > 0),
-                         np.zeros(n_members)]).ravel()[i]
+    v = np.column_stack([np.divide(dist, dt_k, out=np.zeros_like(dist), where=dt_k > 0), np.zeros(n_members)]).ravel()[
+        i
+    ]
     sigma = rng.uniform(3.0, 7.0, n_members)
     lon += _ar_noise((n_members, n_t), sigma, interval_s, rng) / kx[gm, None]
     lat += _ar_noise((n_members, n_t), sigma, interval_s, rng) / ky[gm, None]
@@ -99,14 +115,18 @@ def simulate_city(grids, n_members: int, date="2026-11-02", interval_s: float = 
     t0 = (_day_start(date) + pd.Timedelta(seconds=_clock(start))).value
     codes = np.repeat(np.arange(n_members), n_t)
     names = [f"C{m:05d}" for m in range(n_members)]
-    return pd.DataFrame({
-        "member_id": pd.Categorical.from_codes(codes, pd.Index(names)),
-        "time": pd.DatetimeIndex(np.tile(t0 + (t * 1e9).astype(np.int64), n_members).view("M8[ns]"))
-                  .tz_localize("UTC").tz_convert(TZ),
-        "lon": lon.ravel(), "lat": lat.ravel(),
-        "accuracy": np.round(1.5 * np.repeat(sigma, n_t) * rng.lognormal(0, 0.25, size), 1),
-        "speed": np.round(np.clip(v + rng.normal(0, 0.12, size), 0, None), 2),
-        "provider": pd.Categorical.from_codes(np.zeros(size, np.int8), pd.Index(["gps"])),
-        "mock": np.zeros(size, bool),
-        "device_id": pd.Categorical.from_codes(codes, pd.Index([_device(m) for m in names])),
-    })
+    return pd.DataFrame(
+        {
+            "member_id": pd.Categorical.from_codes(codes, pd.Index(names)),
+            "time": pd.DatetimeIndex(np.tile(t0 + (t * 1e9).astype(np.int64), n_members).view("M8[ns]"))
+            .tz_localize("UTC")
+            .tz_convert(TZ),
+            "lon": lon.ravel(),
+            "lat": lat.ravel(),
+            "accuracy": np.round(1.5 * np.repeat(sigma, n_t) * rng.lognormal(0, 0.25, size), 1),
+            "speed": np.round(np.clip(v + rng.normal(0, 0.12, size), 0, None), 2),
+            "provider": pd.Categorical.from_codes(np.zeros(size, np.int8), pd.Index(["gps"])),
+            "mock": np.zeros(size, bool),
+            "device_id": pd.Categorical.from_codes(codes, pd.Index([_device(m) for m in names])),
+        }
+    )

@@ -33,7 +33,7 @@ class Scenario:
     provider: np.ndarray
     expected: tuple[str, ...]
     held: bool = False
-    ride: tuple[float, float] | None = None      # seconds of the vehicle ride, for coverage checks
+    ride: tuple[float, float] | None = None  # seconds of the vehicle ride, for coverage checks
     what: str = ""
 
 
@@ -107,8 +107,14 @@ def cold_start(seed: int = 1) -> Scenario:
     def edit(t, x, y, acc, prov, rng):
         x[restart] += 1200.0
         acc[restart] = 25.0
-    return _scenario("cold_start", day, ["GAP", "GPS_OUTLIER"], edit=edit,
-                     what="first fix after a gap 1.2 km off, contradicted by the fixes after it")
+
+    return _scenario(
+        "cold_start",
+        day,
+        ["GAP", "GPS_OUTLIER"],
+        edit=edit,
+        what="first fix after a gap 1.2 km off, contradicted by the fixes after it",
+    )
 
 
 def excursions(seed: int = 2) -> Scenario:
@@ -120,10 +126,16 @@ def excursions(seed: int = 2) -> Scenario:
     def edit(t, x, y, acc, prov, rng):
         for s, n, r in zip(starts, lengths, reach):
             ang = rng.uniform(0, 2 * np.pi)
-            x[s:s + n] += r * np.cos(ang) + rng.normal(0, 30, n)
-            y[s:s + n] += r * np.sin(ang) + rng.normal(0, 30, n)
-    return _scenario("excursions", day, ["GPS_OUTLIER"] * 3, edit=edit,
-                     what="runs of 2-5 fixes 0.7-3.5 km away that come back within a minute")
+            x[s : s + n] += r * np.cos(ang) + rng.normal(0, 30, n)
+            y[s : s + n] += r * np.sin(ang) + rng.normal(0, 30, n)
+
+    return _scenario(
+        "excursions",
+        day,
+        ["GPS_OUTLIER"] * 3,
+        edit=edit,
+        what="runs of 2-5 fixes 0.7-3.5 km away that come back within a minute",
+    )
 
 
 def network_fallback(seed: int = 3) -> Scenario:
@@ -139,8 +151,14 @@ def network_fallback(seed: int = 3) -> Scenario:
         x[sl] += 1500.0 + rng.normal(0, 50, 48).round(-1)
         acc[sl] = 0.0
         prov[sl] = "network"
-    return _scenario("network_fallback", day, ["GPS_OUTLIER"], edit=edit,
-                     what="4 minutes of network positions 1.5 km away, accuracy 0")
+
+    return _scenario(
+        "network_fallback",
+        day,
+        ["GPS_OUTLIER"],
+        edit=edit,
+        what="4 minutes of network positions 1.5 km away, accuracy 0",
+    )
 
 
 def train(seed: int = 4) -> Scenario:
@@ -169,8 +187,9 @@ def city_bus(seed: int = 5) -> Scenario:
             heading += 90.0
     end = day.now
     day.move(600, 1.3, heading + 90)
-    return _scenario("city_bus", day, ["VEHICLE"], ride=(start, end),
-                     what="stops every 400-600 m, 35-45 km/h between them, corners")
+    return _scenario(
+        "city_bus", day, ["VEHICLE"], ride=(start, end), what="stops every 400-600 m, 35-45 km/h between them, corners"
+    )
 
 
 def car_in_traffic(seed: int = 6) -> Scenario:
@@ -186,8 +205,13 @@ def car_in_traffic(seed: int = 6) -> Scenario:
             day.wait(20)
     end = day.now
     day.move(600, 1.3, 45)
-    return _scenario("car_in_traffic", day, ["VEHICLE"], ride=(start, end),
-                     what="45 km/h round a 300 m block, a light every third corner")
+    return _scenario(
+        "car_in_traffic",
+        day,
+        ["VEHICLE"],
+        ride=(start, end),
+        what="45 km/h round a 300 m block, a light every third corner",
+    )
 
 
 def tight_circle(seed: int = 7) -> Scenario:
@@ -242,23 +266,49 @@ def jog(seed: int = 11) -> Scenario:
     return _scenario("jog", _round_the_blocks(seed, 16, 130, (9, 12)), [], what="9-12 km/h, waits and corners")
 
 
-SCENARIOS = {f.__name__: f for f in (cold_start, excursions, network_fallback, train, city_bus, car_in_traffic,
-                                     tight_circle, sparse_wait, subway, ebike, jog)}
+SCENARIOS = {
+    f.__name__: f
+    for f in (
+        cold_start,
+        excursions,
+        network_fallback,
+        train,
+        city_bus,
+        car_in_traffic,
+        tight_circle,
+        sparse_wait,
+        subway,
+        ebike,
+        jog,
+    )
+}
 
 
 #: Where the samples are placed: the Dongsi sample grids' neighbourhood (lon, lat, WGS-84).
 SAMPLE_CENTRE = (116.4170, 39.9400)
 
 
-def scenario_frame(scenario: Scenario, member_id: str, date: str = "2026-11-02",
-                   centre: tuple[float, float] = SAMPLE_CENTRE, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+def scenario_frame(
+    scenario: Scenario,
+    member_id: str,
+    date: str = "2026-11-02",
+    centre: tuple[float, float] = SAMPLE_CENTRE,
+    tz: str = DEFAULT_TZ,
+) -> pd.DataFrame:
     """The scenario as a track table: ``member_id, time`` (08:00 local + ``t``), ``lon, lat`` (WGS-84),
     ``accuracy`` (m), ``provider``."""
     lon, lat = LocalProjection(*centre).inverse(scenario.x, scenario.y)
     start = pd.Timestamp(f"{date} 08:00").tz_localize(tz)
-    return pd.DataFrame({"member_id": member_id, "time": start + pd.to_timedelta(np.round(scenario.t, 3), unit="s"),
-                         "lon": np.round(lon, 7), "lat": np.round(lat, 7), "accuracy": scenario.accuracy,
-                         "provider": scenario.provider})
+    return pd.DataFrame(
+        {
+            "member_id": member_id,
+            "time": start + pd.to_timedelta(np.round(scenario.t, 3), unit="s"),
+            "lon": np.round(lon, 7),
+            "lat": np.round(lat, 7),
+            "accuracy": scenario.accuracy,
+            "provider": scenario.provider,
+        }
+    )
 
 
 def write_motion_samples(out_dir, date: str = "2026-11-02") -> list[Path]:

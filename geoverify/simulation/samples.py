@@ -1,7 +1,6 @@
 """The sample day's files (``geoverify simulate``): one simulated patrol per scenario on the sample grids,
 with their event reports and sites, and the motion scenarios, as CSV."""
 
-
 from __future__ import annotations
 
 import json
@@ -26,9 +25,18 @@ from geoverify.simulation.simulate import (
 
 #: (scenario, member) of the sample day; each member patrols the grid that lists them.
 PLAN: tuple[tuple[str, str | tuple[str, str]], ...] = (
-    ("honest", "M001"), ("teleport", "M002"), ("gps_outlier", "M003"), ("idle", "M004"), ("loop", "M005"),
-    ("vehicle", "M006"), ("mock_location", "M007"), ("duplicate_track", ("M008", "M009")),
-    ("crs_mismatch", "M010"), ("gap", "M011"), ("unassigned", "M012"))
+    ("honest", "M001"),
+    ("teleport", "M002"),
+    ("gps_outlier", "M003"),
+    ("idle", "M004"),
+    ("loop", "M005"),
+    ("vehicle", "M006"),
+    ("mock_location", "M007"),
+    ("duplicate_track", ("M008", "M009")),
+    ("crs_mismatch", "M010"),
+    ("gap", "M011"),
+    ("unassigned", "M012"),
+)
 UNASSIGNED_WALKS_IN = 3  # index of the grid the unassigned member walks in (DC-04 in the sample)
 
 
@@ -63,8 +71,9 @@ def _write_csv(frame: pd.DataFrame, path: Path, decimals: Mapping[str, int]) -> 
     return path
 
 
-def write_samples(grids_path: str | Path, out_dir: str | Path, date: str = "2026-11-02",
-                  seed: int = 20261102) -> list[Path]:
+def write_samples(
+    grids_path: str | Path, out_dir: str | Path, date: str = "2026-11-02", seed: int = 20261102
+) -> list[Path]:
     """Write the sample day: one track CSV per scenario of :data:`PLAN`, events and sites.
 
     Tracks go to ``out_dir/<scenario>_<member>.csv`` (columns :data:`CSV_COLUMNS`, times ISO 8601
@@ -101,10 +110,16 @@ def write_samples(grids_path: str | Path, out_dir: str | Path, date: str = "2026
         for frame in frames:
             m = frame["member_id"].iloc[0]
             tracks[m], where[m] = frame, grid_id
-            paths.append(_write_csv(frame, out_dir / f"{name}_{m}.csv",
-                                    {"lon": 6, "lat": 6, "accuracy": 1, "speed": 2}))
-    events = simulate_events(tracks, {m: polys[g] for m, g in where.items()}, np.random.default_rng([seed, 101]),
-                             reporter="M001", others=("M003", "M005"))
+            paths.append(
+                _write_csv(frame, out_dir / f"{name}_{m}.csv", {"lon": 6, "lat": 6, "accuracy": 1, "speed": 2})
+            )
+    events = simulate_events(
+        tracks,
+        {m: polys[g] for m, g in where.items()},
+        np.random.default_rng([seed, 101]),
+        reporter="M001",
+        others=("M003", "M005"),
+    )
     paths.append(_write_csv(events, out_dir / "events" / "events.csv", {"lon": 6, "lat": 6}))
     paths.append(_write_csv(sites, out_dir / "sites" / "sites.csv", {"lon": 6, "lat": 6}))
     from geoverify.simulation.motion_scenarios import write_motion_samples

@@ -5,7 +5,6 @@ Built on the walks of :mod:`geoverify.simulation.walks`: deterministic for a see
 ``Asia/Shanghai``, positions WGS-84 lon/lat degrees, distances metres, durations seconds.
 """
 
-
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +41,13 @@ def honest_patrol(polygon_lonlat, member_id, date, rng=None, *, stops=(), interv
     ctx = _Ctx(polygon_lonlat, date, rng, interval_s)
     xy = list(ctx.xy(stops)) if len(stops) else []
     k = (len(xy) + 1) // 2
-    return ctx.emit([ctx.walk(_clock("08:30"), _clock("11:00"), stops=xy[:k]),
-                     ctx.walk(_clock("14:00"), _clock("16:30"), stops=xy[k:])], member_id)
+    return ctx.emit(
+        [
+            ctx.walk(_clock("08:30"), _clock("11:00"), stops=xy[:k]),
+            ctx.walk(_clock("14:00"), _clock("16:30"), stops=xy[k:]),
+        ],
+        member_id,
+    )
 
 
 def teleport(polygon_lonlat, member_id, date, rng=None, *, jump_m=3000.0, interval_s=10.0) -> pd.DataFrame:
@@ -59,8 +63,16 @@ def teleport(polygon_lonlat, member_id, date, rng=None, *, jump_m=3000.0, interv
     return ctx.emit([_Stretch(ta, *a.at(ta)), _Stretch(tb, *b.at(tb))], member_id)
 
 
-def gps_outlier(polygon_lonlat, member_id, date, rng=None, *, at=("09:05", "09:40", "10:20", "11:02"),
-                spike_m=800.0, interval_s=10.0) -> pd.DataFrame:
+def gps_outlier(
+    polygon_lonlat,
+    member_id,
+    date,
+    rng=None,
+    *,
+    at=("09:05", "09:40", "10:20", "11:02"),
+    spike_m=800.0,
+    interval_s=10.0,
+) -> pd.DataFrame:
     """An honest 08:30–11:30 walk with lone one-fix spikes ``spike_m`` away at the ``at`` times."""
     ctx = _Ctx(polygon_lonlat, date, rng, interval_s)
     frame = ctx.emit([ctx.walk(_clock("08:30"), _clock("11:30"))], member_id)
@@ -73,8 +85,9 @@ def gps_outlier(polygon_lonlat, member_id, date, rng=None, *, at=("09:05", "09:4
     return frame
 
 
-def idle(polygon_lonlat, member_id, date, rng=None, *, avoid=(), still=("09:20", "10:00"),
-         interval_s=10.0) -> pd.DataFrame:
+def idle(
+    polygon_lonlat, member_id, date, rng=None, *, avoid=(), still=("09:20", "10:00"), interval_s=10.0
+) -> pd.DataFrame:
     """08:30–11:30 with the phone left on a desk from ``still[0]`` to ``still[1]`` (jitter of a few
     metres, indoor accuracy); the desk is at least 100 m from every ``avoid`` point (sites)."""
     ctx = _Ctx(polygon_lonlat, date, rng, interval_s)
@@ -87,12 +100,14 @@ def idle(polygon_lonlat, member_id, date, rng=None, *, avoid=(), still=("09:20",
     t0, t1 = _clock(still[0]), _clock(still[1])
     t = ctx.times(t0, t1)
     desk_part = _Stretch(t, np.full(len(t), desk[0]), np.full(len(t), desk[1]), np.zeros(len(t)), sigma=2.5, acc=14.0)
-    return ctx.emit([ctx.walk(_clock("08:30"), t0, end=desk), desk_part,
-                     ctx.walk(t1, _clock("11:30"), start=desk)], member_id)
+    return ctx.emit(
+        [ctx.walk(_clock("08:30"), t0, end=desk), desk_part, ctx.walk(t1, _clock("11:30"), start=desk)], member_id
+    )
 
 
-def loop(polygon_lonlat, member_id, date, rng=None, *, radius_m=40.0, during=("09:30", "10:00"),
-         interval_s=10.0) -> pd.DataFrame:
+def loop(
+    polygon_lonlat, member_id, date, rng=None, *, radius_m=40.0, during=("09:30", "10:00"), interval_s=10.0
+) -> pd.DataFrame:
     """08:30–11:30 with ``during`` spent walking a ``radius_m`` circle (farming hours)."""
     ctx = _Ctx(polygon_lonlat, date, rng, interval_s)
     inner = ctx.area.buffer(-radius_m - 5)
@@ -100,15 +115,16 @@ def loop(polygon_lonlat, member_id, date, rng=None, *, radius_m=40.0, during=("0
     t0, t1 = _clock(during[0]), _clock(during[1])
     t = ctx.times(t0, t1)
     ang = (t - t0) * WALK_MPS / radius_m
-    circle = _Stretch(t, c[0] + radius_m * np.cos(ang), c[1] + radius_m * np.sin(ang), np.full(len(t), WALK_MPS),
-                      sigma=4.0)
+    circle = _Stretch(
+        t, c[0] + radius_m * np.cos(ang), c[1] + radius_m * np.sin(ang), np.full(len(t), WALK_MPS), sigma=4.0
+    )
     a, b = c + (radius_m, 0.0), c + radius_m * np.array([np.cos(ang[-1] + ang[1]), np.sin(ang[-1] + ang[1])])
-    return ctx.emit([ctx.walk(_clock("08:30"), t0, end=a), circle,
-                     ctx.walk(t1, _clock("11:30"), start=b)], member_id)
+    return ctx.emit([ctx.walk(_clock("08:30"), t0, end=a), circle, ctx.walk(t1, _clock("11:30"), start=b)], member_id)
 
 
-def vehicle(polygon_lonlat, member_id, date, rng=None, *, kmh=40.0, ride=("10:00", "10:10"),
-            interval_s=10.0) -> pd.DataFrame:
+def vehicle(
+    polygon_lonlat, member_id, date, rng=None, *, kmh=40.0, ride=("10:00", "10:10"), interval_s=10.0
+) -> pd.DataFrame:
     """08:30–11:30 walking, but during ``ride`` the member rides at ``kmh`` east along a main road
     and back (half the time each way), then walks on."""
     ctx = _Ctx(polygon_lonlat, date, rng, interval_s)
@@ -120,24 +136,30 @@ def vehicle(polygon_lonlat, member_id, date, rng=None, *, kmh=40.0, ride=("10:00
             break
     car = _Route(np.array([t0, (t0 + t1) / 2, t1]), np.array([p[0], p[0] + reach, p[0]]), np.full(3, p[1]))
     t = ctx.times(t0, t1)
-    return ctx.emit([ctx.walk(_clock("08:30"), t0, end=p), _Stretch(t, *car.at(t)),
-                     ctx.walk(t1, _clock("11:30"), start=p)], member_id)
+    return ctx.emit(
+        [ctx.walk(_clock("08:30"), t0, end=p), _Stretch(t, *car.at(t)), ctx.walk(t1, _clock("11:30"), start=p)],
+        member_id,
+    )
 
 
-def mock_location(polygon_lonlat, member_id, date, rng=None, *, during=("09:30", "10:30"),
-                  interval_s=10.0) -> pd.DataFrame:
+def mock_location(
+    polygon_lonlat, member_id, date, rng=None, *, during=("09:30", "10:30"), interval_s=10.0
+) -> pd.DataFrame:
     """08:30–11:30 walk whose ``during`` stretch comes from a mock-location app: ``mock`` true,
     noiseless positions, a constant 3 m accuracy."""
     ctx = _Ctx(polygon_lonlat, date, rng, interval_s)
     t0, t1 = _clock(during[0]), _clock(during[1])
     r = ctx.route(_clock("08:30"), _clock("11:30"))
     ta, tb, tc = ctx.times(_clock("08:30"), t0), ctx.times(t0, t1), ctx.times(t1, _clock("11:30"))
-    return ctx.emit([_Stretch(ta, *r.at(ta)), _Stretch(tb, *r.at(tb), sigma=0.0, acc=3.0, mock=True),
-                     _Stretch(tc, *r.at(tc))], member_id)
+    return ctx.emit(
+        [_Stretch(ta, *r.at(ta)), _Stretch(tb, *r.at(tb), sigma=0.0, acc=3.0, mock=True), _Stretch(tc, *r.at(tc))],
+        member_id,
+    )
 
 
-def duplicate_track(polygon_lonlat, member_ids: tuple[str, str], date, rng=None, *, interval_s=10.0
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def duplicate_track(
+    polygon_lonlat, member_ids: tuple[str, str], date, rng=None, *, interval_s=10.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One person, two phones: the first member 08:30–11:00, the second's phone in the same pocket
     08:45–10:50 (sampled 3 s later, its own GPS error; the two stay within ~5–10 m)."""
     ctx = _Ctx(polygon_lonlat, date, rng, interval_s)
@@ -185,8 +207,9 @@ _EVENT_TEXT = {
 }
 
 
-def simulate_sites(grids: Mapping[str, BaseGeometry], rng: RngLike = None,
-                   per_grid: Sequence[int] = (4, 2, 2, 2, 1, 1)) -> pd.DataFrame:
+def simulate_sites(
+    grids: Mapping[str, BaseGeometry], rng: RngLike = None, per_grid: Sequence[int] = (4, 2, 2, 2, 1, 1)
+) -> pd.DataFrame:
     """Households to visit: ``per_grid[i % len(per_grid)]`` in the i-th grid, at least 25 m inside it
     and 60 m from each other; tiers cycle red, yellow, green.
 
@@ -207,13 +230,25 @@ def simulate_sites(grids: Mapping[str, BaseGeometry], rng: RngLike = None,
                 chosen.append(p)
         lon, lat = ctx.proj.inverse(*np.asarray(chosen).reshape(-1, 2).T)
         rows += [(grid_id, a, b) for a, b in zip(lon, lat)]
-    return pd.DataFrame({"site_id": [f"S{k + 1:03d}" for k in range(len(rows))],
-                         "grid_id": [r[0] for r in rows], "lon": [r[1] for r in rows], "lat": [r[2] for r in rows],
-                         "tier": [TIERS[k % 3] for k in range(len(rows))]})
+    return pd.DataFrame(
+        {
+            "site_id": [f"S{k + 1:03d}" for k in range(len(rows))],
+            "grid_id": [r[0] for r in rows],
+            "lon": [r[1] for r in rows],
+            "lat": [r[2] for r in rows],
+            "tier": [TIERS[k % 3] for k in range(len(rows))],
+        }
+    )
 
 
-def simulate_events(tracks: Mapping[str, pd.DataFrame], member_grids: Mapping[str, BaseGeometry],
-                    rng: RngLike = None, *, reporter: str, others: Sequence[str]) -> pd.DataFrame:
+def simulate_events(
+    tracks: Mapping[str, pd.DataFrame],
+    member_grids: Mapping[str, BaseGeometry],
+    rng: RngLike = None,
+    *,
+    reporter: str,
+    others: Sequence[str],
+) -> pd.DataFrame:
     """Event reports around simulated tracks, with one case for each event flag.
 
     ``reporter`` (a track with two visits of the same street at least 1 h apart) files two
@@ -241,8 +276,17 @@ def simulate_events(tracks: Mapping[str, pd.DataFrame], member_grids: Mapping[st
 
     def report(m, ctx, f, i, xy, category, text=None):
         lon, lat = ctx.proj.inverse([xy[0]], [xy[1]])
-        rows.append((m, f["time"].iloc[i] + pd.Timedelta(seconds=int(rng.integers(0, 8))), float(lon[0]),
-                     float(lat[0]), category, hashlib.sha256(rng.bytes(64)).hexdigest(), text or _EVENT_TEXT[category]))
+        rows.append(
+            (
+                m,
+                f["time"].iloc[i] + pd.Timedelta(seconds=int(rng.integers(0, 8))),
+                float(lon[0]),
+                float(lat[0]),
+                category,
+                hashlib.sha256(rng.bytes(64)).hexdigest(),
+                text or _EVENT_TEXT[category],
+            )
+        )
 
     def nudge(lo, hi):
         a, r = rng.uniform(0, 2 * np.pi), rng.uniform(lo, hi)
@@ -250,7 +294,7 @@ def simulate_events(tracks: Mapping[str, pd.DataFrame], member_grids: Mapping[st
 
     ctx, f, xy, good = member(reporter)
     n, t = len(f), (f["time"] - f["time"].iloc[0]).dt.total_seconds().to_numpy()
-    first, second = np.flatnonzero(good[: n // 2]), np.flatnonzero(good[n // 2:]) + n // 2
+    first, second = np.flatnonzero(good[: n // 2]), np.flatnonzero(good[n // 2 :]) + n // 2
     d = np.hypot(*(xy[first][:, None] - xy[second][None]).transpose(2, 0, 1))
     d[t[second][None] - t[first][:, None] < 3600] = np.inf
     pairs = np.argwhere(d < 10)  # the same spot passed again at least an hour later (else the nearest)
@@ -271,8 +315,14 @@ def simulate_events(tracks: Mapping[str, pd.DataFrame], member_grids: Mapping[st
     ring = max(getattr(ctx.poly, "geoms", [ctx.poly]), key=lambda g: g.area).exterior
     pts = shapely.points(xy)
     edge = shapely.distance(ring, pts)
-    for g in rng.permutation(ok[(ok >= len(f) // 2) & (edge[ok] >= 10) & (edge[ok] <= 50)
-                                & shapely.contains_xy(ctx.poly, xy[ok, 0], xy[ok, 1])]):
+    for g in rng.permutation(
+        ok[
+            (ok >= len(f) // 2)
+            & (edge[ok] >= 10)
+            & (edge[ok] <= 50)
+            & shapely.contains_xy(ctx.poly, xy[ok, 0], xy[ok, 1])
+        ]
+    ):
         q = np.asarray(ring.interpolate(ring.project(pts[g])).coords[0])
         loc = q + (q - xy[g]) / np.hypot(*(q - xy[g])) * 55.0
         if ctx.poly.distance(shapely.Point(loc)) >= 40 and np.hypot(*(loc - xy[g])) <= 120:
@@ -291,6 +341,14 @@ def simulate_events(tracks: Mapping[str, pd.DataFrame], member_grids: Mapping[st
 
 #: Builders taking ``(polygon_lonlat, member_id, date, rng)``; :func:`duplicate_track` takes two members.
 SCENARIOS: dict[str, Callable[..., pd.DataFrame]] = {
-             "honest": honest_patrol, "teleport": teleport, "gps_outlier": gps_outlier, "idle": idle, "loop": loop,
-             "vehicle": vehicle, "mock_location": mock_location, "crs_mismatch": crs_mismatch, "gap": gap,
-             "unassigned": unassigned}
+    "honest": honest_patrol,
+    "teleport": teleport,
+    "gps_outlier": gps_outlier,
+    "idle": idle,
+    "loop": loop,
+    "vehicle": vehicle,
+    "mock_location": mock_location,
+    "crs_mismatch": crs_mismatch,
+    "gap": gap,
+    "unassigned": unassigned,
+}

@@ -32,11 +32,11 @@ from geoverify.schema import TRACK_OPTIONAL, TRACK_REQUIRED
 
 TZ = DEFAULT_TZ
 CSV_COLUMNS = TRACK_REQUIRED + TRACK_OPTIONAL
-WALK_MPS = 1.3          # walking speed
-NOISE_M = 5.0           # per-axis GPS noise, 1 sigma
-NOISE_TAU_S = 30.0      # correlation time of the GPS error
-INSET_M = 8.0           # walkers keep this far inside the grid's edges (before noise)
-SITE_STOP_S = 240.0     # an honest stop at a household
+WALK_MPS = 1.3  # walking speed
+NOISE_M = 5.0  # per-axis GPS noise, 1 sigma
+NOISE_TAU_S = 30.0  # correlation time of the GPS error
+INSET_M = 8.0  # walkers keep this far inside the grid's edges (before noise)
+SITE_STOP_S = 240.0  # an honest stop at a household
 
 RngLike = np.random.Generator | int | None
 
@@ -118,8 +118,9 @@ class _Route:
         return x, y, (v[i] if len(v) else np.zeros_like(x))
 
 
-def _route(area, rng, t0: float, t1: float, speed: float, start=None, end=None, stops=(),
-           stop_s: float = SITE_STOP_S) -> _Route:
+def _route(
+    area, rng, t0: float, t1: float, speed: float, start=None, end=None, stops=(), stop_s: float = SITE_STOP_S
+) -> _Route:
     """A walk from ``t0`` to ``t1`` between random waypoints, visiting ``stops`` (spread over the
     time) and arriving at ``end`` at ``t1`` when given."""
     duration = t1 - t0
@@ -163,7 +164,7 @@ def _route(area, rng, t0: float, t1: float, speed: float, start=None, end=None, 
         raise RuntimeError("could not route a walk inside the polygon")
     t = np.asarray(ts)
     if end is not None and t[-1] > duration:
-        t *= duration / t[-1]          # walk a little faster to be there on time
+        t *= duration / t[-1]  # walk a little faster to be there on time
     elif end is not None:
         t, pts = np.append(t, duration), pts + [pos]
     xy = np.asarray(pts)
@@ -178,7 +179,7 @@ class _Stretch:
     x: np.ndarray
     y: np.ndarray
     v: np.ndarray
-    sigma: float = NOISE_M   # per-axis noise, m (0: a mock app's perfect fixes)
+    sigma: float = NOISE_M  # per-axis noise, m (0: a mock app's perfect fixes)
     acc: float | None = None  # median reported accuracy, m; default 1.5 × sigma
     mock: bool = False
 
@@ -189,8 +190,7 @@ class _Ctx:
     def __init__(self, polygon_lonlat: BaseGeometry, date, rng: RngLike, interval_s: float):
         c = polygon_lonlat.centroid
         self.proj = LocalProjection(c.x, c.y)
-        self.poly = shapely.transform(polygon_lonlat,
-                                      lambda xy: np.column_stack(self.proj.forward(xy[:, 0], xy[:, 1])))
+        self.poly = shapely.transform(polygon_lonlat, lambda xy: np.column_stack(self.proj.forward(xy[:, 0], xy[:, 1])))
         area = self.poly.buffer(-INSET_M)
         self.area = area if area.area > 0.2 * self.poly.area else self.poly
         shapely.prepare(self.area)
@@ -218,22 +218,36 @@ class _Ctx:
             ex, ey = _ar_noise((2, n), p.sigma, self.dt, rng) if n else (np.zeros(0), np.zeros(0))
             acc = (p.acc if p.acc is not None else 1.5 * p.sigma) * (rng.lognormal(0, 0.25, n) if p.sigma else 1.0)
             spd = np.clip(p.v + (rng.normal(0, 0.12, n) if p.sigma else 0.0), 0, None)
-            cols.append((p.t, p.x + ex, p.y + ey, np.maximum(np.broadcast_to(acc, (n,)), 3.0), spd,
-                         np.full(n, p.mock)))
+            cols.append((p.t, p.x + ex, p.y + ey, np.maximum(np.broadcast_to(acc, (n,)), 3.0), spd, np.full(n, p.mock)))
         t, x, y, acc, spd, mock = (np.concatenate(c) for c in zip(*cols))
         lon, lat = self.proj.inverse(x, y)
-        return pd.DataFrame({
-            "member_id": member_id, "time": (self.day0 + pd.to_timedelta(t, unit="s")).as_unit("ns"),
-            "lon": lon, "lat": lat,
-            "accuracy": np.round(acc, 1), "speed": np.round(spd, 2), "provider": "gps", "mock": mock,
-            "device_id": device_id or _device(member_id)})[list(CSV_COLUMNS)]
+        return pd.DataFrame(
+            {
+                "member_id": member_id,
+                "time": (self.day0 + pd.to_timedelta(t, unit="s")).as_unit("ns"),
+                "lon": lon,
+                "lat": lat,
+                "accuracy": np.round(acc, 1),
+                "speed": np.round(spd, 2),
+                "provider": "gps",
+                "mock": mock,
+                "device_id": device_id or _device(member_id),
+            }
+        )[list(CSV_COLUMNS)]
 
 
 # ----------------------------------------------------------------------------- public: one walk
 
 
-def simulate_walk(polygon_lonlat: BaseGeometry, start, duration_s: float, interval_s: float = 10,
-                  speed_mps: float = WALK_MPS, noise_m: float = NOISE_M, rng: RngLike = None) -> pd.DataFrame:
+def simulate_walk(
+    polygon_lonlat: BaseGeometry,
+    start,
+    duration_s: float,
+    interval_s: float = 10,
+    speed_mps: float = WALK_MPS,
+    noise_m: float = NOISE_M,
+    rng: RngLike = None,
+) -> pd.DataFrame:
     """A person walking the streets of a polygon, as a phone records it.
 
     Parameters

@@ -26,8 +26,16 @@ def keys_of(response: dict) -> set[Key]:
     return {member_day(item["patrol_id"]) for item in response.get("patrols", [])}
 
 
-def answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: bool = False,
-           ledger_seq: int = 0, stored_at: str = "", members: frozenset | None = None) -> dict:
+def answer(
+    store: Store,
+    response: dict,
+    keys: set[Key],
+    wait: float,
+    replayed: bool = False,
+    ledger_seq: int = 0,
+    stored_at: str = "",
+    members: frozenset | None = None,
+) -> dict:
     """The answer, after waiting up to ``wait`` seconds for ``keys`` to be verified, with each
     patrol's state as it is then (``replayed``: an earlier upload's answer, nothing changed).
 
@@ -37,8 +45,10 @@ def answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: 
     member-days (their later reports it makes duplicates), which are not the uploader's to see.
     """
     if members is not None:
-        response = {**response, "patrols": [p for p in response.get("patrols", [])
-                                            if member_day(p["patrol_id"])[0] in members]}
+        response = {
+            **response,
+            "patrols": [p for p in response.get("patrols", []) if member_day(p["patrol_id"])[0] in members],
+        }
         keys = {k for k in keys if k[0] in members}
     waited = wait > 0 and bool(keys)
     if waited:
@@ -48,8 +58,13 @@ def answer(store: Store, response: dict, keys: set[Key], wait: float, replayed: 
     with store.read() as conn:
         if waited and not replayed:
             ids = [p["patrol_id"] for p in response["patrols"]]
-            response["ledger_entries"] = conn.execute(select(func.count()).where(
-                ledger_table.c.seq > ledger_seq, ledger_table.c.patrol_id.in_(ids))).scalar_one() if ids else 0
+            response["ledger_entries"] = (
+                conn.execute(
+                    select(func.count()).where(ledger_table.c.seq > ledger_seq, ledger_table.c.patrol_id.in_(ids))
+                ).scalar_one()
+                if ids
+                else 0
+            )
         return refreshed(conn, response, since=stored_at if waited and not replayed else None)
 
 
@@ -59,10 +74,19 @@ def refreshed(conn: Connection, response: dict, since: str | None = None) -> dic
     ids = [p["patrol_id"] for p in response.get("patrols", [])]
     if not ids:
         return response
-    rows = {r.patrol_id: r for r in conn.execute(select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.date,
-                                                               patrols.c.credit_status, patrols.c.points,
-                                                               patrols.c.verified_at)
-                                                        .where(patrols.c.patrol_id.in_(ids)))}
+    rows = {
+        r.patrol_id: r
+        for r in conn.execute(
+            select(
+                patrols.c.patrol_id,
+                patrols.c.member_id,
+                patrols.c.date,
+                patrols.c.credit_status,
+                patrols.c.points,
+                patrols.c.verified_at,
+            ).where(patrols.c.patrol_id.in_(ids))
+        )
+    }
     keys = {(r.member_id, dt.date.fromisoformat(r.date)): pid for pid, r in rows.items()}
     waiting = {keys[k] for k in queue.pending(conn, keys)}
     out = []
@@ -71,8 +95,11 @@ def refreshed(conn: Connection, response: dict, since: str | None = None) -> dic
         if row is None or pid in waiting:
             out.append({"patrol_id": pid, "state": "pending"})
             continue
-        item = {"patrol_id": pid, "state": "current",
-                "credit": {"status": row.credit_status, "points": ledger.number(row.points)}}
+        item = {
+            "patrol_id": pid,
+            "state": "current",
+            "credit": {"status": row.credit_status, "points": ledger.number(row.points)},
+        }
         if since is not None:
             item["changed"] = row.verified_at >= since
         out.append(item)

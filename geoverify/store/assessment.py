@@ -28,8 +28,10 @@ def _grids(conn: Connection, grid_scope: frozenset | None, grid_id: str | None) 
         query = query.where(grids.c.grid_id.in_(sorted(grid_scope)))
     if grid_id is not None:
         query = query.where(grids.c.grid_id == grid_id)
-    found = [GridInfo(r.grid_id, r.name, r.grid_type, tuple(str(m) for m in json.loads(r.members)))
-             for r in conn.execute(query)]
+    found = [
+        GridInfo(r.grid_id, r.name, r.grid_type, tuple(str(m) for m in json.loads(r.members)))
+        for r in conn.execute(query)
+    ]
     if grid_id is not None and not found:
         raise NotFound(f"no grid {grid_id!r}; GET /api/v1/grids lists the grids you can see")
     return found
@@ -42,8 +44,15 @@ def _where_grid(query, column, grid_ids: list[str] | None, with_no_grid: bool):
     return query.where(column.in_(grid_ids) | column.is_(None)) if with_no_grid else query.where(column.in_(grid_ids))
 
 
-def read_inputs(conn: Connection, period: Period, as_of_today: str, *, grid_scope: frozenset | None = None,
-                grid_id: str | None = None, member_id: str | None = None) -> dict:
+def read_inputs(
+    conn: Connection,
+    period: Period,
+    as_of_today: str,
+    *,
+    grid_scope: frozenset | None = None,
+    grid_id: str | None = None,
+    member_id: str | None = None,
+) -> dict:
     """Grids, patrols, ledger sums, sites and site visits the assessment of ``period`` needs.
 
     Parameters
@@ -71,23 +80,40 @@ def read_inputs(conn: Connection, period: Period, as_of_today: str, *, grid_scop
     known = _grids(conn, grid_scope, grid_id)
     unscoped = grid_scope is None and grid_id is None
     if member_id is not None:
-        mine = {g for (g,) in conn.execute(select(patrols.c.grid_id).distinct().where(
-            patrols.c.member_id == member_id, patrols.c.date >= first, patrols.c.date <= last))}
-        mine |= {g for (g,) in conn.execute(select(ledger.c.grid_id).distinct().where(
-            ledger.c.member_id == member_id, ledger.c.date >= first, ledger.c.date <= last))}
+        mine = {
+            g
+            for (g,) in conn.execute(
+                select(patrols.c.grid_id)
+                .distinct()
+                .where(patrols.c.member_id == member_id, patrols.c.date >= first, patrols.c.date <= last)
+            )
+        }
+        mine |= {
+            g
+            for (g,) in conn.execute(
+                select(ledger.c.grid_id)
+                .distinct()
+                .where(ledger.c.member_id == member_id, ledger.c.date >= first, ledger.c.date <= last)
+            )
+        }
         known = [g for g in known if member_id in g.members or g.grid_id in mine]
     grid_ids = None if unscoped and member_id is None else [g.grid_id for g in known]
 
-    query = select(patrols.c.member_id, patrols.c.grid_id, patrols.c.date, patrols.c.verified_s, patrols.c.points
-                   ).where(patrols.c.date >= first, patrols.c.date <= last)
+    query = select(
+        patrols.c.member_id, patrols.c.grid_id, patrols.c.date, patrols.c.verified_s, patrols.c.points
+    ).where(patrols.c.date >= first, patrols.c.date <= last)
     query = _where_grid(query, patrols.c.grid_id, grid_ids, unscoped)
     if member_id is not None:
         query = query.where(patrols.c.member_id == member_id)
-    patrol_rows = pd.DataFrame(conn.execute(query).all(),
-                               columns=["member_id", "grid_id", "date", "verified_s", "points"])
+    patrol_rows = pd.DataFrame(
+        conn.execute(query).all(), columns=["member_id", "grid_id", "date", "verified_s", "points"]
+    )
 
-    sums = select(ledger.c.member_id, ledger.c.grid_id, ledger.c.date, func.sum(ledger.c.points)).where(
-        ledger.c.date >= first, ledger.c.date <= last).group_by(ledger.c.member_id, ledger.c.grid_id, ledger.c.date)
+    sums = (
+        select(ledger.c.member_id, ledger.c.grid_id, ledger.c.date, func.sum(ledger.c.points))
+        .where(ledger.c.date >= first, ledger.c.date <= last)
+        .group_by(ledger.c.member_id, ledger.c.grid_id, ledger.c.date)
+    )
     sums = _where_grid(sums, ledger.c.grid_id, grid_ids, unscoped)
     if member_id is not None:
         sums = sums.where(ledger.c.member_id == member_id)
@@ -101,19 +127,35 @@ def read_inputs(conn: Connection, period: Period, as_of_today: str, *, grid_scop
     visits = []
     if len(site_rows):
         documents = select(patrols.c.member_id, patrols.c.date, patrols.c.document).where(
-            patrols.c.date >= period.visits_from.isoformat(), patrols.c.date <= min(last, as_of_today),
-            patrols.c.grid_id.is_not(None), ~patrols.c.document.contains(NO_VISITS, autoescape=True))
+            patrols.c.date >= period.visits_from.isoformat(),
+            patrols.c.date <= min(last, as_of_today),
+            patrols.c.grid_id.is_not(None),
+            ~patrols.c.document.contains(NO_VISITS, autoescape=True),
+        )
         if grid_ids is not None:
             documents = documents.where(patrols.c.grid_id.in_(grid_ids))
         for row in conn.execute(documents):
-            visits += [(v["site_id"], row.member_id, row.date, v.get("end"))
-                       for v in json.loads(row.document).get("site_visits", ())]
-    return {"grids": known, "patrols": patrol_rows, "ledger": ledger_rows, "sites": site_rows,
-            "visits": pd.DataFrame(visits, columns=["site_id", "member_id", "date", "end"])}
+            visits += [
+                (v["site_id"], row.member_id, row.date, v.get("end"))
+                for v in json.loads(row.document).get("site_visits", ())
+            ]
+    return {
+        "grids": known,
+        "patrols": patrol_rows,
+        "ledger": ledger_rows,
+        "sites": site_rows,
+        "visits": pd.DataFrame(visits, columns=["site_id", "member_id", "date", "end"]),
+    }
 
 
-def assessment(store: Store, period: Period, *, grid_scope: frozenset | None = None, grid_id: str | None = None,
-               member_id: str | None = None) -> dict:
+def assessment(
+    store: Store,
+    period: Period,
+    *,
+    grid_scope: frozenset | None = None,
+    grid_id: str | None = None,
+    member_id: str | None = None,
+) -> dict:
     """The assessment of ``period`` over the store (see :func:`geoverify.assessment.figures.assess`).
 
     Points are the ledger's as written: call :func:`geoverify.store.verification.settle` first so
@@ -123,10 +165,20 @@ def assessment(store: Store, period: Period, *, grid_scope: frozenset | None = N
     """
     today = store.now().tz_convert(store.tz).date()
     with store.read() as conn:
-        inputs = read_inputs(conn, period, today.isoformat(), grid_scope=grid_scope, grid_id=grid_id,
-                             member_id=member_id)
+        inputs = read_inputs(
+            conn, period, today.isoformat(), grid_scope=grid_scope, grid_id=grid_id, member_id=member_id
+        )
     frame = inputs["patrols"]
     settled = {d: store.settled(d) for d in set(frame["date"])}
     frame["settled"] = [settled[d] for d in frame["date"]]
-    return assess(period, inputs["grids"], frame, inputs["ledger"], inputs["sites"], inputs["visits"], store.rules,
-                  today=today, member_id=member_id)
+    return assess(
+        period,
+        inputs["grids"],
+        frame,
+        inputs["ledger"],
+        inputs["sites"],
+        inputs["visits"],
+        store.rules,
+        today=today,
+        member_id=member_id,
+    )

@@ -31,6 +31,7 @@ HASHED_FIELDS = ("seq", "at", "actor", "action", "object_type", "object_id", "pr
 # writer transaction; the store checkpoints it when the transaction ends (:mod:`geoverify.store.db`).
 AUDIT_APPENDED = "geoverify.audit_appended"
 
+
 class NotCanonical(ValueError):
     """A stored detail is not the canonical JSON text of its value (the message says how)."""
 
@@ -61,8 +62,10 @@ def parse_detail(text: str) -> Any:
     except (ValueError, TypeError) as exc:
         raise NotCanonical(f"not JSON that can be hashed ({exc})") from None
     if canonical != text:
-        raise NotCanonical("not in canonical JSON (sorted keys, no spaces, UTF-8 text): the stored text "
-                           "differs from the form that is hashed")
+        raise NotCanonical(
+            "not in canonical JSON (sorted keys, no spaces, UTF-8 text): the stored text "
+            "differs from the form that is hashed"
+        )
     return value
 
 
@@ -82,8 +85,9 @@ def entry_hash(entry: dict) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
-def append(conn: Connection, actor: str, action: str, object_type: str, object_id: str | None,
-           detail: dict | None = None) -> dict:
+def append(
+    conn: Connection, actor: str, action: str, object_type: str, object_id: str | None, detail: dict | None = None
+) -> dict:
     """Append one entry; call inside :meth:`Store.write` (which serialises writers).
 
     Parameters
@@ -105,15 +109,23 @@ def append(conn: Connection, actor: str, action: str, object_type: str, object_i
     """
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-    entry = {"seq": seq, "at": utc_now_text(), "actor": actor, "action": action, "object_type": object_type,
-             "object_id": object_id, "detail": canonical_json(detail or {}), "prev_hash": prev}
+    entry = {
+        "seq": seq,
+        "at": utc_now_text(),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "detail": canonical_json(detail or {}),
+        "prev_hash": prev,
+    }
     entry["hash"] = entry_hash(entry)
     conn.execute(insert(audit_log).values(**entry))
     if head:
         conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=entry["hash"]))
     else:
         conn.execute(insert(audit_head).values(id=1, seq=seq, hash=entry["hash"]))
-    conn.info[AUDIT_APPENDED] = (seq, entry["hash"])   # Store.write checkpoints it at the end
+    conn.info[AUDIT_APPENDED] = (seq, entry["hash"])  # Store.write checkpoints it at the end
     return entry
 
 
@@ -125,8 +137,7 @@ def _public(row) -> dict:
 
 def page(conn: Connection, after: int = 0, limit: int = 100) -> dict:
     """Entries with ``seq > after`` in seq order: ``{"entries": [...], "next": seq}``."""
-    rows = conn.execute(select(audit_log).where(audit_log.c.seq > after)
-                        .order_by(audit_log.c.seq).limit(limit)).all()
+    rows = conn.execute(select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(limit)).all()
     entries = [_public(r) for r in rows]
     return {"entries": entries, "next": entries[-1]["seq"] if entries else after}
 

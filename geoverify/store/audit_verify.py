@@ -33,8 +33,10 @@ from geoverify.store.ledger import ENTRY_FIELDS, entry_dict
 from geoverify.store.schema import audit_head, audit_log, ledger
 
 CREDIT_ACTIONS = {"credit.grant": "grant", "credit.reversal": "reversal"}
-NO_CHECKPOINT = ("no checkpoint: truncation, an emptied log or a recomputed chain cannot be detected; set "
-                 "GEOVERIFY_AUDIT_KEY so that the store signs checkpoints (see docs/audit.md)")
+NO_CHECKPOINT = (
+    "no checkpoint: truncation, an emptied log or a recomputed chain cannot be detected; set "
+    "GEOVERIFY_AUDIT_KEY so that the store signs checkpoints (see docs/audit.md)"
+)
 
 
 class Broken(Exception):
@@ -71,24 +73,35 @@ def _anchors(conn: Connection, kept: list[dict]) -> Iterator[dict]:
             key_id = item["key_id"]
 
     stored = ({**c, "source": "stored"} for c in cps.stored(conn))
-    return heapq.merge(mark(stored, newest_stored and newest_stored["seq"]),
-                       mark(kept, kept[-1]["seq"] if kept else None), key=lambda c: c["seq"])
+    return heapq.merge(
+        mark(stored, newest_stored and newest_stored["seq"]),
+        mark(kept, kept[-1]["seq"] if kept else None),
+        key=lambda c: c["seq"],
+    )
 
 
 def _where(anchor: dict) -> str:
-    return (f"the checkpoint of seq {anchor['seq']} signed at {anchor['at']} "
-            f"({anchor['source']}, key {anchor['key_id']})")
+    return (
+        f"the checkpoint of seq {anchor['seq']} signed at {anchor['at']} ({anchor['source']}, key {anchor['key_id']})"
+    )
 
 
 def _check_signature(anchor: dict, public_keys: dict) -> str:
     status = cps.signature_status(anchor, public_keys)
     if status == "invalid":
-        raise Broken(anchor["seq"], "bad_signature", f"{_where(anchor)} has an invalid signature: the checkpoint "
-                     "was altered or forged")
+        raise Broken(
+            anchor["seq"],
+            "bad_signature",
+            f"{_where(anchor)} has an invalid signature: the checkpoint was altered or forged",
+        )
     if status == "untrusted":
-        raise Broken(anchor["seq"], "bad_signature", f"{_where(anchor)} is signed by key {anchor['key_id']}, "
-                     "which is not a trusted key: it was not made with the audit key (forged), or that key's "
-                     "public half was not given (--public-key)")
+        raise Broken(
+            anchor["seq"],
+            "bad_signature",
+            f"{_where(anchor)} is signed by key {anchor['key_id']}, "
+            "which is not a trusted key: it was not made with the audit key (forged), or that key's "
+            "public half was not given (--public-key)",
+        )
     return status
 
 
@@ -100,19 +113,31 @@ def _check_ledger(entry: dict, detail, digest: str, rows: Iterator) -> None:
     """The ledger row held by a credit audit entry must exist and agree with it."""
     seq = entry["seq"]
     if not isinstance(detail, dict) or set(detail) != set(ENTRY_FIELDS) or not isinstance(detail["seq"], int):
-        raise Broken(seq, "ledger_mismatch", f"audit entry seq {seq} ({entry['action']}) does not hold a ledger "
-                     "entry")
+        raise Broken(seq, "ledger_mismatch", f"audit entry seq {seq} ({entry['action']}) does not hold a ledger entry")
     want = detail["seq"]
     row = next(rows, None)
     if row is not None and row.seq < want:
-        raise Broken(seq, "ledger_unaudited", f"ledger entry seq {row.seq} ({row.credit_id}) has no audit entry "
-                     "(inserted into the ledger directly, or its audit entry was removed)", ledger_seq=row.seq)
+        raise Broken(
+            seq,
+            "ledger_unaudited",
+            f"ledger entry seq {row.seq} ({row.credit_id}) has no audit entry "
+            "(inserted into the ledger directly, or its audit entry was removed)",
+            ledger_seq=row.seq,
+        )
     if row is None or row.seq > want:
-        raise Broken(seq, "ledger_missing", f"audit entry seq {seq} records ledger entry seq {want} "
-                     f"({detail['credit_id']}), which the ledger does not hold (deleted)", ledger_seq=want)
+        raise Broken(
+            seq,
+            "ledger_missing",
+            f"audit entry seq {seq} records ledger entry seq {want} "
+            f"({detail['credit_id']}), which the ledger does not hold (deleted)",
+            ledger_seq=want,
+        )
     stored = entry_dict(row)
-    differences = [f"{k} is {_value(stored[k])} in the ledger, {_value(detail[k])} in the audit log"
-                   for k in ENTRY_FIELDS if stored[k] != detail[k]]
+    differences = [
+        f"{k} is {_value(stored[k])} in the ledger, {_value(detail[k])} in the audit log"
+        for k in ENTRY_FIELDS
+        if stored[k] != detail[k]
+    ]
     if CREDIT_ACTIONS[entry["action"]] != detail["kind"] or entry["object_id"] != detail["credit_id"]:
         differences.append(f"the audit entry is {entry['action']} of {entry['object_id']}")
     if row.chain_seq != seq:
@@ -120,8 +145,13 @@ def _check_ledger(entry: dict, detail, digest: str, rows: Iterator) -> None:
     if row.chain_hash != digest:
         differences.append(f"chain_hash is {_value(row.chain_hash)} in the ledger, the audit entry's hash is {digest}")
     if differences:
-        raise Broken(seq, "ledger_mismatch", f"ledger entry seq {want} ({row.credit_id}) differs from its audit "
-                     f"entry seq {seq}: {'; '.join(differences)}", ledger_seq=want)
+        raise Broken(
+            seq,
+            "ledger_mismatch",
+            f"ledger entry seq {want} ({row.credit_id}) differs from its audit "
+            f"entry seq {seq}: {'; '.join(differences)}",
+            ledger_seq=want,
+        )
 
 
 def _check_entry(entry: dict, expected: int, prev: str) -> tuple[object, str]:
@@ -129,13 +159,17 @@ def _check_entry(entry: dict, expected: int, prev: str) -> tuple[object, str]:
     if entry["seq"] != expected:
         raise Broken(expected, "missing", f"seq {expected} is missing (next stored entry is {entry['seq']})")
     if entry["prev_hash"] != prev:
-        raise Broken(expected, "relinked", "prev_hash does not match the previous entry's hash (deleted, inserted "
-                     "or reordered)")
+        raise Broken(
+            expected, "relinked", "prev_hash does not match the previous entry's hash (deleted, inserted or reordered)"
+        )
     try:
         detail = parse_detail(entry["detail"])
     except NotCanonical as exc:
-        raise Broken(expected, "not_canonical", f"the entry's detail is {exc}: it was edited (the hashed text must "
-                     "be canonical JSON)") from None
+        raise Broken(
+            expected,
+            "not_canonical",
+            f"the entry's detail is {exc}: it was edited (the hashed text must be canonical JSON)",
+        ) from None
     body = {k: entry[k] for k in HASHED_FIELDS}
     body["detail"] = detail
     digest = hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
@@ -173,8 +207,15 @@ def verify(conn: Connection, *, public_keys: dict | None = None, kept: list[dict
     try:
         head_hash = _walk(conn, public_keys or {}, kept, walk)
     except Broken as broken:
-        return {"ok": False, "first_broken": broken.seq, "cause": broken.cause, "reason": broken.reason,
-                **broken.extra, "head_hash": None, **walk}
+        return {
+            "ok": False,
+            "first_broken": broken.seq,
+            "cause": broken.cause,
+            "reason": broken.reason,
+            **broken.extra,
+            "head_hash": None,
+            **walk,
+        }
     return {"ok": True, "first_broken": None, "cause": None, "reason": None, "head_hash": head_hash, **walk}
 
 
@@ -193,11 +234,18 @@ def _walk(conn: Connection, public_keys: dict, kept: list[dict], walk: dict) -> 
         while anchor is not None and anchor["seq"] <= expected:
             if anchor["seq"] < expected or anchor["hash"] != digest:
                 _check_signature(anchor, public_keys)
-                earlier = (f"the last checkpoint that matches is seq {last_match['seq']}" if last_match
-                           else "no earlier checkpoint matches")
-                raise Broken(anchor["seq"], "rewritten", f"the entry at seq {anchor['seq']} has hash {digest}, but "
-                             f"{_where(anchor)} says {anchor['hash']}: the log was rewritten and the chain "
-                             f"recomputed ({earlier})")
+                earlier = (
+                    f"the last checkpoint that matches is seq {last_match['seq']}"
+                    if last_match
+                    else "no earlier checkpoint matches"
+                )
+                raise Broken(
+                    anchor["seq"],
+                    "rewritten",
+                    f"the entry at seq {anchor['seq']} has hash {digest}, but "
+                    f"{_where(anchor)} says {anchor['hash']}: the log was rewritten and the chain "
+                    f"recomputed ({earlier})",
+                )
             status = _check_signature(anchor, public_keys) if anchor["check"] else None
             unchecked = unchecked or status == "unchecked"
             last_match = {**anchor, "signature": status}
@@ -205,24 +253,37 @@ def _walk(conn: Connection, public_keys: dict, kept: list[dict], walk: dict) -> 
         prev, expected = digest, expected + 1
     last_seq = expected - 1
     if anchor is not None:
-        for later in anchors:   # the highest checkpoint beyond the end
+        for later in anchors:  # the highest checkpoint beyond the end
             anchor = later
         _check_signature(anchor, public_keys)
         if last_seq == 0:
-            raise Broken(1, "emptied", f"the audit log is empty but {_where(anchor)} covers seq {anchor['seq']}: "
-                         "every entry was deleted")
-        raise Broken(last_seq + 1, "truncated", f"the log ends at seq {last_seq} but {_where(anchor)} covers seq "
-                     f"{anchor['seq']}: entries {last_seq + 1} to {anchor['seq']} were deleted")
+            raise Broken(
+                1,
+                "emptied",
+                f"the audit log is empty but {_where(anchor)} covers seq {anchor['seq']}: every entry was deleted",
+            )
+        raise Broken(
+            last_seq + 1,
+            "truncated",
+            f"the log ends at seq {last_seq} but {_where(anchor)} covers seq "
+            f"{anchor['seq']}: entries {last_seq + 1} to {anchor['seq']} were deleted",
+        )
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
     if (head is None and last_seq) or (head is not None and (head.seq, head.hash) != (last_seq, prev)):
-        raise Broken(last_seq + 1 if head and head.seq > last_seq else max(last_seq, 1), "head_mismatch",
-                     "the log's last entry does not match the recorded head (entries deleted at the end or the "
-                     "head was edited)")
+        raise Broken(
+            last_seq + 1 if head and head.seq > last_seq else max(last_seq, 1),
+            "head_mismatch",
+            "the log's last entry does not match the recorded head (entries deleted at the end or the head was edited)",
+        )
     leftover = next(rows, None)
     if leftover is not None:
-        raise Broken(last_seq + 1, "ledger_unaudited", f"ledger entry seq {leftover.seq} ({leftover.credit_id}) "
-                     "has no audit entry (inserted into the ledger directly, or its audit entry was removed)",
-                     ledger_seq=leftover.seq)
+        raise Broken(
+            last_seq + 1,
+            "ledger_unaudited",
+            f"ledger entry seq {leftover.seq} ({leftover.credit_id}) "
+            "has no audit entry (inserted into the ledger directly, or its audit entry was removed)",
+            ledger_seq=leftover.seq,
+        )
     _finish(walk, last_match, last_seq, public_keys, unchecked)
     return prev
 
@@ -243,9 +304,12 @@ def _finish(walk: dict, last_match: dict | None, last_seq: int, public_keys: dic
         last_match["signature"] = cps.signature_status(last_match, public_keys)
     walk["checkpoint"] = {k: last_match[k] for k in ("seq", "hash", "at", "key_id", "source", "signature")}
     if unchecked or last_match["signature"] == "unchecked":
-        walk["warnings"].append("checkpoint signatures were not checked: no public key (pass --public-key FILE, "
-                                "or set GEOVERIFY_AUDIT_KEY)")
+        walk["warnings"].append(
+            "checkpoint signatures were not checked: no public key (pass --public-key FILE, or set GEOVERIFY_AUDIT_KEY)"
+        )
     if last_match["seq"] < last_seq:
-        walk["warnings"].append(f"entries {last_match['seq'] + 1} to {last_seq} are after the latest checkpoint "
-                                "(written while no audit key was configured?); `geoverify audit checkpoint` "
-                                "signs the head now")
+        walk["warnings"].append(
+            f"entries {last_match['seq'] + 1} to {last_seq} are after the latest checkpoint "
+            "(written while no audit key was configured?); `geoverify audit checkpoint` "
+            "signs the head now"
+        )

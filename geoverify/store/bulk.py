@@ -57,8 +57,7 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
     elif conn.dialect.name == "sqlite":
         cursor = driver.cursor()
         try:
-            cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})',
-                               rows)
+            cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})', rows)
         finally:
             cursor.close()
     else:  # another database: SQLAlchemy's executemany
@@ -92,11 +91,17 @@ def check_text(table: Table, columns: Mapping[str, Sequence], what: str = "row",
         index = list(values).index(bad[0])
         source = columns["source"][index] if "source" in columns else None
         line = columns["line"][index] if "line" in columns else None
-        problem = (f"the NUL character is not allowed in {name}" if "\x00" in bad[0] else
-                   f"{name} {bad[0][:40]!r}… is {len(bad[0])} characters long; at most {limit} are stored")
-        raise InputError(f"{problem}; shorten or fix the value and upload again",
-                         source=source, line=line if line is not None else None,
-                         feature=None if line is not None else f"{what} {index + first}")
+        problem = (
+            f"the NUL character is not allowed in {name}"
+            if "\x00" in bad[0]
+            else f"{name} {bad[0][:40]!r}… is {len(bad[0])} characters long; at most {limit} are stored"
+        )
+        raise InputError(
+            f"{problem}; shorten or fix the value and upload again",
+            source=source,
+            line=line if line is not None else None,
+            feature=None if line is not None else f"{what} {index + first}",
+        )
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:

@@ -96,8 +96,10 @@ def generate(out: str | Path) -> tuple[Path, Path, str]:
     public = out.with_name(out.name + ".pub")
     for path in (out, public):
         if path.exists():
-            raise AuditKeyError(f"{path} exists; a key is never overwritten: choose another --out, or move the "
-                                "old key away first (checkpoints it signed stay verifiable with its .pub)")
+            raise AuditKeyError(
+                f"{path} exists; a key is never overwritten: choose another --out, or move the "
+                "old key away first (checkpoints it signed stay verifiable with its .pub)"
+            )
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
@@ -123,18 +125,24 @@ def load_private_key(path: str | Path) -> AuditKey:
         mode = path.stat().st_mode
         data = path.read_bytes()
     except FileNotFoundError:
-        raise AuditKeyError("no such file; create a key with `geoverify audit keygen --out PATH` and point "
-                            "GEOVERIFY_AUDIT_KEY at it (or unset GEOVERIFY_AUDIT_KEY)", source=source) from None
+        raise AuditKeyError(
+            "no such file; create a key with `geoverify audit keygen --out PATH` and point "
+            "GEOVERIFY_AUDIT_KEY at it (or unset GEOVERIFY_AUDIT_KEY)",
+            source=source,
+        ) from None
     except OSError as exc:
         raise AuditKeyError(f"cannot read the key file ({exc.strerror})", source=source) from None
     if os.name == "posix" and stat.S_IMODE(mode) & 0o077:
-        raise AuditKeyError(f"the key file is readable by other users (mode {stat.S_IMODE(mode):04o}); run "
-                            f"`chmod 600 {path}`", source=source)
+        raise AuditKeyError(
+            f"the key file is readable by other users (mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`",
+            source=source,
+        )
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise AuditKeyError(f"not an unencrypted PEM private key ({exc}); make one with "
-                            "`geoverify audit keygen`", source=source) from None
+        raise AuditKeyError(
+            f"not an unencrypted PEM private key ({exc}); make one with `geoverify audit keygen`", source=source
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise AuditKeyError("not an Ed25519 key; make one with `geoverify audit keygen`", source=source)
     return AuditKey(key, key_id_of(key.public_key()), str(path))
@@ -155,8 +163,9 @@ def load_public_keys(paths: list[str | Path]) -> dict[str, Ed25519PublicKey]:
         except OSError as exc:
             raise AuditKeyError(f"cannot read the public key ({exc.strerror})", source=str(path)) from None
         except (ValueError, TypeError):
-            raise AuditKeyError("not a PEM public key; pass the .pub file `geoverify audit keygen` wrote",
-                                source=str(path)) from None
+            raise AuditKeyError(
+                "not a PEM public key; pass the .pub file `geoverify audit keygen` wrote", source=str(path)
+            ) from None
         if not isinstance(key, Ed25519PublicKey):
             raise AuditKeyError("not an Ed25519 public key", source=str(path))
         keys[key_id_of(key)] = key
@@ -218,8 +227,9 @@ def latest(conn: Connection) -> dict | None:
 
 def page(conn: Connection, after: int = 0, limit: int = 100) -> dict:
     """Stored checkpoints with ``seq > after`` in seq order: ``{"checkpoints", "next", "latest"}``."""
-    rows = conn.execute(select(audit_checkpoints).where(audit_checkpoints.c.seq > after)
-                        .order_by(audit_checkpoints.c.seq).limit(limit)).all()
+    rows = conn.execute(
+        select(audit_checkpoints).where(audit_checkpoints.c.seq > after).order_by(audit_checkpoints.c.seq).limit(limit)
+    ).all()
     found = [dict(r._mapping) for r in rows]
     return {"checkpoints": found, "next": found[-1]["seq"] if found else after, "latest": latest(conn)}
 
@@ -227,8 +237,12 @@ def page(conn: Connection, after: int = 0, limit: int = 100) -> dict:
 def stored(conn: Connection, after: int = 0, chunk: int = 5000):
     """The stored checkpoints with ``seq > after`` in seq order (dicts), read ``chunk`` at a time."""
     while True:
-        rows = conn.execute(select(audit_checkpoints).where(audit_checkpoints.c.seq > after)
-                            .order_by(audit_checkpoints.c.seq).limit(chunk)).all()
+        rows = conn.execute(
+            select(audit_checkpoints)
+            .where(audit_checkpoints.c.seq > after)
+            .order_by(audit_checkpoints.c.seq)
+            .limit(chunk)
+        ).all()
         for row in rows:
             yield dict(row._mapping)
         if len(rows) < chunk:
@@ -271,11 +285,19 @@ def read_kept(path: str | Path) -> list[dict]:
             item = json.loads(line, object_pairs_hook=_no_duplicates)
         except ValueError as exc:
             raise InputError(f"not a JSON object ({exc})", source=str(path), line=number) from None
-        if (not isinstance(item, dict) or set(FIELDS) - set(item) or type(item["seq"]) is not int
-                or item["seq"] < 1 or not all(isinstance(item[k], str) for k in FIELDS[1:])):
-            raise InputError(f"a checkpoint needs {', '.join(FIELDS)} (seq a whole number >= 1, the others "
-                             "text); export them with `geoverify audit checkpoints --export FILE`",
-                             source=str(path), line=number)
+        if (
+            not isinstance(item, dict)
+            or set(FIELDS) - set(item)
+            or type(item["seq"]) is not int
+            or item["seq"] < 1
+            or not all(isinstance(item[k], str) for k in FIELDS[1:])
+        ):
+            raise InputError(
+                f"a checkpoint needs {', '.join(FIELDS)} (seq a whole number >= 1, the others "
+                "text); export them with `geoverify audit checkpoints --export FILE`",
+                source=str(path),
+                line=number,
+            )
         kept.append({**{k: item[k] for k in FIELDS}, "source": f"{path}, line {number}"})
     if not kept:
         raise InputError("no checkpoint in the file", source=str(path))

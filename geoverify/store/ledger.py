@@ -48,8 +48,20 @@ from geoverify.store import audit
 from geoverify.store.clock import utc_now_text
 from geoverify.store.schema import audit_log, ledger, patrols
 
-ENTRY_FIELDS = ("credit_id", "seq", "kind", "reverses", "patrol_id", "member_id", "grid_id", "date", "points",
-                "verified_s", "rule_version", "created_at")
+ENTRY_FIELDS = (
+    "credit_id",
+    "seq",
+    "kind",
+    "reverses",
+    "patrol_id",
+    "member_id",
+    "grid_id",
+    "date",
+    "points",
+    "verified_s",
+    "rule_version",
+    "created_at",
+)
 #: What the feed and the export show of an entry: its fields and its audit entry's seq and hash.
 FEED_FIELDS = ENTRY_FIELDS + ("chain_seq", "chain_hash")
 
@@ -69,8 +81,9 @@ def entry_dict(row, fields: tuple[str, ...] = ENTRY_FIELDS) -> dict:
 
 def live_grant(conn: Connection, patrol_id: str):
     """The patrol's unreversed grant (a row), or None."""
-    last = conn.execute(select(ledger).where(ledger.c.patrol_id == patrol_id)
-                        .order_by(ledger.c.seq.desc()).limit(1)).first()
+    last = conn.execute(
+        select(ledger).where(ledger.c.patrol_id == patrol_id).order_by(ledger.c.seq.desc()).limit(1)
+    ).first()
     return last if last is not None and last.kind == "grant" else None
 
 
@@ -106,22 +119,45 @@ def sync_patrol(conn: Connection, patrol: dict, actor: str = "system", *, settle
         return []
     appended = []
     if live is not None:
-        appended.append(_append(conn, actor, kind="reversal", reverses=live.credit_id, patrol_id=live.patrol_id,
-                                member_id=live.member_id, grid_id=live.grid_id, date=live.date,
-                                points=-float(live.points), verified_s=float(live.verified_s),
-                                rule_version=live.rule_version))
+        appended.append(
+            _append(
+                conn,
+                actor,
+                kind="reversal",
+                reverses=live.credit_id,
+                patrol_id=live.patrol_id,
+                member_id=live.member_id,
+                grid_id=live.grid_id,
+                date=live.date,
+                points=-float(live.points),
+                verified_s=float(live.verified_s),
+                rule_version=live.rule_version,
+            )
+        )
     if wanted is not None:
-        appended.append(_append(conn, actor, kind="grant", reverses=None, patrol_id=patrol["patrol_id"],
-                                member_id=patrol["member_id"], grid_id=patrol["grid_id"], date=patrol["date"],
-                                points=wanted, verified_s=round(float(patrol["verified_s"]), 3),
-                                rule_version=patrol["rule_version"]))
+        appended.append(
+            _append(
+                conn,
+                actor,
+                kind="grant",
+                reverses=None,
+                patrol_id=patrol["patrol_id"],
+                member_id=patrol["member_id"],
+                grid_id=patrol["grid_id"],
+                date=patrol["date"],
+                points=wanted,
+                verified_s=round(float(patrol["verified_s"]), 3),
+                rule_version=patrol["rule_version"],
+            )
+        )
     return appended
 
 
 def last_settled(conn: Connection) -> str | None:
     """The latest local date (ISO) whose credit :func:`settle_days` has written, or None."""
-    return conn.execute(select(func.max(audit_log.c.object_id)).where(audit_log.c.action == "ledger.settled")
-                        ).scalar_one()
+    return conn.execute(
+        select(func.max(audit_log.c.object_id)).where(audit_log.c.action == "ledger.settled")
+    ).scalar_one()
 
 
 def due_dates(conn: Connection, is_settled, after: str) -> list[str]:
@@ -131,7 +167,7 @@ def due_dates(conn: Connection, is_settled, after: str) -> list[str]:
     out = []
     for (date,) in conn.execute(query):
         if not is_settled(date):
-            break          # later dates settle later
+            break  # later dates settle later
         out.append(date)
     return out
 
@@ -144,16 +180,36 @@ def settle_days(conn: Connection, days: list[str], actor: str = "system") -> lis
     """
     appended: list[dict] = []
     for date in days:
-        rows = conn.execute(select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.grid_id, patrols.c.date,
-                                   patrols.c.verified_s, patrols.c.rule_version, patrols.c.credit_status,
-                                   patrols.c.points).where(patrols.c.date == date).order_by(patrols.c.patrol_id))
+        rows = conn.execute(
+            select(
+                patrols.c.patrol_id,
+                patrols.c.member_id,
+                patrols.c.grid_id,
+                patrols.c.date,
+                patrols.c.verified_s,
+                patrols.c.rule_version,
+                patrols.c.credit_status,
+                patrols.c.points,
+            )
+            .where(patrols.c.date == date)
+            .order_by(patrols.c.patrol_id)
+        )
         day, count = [], 0
         for row in rows:
             count += 1
-            day += sync_patrol(conn, {"patrol_id": row.patrol_id, "member_id": row.member_id,
-                                      "grid_id": row.grid_id, "date": row.date, "verified_s": row.verified_s,
-                                      "rule_version": row.rule_version,
-                                      "credit": {"status": row.credit_status, "points": row.points}}, actor)
+            day += sync_patrol(
+                conn,
+                {
+                    "patrol_id": row.patrol_id,
+                    "member_id": row.member_id,
+                    "grid_id": row.grid_id,
+                    "date": row.date,
+                    "verified_s": row.verified_s,
+                    "rule_version": row.rule_version,
+                    "credit": {"status": row.credit_status, "points": row.points},
+                },
+                actor,
+            )
         audit.append(conn, actor, "ledger.settled", "day", date, {"patrols": count, "entries": len(day)})
         appended += day
     return appended
@@ -181,8 +237,11 @@ def _entry_columns(dialect: str) -> list:
         if name == "points":  # whole numbers as integers, as number() does
             column = case((column == cast(column, Integer), cast(column, Integer)), else_=column)
         elif name == "verified_s":
-            column = (func.round(column, 3) if dialect == "sqlite"
-                      else cast(func.round(cast(column, Numeric), 3), column.type))
+            column = (
+                func.round(column, 3)
+                if dialect == "sqlite"
+                else cast(func.round(cast(column, Numeric), 3), column.type)
+            )
         pairs.extend((literal(name), column))
     return pairs
 
@@ -191,9 +250,12 @@ def _entry_columns(dialect: str) -> list:
 def _rows_statement(dialect: str):
     """``seq, identity, entry`` (the entry as JSON text built by the database) of a page."""
     build = func.json_object if dialect == "sqlite" else func.json_build_object
-    return (select(ledger.c.seq, _identity(ledger), cast(build(*_entry_columns(dialect)), Text).label("entry"))
-            .where(ledger.c.seq > bindparam("after", type_=BigInteger))
-            .order_by(ledger.c.seq).limit(bindparam("limit", type_=Integer)))
+    return (
+        select(ledger.c.seq, _identity(ledger), cast(build(*_entry_columns(dialect)), Text).label("entry"))
+        .where(ledger.c.seq > bindparam("after", type_=BigInteger))
+        .order_by(ledger.c.seq)
+        .limit(bindparam("limit", type_=Integer))
+    )
 
 
 def _identity(table):
@@ -205,13 +267,20 @@ def _identity(table):
 @functools.cache
 def _span_statement():
     """How many entries lie in ``(after, after + limit]``, the last one's seq and identity, and the top seq."""
-    span = (select(func.count().label("n"), func.max(ledger.c.seq).label("last"))
-            .where(ledger.c.seq > bindparam("after", type_=BigInteger),
-                   ledger.c.seq <= bindparam("upper", type_=BigInteger)).subquery())
+    span = (
+        select(func.count().label("n"), func.max(ledger.c.seq).label("last"))
+        .where(
+            ledger.c.seq > bindparam("after", type_=BigInteger), ledger.c.seq <= bindparam("upper", type_=BigInteger)
+        )
+        .subquery()
+    )
     other = ledger.alias("other")
-    return select(span.c.n, span.c.last,
-                  select(_identity(other)).where(other.c.seq == span.c.last).scalar_subquery(),
-                  select(func.max(other.c.seq)).scalar_subquery())
+    return select(
+        span.c.n,
+        span.c.last,
+        select(_identity(other)).where(other.c.seq == span.c.last).scalar_subquery(),
+        select(func.max(other.c.seq)).scalar_subquery(),
+    )
 
 
 class EntryCache:
@@ -286,8 +355,7 @@ def page_json(conn: Connection, after: int = 0, limit: int = 100, cache: EntryCa
         return json.dumps(page(conn, after, limit), ensure_ascii=False)
     after, limit = int(after), int(limit)
     if cache is not None:
-        n, last, last_identity, top = conn.execute(_span_statement(),
-                                                   {"after": after, "upper": after + limit}).one()
+        n, last, last_identity, top = conn.execute(_span_statement(), {"after": after, "upper": after + limit}).one()
         if not n:
             if top is None or top <= after:
                 return _page_text([], after)
@@ -303,5 +371,8 @@ def page_json(conn: Connection, after: int = 0, limit: int = 100, cache: EntryCa
 
 def balance(conn: Connection, patrol_id: str) -> float:
     """Sum of the patrol's entries: its points as the scorer should count them."""
-    return float(conn.execute(select(func.coalesce(func.sum(ledger.c.points), 0.0))
-                              .where(ledger.c.patrol_id == patrol_id)).scalar_one())
+    return float(
+        conn.execute(
+            select(func.coalesce(func.sum(ledger.c.points), 0.0)).where(ledger.c.patrol_id == patrol_id)
+        ).scalar_one()
+    )

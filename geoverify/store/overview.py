@@ -94,7 +94,7 @@ def _day_flags(conn: Connection, date: str, patrol_ids: list[str], grid_scope: f
     """Flag rows of the day's patrols, and event flags of that day that have no patrol."""
     rows: list = []
     for start in range(0, len(patrol_ids), _CHUNK):
-        rows += conn.execute(select(flags).where(flags.c.patrol_id.in_(patrol_ids[start:start + _CHUNK]))).all()
+        rows += conn.execute(select(flags).where(flags.c.patrol_id.in_(patrol_ids[start : start + _CHUNK]))).all()
     orphans = select(flags).where(flags.c.patrol_id.is_(None), flags.c.date == date)
     if grid_scope is not None:
         orphans = orphans.where(flags.c.grid_id.in_(sorted(grid_scope)))
@@ -127,8 +127,11 @@ def day_overview(conn: Connection, date: str, rules: RuleSet, grid_scope: frozen
         per state and of open flags per severity; ``thresholds`` of the default rules.
     """
     grid_query = select(grids.c.grid_id, grids.c.name, grids.c.grid_type).order_by(grids.c.grid_id)
-    patrol_query = select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.grid_id, patrols.c.date,
-                          patrols.c.document).where(patrols.c.date == date).order_by(patrols.c.patrol_id)
+    patrol_query = (
+        select(patrols.c.patrol_id, patrols.c.member_id, patrols.c.grid_id, patrols.c.date, patrols.c.document)
+        .where(patrols.c.date == date)
+        .order_by(patrols.c.patrol_id)
+    )
     if grid_scope is not None:
         grid_query = grid_query.where(grids.c.grid_id.in_(sorted(grid_scope)))
         patrol_query = patrol_query.where(patrols.c.grid_id.in_(sorted(grid_scope)))
@@ -149,14 +152,25 @@ def day_overview(conn: Connection, date: str, rules: RuleSet, grid_scope: frozen
         open_ = [f for f in mine if f.status == "open"]
         state = patrol_state(doc["credit"]["status"], doc["credit"]["points"], len(open_))
         worst = next((s for s in SEVERITIES if any(f.severity == s for f in open_)), None)
-        patrol_items.append({
-            "patrol_id": row.patrol_id, "member_id": row.member_id, "grid_id": row.grid_id,
-            "verified_s": doc["verified_s"], "coverage": (doc.get("coverage") or {}).get("area_ratio"),
-            "credit": doc["credit"], "state": state,
-            "below": _below_reasons(doc, rules.for_grid_type(grid_type.get(row.grid_id))) if state == "below" else [],
-            "flags": len(mine), "open_flags": len(open_), "severity": worst,
-            "codes": sorted({f.code for f in open_}),
-            "pending": (row.member_id, dt.date.fromisoformat(row.date)) in waiting})
+        patrol_items.append(
+            {
+                "patrol_id": row.patrol_id,
+                "member_id": row.member_id,
+                "grid_id": row.grid_id,
+                "verified_s": doc["verified_s"],
+                "coverage": (doc.get("coverage") or {}).get("area_ratio"),
+                "credit": doc["credit"],
+                "state": state,
+                "below": _below_reasons(doc, rules.for_grid_type(grid_type.get(row.grid_id)))
+                if state == "below"
+                else [],
+                "flags": len(mine),
+                "open_flags": len(open_),
+                "severity": worst,
+                "codes": sorted({f.code for f in open_}),
+                "pending": (row.member_id, dt.date.fromisoformat(row.date)) in waiting,
+            }
+        )
 
     by_grid: dict[str, list] = {}
     for item in patrol_items:
@@ -166,21 +180,52 @@ def day_overview(conn: Connection, date: str, rules: RuleSet, grid_scope: frozen
     for row in grid_rows:
         mine = by_grid.get(row.grid_id, [])
         states = Counter(p["state"] for p in mine)
-        grid_items.append({"grid_id": row.grid_id, "name": row.name,
-                           "state": next((s for s in STATES if states[s]), "none"), "patrols": len(mine),
-                           "states": {s: states[s] for s in STATES if states[s]},
-                           "open_flags": sum(p["open_flags"] for p in mine) + orphans_open[row.grid_id]})
+        grid_items.append(
+            {
+                "grid_id": row.grid_id,
+                "name": row.name,
+                "state": next((s for s in STATES if states[s]), "none"),
+                "patrols": len(mine),
+                "states": {s: states[s] for s in STATES if states[s]},
+                "open_flags": sum(p["open_flags"] for p in mine) + orphans_open[row.grid_id],
+            }
+        )
 
-    flag_items = [{k: getattr(r, k) for k in ("flag_id", "patrol_id", "event_id", "member_id", "grid_id", "code",
-                                              "severity", "status", "start", "lon", "lat")} for r in flag_rows]
+    flag_items = [
+        {
+            k: getattr(r, k)
+            for k in (
+                "flag_id",
+                "patrol_id",
+                "event_id",
+                "member_id",
+                "grid_id",
+                "code",
+                "severity",
+                "status",
+                "start",
+                "lon",
+                "lat",
+            )
+        }
+        for r in flag_rows
+    ]
     defaults = rules.defaults
     return {
-        "date": date, "grids": grid_items, "patrols": patrol_items, "flags": flag_items,
-        "counts": {"grids": {s: sum(g["state"] == s for g in grid_items) for s in GRID_STATES},
-                   "patrols": {s: sum(p["state"] == s for p in patrol_items) for s in STATES},
-                   "open_flags": {s: sum(f["status"] == "open" and f["severity"] == s for f in flag_items)
-                                  for s in SEVERITIES}},
-        "thresholds": {"min_verified_s": defaults.min_verified_s, "min_coverage_ratio": defaults.min_coverage_ratio,
-                       "points_per_patrol": defaults.points_per_patrol},
+        "date": date,
+        "grids": grid_items,
+        "patrols": patrol_items,
+        "flags": flag_items,
+        "counts": {
+            "grids": {s: sum(g["state"] == s for g in grid_items) for s in GRID_STATES},
+            "patrols": {s: sum(p["state"] == s for p in patrol_items) for s in STATES},
+            "open_flags": {
+                s: sum(f["status"] == "open" and f["severity"] == s for f in flag_items) for s in SEVERITIES
+            },
+        },
+        "thresholds": {
+            "min_verified_s": defaults.min_verified_s,
+            "min_coverage_ratio": defaults.min_coverage_ratio,
+            "points_per_patrol": defaults.points_per_patrol,
+        },
     }
-

@@ -34,29 +34,56 @@ def _filtered(query, table, equal: dict, date_from: str | None, date_to: str | N
     return query
 
 
-def list_patrols(conn: Connection, *, member_id: str | None = None, grid_id: str | None = None,
-                 date_from: str | None = None, date_to: str | None = None, offset: int = 0, limit: int = 100,
-                 grid_scope: frozenset | None = None) -> dict:
+def list_patrols(
+    conn: Connection,
+    *,
+    member_id: str | None = None,
+    grid_id: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    grid_scope: frozenset | None = None,
+) -> dict:
     """Patrols in (date, patrol_id) order: ``{"patrols", "total", "offset", "next_offset"}``.
 
     Dates are local ISO dates, both ends included.
     """
-    query = _filtered(_scoped(select(patrols), patrols.c.grid_id, grid_scope), patrols,
-                      {"member_id": member_id, "grid_id": grid_id}, date_from, date_to)
+    query = _filtered(
+        _scoped(select(patrols), patrols.c.grid_id, grid_scope),
+        patrols,
+        {"member_id": member_id, "grid_id": grid_id},
+        date_from,
+        date_to,
+    )
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = conn.execute(query.order_by(patrols.c.date, patrols.c.patrol_id).offset(offset)
-                        .limit(min(limit, MAX_PAGE))).all()
+    rows = conn.execute(
+        query.order_by(patrols.c.date, patrols.c.patrol_id).offset(offset).limit(min(limit, MAX_PAGE))
+    ).all()
     waiting = queue.pending(conn, [(r.member_id, dt.date.fromisoformat(r.date)) for r in rows])
     # The patrol's own flags and its event reports' flags, as GET /patrols/{id} shows them.
-    counts: dict[str, int] = dict(conn.execute(select(flags.c.patrol_id, func.count()).where(
-        flags.c.patrol_id.in_([r.patrol_id for r in rows])).group_by(flags.c.patrol_id)).all()) if rows else {}
+    counts: dict[str, int] = (
+        dict(
+            conn.execute(
+                select(flags.c.patrol_id, func.count())
+                .where(flags.c.patrol_id.in_([r.patrol_id for r in rows]))
+                .group_by(flags.c.patrol_id)
+            ).all()
+        )
+        if rows
+        else {}
+    )
     items = []
     for r in rows:
         doc = json.loads(r.document)
-        items.append({k: doc[k] for k in ("patrol_id", "member_id", "date", "grid_id", "verified_s", "credit",
-                                          "rule_version")}
-                     | {"credit_reasons": doc.get("credit_reasons", []), "flags": int(counts.get(r.patrol_id, 0)),
-                        "state": _state(waiting, r.member_id, r.date)})
+        items.append(
+            {k: doc[k] for k in ("patrol_id", "member_id", "date", "grid_id", "verified_s", "credit", "rule_version")}
+            | {
+                "credit_reasons": doc.get("credit_reasons", []),
+                "flags": int(counts.get(r.patrol_id, 0)),
+                "state": _state(waiting, r.member_id, r.date),
+            }
+        )
     after = offset + len(items)
     return {"patrols": items, "total": int(total), "offset": offset, "next_offset": after if after < total else None}
 
@@ -67,13 +94,17 @@ def get_patrol(conn: Connection, patrol_id: str, grid_scope: frozenset | None = 
     if row is None or (grid_scope is not None and row.grid_id not in grid_scope):
         raise NotFound(f"no patrol {patrol_id!r}; GET /api/v1/patrols lists the patrols you can see")
     doc = json.loads(row.document)
-    status = {r.flag_id: r.status for r in conn.execute(
-        select(flags.c.flag_id, flags.c.status).where(flags.c.patrol_id == patrol_id))}
+    status = {
+        r.flag_id: r.status
+        for r in conn.execute(select(flags.c.flag_id, flags.c.status).where(flags.c.patrol_id == patrol_id))
+    }
     for flag in doc["flags"]:
         flag["status"] = status.get(flag["flag_id"], flag.get("status", "open"))
     seen = members_in_scope(conn, grid_scope)
-    doc["event_flags"] = [flag_dict(r, seen) for r in conn.execute(
-        select(flags).where(flags.c.patrol_id == patrol_id, flags.c.event_id.is_not(None)))]
+    doc["event_flags"] = [
+        flag_dict(r, seen)
+        for r in conn.execute(select(flags).where(flags.c.patrol_id == patrol_id, flags.c.event_id.is_not(None)))
+    ]
     _with_reviews(conn, doc["flags"] + doc["event_flags"])
     _explain_rejections(doc)
     doc["verified_at"] = row.verified_at
@@ -112,20 +143,32 @@ def flag_dict(row, members_seen: frozenset | None = None) -> dict:
     return out
 
 
-def list_flags(conn: Connection, *, status: str | None = None, code: str | None = None,
-               grid_id: str | None = None, member_id: str | None = None, date_from: str | None = None,
-               date_to: str | None = None, offset: int = 0, limit: int = 100,
-               grid_scope: frozenset | None = None) -> dict:
+def list_flags(
+    conn: Connection,
+    *,
+    status: str | None = None,
+    code: str | None = None,
+    grid_id: str | None = None,
+    member_id: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    grid_scope: frozenset | None = None,
+) -> dict:
     """Flags in (date, flag_id) order, filtered: ``{"flags", "total", "offset", "next_offset"}``.
 
     Dates are the local ISO dates of the flags' patrols, both ends included.
     """
-    query = _filtered(_scoped(select(flags), flags.c.grid_id, grid_scope), flags,
-                      {"status": status, "code": code, "grid_id": grid_id, "member_id": member_id},
-                      date_from, date_to)
+    query = _filtered(
+        _scoped(select(flags), flags.c.grid_id, grid_scope),
+        flags,
+        {"status": status, "code": code, "grid_id": grid_id, "member_id": member_id},
+        date_from,
+        date_to,
+    )
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = conn.execute(query.order_by(flags.c.date, flags.c.flag_id).offset(offset)
-                        .limit(min(limit, MAX_PAGE))).all()
+    rows = conn.execute(query.order_by(flags.c.date, flags.c.flag_id).offset(offset).limit(min(limit, MAX_PAGE))).all()
     seen = members_in_scope(conn, grid_scope)
     items = _with_reviews(conn, [flag_dict(r, seen) for r in rows])
     after = offset + len(items)
@@ -158,6 +201,14 @@ def list_grids(conn: Connection, grid_scope: frozenset | None = None) -> list[di
 
 def grid_feature(row) -> dict:
     """A grid row as a GeoJSON Feature."""
-    return {"type": "Feature", "geometry": json.loads(row.geometry),
-            "properties": {"kind": "grid", "grid_id": row.grid_id, "name": row.name, "grid_type": row.grid_type,
-                           "members": json.loads(row.members)}}
+    return {
+        "type": "Feature",
+        "geometry": json.loads(row.geometry),
+        "properties": {
+            "kind": "grid",
+            "grid_id": row.grid_id,
+            "name": row.name,
+            "grid_type": row.grid_type,
+            "members": json.loads(row.members),
+        },
+    }

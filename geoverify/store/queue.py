@@ -51,8 +51,9 @@ def _upsert(conn: Connection):
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same insert() for SQLite
     statement = insert(work)
-    return statement.on_conflict_do_update(index_elements=[work.c.member_id, work.c.date],
-                                           set_={"generation": work.c.generation + 1})
+    return statement.on_conflict_do_update(
+        index_elements=[work.c.member_id, work.c.date], set_={"generation": work.c.generation + 1}
+    )
 
 
 def enqueue(conn: Connection, keys: Iterable[Key]) -> int:
@@ -60,16 +61,26 @@ def enqueue(conn: Connection, keys: Iterable[Key]) -> int:
 
     A member-day already pending gets a new generation and keeps its place in the queue.
     """
-    rows = [{"member_id": m, "date": d.isoformat(), "generation": 1, "enqueued_ns": now_ns(),
-             "claimed_by": None, "claimed_until_ns": None, "attempts": 0}
-            for m, d in sorted(set(keys))]
+    rows = [
+        {
+            "member_id": m,
+            "date": d.isoformat(),
+            "generation": 1,
+            "enqueued_ns": now_ns(),
+            "claimed_by": None,
+            "claimed_until_ns": None,
+            "attempts": 0,
+        }
+        for m, d in sorted(set(keys))
+    ]
     if rows:
         conn.execute(_upsert(conn), rows)
     return len(rows)
 
 
-def claim(store: Store, worker: str, *, limit: int = 64, lease_s: float = 120.0,
-          keys: Iterable[Key] | None = None) -> list[Claim]:
+def claim(
+    store: Store, worker: str, *, limit: int = 64, lease_s: float = 120.0, keys: Iterable[Key] | None = None
+) -> list[Claim]:
     """Claim up to ``limit`` pending member-days (oldest first) for ``lease_s`` seconds.
 
     Parameters
@@ -80,9 +91,12 @@ def claim(store: Store, worker: str, *, limit: int = 64, lease_s: float = 120.0,
         Claim only these (an upload waiting for its own member-days).
     """
     now = now_ns()
-    query = (select(work.c.member_id, work.c.date, work.c.generation)
-             .where(or_(work.c.claimed_until_ns.is_(None), work.c.claimed_until_ns < now))
-             .order_by(work.c.enqueued_ns, work.c.member_id, work.c.date).limit(limit))
+    query = (
+        select(work.c.member_id, work.c.date, work.c.generation)
+        .where(or_(work.c.claimed_until_ns.is_(None), work.c.claimed_until_ns < now))
+        .order_by(work.c.enqueued_ns, work.c.member_id, work.c.date)
+        .limit(limit)
+    )
     if keys is not None:
         wanted = [(m, d.isoformat()) for m, d in set(keys)]
         if not wanted:
@@ -97,9 +111,12 @@ def claim(store: Store, worker: str, *, limit: int = 64, lease_s: float = 120.0,
         rows = conn.execute(query).all()
         if rows:
             until = now + int(lease_s * 1e9)
-            conn.execute(update(work).where(and_(work.c.member_id == bindparam("m"), work.c.date == bindparam("d")))
-                         .values(claimed_by=worker, claimed_until_ns=until, attempts=work.c.attempts + 1),
-                         [{"m": r.member_id, "d": r.date} for r in rows])
+            conn.execute(
+                update(work)
+                .where(and_(work.c.member_id == bindparam("m"), work.c.date == bindparam("d")))
+                .values(claimed_by=worker, claimed_until_ns=until, attempts=work.c.attempts + 1),
+                [{"m": r.member_id, "d": r.date} for r in rows],
+            )
     return [Claim(r.member_id, dt.date.fromisoformat(r.date), int(r.generation)) for r in rows]
 
 
@@ -108,8 +125,11 @@ def still_mine(conn: Connection, claims: Iterable[Claim], worker: str) -> list[C
     claims = list(claims)
     if not claims:
         return []
-    rows = conn.execute(select(work.c.member_id, work.c.date, work.c.generation, work.c.claimed_by).where(
-        tuple_(work.c.member_id, work.c.date).in_([(c.member_id, c.date.isoformat()) for c in claims]))).all()
+    rows = conn.execute(
+        select(work.c.member_id, work.c.date, work.c.generation, work.c.claimed_by).where(
+            tuple_(work.c.member_id, work.c.date).in_([(c.member_id, c.date.isoformat()) for c in claims])
+        )
+    ).all()
     current = {(r.member_id, r.date): (r.generation, r.claimed_by) for r in rows}
     return [c for c in claims if current.get((c.member_id, c.date.isoformat())) == (c.generation, worker)]
 
@@ -119,14 +139,20 @@ def finish(conn: Connection, worker: str, done: Iterable[Claim], released: Itera
     (their rows got a newer generation meanwhile, possibly in this very transaction)."""
     done = list(done)
     if done:
-        conn.execute(delete(work).where(work.c.member_id == bindparam("m"), work.c.date == bindparam("d"),
-                                        work.c.generation == bindparam("g")),
-                     [{"m": c.member_id, "d": c.date.isoformat(), "g": c.generation} for c in done])
+        conn.execute(
+            delete(work).where(
+                work.c.member_id == bindparam("m"), work.c.date == bindparam("d"), work.c.generation == bindparam("g")
+            ),
+            [{"m": c.member_id, "d": c.date.isoformat(), "g": c.generation} for c in done],
+        )
     claims = [*done, *released]
     if claims:
-        conn.execute(update(work).where(work.c.member_id == bindparam("m"), work.c.date == bindparam("d"),
-                                        work.c.claimed_by == worker).values(claimed_by=None, claimed_until_ns=None),
-                     [{"m": c.member_id, "d": c.date.isoformat()} for c in claims])
+        conn.execute(
+            update(work)
+            .where(work.c.member_id == bindparam("m"), work.c.date == bindparam("d"), work.c.claimed_by == worker)
+            .values(claimed_by=None, claimed_until_ns=None),
+            [{"m": c.member_id, "d": c.date.isoformat()} for c in claims],
+        )
 
 
 def back_off(store: Store, claims: Iterable[Claim], delay_s: float) -> None:
@@ -136,8 +162,11 @@ def back_off(store: Store, claims: Iterable[Claim], delay_s: float) -> None:
         return
     with store.write() as conn:
         for c in claims:
-            conn.execute(update(work).where(work.c.member_id == c.member_id, work.c.date == c.date.isoformat())
-                         .values(claimed_until_ns=now_ns() + int(delay_s * 1e9)))
+            conn.execute(
+                update(work)
+                .where(work.c.member_id == c.member_id, work.c.date == c.date.isoformat())
+                .values(claimed_until_ns=now_ns() + int(delay_s * 1e9))
+            )
 
 
 def remove(conn: Connection, keys: Iterable[Key]) -> None:
@@ -153,8 +182,11 @@ def pending(conn: Connection, keys: Iterable[Key]) -> dict[Key, int]:
         return {}
     out = {}
     for chunk in range(0, len(wanted), 500):
-        for r in conn.execute(select(work.c.member_id, work.c.date, work.c.enqueued_ns).where(
-                tuple_(work.c.member_id, work.c.date).in_(wanted[chunk:chunk + 500]))):
+        for r in conn.execute(
+            select(work.c.member_id, work.c.date, work.c.enqueued_ns).where(
+                tuple_(work.c.member_id, work.c.date).in_(wanted[chunk : chunk + 500])
+            )
+        ):
             out[(r.member_id, dt.date.fromisoformat(r.date))] = int(r.enqueued_ns)
     return out
 
@@ -165,22 +197,30 @@ def status(conn: Connection) -> dict:
     total, oldest = conn.execute(select(func.count(), func.min(work.c.enqueued_ns))).one()
     claimed = conn.execute(select(func.count()).where(work.c.claimed_until_ns >= now)).scalar_one()
     retried = conn.execute(select(func.count()).where(work.c.attempts > 1)).scalar_one()
-    return {"pending": int(total), "claimed": int(claimed), "retried": int(retried),
-            "oldest_s": round((now - oldest) / 1e9, 3) if oldest is not None else None}
+    return {
+        "pending": int(total),
+        "claimed": int(claimed),
+        "retried": int(retried),
+        "oldest_s": round((now - oldest) / 1e9, 3) if oldest is not None else None,
+    }
 
 
 def release_orphans(store: Store, host: str, alive: Callable[[int], bool]) -> int:
     """Release claims of workers on ``host`` whose process is gone (a crash, a kill), at once rather
     than when their lease ends; returns how many. Claims of other machines wait for their lease."""
     with store.write() as conn:
-        rows = conn.execute(select(work.c.member_id, work.c.date, work.c.claimed_by)
-                            .where(work.c.claimed_by.like(f"{host}:%"))).all()
+        rows = conn.execute(
+            select(work.c.member_id, work.c.date, work.c.claimed_by).where(work.c.claimed_by.like(f"{host}:%"))
+        ).all()
         orphans = []
         for r in rows:
             pid = r.claimed_by.split(":")[1] if r.claimed_by.count(":") >= 2 else ""
             if pid.isdigit() and not alive(int(pid)):
                 orphans.append(r)
         for r in orphans:
-            conn.execute(update(work).where(work.c.member_id == r.member_id, work.c.date == r.date)
-                         .values(claimed_by=None, claimed_until_ns=None))
+            conn.execute(
+                update(work)
+                .where(work.c.member_id == r.member_id, work.c.date == r.date)
+                .values(claimed_by=None, claimed_until_ns=None)
+            )
     return len(orphans)

@@ -24,8 +24,15 @@ MAX_NOTE_CHARS = 4000
 REVIEW_FIELDS = ("review_id", "decision", "note", "reviewer", "created_at")
 
 
-def review_flag(store: Store, flag_id: str, decision: str | None, note: str | None, reviewer: Principal | str, *,
-                overturn: bool = False) -> dict:
+def review_flag(
+    store: Store,
+    flag_id: str,
+    decision: str | None,
+    note: str | None,
+    reviewer: Principal | str,
+    *,
+    overturn: bool = False,
+) -> dict:
     """Record a review and apply it.
 
     Parameters
@@ -74,29 +81,58 @@ def review_flag(store: Store, flag_id: str, decision: str | None, note: str | No
         if previous is not None and not overturn:
             raise ReviewConflict(
                 f"flag {flag_id!r} was already {previous['decision']} by {previous['reviewer']} at "
-                f"{previous['created_at']}; to overturn that decision send \"overturn\": true with a note "
-                "saying why", previous)
+                f'{previous["created_at"]}; to overturn that decision send "overturn": true with a note '
+                "saying why",
+                previous,
+            )
         status = REVIEW_STATUS[decision]
-        review = {"flag_id": flag_id, "decision": status, "note": note.strip(), "reviewer": name,
-                  "created_at": utc_now_text()}
+        review = {
+            "flag_id": flag_id,
+            "decision": status,
+            "note": note.strip(),
+            "reviewer": name,
+            "created_at": utc_now_text(),
+        }
         review_id = conn.execute(insert(reviews).values(**review).returning(reviews.c.review_id)).scalar_one()
-        audit.append(conn, name, "flag.reviewed", "flag", flag_id,
-                     {"decision": status, "note": review["note"], "review_id": review_id,
-                      "previous_status": flag.status,
-                      "overturns": previous["review_id"] if previous is not None else None})
+        audit.append(
+            conn,
+            name,
+            "flag.reviewed",
+            "flag",
+            flag_id,
+            {
+                "decision": status,
+                "note": review["note"],
+                "review_id": review_id,
+                "previous_status": flag.status,
+                "overturns": previous["review_id"] if previous is not None else None,
+            },
+        )
         verified = verify_now(store, conn, {(flag.member_id, dt.date.fromisoformat(flag.date))}, name)
         after = conn.execute(select(flags.c.status).where(flags.c.flag_id == flag_id)).first()
     mine = next((p for p in verified if p["patrol_id"] == flag.patrol_id), None)
-    return {"flag": {"flag_id": flag_id, "code": flag.code, "severity": flag.severity,
-                     "status": after.status if after is not None else status},
-            "review": {"review_id": review_id, **review}, "patrol_id": flag.patrol_id,
-            "credit": mine["credit"] if mine else None, "ledger": mine["ledger"] if mine else []}
+    return {
+        "flag": {
+            "flag_id": flag_id,
+            "code": flag.code,
+            "severity": flag.severity,
+            "status": after.status if after is not None else status,
+        },
+        "review": {"review_id": review_id, **review},
+        "patrol_id": flag.patrol_id,
+        "credit": mine["credit"] if mine else None,
+        "ledger": mine["ledger"] if mine else [],
+    }
 
 
 def latest_review(conn: Connection, flag_id: str) -> dict | None:
     """The flag's latest review (``review_id, decision, note, reviewer, created_at``), or None."""
-    row = conn.execute(select(*(reviews.c[k] for k in REVIEW_FIELDS)).where(reviews.c.flag_id == flag_id)
-                       .order_by(reviews.c.review_id.desc()).limit(1)).first()
+    row = conn.execute(
+        select(*(reviews.c[k] for k in REVIEW_FIELDS))
+        .where(reviews.c.flag_id == flag_id)
+        .order_by(reviews.c.review_id.desc())
+        .limit(1)
+    ).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -106,8 +142,11 @@ def review_history(conn: Connection, flag_ids: Iterable[str]) -> dict[str, list[
     ids = sorted(set(flag_ids))
     out: dict[str, list[dict]] = {}
     for chunk in range(0, len(ids), 500):
-        rows = conn.execute(select(reviews.c.flag_id, *(reviews.c[k] for k in REVIEW_FIELDS))
-                            .where(reviews.c.flag_id.in_(ids[chunk:chunk + 500])).order_by(reviews.c.review_id))
+        rows = conn.execute(
+            select(reviews.c.flag_id, *(reviews.c[k] for k in REVIEW_FIELDS))
+            .where(reviews.c.flag_id.in_(ids[chunk : chunk + 500]))
+            .order_by(reviews.c.review_id)
+        )
         for row in rows:
             out.setdefault(row.flag_id, []).append({k: getattr(row, k) for k in REVIEW_FIELDS})
     return out

@@ -100,8 +100,7 @@ def parse_expiry(text: str, tz: str, now: dt.datetime | None = None) -> dt.datet
         return now + duration
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            moment = dt.datetime.combine(dt.date.fromisoformat(text) + dt.timedelta(days=1), dt.time(),
-                                         ZoneInfo(tz))
+            moment = dt.datetime.combine(dt.date.fromisoformat(text) + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
         else:
             moment = dt.datetime.fromisoformat(text)
             if moment.tzinfo is None:
@@ -109,8 +108,9 @@ def parse_expiry(text: str, tz: str, now: dt.datetime | None = None) -> dt.datet
     except ValueError:
         raise TokenError(f"--expires {text!r} is not {EXPIRES_FORMS}") from None
     if moment <= now:
-        raise TokenError(f"--expires {text!r} is in the past ({_stamp(moment)}); give a later date or a duration "
-                         "like 90d")
+        raise TokenError(
+            f"--expires {text!r} is in the past ({_stamp(moment)}); give a later date or a duration like 90d"
+        )
     return moment.astimezone(dt.UTC)
 
 
@@ -136,8 +136,15 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create(conn: Connection, role: str, scopes: list[str] | tuple[str, ...] = (), name: str | None = None,
-           actor: str = "cli", *, expires_at: dt.datetime | None = None) -> tuple[str, str]:
+def create(
+    conn: Connection,
+    role: str,
+    scopes: list[str] | tuple[str, ...] = (),
+    name: str | None = None,
+    actor: str = "cli",
+    *,
+    expires_at: dt.datetime | None = None,
+) -> tuple[str, str]:
     """Issue a token; returns ``(name, token)``. The token is shown once and never stored.
 
     ``expires_at`` (aware datetime, see :func:`parse_expiry`): when it stops working; never by default.
@@ -159,16 +166,29 @@ def create(conn: Connection, role: str, scopes: list[str] | tuple[str, ...] = ()
         raise TokenError(f"a token named {name!r} exists; choose another --name or revoke it first")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = None if expires_at is None else _stamp(expires_at)
-    conn.execute(insert(tokens).values(name=name, role=role, scopes=json.dumps(scopes),
-                                       token_sha256=token_digest(token), created_at=utc_now_text(),
-                                       expires_at=expires))
+    conn.execute(
+        insert(tokens).values(
+            name=name,
+            role=role,
+            scopes=json.dumps(scopes),
+            token_sha256=token_digest(token),
+            created_at=utc_now_text(),
+            expires_at=expires,
+        )
+    )
     detail = {"role": role, "scopes": scopes, **({"expires_at": expires} if expires else {})}
     audit.append(conn, actor, "token.created", "token", name, detail)
     return name, token
 
 
-def rotate(conn: Connection, name: str, *, grace: dt.timedelta = dt.timedelta(0),
-           expires_at: dt.datetime | None = None, actor: str = "cli") -> tuple[str, str | None, str | None]:
+def rotate(
+    conn: Connection,
+    name: str,
+    *,
+    grace: dt.timedelta = dt.timedelta(0),
+    expires_at: dt.datetime | None = None,
+    actor: str = "cli",
+) -> tuple[str, str | None, str | None]:
     """Give token ``name`` a new secret (same role and scopes); the old one works for ``grace`` more.
 
     The new secret expires at ``expires_at``, else after the lifetime the old one had (its
@@ -199,11 +219,25 @@ def rotate(conn: Connection, name: str, *, grace: dt.timedelta = dt.timedelta(0)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = None if expires_at is None else _stamp(expires_at)
     until = _stamp(now + grace)
-    conn.execute(update(tokens).where(tokens.c.name == name).values(
-        token_sha256=token_digest(token), created_at=_stamp(now), expires_at=expires,
-        previous_sha256=row.token_sha256, previous_until=until))
-    audit.append(conn, actor, "token.rotated", "token", name, {"grace_s": int(grace.total_seconds()),
-                                                              "expires_at": expires, "previous_until": until})
+    conn.execute(
+        update(tokens)
+        .where(tokens.c.name == name)
+        .values(
+            token_sha256=token_digest(token),
+            created_at=_stamp(now),
+            expires_at=expires,
+            previous_sha256=row.token_sha256,
+            previous_until=until,
+        )
+    )
+    audit.append(
+        conn,
+        actor,
+        "token.rotated",
+        "token",
+        name,
+        {"grace_s": int(grace.total_seconds()), "expires_at": expires, "previous_until": until},
+    )
     return token, expires, until
 
 
@@ -226,31 +260,46 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
         The token expired, or it is a secret replaced by :func:`rotate` whose grace period is over.
     """
     digest = token_digest(token)
-    row = conn.execute(select(tokens).where(or_(tokens.c.token_sha256 == digest,
-                                                tokens.c.previous_sha256 == digest))).first()
+    row = conn.execute(
+        select(tokens).where(or_(tokens.c.token_sha256 == digest, tokens.c.previous_sha256 == digest))
+    ).first()
     if row is None or row.revoked_at is not None:
         return None
     now = utc_now()
     if hmac.compare_digest(row.token_sha256, digest):
         if row.expires_at is not None and now >= dt.datetime.fromisoformat(row.expires_at):
-            raise TokenRefused(row.name, f"The token {row.name!r} expired at {row.expires_at}. Ask an admin for a "
-                                         f"new secret: `geoverify token rotate {row.name}` keeps its name, role and "
-                                         "scope (add --expires to choose the new lifetime).")
+            raise TokenRefused(
+                row.name,
+                f"The token {row.name!r} expired at {row.expires_at}. Ask an admin for a "
+                f"new secret: `geoverify token rotate {row.name}` keeps its name, role and "
+                "scope (add --expires to choose the new lifetime).",
+            )
     elif not (row.previous_sha256 and hmac.compare_digest(row.previous_sha256, digest)):
         return None
     elif now >= dt.datetime.fromisoformat(row.previous_until):
-        raise TokenRefused(row.name, f"This secret of token {row.name!r} was replaced when the token was rotated; "
-                                     f"it stopped working at {row.previous_until}. Use the new secret (ask the admin "
-                                     "who ran `geoverify token rotate` for it).")
+        raise TokenRefused(
+            row.name,
+            f"This secret of token {row.name!r} was replaced when the token was rotated; "
+            f"it stopped working at {row.previous_until}. Use the new secret (ask the admin "
+            "who ran `geoverify token rotate` for it).",
+        )
     return Principal(name=row.name, role=row.role, scopes=frozenset(json.loads(row.scopes)))
 
 
 def listing(conn: Connection) -> list[dict]:
     """Every token's name, role, scopes and dates (never the token): ``created_at``, ``revoked_at``,
     ``expires_at`` and ``previous_until`` (the end of a rotation's grace period), UTC text or None."""
-    rows = conn.execute(select(tokens.c.name, tokens.c.role, tokens.c.scopes, tokens.c.created_at,
-                               tokens.c.revoked_at, tokens.c.expires_at, tokens.c.previous_until)
-                        .order_by(tokens.c.name)).all()
+    rows = conn.execute(
+        select(
+            tokens.c.name,
+            tokens.c.role,
+            tokens.c.scopes,
+            tokens.c.created_at,
+            tokens.c.revoked_at,
+            tokens.c.expires_at,
+            tokens.c.previous_until,
+        ).order_by(tokens.c.name)
+    ).all()
     return [{**dict(r._mapping), "scopes": json.loads(r.scopes)} for r in rows]
 
 

@@ -30,7 +30,7 @@ def remove_stale_upload_folders(tmp: str | None = None) -> int:
     """
     removed = 0
     for folder in Path(tmp or tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*-*"):
-        pid_text = folder.name[len(UPLOAD_PREFIX):].split("-", 1)[0]
+        pid_text = folder.name[len(UPLOAD_PREFIX) :].split("-", 1)[0]
         if not folder.is_dir() or not pid_text.isdigit() or process_alive(int(pid_text)):
             continue
         shutil.rmtree(folder, ignore_errors=True)

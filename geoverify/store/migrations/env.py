@@ -10,8 +10,7 @@ def run_migrations() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("run migrations through `geoverify db upgrade` (geoverify.store.db.upgrade)")
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                      include_object=in_metadata)
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, include_object=in_metadata)
     with context.begin_transaction():
         context.run_migrations()
 

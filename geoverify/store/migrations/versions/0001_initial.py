@@ -172,6 +172,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("tokens", "audit_head", "audit_log", "ledger", "reviews", "flags", "patrols", "sites",
-                  "events", "fixes", "grids", "uploads"):
+    for table in (
+        "tokens",
+        "audit_head",
+        "audit_log",
+        "ledger",
+        "reviews",
+        "flags",
+        "patrols",
+        "sites",
+        "events",
+        "fixes",
+        "grids",
+        "uploads",
+    ):
         op.drop_table(table)

@@ -56,13 +56,17 @@ def upgrade() -> None:
     op.create_index("ix_track_cells_tile", "track_cells", ["date", "tile", "bucket"])
     op.create_index("ix_track_cells_member", "track_cells", ["member_id", "date"])
     if op.get_bind().dialect.name == "postgresql":
-        for table, column, kind in (("work", "member_id", "varchar(100)"), ("work", "date", "varchar(10)"),
-                                    ("work", "claimed_by", "varchar(100)"),
-                                    ("day_tracks", "member_id", "varchar(100)"), ("day_tracks", "date", "varchar(10)"),
-                                    ("day_tracks", "summary_sha256", "varchar(64)"),
-                                    ("day_tracks", "partners", "text"),
-                                    ("track_cells", "member_id", "varchar(100)"),
-                                    ("track_cells", "date", "varchar(10)")):
+        for table, column, kind in (
+            ("work", "member_id", "varchar(100)"),
+            ("work", "date", "varchar(10)"),
+            ("work", "claimed_by", "varchar(100)"),
+            ("day_tracks", "member_id", "varchar(100)"),
+            ("day_tracks", "date", "varchar(10)"),
+            ("day_tracks", "summary_sha256", "varchar(64)"),
+            ("day_tracks", "partners", "text"),
+            ("track_cells", "member_id", "varchar(100)"),
+            ("track_cells", "date", "varchar(10)"),
+        ):
             op.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE {kind} COLLATE "C"')
 
 

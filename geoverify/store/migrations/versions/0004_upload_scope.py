@@ -27,7 +27,8 @@ def _new_tables() -> tuple[sa.Table, sa.Table]:
     """``uploads`` without the store-wide unique key and ``events`` keyed by member, as SQLite rebuilds them."""
     metadata = sa.MetaData()
     uploads = sa.Table(
-        "uploads", metadata,
+        "uploads",
+        metadata,
         sa.Column("upload_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("content_sha256", sa.String(64), nullable=False),
@@ -39,7 +40,8 @@ def _new_tables() -> tuple[sa.Table, sa.Table]:
         sa.Index("ix_uploads_request", "request_sha256"),
     )
     events = sa.Table(
-        "events", metadata,
+        "events",
+        metadata,
         sa.Column("event_id", sa.String(100), primary_key=True),
         sa.Column("member_id", sa.String(100), primary_key=True),
         sa.Column("time_ns", sa.BigInteger, nullable=False),
@@ -57,10 +59,15 @@ def _new_tables() -> tuple[sa.Table, sa.Table]:
 
 
 def _constraints(bind, table: str, kind: str) -> list[str]:
-    return list(bind.execute(sa.text(
-        "SELECT constraint_name FROM information_schema.table_constraints "
-        "WHERE table_schema = current_schema() AND table_name = :table AND constraint_type = :kind"),
-        {"table": table, "kind": kind}).scalars())
+    return list(
+        bind.execute(
+            sa.text(
+                "SELECT constraint_name FROM information_schema.table_constraints "
+                "WHERE table_schema = current_schema() AND table_name = :table AND constraint_type = :kind"
+            ),
+            {"table": table, "kind": kind},
+        ).scalars()
+    )
 
 
 def upgrade() -> None:
@@ -81,12 +88,11 @@ def upgrade() -> None:
     op.create_index("ix_uploads_actor_key", "uploads", ["actor", "idempotency_key"], unique=True)
     op.create_index("ix_events_member", "events", ["member_id", "time_ns"])
     # Event flags and their reviews: <event_id>.<CODE>… becomes <event_id>@<member_id>.<CODE>…
-    renamed = bind.execute(sa.text(
-        "SELECT flag_id, event_id, member_id FROM flags WHERE event_id IS NOT NULL")).all()
+    renamed = bind.execute(sa.text("SELECT flag_id, event_id, member_id FROM flags WHERE event_id IS NOT NULL")).all()
     for old, event_id, member_id in renamed:
         if not old.startswith(event_id + "."):
             continue
-        new = f"{event_id}@{member_id}{old[len(event_id):]}"
+        new = f"{event_id}@{member_id}{old[len(event_id) :]}"
         bind.execute(sa.text("UPDATE flags SET flag_id = :new WHERE flag_id = :old"), {"new": new, "old": old})
         bind.execute(sa.text("UPDATE reviews SET flag_id = :new WHERE flag_id = :old"), {"new": new, "old": old})
 
@@ -94,5 +100,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Two members' events may now share an id and two uploaders an Idempotency-Key: the old keys
     # cannot hold them. Going back means restoring the backup taken before the upgrade.
-    raise StoreError("revision 0004 cannot be undone in place: restore the database backup taken before "
-                     "`geoverify db upgrade`")
+    raise StoreError(
+        "revision 0004 cannot be undone in place: restore the database backup taken before `geoverify db upgrade`"
+    )

@@ -24,21 +24,32 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-TEXT_COLUMNS = (("audit_checkpoints", "hash", "varchar(64)"), ("audit_checkpoints", "at", "varchar(40)"),
-                ("audit_checkpoints", "key_id", "varchar(16)"), ("audit_checkpoints", "signature", "varchar(100)"),
-                ("ledger", "chain_hash", "varchar(64)"), ("tokens", "expires_at", "varchar(40)"),
-                ("tokens", "previous_sha256", "varchar(64)"), ("tokens", "previous_until", "varchar(40)"))
+TEXT_COLUMNS = (
+    ("audit_checkpoints", "hash", "varchar(64)"),
+    ("audit_checkpoints", "at", "varchar(40)"),
+    ("audit_checkpoints", "key_id", "varchar(16)"),
+    ("audit_checkpoints", "signature", "varchar(100)"),
+    ("ledger", "chain_hash", "varchar(64)"),
+    ("tokens", "expires_at", "varchar(40)"),
+    ("tokens", "previous_sha256", "varchar(64)"),
+    ("tokens", "previous_until", "varchar(40)"),
+)
 
 
 def _fill_chain_columns(bind) -> None:
     """Copy each ledger entry's audit seq and hash from its ``credit.*`` audit entry (streamed in seq
     order, one UPDATE per entry by its unique credit id)."""
-    entries = bind.execute(sa.text(
-        "SELECT seq, hash, object_id FROM audit_log WHERE action IN ('credit.grant', 'credit.reversal') "
-        "ORDER BY seq")).all()
+    entries = bind.execute(
+        sa.text(
+            "SELECT seq, hash, object_id FROM audit_log WHERE action IN ('credit.grant', 'credit.reversal') "
+            "ORDER BY seq"
+        )
+    ).all()
     if entries:
-        bind.execute(sa.text("UPDATE ledger SET chain_seq = :seq, chain_hash = :hash WHERE credit_id = :credit_id"),
-                     [{"seq": seq, "hash": digest, "credit_id": credit_id} for seq, digest, credit_id in entries])
+        bind.execute(
+            sa.text("UPDATE ledger SET chain_seq = :seq, chain_hash = :hash WHERE credit_id = :credit_id"),
+            [{"seq": seq, "hash": digest, "credit_id": credit_id} for seq, digest, credit_id in entries],
+        )
 
 
 def upgrade() -> None:
