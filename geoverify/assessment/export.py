@@ -1,7 +1,8 @@
 """The assessment (:func:`geoverify.assessment.figures.assess`) as a table: CSV and XLSX, Chinese or English.
 
 One row per member and grid, then a totals row. Hours are verified seconds / 3600 rounded to
-0.01 h, the quarter's visited share a percentage rounded to 0.1. The CSV is UTF-8 with a byte order
+0.01 h, the quarter's visited share a percentage rounded to 0.1, halves upwards as the page rounds
+them (8,730 s is 2.43 h in the page and in both files). The CSV is UTF-8 with a byte order
 mark, so that Excel opens Chinese text correctly; the XLSX (openpyxl) holds the same table on its
 first sheet, the overdue sites on the second and what the figures mean on the third. Text that a
 spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``) is written as text: with a
@@ -13,7 +14,26 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+
+def half_up(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` decimals, halves away from zero.
+
+    Parameters
+    ----------
+    value : float
+    digits : int
+
+    Returns
+    -------
+    float
+        Rounded as the map pages' figures are (``Intl.NumberFormat`` rounds the shortest decimal
+        that reads back as the number): 8730 / 3600 is 2.425, so 2.43, where ``round`` gives 2.42.
+    """
+    return float(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
 
 LANGS = ("zh-CN", "en")
 #: key, Chinese header, English header, value of a row (or of the totals)
@@ -25,15 +45,15 @@ COLUMNS: tuple[tuple[str, str, str, Callable[[dict], Any]], ...] = (
     ("patrol_days", "巡查天数", "Patrol days", lambda r: r["patrol_days"]),
     ("days_met", "达标天数", "Days meeting the daily time", lambda r: r["days_met"]),
     ("required_h", "每日要求时长（小时）", "Daily time required (h)",
-     lambda r: None if r.get("required_s") is None else round(r["required_s"] / 3600, 2)),
-    ("verified_h", "核定时长（小时）", "Verified time (h)", lambda r: round(r["verified_s"] / 3600, 2)),
+     lambda r: None if r.get("required_s") is None else half_up(r["required_s"] / 3600, 2)),
+    ("verified_h", "核定时长（小时）", "Verified time (h)", lambda r: half_up(r["verified_s"] / 3600, 2)),
     ("points", "积分（已结算）", "Points (ledger)", lambda r: r["points"]),
     ("points_provisional", "待结算积分", "Points not yet settled", lambda r: r["points_provisional"]),
     ("site_visits", "走访次数", "Site visits", lambda r: r["site_visits"]),
     ("sites_total", "点位数", "Sites", lambda r: r["sites_total"]),
     ("sites_visited", "本季度已走访点位", "Sites visited in the quarter", lambda r: r["sites_visited"]),
     ("visited_pct", "本季度走访率（%）", "Visited in the quarter (%)",
-     lambda r: None if r["visited_share"] is None else round(r["visited_share"] * 100, 1)),
+     lambda r: None if r["visited_share"] is None else half_up(r["visited_share"] * 100, 1)),
     ("overdue_red", "逾期红色点位", "Overdue red sites", lambda r: r["overdue_red"]),
     ("overdue_yellow", "逾期黄色点位", "Overdue yellow sites", lambda r: r["overdue_yellow"]),
     ("overdue_green", "逾期绿色点位", "Overdue green sites", lambda r: r["overdue_green"]),

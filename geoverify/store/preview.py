@@ -3,7 +3,8 @@
 The flag's member-day is verified as :func:`geoverify.store.reviews.review_flag` would verify it
 (the same :func:`~geoverify.store.verification.prepare` and
 :func:`~geoverify.store.verification.compare_prepared`, with every stored review and this one),
-from a read snapshot: nothing is written, no writer lock is taken.
+from a read snapshot: nothing is written, no writer lock is taken. The member-day, its neighbours
+and the events around are read once per preview; only the measuring runs once per decision.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from geoverify.store.db import Store
 from geoverify.store.reviews import latest_review
 from geoverify.store.schema import flags, patrols
 from geoverify.store.tokens import Principal
-from geoverify.store.verification import REVIEW_STATUS, compare_prepared, prepare, reviews_map
+from geoverify.store.verification import REVIEW_STATUS, compare_prepared, measure, neighbours, read_snapshot
 
 
 def preview_review(store: Store, flag_id: str, reviewer: Principal | str,
@@ -62,11 +63,14 @@ def preview_review(store: Store, flag_id: str, reviewer: Principal | str,
         key = (flag.member_id, dt.date.fromisoformat(flag.date))
         row = conn.execute(select(patrols.c.document).where(patrols.c.patrol_id == flag.patrol_id)).first()
         current = _figures(json.loads(row.document) if row is not None else None)
-        stored = reviews_map(conn)
+        snapshot = read_snapshot(store, conn, {key})
+        around = None
         outcomes = {}
         for decision in decisions:
             status = REVIEW_STATUS[decision]
-            found = compare_prepared(store, conn, prepare(store, conn, {key}, reviews={**stored, flag_id: status}))
+            prepared = measure(store, snapshot, {**snapshot.reviews, flag_id: status})
+            around = around or neighbours(store, conn, prepared)
+            found = compare_prepared(store, conn, prepared, around)
             patrol = next((p for p in found.patrols if p.patrol_id == flag.patrol_id), None)
             figures = _figures(_document(patrol, store.tz))
             outcomes[decision] = {

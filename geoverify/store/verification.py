@@ -97,19 +97,23 @@ class Prepared:
     replays: dict
 
 
-def prepare(store: Store, conn: Connection, keys: Iterable[Key],
-            reviews: dict[str, str] | None = None) -> Prepared:
-    """Read the keys' fixes, grids, sites, reviews and events from ``conn`` and measure each member-day.
+@dataclass
+class Snapshot:
+    """What :func:`prepare` reads for some member-days: their fixes and events, the grids, sites and
+    stored reviews, and their members' earlier days of the replay window."""
 
-    Parameters
-    ----------
-    conn : Connection
-        A read snapshot (or the writer transaction, for a review).
-    keys : iterable of (member_id, date)
-    reviews : dict, optional
-        flag_id → ``confirmed`` | ``dismissed`` to verify with instead of the stored reviews (a
-        what-if: :mod:`geoverify.store.preview`).
-    """
+    keys: set[Key]
+    fixes: pd.DataFrame
+    events: pd.DataFrame
+    grids: list
+    sites: pd.DataFrame
+    reviews: dict[str, str]
+    history: list[DayTrack]
+
+
+def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapshot:
+    """Read what measuring the member-days ``keys`` needs from ``conn`` (a read snapshot or the
+    writer transaction); :func:`measure` it once per set of reviews."""
     keys = set(keys)
     margin = max_gap_s(store)
     by_date: dict[dt.date, list[str]] = {}
@@ -126,15 +130,37 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key],
                                  .order_by(fixes.c.member_id, fixes.c.time_ns)).all()
             event_rows += conn.execute(select(events).where(events.c.member_id.in_(names),
                                                             events.c.time_ns >= lo, events.c.time_ns < hi)).all()
-    frame = fix_table_from_rows([r._mapping for r in rows])
-    own_events = _event_frame([r._mapping for r in event_rows])
-    ctx = batch_context(_grids(store, conn), rules=store.rules, tz=store.tz, now=store.now(), events=own_events,
-                        sites=site_frame(conn), reviews=reviews_map(conn) if reviews is None else reviews)
-    part = measure_member_days(frame, ctx, keys)
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
     history = {(member, (day - dt.timedelta(days=k)).isoformat()) for member, day in keys for k in range(1, window + 1)}
-    return Prepared(keys=keys, part=part, ctx=ctx, events_read=own_events,
-                    replays=find_replays(part, ctx, keys, _summaries(conn, history)))
+    return Snapshot(keys=keys, fixes=fix_table_from_rows([r._mapping for r in rows]),
+                    events=_event_frame([r._mapping for r in event_rows]), grids=_grids(store, conn),
+                    sites=site_frame(conn), reviews=reviews_map(conn), history=_summaries(conn, history))
+
+
+def measure(store: Store, snapshot: Snapshot, reviews: dict[str, str] | None = None) -> Prepared:
+    """Measure the snapshot's member-days with ``reviews`` (flag_id → ``confirmed`` | ``dismissed``;
+    default: the stored reviews). Reads nothing: one snapshot serves several what-ifs."""
+    ctx = batch_context(snapshot.grids, rules=store.rules, tz=store.tz, now=store.now(), events=snapshot.events,
+                        sites=snapshot.sites, reviews=snapshot.reviews if reviews is None else reviews)
+    part = measure_member_days(snapshot.fixes, ctx, snapshot.keys)
+    return Prepared(keys=set(snapshot.keys), part=part, ctx=ctx, events_read=snapshot.events,
+                    replays=find_replays(part, ctx, snapshot.keys, snapshot.history))
+
+
+def prepare(store: Store, conn: Connection, keys: Iterable[Key],
+            reviews: dict[str, str] | None = None) -> Prepared:
+    """Read the keys' fixes, grids, sites, reviews and events from ``conn`` and measure each member-day.
+
+    Parameters
+    ----------
+    conn : Connection
+        A read snapshot (or the writer transaction, for a review).
+    keys : iterable of (member_id, date)
+    reviews : dict, optional
+        flag_id → ``confirmed`` or ``dismissed`` to verify with instead of the stored reviews (a
+        what-if: :mod:`geoverify.store.preview`).
+    """
+    return measure(store, read_snapshot(store, conn, keys), reviews)
 
 
 def _grids(store: Store, conn: Connection) -> list:
@@ -243,15 +269,24 @@ def _summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTr
     return out
 
 
-def compare_prepared(store: Store, conn: Connection, prepared: Prepared) -> MemberDays:
-    """Compare the prepared member-days with their stored neighbours, settle credit and check events
-    (nothing is written): the :class:`geoverify.engines.incremental.MemberDays` of the keys."""
+def neighbours(store: Store, conn: Connection, prepared: Prepared) -> tuple[list[DayTrack], pd.DataFrame]:
+    """(other members' day tracks that may meet the prepared ones, the events around theirs): what
+    :func:`compare_prepared` compares with, the same whatever reviews the member-days were measured with."""
     others: set[tuple[str, str]] = set()
     for track in prepared.part.tracks:
         others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
-    return finish_member_days(prepared.part, prepared.ctx, prepared.keys, others=_summaries(conn, others),
+    return _summaries(conn, others), _events_around(store, conn, prepared.events_read)
+
+
+def compare_prepared(store: Store, conn: Connection, prepared: Prepared,
+                     around: tuple[list[DayTrack], pd.DataFrame] | None = None) -> MemberDays:
+    """Compare the prepared member-days with their stored neighbours (``around``: as
+    :func:`neighbours` reads them, by default now), settle credit and check events (nothing is
+    written): the :class:`geoverify.engines.incremental.MemberDays` of the keys."""
+    others, events_around = neighbours(store, conn, prepared) if around is None else around
+    return finish_member_days(prepared.part, prepared.ctx, prepared.keys, others=others,
                               replays={k: v for k, v in prepared.replays.items() if k in prepared.keys},
-                              events=_events_around(store, conn, prepared.events_read))
+                              events=events_around)
 
 
 def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: str = "system") -> list[dict]:

@@ -28,11 +28,14 @@ import pytest
 
 from service.server import free_port, geoverify_command
 
+from . import city_day
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-03T00:00:00+08:00"  # the sample day (2026-11-02) is verified as past
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVER_START_S = 60
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 TOKEN_ROLES = {"auditor": [], "supervisor": ["DC-01"]}
 
 
@@ -156,6 +159,44 @@ def own_server(sample_store, tmp_path):
     stop_server(running)
 
 
+@pytest.fixture(scope="session")
+def city_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A SQLite store holding the city day (tests/browser/city_day.py), built once per session, and
+    role → token: ``supervisor`` (scoped to all 250 grids, named ``city-supervisor``) and ``auditor``
+    (``city-auditor``)."""
+    from geoverify.store import Store
+
+    folder = tmp_path_factory.mktemp("city")
+    database = folder / "city.db"
+    store = Store.open(f"sqlite:///{database}", tz="Asia/Shanghai", now=NOW)
+    built = city_day.build(store, folder)
+    store.dispose()
+    assert built["patrols"] == city_day.N_PATROLS
+    scopes = [arg for g in range(city_day.N_GRIDS) for arg in ("--scope", city_day.grid_id(g))]
+    tokens = {role: run_cli(["token", "create", "--role", role, "--name", f"city-{role}", *extra], database)
+              .stdout.strip().splitlines()[-1] for role, extra in (("supervisor", scopes), ("auditor", []))}
+    return database, tokens
+
+
+@pytest.fixture(scope="module")
+def city(city_store, tmp_path_factory):
+    """A server over a copy of the city day, shared by a module's tests that change nothing."""
+    database, tokens = city_store
+    folder = tmp_path_factory.mktemp("city-server")
+    running = start_server(copy_store(database, folder / "city.db"), tokens, folder / "server.log")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def own_city(city_store, tmp_path):
+    """A server over a fresh copy of the city day, for a test that changes it (reviews)."""
+    database, tokens = city_store
+    running = start_server(copy_store(database, tmp_path / "city.db"), tokens, tmp_path / "server.log")
+    yield running
+    stop_server(running)
+
+
 def chromium_path() -> str:
     path = os.environ.get("GEOVERIFY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
@@ -221,3 +262,12 @@ def sign_in(page, server: Server, role: str, path: str = "/map") -> None:
 @pytest.fixture(name="sign_in")
 def sign_in_fixture():
     return sign_in
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
+    """axe-core's violations of ``impacts`` on the page as it is now (axe is injected once per page)."""
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.evaluate(AXE.read_text())  # evaluated by the browser's debugger: no inline script under the CSP
+    found = page.evaluate("""() => axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(v =>
+        ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))})))""")
+    return [v for v in found if v["impact"] in impacts]

@@ -1,16 +1,19 @@
-"""The assessment page (/map/assessment) in a real headless Chromium against a real `geoverify serve`.
+"""The assessment page (/map/assessment) in a real headless Chromium against a real `geoverify serve`,
+on the sample day and on the city day (500 members; tests/browser/city_day.py).
 
-The server's clock is 2026-11-03 00:00 in Shanghai: the sample day (2026-11-02) has not settled, so
-its points are "not yet settled" and the ledger column shows 0.
+The server's clock is 2026-11-03 00:00 in Shanghai: the day (2026-11-02) has not settled, so its
+points are "not yet settled" and the ledger column shows 0.
 """
 
 import csv
 import io
+from decimal import ROUND_HALF_UP, Decimal
 
 import openpyxl
 import pytest
 from playwright.sync_api import expect
 
+from . import city_day
 from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
@@ -112,3 +115,55 @@ def test_english_on_request(page, server):
     page.click("#lang-switch")   # and back to Chinese
     assert page.inner_text("#a-table tfoot [data-key='member']") == "合计"
     page.record.assert_clean(server.base)
+
+
+def hours(seconds: float) -> str:
+    """Hours with two decimals, halves upwards (8,730 s: 2.43 h)."""
+    return str(Decimal(repr(seconds / 3600)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def page_rows(page) -> dict:
+    """(member, grid) → (days met, verified hours, points not yet settled) as the page's table shows them."""
+    rows = page.locator("#a-table tbody tr").evaluate_all("""rows => rows.map(r => [
+        r.dataset.member, r.dataset.grid,
+        ...['days_met', 'verified_h', 'points_provisional']
+            .map(k => r.querySelector(`[data-key='${k}']`).textContent)])""")
+    return {(m, g): tuple(rest) for m, g, *rest in rows}
+
+
+def test_a_city_month_loads_and_both_exports_hold_the_pages_rows(page, city, tmp_path):
+    status, report = city.api("/api/v1/assessment?period=2026-11")
+    assert status == 200 and len(report["rows"]) == city_day.N_PATROLS
+    expected = {(r["member_id"], r["grid_id"]): (str(r["days_met"]), hours(r["verified_s"]),
+                                                 str(r["points_provisional"])) for r in report["rows"]}
+    open_assessment(page, city, "auditor", "?period=2026-11")
+    expect(page.locator("#a-table tbody tr")).to_have_count(city_day.N_PATROLS)
+    shown = page_rows(page)
+    assert shown == expected   # every member and grid, each figure as GET /api/v1/assessment gives it
+    assert "2.43" in {v[1] for v in shown.values()}   # 8,730 s: a tie that the exports round the same way
+    # the city's members as city_day.py made them: a 3 h walk meets the day, a 1 h walk does not, a held
+    # teleport earns nothing yet
+    grid_of = {m: city_day.grid_id(g) for m, g in city_day.plan()[1].items()}
+    assert shown[("C0003", grid_of["C0003"])][0] == "1" and shown[("C0003", grid_of["C0003"])][2] == "5"
+    assert shown[("C0005", grid_of["C0005"])][0] == "0" and float(shown[("C0005", grid_of["C0005"])][1]) < 2
+    assert shown[("C0001", grid_of["C0001"])][2] == "0"
+    assert page.inner_text("#a-table tfoot [data-key='patrol_days']") == str(city_day.N_PATROLS)
+    with page.expect_download() as info:
+        page.click("#a-csv")
+    info.value.save_as(tmp_path / "city.csv")
+    table = list(csv.reader(io.StringIO((tmp_path / "city.csv").read_bytes().decode("utf-8-sig"))))
+    head, body, last = table[0], table[1:-1], table[-1]
+    cols = [head.index(h) for h in ("网格员", "网格", "达标天数", "核定时长（小时）", "待结算积分")]
+    assert last[0] == "合计" and len(body) == city_day.N_PATROLS
+    in_csv = {(r[cols[0]], r[cols[1]]): (r[cols[2]], f"{float(r[cols[3]]):.2f}", r[cols[4]]) for r in body}
+    assert in_csv == shown
+    with page.expect_download() as info:
+        page.click("#a-xlsx")
+    info.value.save_as(tmp_path / "city.xlsx")
+    values = [list(r) for r in openpyxl.load_workbook(tmp_path / "city.xlsx").worksheets[0].iter_rows(values_only=True)]
+    cols = [values[0].index(h) for h in ("网格员", "网格", "达标天数", "核定时长（小时）", "待结算积分")]
+    assert values[-1][0] == "合计" and len(values) == city_day.N_PATROLS + 2
+    in_xlsx = {(r[cols[0]], r[cols[1]]): (str(r[cols[2]]), f"{float(r[cols[3]]):.2f}", str(r[cols[4]]))
+               for r in values[1:-1]}
+    assert in_xlsx == shown
+    page.record.assert_clean(city.base)

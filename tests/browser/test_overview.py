@@ -9,31 +9,12 @@ import pytest
 from playwright.sync_api import expect
 
 from . import city_day
-from .conftest import NOW, run_cli, sign_in, start_server, stop_server
+from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 BUDGET_S = 5.0  # overview drawn after the page starts loading (measured ~1 s on the 2-core machine)
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    """A running server over the city day, with a supervisor token for all its grids."""
-    from geoverify.store import Store
-
-    folder = tmp_path_factory.mktemp("city")
-    database = folder / "city.db"
-    store = Store.open(f"sqlite:///{database}", tz="Asia/Shanghai", now=NOW)
-    built = city_day.build(store, folder)
-    store.dispose()
-    assert built["patrols"] == city_day.N_PATROLS
-    scopes = [arg for g in range(city_day.N_GRIDS) for arg in ("--scope", city_day.grid_id(g))]
-    tokens = {role: run_cli(["token", "create", "--role", role, "--name", f"city-{role}", *extra], database)
-              .stdout.strip().splitlines()[-1] for role, extra in (("supervisor", scopes), ("auditor", []))}
-    server = start_server(database, tokens, folder / "server.log")
-    yield server
-    stop_server(server)
 
 
 def day_counts(city):

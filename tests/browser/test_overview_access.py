@@ -4,16 +4,14 @@ on the sample day, in a real headless Chromium against a real `geoverify serve`.
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import copy_store, start_server, stop_server
+from .conftest import axe_violations, copy_store, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -36,14 +34,6 @@ def press_tab_until(page, selector, limit):
         if page.evaluate("s => document.activeElement.matches(s)", selector):
             return n
     return None
-
-
-def axe_violations(page, impacts=("serious", "critical")):
-    if not page.evaluate("() => Boolean(window.axe)"):
-        page.evaluate(AXE.read_text())  # evaluated by the browser's debugger: no inline script under the CSP
-    found = page.evaluate("""() => axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(v =>
-        ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))})))""")
-    return [v for v in found if v["impact"] in impacts]
 
 
 def test_a_few_keys_reach_the_flag_tab_and_arrows_move_between_tabs(page, server):

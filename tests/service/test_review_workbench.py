@@ -59,6 +59,23 @@ def test_preview_says_what_each_decision_does_and_writes_nothing(day, client, au
     assert patrol["credit_reasons"] == dismiss["credit_reasons"]
 
 
+def test_one_preview_foretells_both_decisions(day, client, auth):
+    """The preview reads the member-day once and measures it per decision: each outcome is what that
+    decision then does (M004's IDLE: confirmed it keeps 40 min off, dismissed they count again)."""
+    flag = flag_of(client, auth, "IDLE")
+    url = f"/api/v1/flags/{flag['flag_id']}"
+    preview = client.get(url + "/preview", headers=auth["auditor"]).json
+    confirm, dismiss = preview["outcomes"]["confirm"], preview["outcomes"]["dismiss"]
+    assert dismiss["verified_s"] > confirm["verified_s"] == preview["current"]["verified_s"]
+    for decision, outcome, overturn in (("confirm", confirm, False), ("dismiss", dismiss, True)):
+        done = client.post(url + "/review", headers=auth["auditor"],
+                           json={"decision": decision, "note": f"{decision} it", "overturn": overturn})
+        assert done.status_code == 200, done.json
+        patrol = client.get("/api/v1/patrols/M004_20261102", headers=auth["auditor"]).json
+        assert (patrol["verified_s"], patrol["in_grid_s"], patrol["credit"], patrol["credit_reasons"]) == (
+            outcome["verified_s"], outcome["in_grid_s"], outcome["credit"], outcome["credit_reasons"])
+
+
 def test_preview_names_the_ledger_entry_a_dismissal_appends(day, client, auth):
     flag = flag_of(client, auth, "MOCK_LOCATION")
     preview = client.get(f"/api/v1/flags/{flag['flag_id']}/preview?decision=dismiss", headers=auth["auditor"]).json
