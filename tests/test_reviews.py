@@ -95,6 +95,22 @@ def test_dismissing_a_gap_counts_its_time():
     assert after.in_grid_s == pytest.approx(before.in_grid_s + 610.0)
 
 
+def test_a_dismissed_gap_counts_its_time_but_is_no_stay():
+    # Three hours without fixes between two points 48 m apart (sample member M001's lunch gap): once
+    # dismissed, its time is patrol time, but nothing is known of how the phone moved in it, so it is
+    # neither a LOOP nor an IDLE stretch, and all of it is verified.
+    xy1, t1 = lawn(3600)
+    xy2, t2 = lawn(3600)
+    xy2 = xy2 + (xy1[-1] + (48.0, 0.0) - xy2[0])
+    track = day_track(np.vstack([xy1, xy2]), np.concatenate([t1, t2 + t1[-1] + 10_810.0]))
+    before = verify_patrol(GRID, track, RULES)
+    (gap,) = by_code(before, "GAP")
+    after = verify_patrol(GRID, track, RULES, reviews={gap.flag_id: "dismissed"})
+    assert [f.code for f in after.flags] == ["GAP"] and after.flags[0].status == "dismissed"
+    assert after.in_grid_s == pytest.approx(before.in_grid_s + 10_810.0)
+    assert after.verified_s == pytest.approx(before.verified_s + 10_810.0)
+
+
 def test_dismissing_a_gps_outlier_keeps_the_fix():
     xy = np.array([(0, 0), (10, 0), (800, 0), (30, 0), (40, 0)], float)
     track = day_track(xy, [0, 10, 20, 30, 40])

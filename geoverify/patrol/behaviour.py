@@ -37,7 +37,7 @@ def behaviour_flags(
     kept_index = path.index
     found: dict[str, list[tuple[Flag, int, int]]] = {"IDLE": [], "LOOP": [], "VEHICLE": []}
     for stay in find_stays(
-        path.x, path.y, path.t, ~segments.counted | (motion.state == VEHICLE), motion, rules, *site_xy
+        path.x, path.y, path.t, ~segments.observed | (motion.state == VEHICLE), motion, rules, *site_xy
     ):
         a, b = kept_index[stay.first], kept_index[stay.last]
         sl = slice(stay.first, stay.last + 1)

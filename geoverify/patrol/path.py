@@ -51,7 +51,9 @@ class Segments:
     """The segments between consecutive kept fixes: ``dt`` seconds, ``length`` metres, ``gap`` and
     ``teleport`` masks (after reviews), ``counted`` (neither), ``in_grid_share`` the share (0..1) of
     each segment inside the grid, ``in_grid_s`` each counted segment's seconds inside the grid (0 for
-    the others)."""
+    the others). ``observed`` are the counted segments the phone recorded: not a gap, even one an
+    auditor dismissed (its time counts, but how the phone moved in it is unknown, so the motion model
+    treats it as a break)."""
 
     dt: np.ndarray
     length: np.ndarray
@@ -60,6 +62,7 @@ class Segments:
     counted: np.ndarray
     in_grid_share: np.ndarray
     in_grid_s: np.ndarray
+    observed: np.ndarray
 
 
 def project(grid: Grid | None, track: DayTrack) -> Projected:
@@ -145,6 +148,7 @@ def cut_segments(
     for flag, (first, last) in zip(identify(jump_flags, pid, reviews), jump_spans):
         if flag.status == "dismissed":
             teleport[first : last + 1] = False
+    recorded = ~gap
     gaps, gap_segments = gap_flags(fixes, path.index, seg_dt, gap, rules)
     for flag, s in zip(identify(gaps, pid, reviews), gap_segments):
         if flag.status == "dismissed":
@@ -152,4 +156,4 @@ def cut_segments(
     counted = ~gap & ~teleport
     frac = in_grid_fraction(grid, path.x, path.y) if grid is not None else np.zeros(len(seg_dt))
     in_grid = np.where(counted, seg_dt * frac, 0.0)
-    return jump_flags, gaps, Segments(seg_dt, seg_len, gap, teleport, counted, frac, in_grid)
+    return jump_flags, gaps, Segments(seg_dt, seg_len, gap, teleport, counted, frac, in_grid, counted & recorded)

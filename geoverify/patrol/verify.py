@@ -155,7 +155,7 @@ def verify_patrol(
     distance_m = float(np.sum(segments.length, where=counted))
 
     # Stage 2: one labelling of the remaining segments, read by IDLE, LOOP and VEHICLE.
-    motion = classify_motion(path.x, path.y, path.t, counted, rules)
+    motion = classify_motion(path.x, path.y, path.t, segments.observed, rules)
     site_xy = _site_positions(at.projection, sites)
     behaviour, excluded = behaviour_flags(fixes, pid, reviews, path, segments, motion, site_xy, rules)
     verified_s = in_grid_s - float(segments.in_grid_s[excluded].sum())

@@ -14,7 +14,6 @@ from .conftest import sign_in
 pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-BUDGET_S = 5.0  # overview drawn after the page starts loading (measured ~1 s on the 2-core machine)
 
 
 def day_counts(city):
@@ -202,7 +201,8 @@ def test_timings_of_the_city_day_and_the_screenshots(page, city, tmp_path):
     drawn = statistics.median(r["drawn"] for r in runs) / 1000
     print(f"\ncity day ({city_day.N_GRIDS} grids, {city_day.N_PATROLS} patrols): page ready {ready:.2f} s, "
           f"overview drawn {drawn:.2f} s (medians of 3 loads)")
-    assert drawn < BUDGET_S and ready < BUDGET_S
+    # Reported, not asserted (speed is measured, never a test's verdict): each load drew the overview.
+    assert len(runs) == 3 and all(0 < r["drawn"] for r in runs) and ready > 0
     page.wait_for_timeout(300)
     folder = DOCS if os.environ.get("GEOVERIFY_UPDATE_SCREENSHOT") == "1" else tmp_path
     page.screenshot(path=str(folder / "overview.png"))
