@@ -7,6 +7,10 @@ from typing import Any
 
 import pandas as pd
 
+#: Severities, most severe first.
+SEVERITIES = ("high", "medium", "low")
+
+#: Every flag code (in the spec's table order) and its severity.
 SEVERITY = {
     "TELEPORT": "high",
     "GPS_OUTLIER": "low",

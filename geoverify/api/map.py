@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request
 
+from geoverify.flags import SEVERITIES, SEVERITY
 from geoverify.measures.heatmap import DEFAULT_CELL_M
+from geoverify.patrol.credit import CREDIT_STATUSES
 from geoverify.store import maps, overview
+from geoverify.store.tokens import ROLES
 
 from .auth import get_store, grid_scope, requires
 from .openapi import operation, query
@@ -29,6 +32,19 @@ MAX_SIMPLIFY_M = 200.0
 CELL_M_RANGE = (5.0, 500.0)
 PATROLS_PER_HEATMAP = 1000
 ROLES_THAT_REVIEW = ("auditor", "admin")
+#: The words the pages' scripts need, defined once in the library and served in each page's
+#: ``data-vocabulary`` (never repeated in JavaScript): flag codes and severities, credit statuses, the
+#: overview's states, roles.
+VOCABULARY = {
+    "flag_codes": list(SEVERITY),
+    "severity": dict(SEVERITY),
+    "severities": list(SEVERITIES),
+    "credit_statuses": list(CREDIT_STATUSES),
+    "day_states": list(overview.STATES),
+    "grid_states": list(overview.GRID_STATES),
+    "roles": list(ROLES),
+    "roles_that_review": list(ROLES_THAT_REVIEW),
+}
 
 
 def _page(template: str, **context) -> Response:
@@ -39,6 +55,7 @@ def _page(template: str, **context) -> Response:
         tile_url=tile_url,
         tile_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
         tz=get_store().tz,
+        vocabulary=VOCABULARY,
         **context,
     )
     response = Response(html, mimetype="text/html")

@@ -12,8 +12,7 @@ import click
 
 from geoverify.cli.options import database_option, open_store
 from geoverify.settings import configured_tz
-
-ROLES = ["uploader", "supervisor", "auditor", "scorer", "admin"]
+from geoverify.store.tokens import ROLES
 
 
 def _grace(_ctx, _param, value: str):

@@ -27,6 +27,7 @@ from collections import Counter
 
 from sqlalchemy import Connection, func, select
 
+from geoverify.flags import SEVERITIES
 from geoverify.rules import RuleSet
 from geoverify.store import queue
 from geoverify.store.schema import flags, grids, patrols
@@ -34,7 +35,6 @@ from geoverify.store.schema import flags, grids, patrols
 #: Patrol states, the most urgent first; a grid takes the first state one of its patrols has.
 STATES = ("held", "rejected", "below", "flagged", "credited")
 GRID_STATES = STATES + ("none",)
-SEVERITIES = ("high", "medium", "low")
 _CHUNK = 500  # ids per IN (...) list
 
 

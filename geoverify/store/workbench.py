@@ -21,13 +21,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from geoverify.flags import SEVERITIES
 from geoverify.patrol.credit import EXCLUDING_CODES
 from geoverify.rules import RuleSet
 from geoverify.store.queries import MAX_PAGE, _filtered, _scoped, flag_dict, members_in_scope
 from geoverify.store.schema import flags, patrols
 
 KINDS = ("held_credit", "could_earn", "time", "none")
-SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 #: the evidence figure that says how much patrol time a dismissal gives back, per code
 RESTORED_KEY = {
     **{code: "excluded_in_grid_s" for code in EXCLUDING_CODES},

@@ -2,6 +2,7 @@
 (heat map, display-simplified GeoJSON, session). No browser needed."""
 
 import re
+from pathlib import Path
 
 import pytest
 from conftest import assert_problem
@@ -28,6 +29,31 @@ def client(map_app):
 @pytest.fixture
 def auth(sample_store):
     return {role: {"Authorization": f"Bearer {token}"} for role, token in sample_store[1].items()}
+
+
+def test_pages_carry_the_vocabulary_the_library_defines_and_no_script_repeats_it(client):
+    import html as html_lib
+    import json
+
+    from geoverify.flags import SEVERITIES, SEVERITY
+    from geoverify.patrol.credit import CREDIT_STATUSES
+    from geoverify.store.overview import GRID_STATES, STATES
+    from geoverify.store.tokens import ROLES
+
+    for path in ("/map", "/map/report/patrol/M002_20261102", "/map/assessment"):
+        page = client.get(path).get_data(as_text=True)
+        (raw,) = re.findall(r"data-vocabulary='([^']*)'", page)
+        vocabulary = json.loads(html_lib.unescape(raw))
+        assert vocabulary["flag_codes"] == list(SEVERITY) and len(vocabulary["flag_codes"]) == 13
+        assert vocabulary["severity"]["TELEPORT"] == "high" and vocabulary["severities"] == list(SEVERITIES)
+        assert vocabulary["credit_statuses"] == list(CREDIT_STATUSES) == ["verified", "held", "rejected"]
+        assert vocabulary["day_states"] == list(STATES) and vocabulary["grid_states"] == list(GRID_STATES)
+        assert vocabulary["roles"] == list(ROLES) and vocabulary["roles_that_review"] == ["auditor", "admin"]
+    scripts = Path(__file__).resolve().parents[2] / "geoverify" / "api" / "static" / "map"
+    for script in scripts.glob("*.js"):
+        text = script.read_text()
+        # a list of codes, severities or states written out in a script (words for them live in i18n)
+        assert not re.search(r'\[\s*"(TELEPORT|high|held)"\s*,', text), f"{script.name} repeats the vocabulary"
 
 
 def test_pages_are_served_with_a_self_only_csp_and_no_inline_code(client):

@@ -8,8 +8,11 @@
   var t = GV.i18n.t;
   var TOKEN_KEY = "gv.token";
   var body = document.body;
+  /* Flag codes and severities, credit statuses, the overview's states and roles: defined once in the
+     library and served with the page (geoverify/api/map.py, VOCABULARY), never listed here. */
+  GV.vocabulary = JSON.parse(body.getAttribute("data-vocabulary") || "{}");
   GV.config = {
-    tz: body.getAttribute("data-tz") || "Asia/Shanghai",
+    tz: body.getAttribute("data-tz"),
     tileUrl: body.getAttribute("data-tile-url") || "",
     tileAttribution: body.getAttribute("data-tile-attribution") || ""
   };

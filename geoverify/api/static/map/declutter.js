@@ -4,7 +4,8 @@
   "use strict";
 
   var GV = window.GV, t = GV.i18n.t, el = GV.el, fmt = GV.fmt;
-  var SEVERITY_ORDER = { high: 0, medium: 1, low: 2 };
+  var SEVERITY_ORDER = {};
+  GV.vocabulary.severities.forEach(function (s, i) { SEVERITY_ORDER[s] = i; });
   var LABEL_GAP_PX = 3;
 
   /* Groups of points within radiusPx of a seed on the screen at the map's zoom. Seeds are taken in

@@ -6,8 +6,7 @@
   var GV = window.GV, t = GV.i18n.t, el = GV.el, fmt = GV.fmt;
   var PAGE = 20;
   var SIMPLIFY_M = 2;
-  var CODES = ["TELEPORT", "GPS_OUTLIER", "IDLE", "LOOP", "GAP", "VEHICLE", "MOCK_LOCATION", "DUPLICATE_TRACK",
-               "CRS_MISMATCH", "EVENT_NO_TRACK", "EVENT_FAR_FROM_TRACK", "EVENT_OUTSIDE_GRID", "EVENT_DUPLICATE"];
+  var CODES = GV.vocabulary.flag_codes;
 
   var state = {
     map: null, gridLayer: null, gridsById: {}, patrolLayer: null, heatLayer: null, legend: null,

@@ -8,8 +8,7 @@
   "use strict";
 
   var GV = window.GV, t = GV.i18n.t, el = GV.el, fmt = GV.fmt;
-  var STATES = ["held", "rejected", "below", "flagged", "credited"];
-  var GRID_STATES = STATES.concat(["none"]);
+  var STATES = GV.vocabulary.day_states, GRID_STATES = GV.vocabulary.grid_states;
   var RANK = {}, SEV_RANK = { high: 0, medium: 1, low: 2 };
   GRID_STATES.forEach(function (s, i) { RANK[s] = i; });
   var FILL = { held: "#d7191c", rejected: "#5d4037", below: "#f28e2b", flagged: "#f6d32d", credited: "#1a9850",
@@ -253,7 +252,7 @@
     STATES.forEach(function (s) { chips.appendChild(chip(s, c.patrols[s])); });
     chips.appendChild(chip("none", c.grids.none));
     var controls = GV.clear(document.getElementById("day-controls"));
-    controls.appendChild(select("day-severity", "day.severity", [["", t("day.all")]].concat(["high", "medium", "low"].map(
+    controls.appendChild(select("day-severity", "day.severity", [["", t("day.all")]].concat(GV.vocabulary.severities.map(
       function (s) { return [s, fmt.severity(s)]; })), day.filter.severity, function (v) { day.filter.severity = v; renderList(); drawFlags(); }));
     controls.appendChild(select("day-sort", "day.sort", SORTS.map(function (s) { return [s, t("day.sort." + s)]; }),
       day.filter.sort, function (v) { day.filter.sort = v; renderList(); }));
