@@ -8,8 +8,9 @@ class GeoverifyError(Exception):
 class InputError(GeoverifyError, ValueError):
     """An input file or value cannot be read; the message names the file, line or feature."""
 
-    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
-                 feature: int | str | None = None):
+    def __init__(
+        self, message: str, *, source: str | None = None, line: int | None = None, feature: int | str | None = None
+    ):
         where = []
         if source is not None:
             where.append(str(source))
@@ -19,6 +20,23 @@ class InputError(GeoverifyError, ValueError):
             where.append(f"feature {feature}")
         self.source, self.line, self.feature = source, line, feature
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class JsonTooDeep(InputError):
+    """A JSON document nests arrays and objects deeper than :data:`geoverify.settings.MAX_JSON_DEPTH`."""
+
+
+class HeatmapTooFine(InputError):
+    """A heat map cell so small that a side of the grid's box would hold more than
+    :data:`geoverify.measures.heatmap.MAX_CELLS_PER_SIDE` cells; ``smallest_cell_m`` is the smallest that fits."""
+
+    def __init__(self, message: str, *, smallest_cell_m: float):
+        super().__init__(message)
+        self.smallest_cell_m = smallest_cell_m
+
+
+class AuditKeyError(InputError):
+    """An audit key file is missing, unreadable, not an Ed25519 key, or readable by other users."""
 
 
 class GridGeometryError(InputError):
@@ -70,5 +88,19 @@ class ReviewConflict(StoreError):
         self.previous = previous
 
 
+class TokenRefused(Exception):
+    """A token that exists but may no longer be used (expired, or a secret replaced by rotation);
+    ``detail`` says which and what to do."""
+
+    def __init__(self, name: str, detail: str):
+        super().__init__(detail)
+        self.name, self.detail = name, detail
+
+
 class TokenError(StoreError):
     """A token cannot be created or revoked as asked."""
+
+
+# The service (geoverify.api).
+class ListenError(Exception):
+    """The service cannot listen where it was asked to (port in use, no permission, no such address)."""

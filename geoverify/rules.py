@@ -33,7 +33,8 @@ BUILTIN_VERSION = "builtin-1"
 
 @dataclass(frozen=True)
 class Rules:
-    """Thresholds for one grid type. Distances in metres, durations in seconds, speeds in km/h."""
+    """Thresholds for one grid type. Distances in metres, durations in seconds, speeds in km/h (keys
+    ending ``_kmh``) or m/s (``_mps``), shares and ratios 0..1, ``*_days`` whole days."""
 
     # cleaning
     max_accuracy_m: float = 100.0
@@ -79,7 +80,6 @@ class Rules:
     duplicate_track_distance_m: float = 30.0
     duplicate_track_share: float = 0.8
     duplicate_track_min_overlap_s: float = 1800.0
-    # (duplicate-track replay, event and site thresholds: added below by their modules)
     # replay: the repeated stretch must reach this far from its centre, so a phone left on the same
     # desk (IDLE) or circled in the same spot (LOOP) on two days is not also called a replay
     duplicate_replay_min_span_m: float = 100.0
@@ -115,6 +115,7 @@ class Rules:
 
 _BOOLEAN_KEYS = {f.name for f in dataclasses.fields(Rules) if f.type in (bool, "bool")}
 _NUMERIC_KEYS = {f.name for f in dataclasses.fields(Rules) if f.name != "version"} - _BOOLEAN_KEYS
+_INTEGER_KEYS = {f.name for f in dataclasses.fields(Rules) if f.type in (int, "int")}
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,11 @@ def _apply(base: Rules, overrides: Mapping[str, Any], where: str) -> Rules:
             raise RulesError(f"{where}.{key}: must be a finite number >= 0, got {value!r}")
         if key.endswith(("_share", "_ratio")) and value > 1:
             raise RulesError(f"{where}.{key}: a share between 0 and 1, got {value!r}")
+        if key in _INTEGER_KEYS:
+            if value != int(value):
+                raise RulesError(f"{where}.{key}: a whole number, got {value!r}")
+            values[key] = int(value)
+            continue
         values[key] = float(value)
     return dataclasses.replace(base, **values)
 

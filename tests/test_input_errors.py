@@ -25,13 +25,13 @@ from click.testing import CliRunner
 from conftest import SQUARE_100, to_lonlat
 from shapely.geometry import mapping
 
-from geoverify.errors import InputError, UploadTooLarge
+from geoverify.errors import HeatmapTooFine, InputError, JsonTooDeep, UploadTooLarge
 from geoverify.io import read_events, read_grids, read_sites, read_track_file
 from geoverify.io.csv_points import read_csv_in_blocks
-from geoverify.io.jsondepth import JsonTooDeep, check_json_depth, depth_within
+from geoverify.io.jsondepth import check_json_depth, depth_within
 from geoverify.io.point_files import geojson_points_table, read_parquet_in_blocks, read_point_table
 from geoverify.io.tracks import TRACK_SUFFIXES, track_files
-from geoverify.measures.heatmap import HeatmapTooFine, smallest_cell_m, time_per_cell
+from geoverify.measures.heatmap import smallest_cell_m, time_per_cell
 from geoverify.settings import MAX_CSV_HEADER_BYTES, MAX_JSON_DEPTH, MAX_TABLE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]

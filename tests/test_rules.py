@@ -40,10 +40,16 @@ def test_grid_type_overrides_defaults_and_carries_the_version():
     ({"grid_type": {"rural": {"pair_patrol": 1}}}, r"grid_type.rural.pair_patrol: expected true or false"),
     ({"defaults": {"duplicate_track_share": 80}}, r"duplicate_track_share: a share between 0 and 1"),
     ({"rule": {}}, r"unknown top-level key 'rule'"),
+    ({"defaults": {"duplicate_replay_window_days": 2.5}}, r"duplicate_replay_window_days: a whole number"),
 ])
 def test_bad_rules_name_the_key_and_what_is_allowed(doc, message):
     with pytest.raises(RulesError, match=message):
         parse_rules(doc, source="rules.toml")
+
+
+def test_a_whole_number_key_stays_a_whole_number():
+    rules = parse_rules({"defaults": {"duplicate_replay_window_days": 14.0}}, source="rules.toml").defaults
+    assert rules.duplicate_replay_window_days == 14 and isinstance(rules.duplicate_replay_window_days, int)
 
 
 def test_printed_defaults_read_back_equal(tmp_path):

@@ -8,7 +8,8 @@ import re
 
 from flask import Flask, abort, request
 
-from geoverify.io.jsondepth import JsonTooDeep, load_json
+from geoverify.errors import JsonTooDeep
+from geoverify.io.jsondepth import load_json
 from geoverify.settings import MAX_ID_CHARS, MAX_QUERY_INT
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")

@@ -1,6 +1,6 @@
 """Errors as RFC 9457 ``application/problem+json``, built by one function for every error:
 the service's own, Flask's (404, 405, 413, 415, 429, 500), the store's being unavailable (503) and
-the WSGI server's own refusals (see :mod:`api.server`)."""
+the WSGI server's own refusals (see :mod:`geoverify.api.server`)."""
 
 from __future__ import annotations
 

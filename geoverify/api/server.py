@@ -39,6 +39,7 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
+from geoverify.errors import ListenError
 from geoverify.settings import ConnectionLimits, configured_connection_limits
 
 from .problems import HTTP_DETAILS, PROBLEM_TYPE, body_limit_detail, problem_document
@@ -192,10 +193,6 @@ class GuardedServer(TcpWSGIServer):
                 self.limits.body_timeout_s,
                 self.limits.body_min_rate,
             )
-
-
-class ListenError(Exception):
-    """The service cannot listen where it was asked to (port in use, no permission, no such address)."""
 
 
 def listen(host: str, port: int) -> list[socket.socket]:

@@ -166,8 +166,8 @@ def audit_keygen(out):
 @database_option
 def audit_checkpoint(database_url):
     """Sign a checkpoint of the log's head now (the store also does so after every change)."""
+    from geoverify.errors import AuditKeyError
     from geoverify.store import checkpoints
-    from geoverify.store.checkpoints import AuditKeyError
 
     store = open_store(database_url)
     if store.audit_key is None:

@@ -51,7 +51,8 @@ class ListenFailed(click.ClickException):
 def _listen(host: str, port: int) -> list:
     """Listening sockets on ``host:port`` (:func:`api.server.listen`), bound before anything slow;
     :class:`ListenFailed` (exit 2) when the port is in use or cannot be used."""
-    from geoverify.api.server import ListenError, listen
+    from geoverify.api.server import listen
+    from geoverify.errors import ListenError
 
     try:
         return listen(host, port)

@@ -11,6 +11,7 @@ import click
 
 from geoverify.cli.options import database_option, open_store
 from geoverify.errors import UploadTooLarge
+from geoverify.schema import COORDINATE_SYSTEMS
 
 UPLOAD_SUFFIXES = {".csv", ".gpx", ".geojson", ".json", ".gpkg", ".parquet"}
 
@@ -100,9 +101,9 @@ def load() -> None:
 
 
 def _load_command(kind: str, many: bool):
-    @load.command(kind)
+    @load.command(kind, help=f"Load {kind} from {'a file or a folder of files' if many else 'a file'}.")
     @click.argument("path", type=click.Path(exists=True, path_type=Path))
-    @click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default=None)
+    @click.option("--crs", type=click.Choice(COORDINATE_SYSTEMS), default=None)
     @(click.option("--member-id", default=None, help="Member id of GPX tracks.") if kind == "tracks" else (lambda f: f))
     @click.option("--now", "now", default=None, help="Verification time (ISO 8601); default now.")
     @database_option
@@ -123,7 +124,6 @@ def _load_command(kind: str, many: bool):
                 raise click.ClickException(f"{file}: nothing was loaded")
             click.echo(summary_line(file, result))
 
-    command.__doc__ = f"Load {kind} from {'a file or a folder of files' if many else 'a file'}."
     return command
 
 

@@ -17,17 +17,13 @@ from typing import BinaryIO
 import numpy as np
 
 from geoverify import settings
-from geoverify.errors import InputError
+from geoverify.errors import JsonTooDeep
 
 _CHUNK_BYTES = 1 << 20
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[[ord("["), ord("{")]] = 1
 _STEP[[ord("]"), ord("}")]] = -1
-
-
-class JsonTooDeep(InputError):
-    """A JSON document nests arrays and objects deeper than :data:`geoverify.settings.MAX_JSON_DEPTH`."""
 
 
 def _depth_message(limit: int) -> str:

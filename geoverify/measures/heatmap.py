@@ -15,20 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geoverify.errors import InputError
+from geoverify.errors import HeatmapTooFine
 from geoverify.settings import MAX_HEATMAP_CELLS_PER_SIDE
 
 DEFAULT_CELL_M = 25.0
 # Cells per side above which the caller asked for too fine a raster for a map (and its memory).
 MAX_CELLS_PER_SIDE = MAX_HEATMAP_CELLS_PER_SIDE
-
-
-class HeatmapTooFine(InputError):
-    """The cell asked for gives more than :data:`MAX_CELLS_PER_SIDE` cells along a side of the box."""
-
-    def __init__(self, message: str, *, smallest_cell_m: float):
-        super().__init__(message)
-        self.smallest_cell_m = smallest_cell_m
 
 
 def smallest_cell_m(bounds: tuple[float, float, float, float]) -> float:

@@ -42,17 +42,13 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from sqlalchemy import Connection, func, insert, select
 
-from geoverify.errors import InputError
+from geoverify.errors import AuditKeyError, InputError
 from geoverify.store.audit import canonical_json
 from geoverify.store.clock import utc_now_text
 from geoverify.store.schema import audit_checkpoints, audit_head
 
 SIGNING_CONTEXT = b"geoverify audit checkpoint v1\n"
 FIELDS = ("seq", "hash", "at", "key_id", "signature")
-
-
-class AuditKeyError(InputError):
-    """An audit key file is missing, unreadable, not an Ed25519 key, or readable by other users."""
 
 
 @dataclass(frozen=True)

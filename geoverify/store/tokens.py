@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, or_, select, update
 
-from geoverify.errors import TokenError
+from geoverify.errors import TokenError, TokenRefused
 from geoverify.store import audit
 from geoverify.store.clock import utc_now_text
 from geoverify.store.schema import tokens
@@ -34,15 +34,6 @@ TOKEN_PREFIX = "gv_"
 MAX_GRACE = dt.timedelta(days=7)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 EXPIRES_FORMS = "a duration like 90d, 12h or 2w, or an ISO date (2027-03-31) or date-time (2027-03-31T18:00+08:00)"
-
-
-class TokenRefused(Exception):
-    """A token that exists but may no longer be used (expired, or a secret replaced by rotation);
-    ``detail`` says which and what to do."""
-
-    def __init__(self, name: str, detail: str):
-        super().__init__(detail)
-        self.name, self.detail = name, detail
 
 
 def utc_now() -> dt.datetime:
