@@ -56,7 +56,7 @@ from tests.service.server import ServerProcess, cli_env, create_token, geoverify
 DAY = dt.date(2026, 11, 2)
 TZ_OFFSET = "+08:00"
 START = pd.Timestamp("2026-11-02T08:00:00+08:00")
-NOW = "2026-11-02T23:00:00+08:00"          # the day is not settled while it is sent
+NOW = "2026-11-02T23:00:00+08:00"  # the day is not settled while it is sent
 SETTLE_AT = "2026-11-03T03:00:00+08:00"
 STEP_S, BATCH = 10, 30
 GRID_M, PER_GRID = 400.0, 4
@@ -73,8 +73,13 @@ def city(members: int, folder: Path) -> tuple[Path, list[str]]:
     for g in range(grids):
         x0, y0 = 116.2 + (g % side) * dlon, 39.8 + (g // side) * dlat
         ring = [[x0, y0], [x0 + dlon, y0], [x0 + dlon, y0 + dlat], [x0, y0 + dlat], [x0, y0]]
-        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                         "properties": {"grid_id": f"G{g:04d}", "members": names[g * PER_GRID:(g + 1) * PER_GRID]}})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"grid_id": f"G{g:04d}", "members": names[g * PER_GRID : (g + 1) * PER_GRID]},
+            }
+        )
     path = folder / "city.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return path, names
@@ -107,10 +112,15 @@ def batch_csv(names: list[str], lon: np.ndarray, lat: np.ndarray, member: int, f
 
 
 def preload(names, lon, lat, fixes: int, folder: Path) -> Path:
-    frame = pd.DataFrame({
-        "member_id": np.repeat(names, fixes),
-        "time": np.tile([(START + pd.Timedelta(seconds=k * STEP_S)).isoformat() for k in range(fixes)], len(names)),
-        "lon": lon[:, :fixes].ravel(), "lat": lat[:, :fixes].ravel(), "accuracy": 8.0})
+    frame = pd.DataFrame(
+        {
+            "member_id": np.repeat(names, fixes),
+            "time": np.tile([(START + pd.Timedelta(seconds=k * STEP_S)).isoformat() for k in range(fixes)], len(names)),
+            "lon": lon[:, :fixes].ravel(),
+            "lat": lat[:, :fixes].ravel(),
+            "accuracy": 8.0,
+        }
+    )
     path = folder / "preload.csv"
     frame.to_csv(path, index=False)
     return path
@@ -140,9 +150,17 @@ class Live:
             return None
         body = batch_csv(self.names, self.lon, self.lat, member, first, BATCH)
         began = time.monotonic()
-        conn.request("POST", "/api/v1/tracks", body=body, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "text/csv", "Prefer": "wait=0",
-            "Idempotency-Key": f"{self.names[member]}-{first}"})
+        conn.request(
+            "POST",
+            "/api/v1/tracks",
+            body=body,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "text/csv",
+                "Prefer": "wait=0",
+                "Idempotency-Key": f"{self.names[member]}-{first}",
+            },
+        )
         response = conn.getresponse()
         data = response.read()
         if response.status != 201:
@@ -184,12 +202,16 @@ def _upload_to_verified(url: str) -> list[float]:
     engine = make_engine(url)
     with engine.connect() as c:
         verified: dict[str, list[str]] = {}
-        for r in c.execute(select(audit_log.c.object_id, audit_log.c.at).where(
-                audit_log.c.action == "patrol.verified").order_by(audit_log.c.seq)):
+        for r in c.execute(
+            select(audit_log.c.object_id, audit_log.c.at)
+            .where(audit_log.c.action == "patrol.verified")
+            .order_by(audit_log.c.seq)
+        ):
             verified.setdefault(r.object_id, []).append(r.at)
         out = []
-        for r in c.execute(select(uploads.c.created_at, uploads.c.response, uploads.c.actor)
-                           .where(uploads.c.actor == "city-admin")):
+        for r in c.execute(
+            select(uploads.c.created_at, uploads.c.response, uploads.c.actor).where(uploads.c.actor == "city-admin")
+        ):
             for patrol in json.loads(r.response).get("patrols", []):
                 later = [t for t in verified.get(patrol["patrol_id"], []) if t >= r.created_at]
                 if later:
@@ -207,28 +229,39 @@ def run(args) -> list:
     if args.backend == "sqlite":
         url, drop = f"sqlite:///{folder / 'geoverify.db'}", None
     else:
-        url, drop = postgres_database(DEFAULT_TEMPLATE)   # from the tests' own cluster's template
-    os.environ["GEOVERIFY_RATELIMIT_ENABLED"] = "false"   # one token sends every phone's batches
+        url, drop = postgres_database(DEFAULT_TEMPLATE)  # from the tests' own cluster's template
+    os.environ["GEOVERIFY_RATELIMIT_ENABLED"] = "false"  # one token sends every phone's batches
     env = cli_env(url, NOW)
     rows = []
     try:
-        subprocess.run(geoverify_command() + ["load", "grids", str(grids_path), "--now", NOW], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            geoverify_command() + ["load", "grids", str(grids_path), "--now", NOW],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         began = time.monotonic()
-        subprocess.run(geoverify_command() + ["load", "tracks", str(preload(names, lon, lat, day_fixes, folder)),
-                                              "--now", NOW], env={**env, "GEOVERIFY_MAX_FIXES_PER_UPLOAD": "200000"},
-                       check=True, capture_output=True)
+        subprocess.run(
+            geoverify_command() + ["load", "tracks", str(preload(names, lon, lat, day_fixes, folder)), "--now", NOW],
+            env={**env, "GEOVERIFY_MAX_FIXES_PER_UPLOAD": "200000"},
+            check=True,
+            capture_output=True,
+        )
         load_s = time.monotonic() - began
         token = create_token(url, "admin", "city-admin")
         in_server = args.workers if args.backend == "sqlite" else 0
         with ServerProcess(url, folder / "server.log", now=NOW, workers=in_server, threads=16) as server:
             workers = None
             if not in_server:
-                workers = subprocess.Popen(geoverify_command() + ["worker", "--processes", str(args.workers)],
-                                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                workers = subprocess.Popen(
+                    geoverify_command() + ["worker", "--processes", str(args.workers)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             pids = [server.process.pid] + ([workers.pid] if workers else [])
             live = Live(server, token, names, lon, lat, day_fixes)
-            pids = sorted(_tree(pids))   # with the worker processes' children
+            pids = sorted(_tree(pids))  # with the worker processes' children
             cpu0, t0 = cpu_seconds(pids), time.monotonic()
             total = int(args.rate * args.seconds)
             counter = iter(range(total))
@@ -275,8 +308,9 @@ def run(args) -> list:
             if workers is not None:
                 workers.terminate()
                 workers.wait(timeout=60)
-        settle = subprocess.run(geoverify_command() + ["credits", "settle", "--now", SETTLE_AT], env=env,
-                                capture_output=True, text=True)
+        settle = subprocess.run(
+            geoverify_command() + ["credits", "settle", "--now", SETTLE_AT], env=env, capture_output=True, text=True
+        )
         from sqlalchemy import func, select
 
         from geoverify.store.db import make_engine
@@ -290,13 +324,26 @@ def run(args) -> list:
         engine.dispose()
         if settle.returncode:
             print(settle.stderr, file=sys.stderr)
-        rows.append([args.backend, args.workers, args.members, f"{day_fixes * args.members:,}", round(load_s, 1),
-                     uploads, round(uploads / sent_s, 1), live.errors,
-                     round(1000 * percentile(live.answers, 50), 1), round(1000 * percentile(live.answers, 99), 1),
-                     round(1000 * percentile(live.verified, 50), 1), round(1000 * percentile(live.verified, 99), 1),
-                     round(1000 * statistics.median(single), 1) if single else None,
-                     round(1000 * cpu / max(uploads, 1), 1), round(busy_s - sent_s, 1),
-                     f"{entries}/{member_days} ({credited} credited)"])
+        rows.append(
+            [
+                args.backend,
+                args.workers,
+                args.members,
+                f"{day_fixes * args.members:,}",
+                round(load_s, 1),
+                uploads,
+                round(uploads / sent_s, 1),
+                live.errors,
+                round(1000 * percentile(live.answers, 50), 1),
+                round(1000 * percentile(live.answers, 99), 1),
+                round(1000 * percentile(live.verified, 50), 1),
+                round(1000 * percentile(live.verified, 99), 1),
+                round(1000 * statistics.median(single), 1) if single else None,
+                round(1000 * cpu / max(uploads, 1), 1),
+                round(busy_s - sent_s, 1),
+                f"{entries}/{member_days} ({credited} credited)",
+            ]
+        )
     finally:
         if drop is not None:
             drop()
@@ -314,13 +361,35 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args(argv)
     rows = run(args)
-    print(render(f"A live city day, {args.rate:g} uploads/s for {args.seconds:g} s (30-fix batches)",
-                 ["backend", "workers", "members", "fixes preloaded", "preload+verify s", "uploads", "uploads/s",
-                  "errors", "answer p50 ms", "answer p99 ms", "to verified p50 ms", "to verified p99 ms",
-                  "idle batch ms", "CPU ms/upload", "drain after s", "ledger entries/member-days"], rows,
-                 notes=["to verified: from storing the upload until its patrol's next `patrol.verified` audit entry",
-                        "CPU: server process (and worker processes) user+system time over the live phase",
-                        "ledger entries after `geoverify credits settle` at the next day 03:00"]))
+    print(
+        render(
+            f"A live city day, {args.rate:g} uploads/s for {args.seconds:g} s (30-fix batches)",
+            [
+                "backend",
+                "workers",
+                "members",
+                "fixes preloaded",
+                "preload+verify s",
+                "uploads",
+                "uploads/s",
+                "errors",
+                "answer p50 ms",
+                "answer p99 ms",
+                "to verified p50 ms",
+                "to verified p99 ms",
+                "idle batch ms",
+                "CPU ms/upload",
+                "drain after s",
+                "ledger entries/member-days",
+            ],
+            rows,
+            notes=[
+                "to verified: from storing the upload until its patrol's next `patrol.verified` audit entry",
+                "CPU: server process (and worker processes) user+system time over the live phase",
+                "ledger entries after `geoverify credits settle` at the next day 03:00",
+            ],
+        )
+    )
     return 0
 
 

@@ -4,7 +4,8 @@ Each tool runs in a child process pinned to one CPU (``sched_setaffinity``; BLAS
 set to 1) on the first members of the workload's GeoParquet file, up to ``max_fixes`` fixes
 (MovingPandas' clip runs at a few thousand fixes per second, so a 10 M-fix day would take hours;
 its throughput per fix is what is compared). The subsample takes the workload's anomalous members
-first (up to a third of it: idle and loop members give stops to find), then the others in order. Timed, from a pandas frame in memory:
+first (up to a third of it: idle and loop members give stops to find), then the others in order.
+Timed, from a pandas frame in memory:
 
 * **MovingPandas 0.23 clip**: build a ``TrajectoryCollection`` (lon/lat, EPSG:4326, nanosecond
   timestamps: with pandas 3's default microseconds its clip is slower and short by seconds), clip
@@ -33,7 +34,7 @@ from pathlib import Path
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 IDLE_DIAMETER_M, IDLE_MIN_S = 100.0, 900.0
-AGREE_ABS_S, AGREE_REL = 1.0, 1e-3          # |ours - theirs| <= 1 s + 0.1 % of theirs
+AGREE_ABS_S, AGREE_REL = 1.0, 1e-3  # |ours - theirs| <= 1 s + 0.1 % of theirs
 DEFINITION_FLAGS = {"GAP", "TELEPORT", "GPS_OUTLIER"}
 
 
@@ -42,8 +43,7 @@ def _load(parquet: Path, members: list[str]):
     import pyarrow.parquet as pq
     import shapely
 
-    table = pq.read_table(parquet, columns=["member_id", "time", "geometry"],
-                          filters=[("member_id", "in", members)])
+    table = pq.read_table(parquet, columns=["member_id", "time", "geometry"], filters=[("member_id", "in", members)])
     frame = table.to_pandas()
     geoms = shapely.from_wkb(frame.pop("geometry").to_numpy())
     frame["lon"], frame["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
@@ -77,7 +77,8 @@ def _movingpandas(frame, polygons: dict, member_grid: dict) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
         coll = tc if crs is None else mpd.TrajectoryCollection(gdf.to_crs(crs), traj_id_col="member_id", t="time")
         stops = mpd.TrajectoryStopDetector(coll).get_stop_segments(
-            max_diameter=IDLE_DIAMETER_M, min_duration=dt.timedelta(seconds=IDLE_MIN_S))
+            max_diameter=IDLE_DIAMETER_M, min_duration=dt.timedelta(seconds=IDLE_MIN_S)
+        )
         out[f"{label}_s"], out[f"{label}_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         out[f"{label}_n"] = len(stops.trajectories)
     return out
@@ -89,12 +90,12 @@ def _ours_in_grid(frame, grids_path: str, member_grid: dict) -> dict:
     metric CRS included in the time, reading the grids not."""
     import numpy as np
 
-    from geoverify.measures.ingrid import in_grid_fraction
     from geoverify.io import read_grids
+    from geoverify.measures.ingrid import in_grid_fraction
 
     grids = {g.grid_id: g for g in read_grids(grids_path)}
     for grid in grids.values():  # built once per grid, as a batch does; not part of the step
-        grid.geometry, grid.clearance
+        _ = (grid.geometry, grid.clearance)
     members = frame["member_id"].to_numpy()
     starts = np.flatnonzero(np.concatenate([[True], members[1:] != members[:-1]]))
     ends = np.append(starts[1:], len(members))
@@ -109,8 +110,11 @@ def _ours_in_grid(frame, grids_path: str, member_grid: dict) -> dict:
         x, y = grid.projection.forward(lon[s:e], lat[s:e])
         frac = in_grid_fraction(grid, np.asarray(x), np.asarray(y))
         durations[str(members[s])] = float((np.diff(t_ns[s:e]) / 1e9 * frac).sum())
-    return {"ours_in_grid_s": time.perf_counter() - t0, "ours_in_grid_cpu_s": time.process_time() - c0,
-            "ours_in_grid_durations": durations}
+    return {
+        "ours_in_grid_s": time.perf_counter() - t0,
+        "ours_in_grid_cpu_s": time.process_time() - c0,
+        "ours_in_grid_durations": durations,
+    }
 
 
 def _trackintel(frame) -> dict:
@@ -118,14 +122,26 @@ def _trackintel(frame) -> dict:
     import trackintel as ti
 
     t0, c0 = time.perf_counter(), time.process_time()
-    pfs = ti.Positionfixes(gpd.GeoDataFrame(
-        {"user_id": frame["member_id"].to_numpy(), "tracked_at": frame["time"].dt.tz_convert("Asia/Shanghai")},
-        geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"))
-    _, staypoints = pfs.generate_staypoints(method="sliding", distance_metric="haversine",
-                                           dist_threshold=IDLE_DIAMETER_M / 2, time_threshold=IDLE_MIN_S / 60,
-                                           gap_threshold=5.0, n_jobs=1)
-    return {"staypoints_s": time.perf_counter() - t0, "staypoints_cpu_s": time.process_time() - c0,
-            "staypoints_n": len(staypoints)}
+    pfs = ti.Positionfixes(
+        gpd.GeoDataFrame(
+            {"user_id": frame["member_id"].to_numpy(), "tracked_at": frame["time"].dt.tz_convert("Asia/Shanghai")},
+            geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
+            crs="EPSG:4326",
+        )
+    )
+    _, staypoints = pfs.generate_staypoints(
+        method="sliding",
+        distance_metric="haversine",
+        dist_threshold=IDLE_DIAMETER_M / 2,
+        time_threshold=IDLE_MIN_S / 60,
+        gap_threshold=5.0,
+        n_jobs=1,
+    )
+    return {
+        "staypoints_s": time.perf_counter() - t0,
+        "staypoints_cpu_s": time.process_time() - c0,
+        "staypoints_n": len(staypoints),
+    }
 
 
 def child(request: Path, out: Path) -> None:
@@ -155,12 +171,12 @@ class Theirs:
     fixes: int
     members: int
     subsample: bool
-    seconds: dict           # tool → wall seconds
-    cpu_seconds: dict       # tool → CPU seconds of the (single-threaded) child
-    counts: dict            # tool → stops / staypoints found
-    in_grid_s: dict         # member → MovingPandas clip duration, s
-    ours_step_s: float = 0.0        # our in-grid step alone on the same frame, wall s
-    ours_step_cpu_s: float = 0.0    # … CPU s
+    seconds: dict  # tool → wall seconds
+    cpu_seconds: dict  # tool → CPU seconds of the (single-threaded) child
+    counts: dict  # tool → stops / staypoints found
+    in_grid_s: dict  # member → MovingPandas clip duration, s
+    ours_step_s: float = 0.0  # our in-grid step alone on the same frame, wall s
+    ours_step_cpu_s: float = 0.0  # … CPU s
     ours_step_in_grid_s: dict | None = None  # member → our in-grid seconds by the clip's definition
 
     def rate(self, tool: str, cpu: bool = False) -> float:
@@ -168,8 +184,12 @@ class Theirs:
         return self.fixes / (self.cpu_seconds if cpu else self.seconds)[tool]
 
 
-TOOLS = {"clip": "MovingPandas clip + durations (lon/lat)", "stops_lonlat": "MovingPandas stops (lon/lat)",
-         "stops_metric": "MovingPandas stops (UTM 50N)", "staypoints": "trackintel staypoints"}
+TOOLS = {
+    "clip": "MovingPandas clip + durations (lon/lat)",
+    "stops_lonlat": "MovingPandas stops (lon/lat)",
+    "stops_metric": "MovingPandas stops (UTM 50N)",
+    "staypoints": "trackintel staypoints",
+}
 
 
 def run_theirs(wl, max_fixes: int, per_member: int, log=print) -> Theirs:
@@ -180,20 +200,27 @@ def run_theirs(wl, max_fixes: int, per_member: int, log=print) -> Theirs:
     odd = sorted(wl.scenarios)[: k // 3]  # anomalous members first (up to a third), so stops can be found
     members = odd + [m for m in map(member_name, range(wl.members)) if m not in odd][: k - len(odd)]
     request, out = wl.folder / "compare-request.json", wl.folder / "compare-result.json"
-    request.write_text(json.dumps({"grids": str(wl.grids_path), "parquet": str(wl.parquet_path),
-                                   "members": members}))
+    request.write_text(json.dumps({"grids": str(wl.grids_path), "parquet": str(wl.parquet_path), "members": members}))
     env = dict(os.environ, **{v: "1" for v in THREAD_VARS})
     log(f"  MovingPandas and trackintel on {k} of {wl.members} members, one core ...")
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(request), str(out)],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), str(request), str(out)], env=env, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise SystemExit(f"bench: MovingPandas/trackintel run failed:\n{proc.stderr[-3000:]}")
     r = json.loads(out.read_text())
-    return Theirs(fixes=r["fixes"], members=r["members"], subsample=k < wl.members,
-                  seconds={t: r[f"{t}_s"] for t in TOOLS}, cpu_seconds={t: r[f"{t}_cpu_s"] for t in TOOLS},
-                  counts={t: r.get(f"{t}_n") for t in TOOLS}, in_grid_s=r["in_grid_s"],
-                  ours_step_s=r["ours_in_grid_s"], ours_step_cpu_s=r["ours_in_grid_cpu_s"],
-                  ours_step_in_grid_s=r["ours_in_grid_durations"])
+    return Theirs(
+        fixes=r["fixes"],
+        members=r["members"],
+        subsample=k < wl.members,
+        seconds={t: r[f"{t}_s"] for t in TOOLS},
+        cpu_seconds={t: r[f"{t}_cpu_s"] for t in TOOLS},
+        counts={t: r.get(f"{t}_n") for t in TOOLS},
+        in_grid_s=r["in_grid_s"],
+        ours_step_s=r["ours_in_grid_s"],
+        ours_step_cpu_s=r["ours_in_grid_cpu_s"],
+        ours_step_in_grid_s=r["ours_in_grid_durations"],
+    )
 
 
 @dataclass
@@ -203,10 +230,10 @@ class Agreement:
     compared: int
     agreeing: int
     max_abs_diff_s: float
-    by_definition: int            # members with a GAP / TELEPORT / GPS_OUTLIER flag (set apart)
-    by_definition_diff_s: float   # their largest |difference|
-    disagreeing: list             # (member, ours, theirs) beyond the tolerance, without such a flag
-    idle_flags: int               # our IDLE flags on the members compared (their stops / staypoints for scale)
+    by_definition: int  # members with a GAP / TELEPORT / GPS_OUTLIER flag (set apart)
+    by_definition_diff_s: float  # their largest |difference|
+    disagreeing: list  # (member, ours, theirs) beyond the tolerance, without such a flag
+    idle_flags: int  # our IDLE flags on the members compared (their stops / staypoints for scale)
 
 
 def agreement(doc: dict, theirs: dict) -> Agreement:
@@ -231,8 +258,15 @@ def agreement(doc: dict, theirs: dict) -> Agreement:
             agreeing += 1
         else:
             bad.append((member, ours, other))
-    return Agreement(compared=compared, agreeing=agreeing, max_abs_diff_s=max_diff, by_definition=by_def,
-                     by_definition_diff_s=def_diff, disagreeing=bad, idle_flags=idle)
+    return Agreement(
+        compared=compared,
+        agreeing=agreeing,
+        max_abs_diff_s=max_diff,
+        by_definition=by_def,
+        by_definition_diff_s=def_diff,
+        disagreeing=bad,
+        idle_flags=idle,
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,15 @@ def fix_table(n_fixes: int) -> pd.DataFrame:
     """About ``n_fixes`` simulated fixes as a fix table (two members per 400 m grid)."""
     members = max(1, round(n_fixes / FIXES_PER_MEMBER))
     side = 0.0045  # about 400 m of latitude
-    grids = [box(116.30 + (i % 20) * side, 39.85 + (i // 20) * side, 116.30 + (i % 20 + 1) * side,
-                 39.85 + (i // 20 + 1) * side) for i in range((members + 1) // 2)]
+    grids = [
+        box(
+            116.30 + (i % 20) * side,
+            39.85 + (i // 20) * side,
+            116.30 + (i % 20 + 1) * side,
+            39.85 + (i // 20 + 1) * side,
+        )
+        for i in range((members + 1) // 2)
+    ]
     frame = simulate_city(grids, members, seed=6)
     frame = frame.iloc[:n_fixes].reset_index(drop=True)
     for name in ("accuracy", "speed"):
@@ -116,8 +123,14 @@ def run(url: str, frame: pd.DataFrame) -> dict:
     with store.read() as conn:
         counted = conn.exec_driver_sql("SELECT count(*) FROM fixes").scalar()
     store.dispose()
-    return {"total_s": total, "insert_s": spent["insert_s"], "stored": result["fixes_stored"], "counted": counted,
-            "cpu_s": total_cpu + spent["server_cpu_s"], "insert_cpu_s": spent["insert_cpu_s"]}
+    return {
+        "total_s": total,
+        "insert_s": spent["insert_s"],
+        "stored": result["fixes_stored"],
+        "counted": counted,
+        "cpu_s": total_cpu + spent["server_cpu_s"],
+        "insert_cpu_s": spent["insert_cpu_s"],
+    }
 
 
 def postgres_database(template_url: str):
@@ -146,10 +159,14 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     frame = fix_table(args.fixes)
-    print(f"simulated {len(frame):,} fixes of {frame['member_id'].nunique():,} members "
-          f"in {time.perf_counter() - start:.1f} s")
-    print(f"{'backend':<11} {'fixes':>10} | {'wall s':>7} {'CPU s':>6} {'fixes/s':>9} {'per CPU s':>10} | "
-          f"{'insert wall s':>13} {'CPU s':>6} {'fixes/s':>9} {'per CPU s':>10}")
+    print(
+        f"simulated {len(frame):,} fixes of {frame['member_id'].nunique():,} members "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    print(
+        f"{'backend':<11} {'fixes':>10} | {'wall s':>7} {'CPU s':>6} {'fixes/s':>9} {'per CPU s':>10} | "
+        f"{'insert wall s':>13} {'CPU s':>6} {'fixes/s':>9} {'per CPU s':>10}"
+    )
     for backend in args.backends:
         with tempfile.TemporaryDirectory(prefix="geoverify-bench-") as folder:
             if backend == "sqlite":
@@ -158,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     url, drop = postgres_database(args.postgres_url)
                 except Exception as exc:  # noqa: BLE001 - reported, other backends still run
-                    print(f"postgresql: not reachable ({exc}); run `bash .ci/install-postgres.sh` as root, then "
-                          "`bash .ci/test-postgres.sh start`",
-                          file=sys.stderr)
+                    print(
+                        f"postgresql: not reachable ({exc}); run `bash .ci/install-postgres.sh` as root, then "
+                        "`bash .ci/test-postgres.sh start`",
+                        file=sys.stderr,
+                    )
                     continue
             try:
                 r = run(url, frame)
@@ -168,9 +187,11 @@ def main(argv: list[str] | None = None) -> int:
                 drop()
         assert r["stored"] == r["counted"] == len(frame), r
         n = r["stored"]
-        print(f"{backend:<11} {n:>10,} | {r['total_s']:>7.2f} {r['cpu_s']:>6.2f} {n / r['total_s']:>9,.0f} "
-              f"{n / r['cpu_s']:>10,.0f} | {r['insert_s']:>13.2f} {r['insert_cpu_s']:>6.2f} "
-              f"{n / r['insert_s']:>9,.0f} {n / r['insert_cpu_s']:>10,.0f}")
+        print(
+            f"{backend:<11} {n:>10,} | {r['total_s']:>7.2f} {r['cpu_s']:>6.2f} {n / r['total_s']:>9,.0f} "
+            f"{n / r['cpu_s']:>10,.0f} | {r['insert_s']:>13.2f} {r['insert_cpu_s']:>6.2f} "
+            f"{n / r['insert_s']:>9,.0f} {n / r['insert_cpu_s']:>10,.0f}"
+        )
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python bench/load_api.py [--clients 32] [--seconds 15] [--feed-entries 10000] [--threads 8] [--processes 1] [--rate 64]
+    python bench/load_api.py [--clients 32] [--seconds 15] [--feed-entries 10000] [--threads 8]
+                             [--processes 1] [--rate 64]
     python bench/load_api.py --url http://127.0.0.1:8000 --admin-token T --scorer-token T
 
 By default it creates a fresh SQLite store in a temporary folder, loads the sample grids (with
@@ -58,8 +59,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.service.server import (ServerProcess, create_token, grids_with_members, patrol_csv,  # noqa: E402
-                                  request, run_cli)
+from tests.service.server import ServerProcess, create_token, grids_with_members, patrol_csv, request, run_cli  # noqa: E402
 
 NOW = "2026-11-03T00:00:00+08:00"
 FEED_PAGE = 1000
@@ -74,11 +74,13 @@ def loopback_only(url: str) -> tuple[str, int]:
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
     except socket.gaierror as exc:
-        raise SystemExit(f"--url {url!r}: cannot resolve {parts.hostname!r} ({exc})")
+        raise SystemExit(f"--url {url!r}: cannot resolve {parts.hostname!r} ({exc})") from exc
     outside = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback)
     if outside:
-        raise SystemExit(f"--url {url!r}: {parts.hostname} resolves to {', '.join(outside)}, which is not "
-                         "loopback; this load test only runs against a server on this machine (127.0.0.1)")
+        raise SystemExit(
+            f"--url {url!r}: {parts.hostname} resolves to {', '.join(outside)}, which is not "
+            "loopback; this load test only runs against a server on this machine (127.0.0.1)"
+        )
     return parts.hostname, parts.port or 80
 
 
@@ -101,13 +103,20 @@ def seed_ledger(database_url: str, entries: int) -> int:
     made = 0
     with store.write() as conn:
         for i in range(patrols):
-            patrol = {"patrol_id": f"S{i:06d}_20240101", "member_id": f"S{i:06d}", "grid_id": "DC-01",
-                      "date": "2024-01-01", "verified_s": 7200.0 + i % 900, "rule_version": "load-seed",
-                      "credit": {"status": "verified", "points": 5}}
+            patrol = {
+                "patrol_id": f"S{i:06d}_20240101",
+                "member_id": f"S{i:06d}",
+                "grid_id": "DC-01",
+                "date": "2024-01-01",
+                "verified_s": 7200.0 + i % 900,
+                "rule_version": "load-seed",
+                "credit": {"status": "verified", "points": 5},
+            }
             made += len(ledger.sync_patrol(conn, patrol, "load-seed"))
             if i % 4 == 3:
-                made += len(ledger.sync_patrol(conn, {**patrol, "credit": {"status": "verified", "points": 4}},
-                                               "load-seed"))
+                made += len(
+                    ledger.sync_patrol(conn, {**patrol, "credit": {"status": "verified", "points": 4}}, "load-seed")
+                )
             if made >= entries:
                 break
     store.dispose()
@@ -140,17 +149,22 @@ class Phase:
 
         rate = n / self.wall_s if self.wall_s else 0.0
         cpu = f"{self.server_cpu_s / n * 1000:.1f}" if self.server_cpu_s is not None and n else "-"
-        return (f"| {self.name:<12} | {clients:>7} | {n:>8} | {self.wall_s:>5.1f} | {rate:>7.1f} | {pct(50):>6.1f} | "
-                f"{pct(95):>6.1f} | {pct(99):>6.1f} | {len(self.errors):>6} | {cpu:>10} |")
+        return (
+            f"| {self.name:<12} | {clients:>7} | {n:>8} | {self.wall_s:>5.1f} | {rate:>7.1f} | {pct(50):>6.1f} | "
+            f"{pct(95):>6.1f} | {pct(99):>6.1f} | {len(self.errors):>6} | {cpu:>10} |"
+        )
 
 
-HEADER = ("| phase        | clients | requests |   s   |  req/s  | p50 ms | p95 ms | p99 ms | errors | CPU ms/req |\n"
-          "| ------------ | ------: | -------: | ----: | ------: | -----: | -----: | -----: | -----: | ---------: |")
+HEADER = (
+    "| phase        | clients | requests |   s   |  req/s  | p50 ms | p95 ms | p99 ms | errors | CPU ms/req |\n"
+    "| ------------ | ------: | -------: | ----: | ------: | -----: | -----: | -----: | -----: | ---------: |"
+)
 
 
 def process_cpu_s(pid: int | None) -> float | None:
     """User + system CPU seconds used so far by process ``pid`` and its child processes (the server
     processes of ``serve --processes``), from Linux /proc; None when unreadable."""
+
     def stat(p) -> list[str]:
         return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
 
@@ -228,8 +242,9 @@ def run_phase(phase: Phase, host: str, port: int, clients: int, seconds: float, 
     phase.wall_s = time.monotonic() - timing["began"]
 
 
-def timed(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None,
-          headers: dict) -> tuple[float, int, bytes]:
+def timed(
+    conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None, headers: dict
+) -> tuple[float, int, bytes]:
     began = time.perf_counter()
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
@@ -245,8 +260,12 @@ def upload_work(tokens: list[str], clients: int, limit: int):
         n = next(todo[index], None)
         if n is None:
             return None
-        headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}", "Content-Type": "text/csv",
-                   "Idempotency-Key": f"load-{member(n)}", "Prefer": "wait=60"}
+        headers = {
+            "Authorization": f"Bearer {tokens[index % len(tokens)]}",
+            "Content-Type": "text/csv",
+            "Idempotency-Key": f"load-{member(n)}",
+            "Prefer": "wait=60",
+        }
         seconds, status, data = timed(conn, "POST", "/api/v1/tracks", upload_body(n), headers)
         if status != 201:
             return seconds, f"upload {n}: HTTP {status} {data[:200]!r}"
@@ -270,8 +289,12 @@ def uploader_tokens(database_url: str, clients: int, uploads: int) -> list[str]:
     store = Store.open(database_url, now=NOW)
     try:
         with store.write() as conn:
-            return [tokens.create(conn, "uploader", [member(n) for n in range(c, uploads, clients)] or ["none"],
-                                  f"load-uploader-{c}")[1] for c in range(clients)]
+            return [
+                tokens.create(
+                    conn, "uploader", [member(n) for n in range(c, uploads, clients)] or ["none"], f"load-uploader-{c}"
+                )[1]
+                for c in range(clients)
+            ]
     finally:
         store.dispose()
 
@@ -287,8 +310,7 @@ def feed_work(token: str, total: int):
             after = rng.randrange(0, total - FEED_PAGE + 1)
             count[0] += 1
             check_all = count[0] % 16 == 0
-        seconds, status, data = timed(conn, "GET", f"/api/v1/credits?after={after}&limit={FEED_PAGE}", None,
-                                      headers)
+        seconds, status, data = timed(conn, "GET", f"/api/v1/credits?after={after}&limit={FEED_PAGE}", None, headers)
         if status != 200:
             return seconds, f"feed after={after}: HTTP {status} {data[:200]!r}"
         if not data.rstrip().endswith(f'"next":{after + FEED_PAGE}}}'.encode()):
@@ -310,8 +332,13 @@ def walk_ledger(host: str, port: int, token: str, phase: Phase) -> int:
     began = time.monotonic()
     try:
         while True:
-            seconds, status, data = timed(conn, "GET", f"/api/v1/credits?after={cursor}&limit={FEED_PAGE}", None,
-                                          {"Authorization": f"Bearer {token}"})
+            seconds, status, data = timed(
+                conn,
+                "GET",
+                f"/api/v1/credits?after={cursor}&limit={FEED_PAGE}",
+                None,
+                {"Authorization": f"Bearer {token}"},
+            )
             if status != 200:
                 raise SystemExit(f"GET /api/v1/credits answered {status}: {data[:200]!r}")
             nxt = json.loads(data)["next"]
@@ -329,27 +356,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32, help=f"concurrent clients (1-{MAX_CLIENTS})")
     parser.add_argument("--seconds", type=float, default=15.0, help=f"length of each phase (≤ {MAX_SECONDS})")
     parser.add_argument("--uploads", type=int, default=1000, help=f"at most this many uploads (≤ {MAX_UPLOADS})")
-    parser.add_argument("--feed-entries", type=int, default=10_000,
-                        help=f"ledger entries to seed for the feed ({FEED_PAGE}-{MAX_FEED_ENTRIES})")
+    parser.add_argument(
+        "--feed-entries",
+        type=int,
+        default=10_000,
+        help=f"ledger entries to seed for the feed ({FEED_PAGE}-{MAX_FEED_ENTRIES})",
+    )
     parser.add_argument("--threads", type=int, default=None, help="waitress threads (`serve --threads`)")
-    parser.add_argument("--processes", type=int, default=None,
-                        help="server processes (`serve --processes`; the upload rate limit counts per process)")
-    parser.add_argument("--phases", default="uploads,feed,paced",
-                        help="comma separated: uploads, feed (back to back), paced (feed at --rate), mixed "
-                             "(half the clients upload while the other half read the feed; not with uploads)")
-    parser.add_argument("--rate", type=float, default=64.0,
-                        help="paced phase: feed pages per second, all clients together")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="server processes (`serve --processes`; the upload rate limit counts per process)",
+    )
+    parser.add_argument(
+        "--phases",
+        default="uploads,feed,paced",
+        help="comma separated: uploads, feed (back to back), paced (feed at --rate), mixed "
+        "(half the clients upload while the other half read the feed; not with uploads)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=64.0, help="paced phase: feed pages per second, all clients together"
+    )
     parser.add_argument("--url", default=None, help="a running server on loopback (else one is started)")
-    parser.add_argument("--admin-token", default=None,
-                        help="with --url: a token that may upload tracks (all clients share it: mind its rate limit)")
+    parser.add_argument(
+        "--admin-token",
+        default=None,
+        help="with --url: a token that may upload tracks (all clients share it: mind its rate limit)",
+    )
     parser.add_argument("--scorer-token", default=None, help="with --url: a token that may read the ledger")
     parser.add_argument("--keep", action="store_true", help="keep the temporary store and the server log")
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS
-            and 1 <= args.uploads <= MAX_UPLOADS and FEED_PAGE <= args.feed_entries <= MAX_FEED_ENTRIES):
-        parser.error(f"bounds: 1 ≤ clients ≤ {MAX_CLIENTS}, 0 < seconds ≤ {MAX_SECONDS}, "
-                     f"uploads ≤ {MAX_UPLOADS}, "
-                     f"{FEED_PAGE} ≤ feed-entries ≤ {MAX_FEED_ENTRIES}")
+    if not (
+        1 <= args.clients <= MAX_CLIENTS
+        and 0 < args.seconds <= MAX_SECONDS
+        and 1 <= args.uploads <= MAX_UPLOADS
+        and FEED_PAGE <= args.feed_entries <= MAX_FEED_ENTRIES
+    ):
+        parser.error(
+            f"bounds: 1 ≤ clients ≤ {MAX_CLIENTS}, 0 < seconds ≤ {MAX_SECONDS}, "
+            f"uploads ≤ {MAX_UPLOADS}, "
+            f"{FEED_PAGE} ≤ feed-entries ≤ {MAX_FEED_ENTRIES}"
+        )
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     if set(phases) - {"uploads", "feed", "paced", "mixed"} or not phases:
         parser.error("--phases takes uploads, feed, paced and/or mixed")
@@ -369,8 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 request(f"http://{host}:{port}/api/v1/openapi.json", timeout=10)
             except OSError as exc:
-                raise SystemExit(f"--url {args.url!r}: no server answers there ({exc}); start one with "
-                                 "`geoverify serve`")
+                raise SystemExit(
+                    f"--url {args.url!r}: no server answers there ({exc}); start one with `geoverify serve`"
+                ) from exc
             uploaders, scorer = [args.admin_token], args.scorer_token
             print(f"target: {args.url} (uploads use members L0000…, which must be assigned to a grid)")
         else:
@@ -385,20 +434,27 @@ def main(argv: list[str] | None = None) -> int:
             seeding = time.perf_counter() - seeding
             scorer = create_token(url, "scorer", "load-scorer")
             uploaders = uploader_tokens(url, n_up, args.uploads) if {"uploads", "mixed"} & set(phases) else []
-            server = ServerProcess(url, tmp / "server.log", now=NOW, threads=args.threads,
-                                   processes=args.processes).start()
+            server = ServerProcess(
+                url, tmp / "server.log", now=NOW, threads=args.threads, processes=args.processes
+            ).start()
             host, port = "127.0.0.1", server.port
-            print(f"store: {tmp / 'geoverify.db'}; {seeded} ledger entries seeded in {seeding:.1f} s; "
-                  f"server {server.base} "
-                  f"(waitress, threads {args.threads or 'default'}); setup {time.perf_counter() - began:.1f} s")
+            print(
+                f"store: {tmp / 'geoverify.db'}; {seeded} ledger entries seeded in {seeding:.1f} s; "
+                f"server {server.base} "
+                f"(waitress, threads {args.threads or 'default'}); setup {time.perf_counter() - began:.1f} s"
+            )
         pid = server.process.pid if server is not None else None
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
         results = []
         if "uploads" in phases:
             phase = Phase("uploads")
             work = upload_work(uploaders, args.clients, args.uploads)
-            results.append((measured(phase, pid, lambda: run_phase(phase, host, port, args.clients, args.seconds,
-                                                                   work)), args.clients))
+            results.append(
+                (
+                    measured(phase, pid, lambda: run_phase(phase, host, port, args.clients, args.seconds, work)),
+                    args.clients,
+                )
+            )
         if {"feed", "paced", "mixed"} & set(phases):
             cold, walked = Phase("feed, 1st"), []
             measured(cold, pid, lambda: walked.append(walk_ledger(host, port, scorer, cold)))
@@ -411,16 +467,31 @@ def main(argv: list[str] | None = None) -> int:
                 if name in phases:
                     phase = Phase(name if not rate else f"{name} {rate:g}/s")
                     work = feed_work(scorer, total)
-                    results.append((measured(phase, pid, lambda: run_phase(phase, host, port, args.clients,
-                                                                           args.seconds, work, rate)), args.clients))
+                    results.append(
+                        (
+                            measured(
+                                phase,
+                                pid,
+                                lambda phase=phase, work=work, rate=rate: run_phase(
+                                    phase, host, port, args.clients, args.seconds, work, rate
+                                ),
+                            ),
+                            args.clients,
+                        )
+                    )
             if "mixed" in phases:
                 # Uploaders and a scorer fleet at the same time: the feed while the writer is busy.
                 ups, feeds = Phase("mixed: uploads"), Phase("mixed: feed")
                 n_feed = args.clients - n_up
-                runs = [threading.Thread(target=run_phase, args=(ups, host, port, n_up, args.seconds,
-                                                                 upload_work(uploaders, n_up, args.uploads))),
-                        threading.Thread(target=run_phase, args=(feeds, host, port, n_feed, args.seconds,
-                                                                 feed_work(scorer, total)))]
+                runs = [
+                    threading.Thread(
+                        target=run_phase,
+                        args=(ups, host, port, n_up, args.seconds, upload_work(uploaders, n_up, args.uploads)),
+                    ),
+                    threading.Thread(
+                        target=run_phase, args=(feeds, host, port, n_feed, args.seconds, feed_work(scorer, total))
+                    ),
+                ]
 
                 def both():
                     for run in runs:

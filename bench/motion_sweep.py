@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table import render
 
-from geoverify.simulation import motion_scenarios as ms
 from geoverify.geo.projection import LocalProjection
 from geoverify.patrol.verify import verify_patrol
 from geoverify.preprocessing.days import DayTrack
 from geoverify.preprocessing.providers import network_fixes
 from geoverify.rules import Rules
+from geoverify.simulation import motion_scenarios as ms
 
 PROJ = LocalProjection(116.417, 39.94)
 T0 = 1_793_000_000 * 10**9
@@ -44,10 +44,18 @@ def flags(x, y, t, accuracy=None, provider=None):
     n = len(t)
     lon, lat = PROJ.inverse(np.asarray(x), np.asarray(y))
     acc = np.full(n, np.nan) if accuracy is None else accuracy
-    track = DayTrack(member_id="M", date=__import__("datetime").date(2026, 11, 2),
-                     time_ns=T0 + np.round(np.asarray(t) * 1e9).astype(np.int64), lon=lon, lat=lat, accuracy=acc,
-                     synthetic=np.zeros(n, bool), source=np.full(n, "sim", object), line=np.arange(n),
-                     network=network_fixes(provider, acc))
+    track = DayTrack(
+        member_id="M",
+        date=__import__("datetime").date(2026, 11, 2),
+        time_ns=T0 + np.round(np.asarray(t) * 1e9).astype(np.int64),
+        lon=lon,
+        lat=lat,
+        accuracy=acc,
+        synthetic=np.zeros(n, bool),
+        source=np.full(n, "sim", object),
+        line=np.arange(n),
+        network=network_fixes(provider, acc),
+    )
     return verify_patrol(None, track, RULES).flags
 
 
@@ -65,24 +73,35 @@ def stays_table(seeds: int) -> str:
             for s in range(seeds):
                 t, x, y = _day(s, interval, sigma, lambda d: (d.move(600, 1.3, 0), d.wait(1200), d.move(600, 1.3, 90)))
                 idle += [f.code for f in flags(x, y, t)].count("IDLE") == 1
-                t, x, y = _day(s, interval, sigma, lambda d: (d.move(600, 1.3, 0), d.circle(1200, 15.0, 1.1),
-                                                              d.move(600, 1.3, 90)))
+                t, x, y = _day(
+                    s, interval, sigma, lambda d: (d.move(600, 1.3, 0), d.circle(1200, 15.0, 1.1), d.move(600, 1.3, 90))
+                )
                 codes = [f.code for f in flags(x, y, t)]
                 loop += codes == ["LOOP"]
                 loop_idle += "IDLE" in codes
                 t, x, y = _day(s, interval, sigma, lambda d: (d.move(1800, 0.5, 0), d.move(1800, 0.5, 90)))
                 slow += not flags(x, y, t)
-            rows.append([sigma, interval, f"{idle}/{seeds}", f"{loop}/{seeds}", f"{loop_idle}/{seeds}",
-                         f"{slow}/{seeds}"])
-    return render("Still phone, 15 m circle, slow walk (20 min each)",
-                  ["jitter m", "every s", "still → IDLE", "circle → LOOP only", "circle → IDLE", "0.5 m/s walk → nothing"],
-                  rows, ["jitter: AR(1) correlated over 30 s per axis; circle at 1.1 m/s"])
+            rows.append(
+                [sigma, interval, f"{idle}/{seeds}", f"{loop}/{seeds}", f"{loop_idle}/{seeds}", f"{slow}/{seeds}"]
+            )
+    return render(
+        "Still phone, 15 m circle, slow walk (20 min each)",
+        ["jitter m", "every s", "still → IDLE", "circle → LOOP only", "circle → IDLE", "0.5 m/s walk → nothing"],
+        rows,
+        ["jitter: AR(1) correlated over 30 s per axis; circle at 1.1 m/s"],
+    )
 
 
 def rides_table(seeds: int) -> str:
     rows = []
-    for name, build in (("running 9-12 km/h", ms.jog), ("e-bike 20-25 km/h", ms.ebike), ("city bus", ms.city_bus), ("car in traffic", ms.car_in_traffic),
-                        ("subway, sparse", ms.subway), ("train", ms.train)):
+    for name, build in (
+        ("running 9-12 km/h", ms.jog),
+        ("e-bike 20-25 km/h", ms.ebike),
+        ("city bus", ms.city_bus),
+        ("car in traffic", ms.car_in_traffic),
+        ("subway, sparse", ms.subway),
+        ("train", ms.train),
+    ):
         fast, raised = [], 0
         for s in range(seeds):
             sc = build(seed=100 + s)
@@ -90,9 +109,12 @@ def rides_table(seeds: int) -> str:
             raised += bool(found)
             fast.append(max([f.evidence["fast_s"] for f in found], default=0.0))
         rows.append([name, f"{raised}/{seeds}", round(float(np.median(fast)), 1), round(float(np.max(fast)), 1)])
-    return render("Rides: VEHICLE raised, seconds above vehicle_kmh in the ride",
-                  ["ride", "VEHICLE", "median fast_s", "max fast_s"], rows,
-                  ["a ride needs fast_s >= vehicle_min_s = 120; e-bikes never raise VEHICLE"])
+    return render(
+        "Rides: VEHICLE raised, seconds above vehicle_kmh in the ride",
+        ["ride", "VEHICLE", "median fast_s", "max fast_s"],
+        rows,
+        ["a ride needs fast_s >= vehicle_min_s = 120; e-bikes never raise VEHICLE"],
+    )
 
 
 def scenarios_table() -> str:

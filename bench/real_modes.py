@@ -66,7 +66,7 @@ class Recording:
 
     dataset: str
     member: str
-    frame: pd.DataFrame                        # time (UTC), lon, lat[, accuracy]
+    frame: pd.DataFrame  # time (UTC), lon, lat[, accuracy]
     labels: list[tuple[pd.Timestamp, pd.Timestamp, str]] = field(default_factory=list)
 
 
@@ -80,15 +80,25 @@ def _read_labels(path: Path) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
     table = pd.read_csv(path, sep="\t")
     out = []
     for start, end, mode in table.itertuples(index=False):
-        out.append((pd.Timestamp(start.replace("/", "-"), tz="UTC"), pd.Timestamp(end.replace("/", "-"), tz="UTC"),
-                    str(mode).strip().lower()))
+        out.append(
+            (
+                pd.Timestamp(start.replace("/", "-"), tz="UTC"),
+                pd.Timestamp(end.replace("/", "-"), tz="UTC"),
+                str(mode).strip().lower(),
+            )
+        )
     return out
 
 
 def _read_positionfixes(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path, sep=None, engine="python")
-    out = pd.DataFrame({"time": pd.to_datetime(raw["tracked_at"], utc=True, format="mixed"),
-                        "lon": raw["longitude"], "lat": raw["latitude"]})
+    out = pd.DataFrame(
+        {
+            "time": pd.to_datetime(raw["tracked_at"], utc=True, format="mixed"),
+            "lon": raw["longitude"],
+            "lat": raw["latitude"],
+        }
+    )
     if "accuracy" in raw:
         out["accuracy"] = raw["accuracy"]
     out["member"] = raw["user_id"].astype(str) if "user_id" in raw else "0"
@@ -104,8 +114,13 @@ def _read_gotrack(points: Path) -> list[Recording]:
         if track_id not in tracks.index or len(part) < 10:
             continue
         mode = {1: "car", 2: "bus"}.get(int(tracks.loc[track_id, "car_or_bus"]))
-        frame = pd.DataFrame({"time": pd.to_datetime(part["time"]).dt.tz_localize("UTC"),
-                              "lon": part["longitude"].to_numpy(), "lat": part["latitude"].to_numpy()})
+        frame = pd.DataFrame(
+            {
+                "time": pd.to_datetime(part["time"]).dt.tz_localize("UTC"),
+                "lon": part["longitude"].to_numpy(),
+                "lat": part["latitude"].to_numpy(),
+            }
+        )
         labels = [(frame["time"].min(), frame["time"].max(), mode)] if mode else []
         out.append(Recording("gotrack", f"gt{track_id}", frame, labels))
     return out
@@ -115,8 +130,13 @@ def _read_gpx(path: Path) -> pd.DataFrame:
     from geoverify.io.gpx import read_gpx_table
 
     table = read_gpx_table(path, member_id=path.stem).frame
-    return pd.DataFrame({"time": pd.to_datetime(table["time"], utc=True), "lon": table["lon"].astype(float),
-                         "lat": table["lat"].astype(float)})
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(table["time"], utc=True),
+            "lon": table["lon"].astype(float),
+            "lat": table["lat"].astype(float),
+        }
+    )
 
 
 def find_recordings(paths: list[Path], file_labels: dict[str, str]) -> list[Recording]:
@@ -128,20 +148,32 @@ def find_recordings(paths: list[Path], file_labels: dict[str, str]) -> list[Reco
             user = labels.parent
             frames = [_read_plt(p) for p in sorted((user / "Trajectory").glob("*.plt"))]
             if frames:
-                out.append(Recording(f"geolife-modes:{root.name}", user.name, pd.concat(frames, ignore_index=True),
-                                     _read_labels(labels)))
+                out.append(
+                    Recording(
+                        f"geolife-modes:{root.name}",
+                        user.name,
+                        pd.concat(frames, ignore_index=True),
+                        _read_labels(labels),
+                    )
+                )
         for user in sorted({p.parent for p in root.glob("**/Trajectory/*.plt")}):
             if not (user.parent / "labels.txt").exists():
                 frames = [_read_plt(p) for p in sorted(user.glob("*.plt"))]
                 out.append(Recording(f"geolife:{root.name}", user.parent.name, pd.concat(frames, ignore_index=True)))
-        loose = sorted(p for p in ([root] if root.is_file() else root.glob("**/*.plt")) if p.suffix == ".plt"
-                       and p.parent.name != "Trajectory")
-        for path in loose:   # loose files may be different people recording at the same time
+        loose = sorted(
+            p
+            for p in ([root] if root.is_file() else root.glob("**/*.plt"))
+            if p.suffix == ".plt" and p.parent.name != "Trajectory"
+        )
+        for path in loose:  # loose files may be different people recording at the same time
             out.append(Recording(f"geolife:{path.parent.name}", path.stem, _read_plt(path)))
         for points in sorted(root.glob("**/go_track_trackspoints.csv")):
             out += _read_gotrack(points)
-        for path in sorted(p for p in ([root] if root.is_file() else root.glob("**/*.csv")) if p.suffix == ".csv"
-                           and not p.name.startswith("go_track_")):
+        for path in sorted(
+            p
+            for p in ([root] if root.is_file() else root.glob("**/*.csv"))
+            if p.suffix == ".csv" and not p.name.startswith("go_track_")
+        ):
             frame = _read_positionfixes(path)
             for member, part in frame.groupby("member"):
                 out.append(Recording(f"phone:{path.stem}", f"{path.stem}-{member}", part.drop(columns="member")))
@@ -165,8 +197,14 @@ def verify_recording(rec: Recording, workdir: Path, rules: RuleSet) -> tuple[lis
     frame = rec.frame.dropna(subset=["time", "lon", "lat"]).sort_values("time")
     tz = _zone(float(frame["lon"].median()))
     csv = workdir / f"{rec.dataset.replace(':', '_')}_{rec.member}.csv"
-    out = pd.DataFrame({"member_id": rec.member, "time": frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "lon": frame["lon"].round(7), "lat": frame["lat"].round(7)})
+    out = pd.DataFrame(
+        {
+            "member_id": rec.member,
+            "time": frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lon": frame["lon"].round(7),
+            "lat": frame["lat"].round(7),
+        }
+    )
     if "accuracy" in frame:
         out["accuracy"] = frame["accuracy"]
     out.to_csv(csv, index=False)
@@ -191,7 +229,7 @@ def _segments(times: pd.Series, max_gap_s: float) -> tuple[np.ndarray, np.ndarra
 def _label_at(mid: np.ndarray, labels) -> np.ndarray:
     """Each midpoint's mode: a vehicle mode where labels overlap, '' where unlabelled."""
     out = np.full(len(mid), "", dtype=object)
-    for start, end, mode in sorted(labels, key=lambda l: l[2] in VEHICLE_MODES):
+    for start, end, mode in sorted(labels, key=lambda label: label[2] in VEHICLE_MODES):
         inside = (mid >= start.value) & (mid <= end.value)
         out[inside] = mode
     return out
@@ -212,18 +250,24 @@ def _trackintel_motorised(times: pd.Series, lon: np.ndarray, lat: np.ndarray, mi
         from trackintel.preprocessing import generate_staypoints, generate_triplegs
     except ImportError:
         return None
-    pfs = gpd.GeoDataFrame({"user_id": 0, "tracked_at": pd.DatetimeIndex(times).tz_convert("UTC")},
-                           geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    pfs = gpd.GeoDataFrame(
+        {"user_id": 0, "tracked_at": pd.DatetimeIndex(times).tz_convert("UTC")},
+        geometry=gpd.points_from_xy(lon, lat),
+        crs="EPSG:4326",
+    )
     pfs = ti.Positionfixes(pfs)
-    pfs, sp = generate_staypoints(pfs, method="sliding", dist_threshold=100, time_threshold=5.0,
-                                  gap_threshold=15.0, n_jobs=1)
+    pfs, sp = generate_staypoints(
+        pfs, method="sliding", dist_threshold=100, time_threshold=5.0, gap_threshold=15.0, n_jobs=1
+    )
     pfs, tpls = generate_triplegs(pfs, sp if len(sp) else None, method="between_staypoints")
     if tpls is None or not len(tpls):
         return np.zeros(len(mid), dtype=bool)
     tpls = tpls.predict_transport_mode(method="simple-coarse")
     fast = tpls["mode"].isin(["motorized_mobility", "fast_mobility"])
-    intervals = [(int(pd.Timestamp(a).value), int(pd.Timestamp(b).value))
-                 for a, b in zip(tpls.loc[fast, "started_at"], tpls.loc[fast, "finished_at"])]
+    intervals = [
+        (int(pd.Timestamp(a).value), int(pd.Timestamp(b).value))
+        for a, b in zip(tpls.loc[fast, "started_at"], tpls.loc[fast, "finished_at"])
+    ]
     return _inside(mid, intervals)
 
 
@@ -241,8 +285,9 @@ class Tally:
     trackintel: bool = False
 
 
-def evaluate(recordings: list[Recording], use_trackintel: bool = True, rules: RuleSet | None = None
-             ) -> dict[str, Tally]:
+def evaluate(
+    recordings: list[Recording], use_trackintel: bool = True, rules: RuleSet | None = None
+) -> dict[str, Tally]:
     """Verify every recording and tally its flags and labelled time (see the module docstring)."""
     rules = rules or RuleSet()
     tallies: dict[str, Tally] = defaultdict(Tally)
@@ -295,48 +340,109 @@ def report(tallies: dict[str, Tally]) -> str:
     rows, mode_rows = [], []
     total = Tally()
     for name, t in sorted(tallies.items()):
-        rows.append([name, t.days, _share(t.held, t.days), _share(t.held_teleport, t.days),
-                     t.flags.get("TELEPORT", 0), t.flags.get("GPS_OUTLIER", 0), t.flags.get("VEHICLE", 0),
-                     t.flags.get("IDLE", 0), t.flags.get("LOOP", 0), round(t.fixes / t.seconds) if t.seconds else None])
+        rows.append(
+            [
+                name,
+                t.days,
+                _share(t.held, t.days),
+                _share(t.held_teleport, t.days),
+                t.flags.get("TELEPORT", 0),
+                t.flags.get("GPS_OUTLIER", 0),
+                t.flags.get("VEHICLE", 0),
+                t.flags.get("IDLE", 0),
+                t.flags.get("LOOP", 0),
+                round(t.fixes / t.seconds) if t.seconds else None,
+            ]
+        )
         for attr in ("days", "held", "held_teleport", "fixes", "seconds"):
             setattr(total, attr, getattr(total, attr) + getattr(t, attr))
-        for src, dst in ((t.time_by_mode, total.time_by_mode), (t.vehicle_by_mode, total.vehicle_by_mode),
-                         (t.ti_by_mode, total.ti_by_mode), (t.flags, total.flags)):
+        for src, dst in (
+            (t.time_by_mode, total.time_by_mode),
+            (t.vehicle_by_mode, total.vehicle_by_mode),
+            (t.ti_by_mode, total.ti_by_mode),
+            (t.flags, total.flags),
+        ):
             for k, v in src.items():
                 dst[k] += v
         total.trackintel |= t.trackintel
-    rows.append(["all", total.days, _share(total.held, total.days), _share(total.held_teleport, total.days),
-                 total.flags.get("TELEPORT", 0), total.flags.get("GPS_OUTLIER", 0), total.flags.get("VEHICLE", 0),
-                 total.flags.get("IDLE", 0), total.flags.get("LOOP", 0),
-                 round(total.fixes / total.seconds) if total.seconds else None])
-    out = render("Real recordings: member-days held and flags raised",
-                 ["dataset", "member-days", "held %", "held by TELEPORT %", "TELEPORT", "GPS_OUTLIER", "VEHICLE",
-                  "IDLE", "LOOP", "fixes/s"], rows,
-                 ["held: an open high-severity flag; target: at most 2 % held by TELEPORT",
-                  "fixes/s: verify_batch per member (reading excluded), one core"])
+    rows.append(
+        [
+            "all",
+            total.days,
+            _share(total.held, total.days),
+            _share(total.held_teleport, total.days),
+            total.flags.get("TELEPORT", 0),
+            total.flags.get("GPS_OUTLIER", 0),
+            total.flags.get("VEHICLE", 0),
+            total.flags.get("IDLE", 0),
+            total.flags.get("LOOP", 0),
+            round(total.fixes / total.seconds) if total.seconds else None,
+        ]
+    )
+    out = render(
+        "Real recordings: member-days held and flags raised",
+        [
+            "dataset",
+            "member-days",
+            "held %",
+            "held by TELEPORT %",
+            "TELEPORT",
+            "GPS_OUTLIER",
+            "VEHICLE",
+            "IDLE",
+            "LOOP",
+            "fixes/s",
+        ],
+        rows,
+        [
+            "held: an open high-severity flag; target: at most 2 % held by TELEPORT",
+            "fixes/s: verify_batch per member (reading excluded), one core",
+        ],
+    )
     groups = [(m, (m,)) for m in sorted(total.time_by_mode)] + [
-        ("vehicle, all", VEHICLE_MODES), ("city bus/car/taxi/subway", CITY_MODES), ("walk + bike", SLOW_MODES)]
+        ("vehicle, all", VEHICLE_MODES),
+        ("city bus/car/taxi/subway", CITY_MODES),
+        ("walk + bike", SLOW_MODES),
+    ]
     for name, modes in groups:
         whole = _sum(total.time_by_mode, modes)
         if not whole:
             continue
-        mode_rows.append([name, round(whole / 60.0, 1), _share(_sum(total.vehicle_by_mode, modes), whole),
-                          _share(_sum(total.ti_by_mode, modes), whole) if total.trackintel else None])
-    out += "\n" + render("Labelled time covered by VEHICLE (ours) and called motorised (trackintel)",
-                         ["label", "recorded min", "VEHICLE %", "trackintel motorised %"], mode_rows,
-                         ["targets: VEHICLE ≥ 75 % of vehicle time, ≥ 60 % of city bus/car/taxi/subway, "
-                          "≤ 1 % of walk + bike"])
+        mode_rows.append(
+            [
+                name,
+                round(whole / 60.0, 1),
+                _share(_sum(total.vehicle_by_mode, modes), whole),
+                _share(_sum(total.ti_by_mode, modes), whole) if total.trackintel else None,
+            ]
+        )
+    out += "\n" + render(
+        "Labelled time covered by VEHICLE (ours) and called motorised (trackintel)",
+        ["label", "recorded min", "VEHICLE %", "trackintel motorised %"],
+        mode_rows,
+        ["targets: VEHICLE ≥ 75 % of vehicle time, ≥ 60 % of city bus/car/taxi/subway, ≤ 1 % of walk + bike"],
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="folders or files of real recordings")
-    parser.add_argument("--label", action="append", default=[], metavar="FILE=MODE",
-                        help="label a whole GPX file with a transport mode, e.g. bus-304.gpx=bus")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="FILE=MODE",
+        help="label a whole GPX file with a transport mode, e.g. bus-304.gpx=bus",
+    )
     parser.add_argument("--no-trackintel", action="store_true", help="skip trackintel's prediction")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a rule (e.g. vehicle_join_s=120), to see what a threshold changes")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a rule (e.g. vehicle_join_s=120), to see what a threshold changes",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     overrides = {}
@@ -351,8 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     tallies = evaluate(recordings, use_trackintel=not args.no_trackintel, rules=rules)
     print(report(tallies))
     if args.json:
-        args.json.write_text(json.dumps({k: {**vars(v), "flags": dict(v.flags)} for k, v in tallies.items()},
-                                        indent=2, default=dict))
+        args.json.write_text(
+            json.dumps({k: {**vars(v), "flags": dict(v.flags)} for k, v in tallies.items()}, indent=2, default=dict)
+        )
     return 0
 
 

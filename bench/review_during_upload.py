@@ -56,8 +56,9 @@ class Probe:
         self.failures: dict[tuple[str, str], int] = {}
         self.lock = threading.Lock()
 
-    def timed(self, kind: str, conn: http.client.HTTPConnection, method: str, path: str, body: bytes,
-              headers: dict) -> None:
+    def timed(
+        self, kind: str, conn: http.client.HTTPConnection, method: str, path: str, body: bytes, headers: dict
+    ) -> None:
         phase, began = self.phase, time.monotonic()
         try:
             conn.request(method, path, body=body, headers=headers)
@@ -94,7 +95,7 @@ def run(args) -> list[list]:
     if args.backend == "sqlite":
         url = f"sqlite:///{folder / 'geoverify.db'}"
     else:
-        url, drop = postgres_database(DEFAULT_TEMPLATE)   # from the tests' own cluster's template
+        url, drop = postgres_database(DEFAULT_TEMPLATE)  # from the tests' own cluster's template
     env = {**cli_env(url, NOW), "GEOVERIFY_RATELIMIT_ENABLED": "false"}
     try:
         grids = grids_with_members(folder / "grids.geojson", members)
@@ -104,15 +105,26 @@ def run(args) -> list[list]:
         uploader = create_token(url, "uploader", "bench-device", ("M003",))
         big_token = create_token(url, "uploader", "bench-big", tuple(members))
         first = dt.date(2026, 11, 1) - dt.timedelta(days=args.days - 1)
-        big = patrol_csv([(m, first + dt.timedelta(days=d)) for d in range(args.days) for m in members],
-                         slice(0, FIXES_PER_DAY))
+        big = patrol_csv(
+            [(m, first + dt.timedelta(days=d)) for d in range(args.days) for m in members], slice(0, FIXES_PER_DAY)
+        )
         in_server = 1 if args.backend == "sqlite" else 0
-        with ServerProcess(url, folder / "server.log", now=NOW, workers=in_server, threads=8,
-                           env={"GEOVERIFY_RATELIMIT_ENABLED": "false"}) as server:
+        with ServerProcess(
+            url,
+            folder / "server.log",
+            now=NOW,
+            workers=in_server,
+            threads=8,
+            env={"GEOVERIFY_RATELIMIT_ENABLED": "false"},
+        ) as server:
             worker = None
             if not in_server:
-                worker = subprocess.Popen(geoverify_command() + ["worker", "--processes", "1"], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                worker = subprocess.Popen(
+                    geoverify_command() + ["worker", "--processes", "1"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             status, flags = server.json("GET", "/flags?status=open&code=TELEPORT", token=auditor)
             if status != 200 or not flags.get("flags"):
                 raise RuntimeError(f"no open TELEPORT flag to review: {status} {flags}")
@@ -124,10 +136,16 @@ def run(args) -> list[list]:
                 k = 0
                 while not stop.is_set():
                     decision = ("confirm", "dismiss")[k % 2]
-                    probe.timed("review", conn, "POST", f"/api/v1/flags/{flag_id}/review",
-                                json.dumps({"decision": decision, "note": f"bench review {k}",
-                                                "overturn": k > 0}).encode(),  # each review after the first overturns
-                                {"Authorization": f"Bearer {auditor}", "Content-Type": "application/json"})
+                    probe.timed(
+                        "review",
+                        conn,
+                        "POST",
+                        f"/api/v1/flags/{flag_id}/review",
+                        json.dumps(
+                            {"decision": decision, "note": f"bench review {k}", "overturn": k > 0}
+                        ).encode(),  # each review after the first overturns
+                        {"Authorization": f"Bearer {auditor}", "Content-Type": "application/json"},
+                    )
                     k += 1
                     stop.wait(PERIOD_S)
 
@@ -136,10 +154,14 @@ def run(args) -> list[list]:
                 k = 0
                 while not stop.is_set():
                     when = (dt.datetime(2026, 11, 2, 16, 0) + dt.timedelta(seconds=k)).isoformat()
-                    probe.timed("1-fix upload", conn, "POST", "/api/v1/tracks",
-                                f"member_id,time,lon,lat\nM003,{when}+08:00,116.4134,39.9434\n".encode(),
-                                {"Authorization": f"Bearer {uploader}", "Content-Type": "text/csv",
-                                 "Prefer": "wait=0"})
+                    probe.timed(
+                        "1-fix upload",
+                        conn,
+                        "POST",
+                        "/api/v1/tracks",
+                        f"member_id,time,lon,lat\nM003,{when}+08:00,116.4134,39.9434\n".encode(),
+                        {"Authorization": f"Bearer {uploader}", "Content-Type": "text/csv", "Prefer": "wait=0"},
+                    )
                     k += 1
                     stop.wait(PERIOD_S)
 
@@ -150,8 +172,12 @@ def run(args) -> list[list]:
             probe.phase = "big upload stored"
             began = time.monotonic()
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
-            conn.request("POST", "/api/v1/tracks", body=big, headers={
-                "Authorization": f"Bearer {big_token}", "Content-Type": "text/csv", "Prefer": "wait=0"})
+            conn.request(
+                "POST",
+                "/api/v1/tracks",
+                body=big,
+                headers={"Authorization": f"Bearer {big_token}", "Content-Type": "text/csv", "Prefer": "wait=0"},
+            )
             response = conn.getresponse()
             answer = json.loads(response.read())
             stored_s = time.monotonic() - began
@@ -173,11 +199,23 @@ def run(args) -> list[list]:
                 times = probe.times.get((phase, kind), [])
                 if not times:
                     continue
-                rows.append([args.backend, phase, kind, len(times), round(1000 * percentile(times, 50)),
-                             round(1000 * percentile(times, 99)), round(1000 * max(times)),
-                             sum(t > 1.0 for t in times), probe.failures.get((phase, kind), 0)])
-        print(f"big upload: {answer.get('fixes_read', '?'):,} fixes, HTTP {response.status}, answered in "
-              f"{stored_s:.1f} s, all its member-days verified {verified_s:.1f} s after it was sent")
+                rows.append(
+                    [
+                        args.backend,
+                        phase,
+                        kind,
+                        len(times),
+                        round(1000 * percentile(times, 50)),
+                        round(1000 * percentile(times, 99)),
+                        round(1000 * max(times)),
+                        sum(t > 1.0 for t in times),
+                        probe.failures.get((phase, kind), 0),
+                    ]
+                )
+        print(
+            f"big upload: {answer.get('fixes_read', '?'):,} fixes, HTTP {response.status}, answered in "
+            f"{stored_s:.1f} s, all its member-days verified {verified_s:.1f} s after it was sent"
+        )
         return rows
     finally:
         if drop is not None:
@@ -191,9 +229,14 @@ def main(argv=None) -> int:
     parser.add_argument("--members", type=int, default=7)
     args = parser.parse_args(argv)
     rows = run(args)
-    print(render("Reviews and one-fix uploads beside a big upload (a request every 0.25 s of each kind)",
-                 ["backend", "phase", "request", "answered", "p50 ms", "p99 ms", "max ms", "> 1 s", "failed"],
-                 rows, notes=["phase: what the big upload was doing when the request was sent"]))
+    print(
+        render(
+            "Reviews and one-fix uploads beside a big upload (a request every 0.25 s of each kind)",
+            ["backend", "phase", "request", "answered", "p50 ms", "p99 ms", "max ms", "> 1 s", "failed"],
+            rows,
+            notes=["phase: what the big upload was doing when the request was sent"],
+        )
+    )
     return 0
 
 

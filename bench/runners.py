@@ -5,7 +5,8 @@
   sum over every process of the tree of its last CPU time polled from ``/proc/PID/stat`` (worker
   processes of a forkserver are not waited for by the child).
 * Peak memory: the largest single process' peak RSS from ``os.wait4``, or, when larger, the peak
-  of the whole process tree's summed PSS polled every 0.25 s from ``/proc/PID/smaps_rollup`` (more often costs the measured run CPU)
+  of the whole process tree's summed PSS polled every 0.25 s from ``/proc/PID/smaps_rollup`` (more
+  often costs the measured run CPU)
   (shared pages split between the processes sharing them, so forked workers are not counted twice).
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from workload import NOW, Workload
 
-POLL_S = 0.25                           # seconds between polls: reading smaps_rollup of a big process costs CPU
+POLL_S = 0.25  # seconds between polls: reading smaps_rollup of a big process costs CPU
 
 
 def geoverify_exe() -> Path:
@@ -43,9 +44,23 @@ def verify_options(exe: Path) -> set[str]:
 
 def verify_args(wl: Workload, fmt: str, output: Path, workers: int | None = None) -> list[str]:
     """Arguments of ``geoverify verify`` on workload ``wl``: every input, every figure, JSON out."""
-    args = ["verify", "--grids", str(wl.grids_path), "--tracks", str(wl.tracks_path(fmt)),
-            "--events", str(wl.events_path), "--sites", str(wl.sites_path),
-            "--now", NOW, "--format", "json", "-o", str(output)]
+    args = [
+        "verify",
+        "--grids",
+        str(wl.grids_path),
+        "--tracks",
+        str(wl.tracks_path(fmt)),
+        "--events",
+        str(wl.events_path),
+        "--sites",
+        str(wl.sites_path),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+        "-o",
+        str(output),
+    ]
     if workers is not None:
         args += ["--workers", str(workers)]
     return args
@@ -112,8 +127,8 @@ class Measured:
 
     wall_s: float
     cpu_s: float
-    peak_tree_bytes: int        # polled peak of the summed PSS of the process tree
-    maxrss_bytes: int           # largest single process' peak RSS (wait4)
+    peak_tree_bytes: int  # polled peak of the summed PSS of the process tree
+    maxrss_bytes: int  # largest single process' peak RSS (wait4)
     max_processes: int
     returncode: int
     stderr: str = ""
@@ -157,9 +172,15 @@ def run_measured(cmd: list[str], env: dict | None = None, extra: list[int] = ())
     extra_cpu = cpu_seconds(extra) - extra_cpu
     # wait4 misses workers nobody waited for (a forkserver's); the polled ticks miss the last 0.25 s.
     cpu = max(usage.ru_utime + usage.ru_stime, sum(ticks.values()) / os.sysconf("SC_CLK_TCK"))
-    return Measured(wall_s=wall, cpu_s=cpu + extra_cpu, peak_tree_bytes=peak[0],
-                    maxrss_bytes=usage.ru_maxrss * 1024, max_processes=procs[0], returncode=proc.returncode,
-                    stderr=b"".join(stderr_chunks).decode("utf-8", "replace"))
+    return Measured(
+        wall_s=wall,
+        cpu_s=cpu + extra_cpu,
+        peak_tree_bytes=peak[0],
+        maxrss_bytes=usage.ru_maxrss * 1024,
+        max_processes=procs[0],
+        returncode=proc.returncode,
+        stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
+    )
 
 
 @dataclass
@@ -210,11 +231,14 @@ def _repeat(result: VerifyRun, make_args, tag: str, repeat: int, log, extra: lis
         out.unlink(missing_ok=True)
         m = run_measured([str(exe), *make_args(out)], extra=extra)
         if m.returncode != 0 or not out.exists():
-            raise SystemExit(f"bench: geoverify verify ({tag}) failed with exit status {m.returncode}:\n"
-                             f"{m.stderr[-3000:]}")
+            raise SystemExit(
+                f"bench: geoverify verify ({tag}) failed with exit status {m.returncode}:\n{m.stderr[-3000:]}"
+            )
         result.runs.append(m)
-        log(f"  verify {tag:>16} run {i + 1}/{repeat}: {m.wall_s:7.2f} s wall, {m.cpu_s:7.2f} s CPU, "
-            f"peak {m.peak_bytes / 2**20:,.0f} MiB")
+        log(
+            f"  verify {tag:>16} run {i + 1}/{repeat}: {m.wall_s:7.2f} s wall, {m.cpu_s:7.2f} s CPU, "
+            f"peak {m.peak_bytes / 2**20:,.0f} MiB"
+        )
     return result
 
 
@@ -227,8 +251,11 @@ def ensure_partitioned(wl: Workload, log=print) -> float:
     shutil.rmtree(part, ignore_errors=True)
     shutil.rmtree(target, ignore_errors=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([str(geoverify_exe()), "partition", "--tracks", str(wl.parquet_path), "--out", str(part)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(geoverify_exe()), "partition", "--tracks", str(wl.parquet_path), "--out", str(part)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"bench: geoverify partition failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     seconds = time.perf_counter() - t0
@@ -249,10 +276,12 @@ def run_dask(wl: Workload, n_workers: int, repeat: int, log=print) -> VerifyRun:
     from dask.distributed import LocalCluster
 
     tag = f"dask-{n_workers}"
-    result = VerifyRun(fmt="partitioned", workers=n_workers, fixes=wl.fixes, engine="dask",
-                       output=wl.folder / f"result-{tag}.json")
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.CRITICAL) as cluster:
+    result = VerifyRun(
+        fmt="partitioned", workers=n_workers, fixes=wl.fixes, engine="dask", output=wl.folder / f"result-{tag}.json"
+    )
+    with LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL
+    ) as cluster:
         extra = sorted(_tree([os.getpid()]) - {os.getpid()})
 
         def make_args(out):

@@ -27,25 +27,47 @@ import sys
 from pathlib import Path
 
 MODULE_STAGES = {
-    "io/tracks": "read tracks", "io/tables": "read tracks", "io/times": "read tracks", "io/gpx": "read tracks",
-    "io/grids": "read grids", "io/reports": "read events/sites", "io/partitioned": "read tracks",
-    "grid": "grid geometry (lazy)", "days": "split days", "track_summary": "track summaries",
+    "io/tracks": "read tracks",
+    "io/tables": "read tracks",
+    "io/times": "read tracks",
+    "io/gpx": "read tracks",
+    "io/grids": "read grids",
+    "io/reports": "read events/sites",
+    "io/partitioned": "read tracks",
+    "grid": "grid geometry (lazy)",
+    "days": "split days",
+    "track_summary": "track summaries",
     "engine": "engine (process pool)",
-    "chinacrs": "CRS conversion", "rules": "rules", "cleaning": "clean",
-    "outliers": "outliers/teleports", "ingrid": "in-grid", "intervals": "in-grid", "projection": "projection",
-    "coverage": "coverage", "raster": "coverage", "stays": "stays/loops", "vehicle": "vehicle",
-    "crs_mismatch": "CRS mismatch", "duplicates": "duplicates", "events": "events", "sites": "sites",
-    "flags": "flags & credit", "patrol_flags": "flags & credit", "credit": "flags & credit",
+    "chinacrs": "CRS conversion",
+    "rules": "rules",
+    "cleaning": "clean",
+    "outliers": "outliers/teleports",
+    "ingrid": "in-grid",
+    "intervals": "in-grid",
+    "projection": "projection",
+    "coverage": "coverage",
+    "raster": "coverage",
+    "stays": "stays/loops",
+    "vehicle": "vehicle",
+    "crs_mismatch": "CRS mismatch",
+    "duplicates": "duplicates",
+    "events": "events",
+    "sites": "sites",
+    "flags": "flags & credit",
+    "patrol_flags": "flags & credit",
+    "credit": "flags & credit",
     "report": "report (JSON)",
 }
 FUNCTION_STAGES = {
-    ("batch", "split_days"): "split days", ("batch", "_rejected_by_patrol"): "clean",
-    ("batch", "_sites_by_grid"): "sites", ("batch", "_add_crs_mismatch"): "CRS mismatch",
-    ("batch", "_add_duplicate_tracks"): "duplicates", ("batch", "_check_events"): "events",
+    ("batch", "split_days"): "split days",
+    ("batch", "_rejected_by_patrol"): "clean",
+    ("batch", "_sites_by_grid"): "sites",
+    ("batch", "_add_crs_mismatch"): "CRS mismatch",
+    ("batch", "_add_duplicate_tracks"): "duplicates",
+    ("batch", "_check_events"): "events",
 }
 GLUE = {"cli", "batch", "patrol", "__init__", "io/__init__"}
-ENCLOSING = {"read tracks", "read grids", "read events/sites", "CRS mismatch", "duplicates", "events",
-             "report (JSON)"}
+ENCLOSING = {"read tracks", "read grids", "read events/sites", "CRS mismatch", "duplicates", "events", "report (JSON)"}
 IMPORT_FUNCTIONS = {"_find_and_load", "_find_and_load_unlocked", "_load_unlocked"}  # importlib._bootstrap
 GLUE_STAGE, OTHER_STAGE, IMPORT_STAGE = "batch glue", "other", "startup (imports)"
 
@@ -57,7 +79,7 @@ def _module(file_path: str | None) -> str | None:
     parts = Path(file_path).parts
     if "geoverify" not in parts or "site-packages" in parts:
         return None
-    rest = parts[len(parts) - 1 - parts[::-1].index("geoverify") + 1:]
+    rest = parts[len(parts) - 1 - parts[::-1].index("geoverify") + 1 :]
     return "/".join(rest)[:-3] if rest and rest[-1].endswith(".py") else None
 
 
@@ -101,6 +123,7 @@ def child(out: Path, args: list[str]) -> None:
     profiler.start()
     try:
         from geoverify.cli.main import main
+
         main(args, standalone_mode=False)
     finally:
         profiler.stop()
@@ -111,8 +134,11 @@ def child(out: Path, args: list[str]) -> None:
 
 def profile_stages(args: list[str], out: Path) -> dict:
     """Run the child on ``geoverify`` arguments ``args``; {"total_s": ..., "stages": {stage: seconds}}."""
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(out), "--", *args],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", str(out), "--", *args],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"bench: profiling run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(out.read_text())

@@ -37,31 +37,37 @@ from geoverify.simulation.simulate import SCENARIOS, duplicate_track, simulate_e
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-VERSION = 2                              # bump when the generated content changes
-FIXES_PER_MEMBER = 8 * 3600 // 10        # 8 h at 10 s
+VERSION = 2  # bump when the generated content changes
+FIXES_PER_MEMBER = 8 * 3600 // 10  # 8 h at 10 s
 MEMBERS_PER_GRID = 2
 GRID_SIDE_M = 400.0
-CENTRE = (116.40, 39.91)                 # Beijing, lon/lat
-CHUNK_GRIDS = 100                        # 200 members, ~576 k fixes per chunk
-ANOMALY_EVERY = 25                       # one member in 25 follows an anomaly scenario
+CENTRE = (116.40, 39.91)  # Beijing, lon/lat
+CHUNK_GRIDS = 100  # 200 members, ~576 k fixes per chunk
+ANOMALY_EVERY = 25  # one member in 25 follows an anomaly scenario
 ANOMALIES = ("teleport", "gps_outlier", "idle", "loop", "vehicle", "mock_location", "crs_mismatch", "gap")
 EVENTS_PER_MEMBER = 2
 DATE = "2026-11-02"
-NOW = "2026-11-03T00:00:00+08:00"        # --now of every run: nothing is in the future
+NOW = "2026-11-03T00:00:00+08:00"  # --now of every run: nothing is in the future
 TZ_OFFSET = "+08:00"
 CATEGORIES = ("garbage", "illegal_parking", "blocked_fire_lane", "street_vending", "broken_facility")
 
-_PARQUET_SCHEMA = pa.schema([
-    ("member_id", pa.dictionary(pa.int32(), pa.string())),
-    ("time", pa.timestamp("ns", tz="Asia/Shanghai")),
-    ("accuracy", pa.float64()), ("speed", pa.float64()),
-    ("provider", pa.dictionary(pa.int32(), pa.string())),
-    ("mock", pa.bool_()),
-    ("device_id", pa.dictionary(pa.int32(), pa.string())),
-    ("geometry", pa.binary()),
-])
-_GEO_METADATA = {"version": "1.1.0", "primary_column": "geometry",
-                 "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}}}  # no crs: OGC:CRS84
+_PARQUET_SCHEMA = pa.schema(
+    [
+        ("member_id", pa.dictionary(pa.int32(), pa.string())),
+        ("time", pa.timestamp("ns", tz="Asia/Shanghai")),
+        ("accuracy", pa.float64()),
+        ("speed", pa.float64()),
+        ("provider", pa.dictionary(pa.int32(), pa.string())),
+        ("mock", pa.bool_()),
+        ("device_id", pa.dictionary(pa.int32(), pa.string())),
+        ("geometry", pa.binary()),
+    ]
+)
+_GEO_METADATA = {
+    "version": "1.1.0",
+    "primary_column": "geometry",
+    "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}},
+}  # no crs: OGC:CRS84
 
 
 @dataclass
@@ -74,8 +80,8 @@ class Workload:
     grids: int
     events: int
     sites: int
-    scenarios: dict          # member id → anomaly scenario name (members not listed are honest)
-    generated_s: float       # seconds the generation took (0 when it was cached)
+    scenarios: dict  # member id → anomaly scenario name (members not listed are honest)
+    generated_s: float  # seconds the generation took (0 when it was cached)
 
     @property
     def grids_path(self) -> Path:
@@ -125,10 +131,13 @@ def city_grids(n_grids: int) -> dict:
         ring = np.asarray(box(x0, y0, x0 + GRID_SIDE_M, y0 + GRID_SIDE_M).exterior.coords)
         lon, lat = proj.inverse(ring[:, 0], ring[:, 1])
         members = [member_name(m) for m in range(g, MEMBERS_PER_GRID * n_grids, n_grids)]
-        features.append({"type": "Feature",
-                         "properties": {"grid_id": f"B{g:05d}", "grid_type": "urban", "members": members},
-                         "geometry": {"type": "Polygon",
-                                      "coordinates": [np.column_stack([lon, lat]).round(7).tolist()]}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"grid_id": f"B{g:05d}", "grid_type": "urban", "members": members},
+                "geometry": {"type": "Polygon", "coordinates": [np.column_stack([lon, lat]).round(7).tolist()]},
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -162,9 +171,13 @@ def _chunk_frame(polys: list, g0: int, n_grids: int, chunk: int, scenarios: dict
     if not replaced:
         return city
     kept = city[~city["member_id"].isin(list(replaced))]
-    return pd.concat([kept.astype({c: "string" for c in ("member_id", "provider", "device_id")}),
-                      *(f.astype({c: "string" for c in ("member_id", "provider", "device_id")})
-                        for f in replaced.values())], ignore_index=True)
+    return pd.concat(
+        [
+            kept.astype({c: "string" for c in ("member_id", "provider", "device_id")}),
+            *(f.astype({c: "string" for c in ("member_id", "provider", "device_id")}) for f in replaced.values()),
+        ],
+        ignore_index=True,
+    )
 
 
 def _events(frame: pd.DataFrame, polys: dict, member_grid: dict, scenarios: dict, chunk: int) -> pd.DataFrame:
@@ -176,21 +189,29 @@ def _events(frame: pd.DataFrame, polys: dict, member_grid: dict, scenarios: dict
     pick = np.concatenate([rng.integers(s, e, EVENTS_PER_MEMBER) for s, e in zip(starts, ends)])
     angle, dist = rng.uniform(0, 2 * np.pi, len(pick)), rng.uniform(3, 12, len(pick))
     lat = frame["lat"].to_numpy()[pick]
-    ordinary = pd.DataFrame({
-        "member_id": members[pick],
-        "time": (frame["time"].iloc[pick].reset_index(drop=True)
-                 + pd.to_timedelta(rng.integers(0, 8, len(pick)), unit="s")),
-        "lon": frame["lon"].to_numpy()[pick] + dist * np.cos(angle) / (111_320.0 * np.cos(np.radians(lat))),
-        "lat": lat + dist * np.sin(angle) / 110_950.0,
-        "category": rng.choice(CATEGORIES, len(pick)),
-        "photo_sha256": [f"{x:064x}" for x in rng.integers(0, 2**62, len(pick))],
-        "description": "巡查发现问题，已拍照上报"})
+    ordinary = pd.DataFrame(
+        {
+            "member_id": members[pick],
+            "time": (
+                frame["time"].iloc[pick].reset_index(drop=True)
+                + pd.to_timedelta(rng.integers(0, 8, len(pick)), unit="s")
+            ),
+            "lon": frame["lon"].to_numpy()[pick] + dist * np.cos(angle) / (111_320.0 * np.cos(np.radians(lat))),
+            "lat": lat + dist * np.sin(angle) / 110_950.0,
+            "category": rng.choice(CATEGORIES, len(pick)),
+            "photo_sha256": [f"{x:064x}" for x in rng.integers(0, 2**62, len(pick))],
+            "description": "巡查发现问题，已拍照上报",
+        }
+    )
     honest = [m for m in dict.fromkeys(members) if m not in scenarios][:3]
     parts = [ordinary]
     if len(honest) == 3:
         tracks = {m: frame[frame["member_id"] == m].reset_index(drop=True) for m in honest}
-        parts.append(simulate_events(tracks, {m: polys[member_grid[m]] for m in honest}, rng,
-                                     reporter=honest[0], others=honest[1:]).drop(columns="event_id"))
+        parts.append(
+            simulate_events(
+                tracks, {m: polys[member_grid[m]] for m in honest}, rng, reporter=honest[0], others=honest[1:]
+            ).drop(columns="event_id")
+        )
     out = pd.concat(parts, ignore_index=True)
     out.insert(0, "event_id", [f"E{chunk:03d}-{i:05d}" for i in range(len(out))])
     out["time"] = _iso_local(out["time"])
@@ -198,14 +219,19 @@ def _events(frame: pd.DataFrame, polys: dict, member_grid: dict, scenarios: dict
 
 
 def _write_csv_chunk(frame: pd.DataFrame, path: Path, first: bool) -> None:
-    table = pa.table({
-        "member_id": frame["member_id"].astype(str).to_numpy(),
-        "time": _iso_local(frame["time"]),
-        "lon": frame["lon"].round(6).to_numpy(), "lat": frame["lat"].round(6).to_numpy(),
-        "accuracy": frame["accuracy"].round(1).to_numpy(), "speed": frame["speed"].round(2).to_numpy(),
-        "provider": frame["provider"].astype(str).to_numpy(),
-        "mock": frame["mock"].to_numpy(dtype=bool),
-        "device_id": frame["device_id"].astype(str).to_numpy()})
+    table = pa.table(
+        {
+            "member_id": frame["member_id"].astype(str).to_numpy(),
+            "time": _iso_local(frame["time"]),
+            "lon": frame["lon"].round(6).to_numpy(),
+            "lat": frame["lat"].round(6).to_numpy(),
+            "accuracy": frame["accuracy"].round(1).to_numpy(),
+            "speed": frame["speed"].round(2).to_numpy(),
+            "provider": frame["provider"].astype(str).to_numpy(),
+            "mock": frame["mock"].to_numpy(dtype=bool),
+            "device_id": frame["device_id"].astype(str).to_numpy(),
+        }
+    )
     options = pacsv.WriteOptions(include_header=first, quoting_style="needed")
     with open(path, "wb" if first else "ab") as sink:
         pacsv.write_csv(table, sink, write_options=options)
@@ -216,7 +242,8 @@ def _parquet_chunk(frame: pd.DataFrame) -> pa.Table:
     arrays = [
         pa.array(frame["member_id"].astype(str).to_numpy()).dictionary_encode(),
         pa.array(frame["time"].dt.tz_convert("Asia/Shanghai").dt.as_unit("ns")),
-        pa.array(frame["accuracy"].round(1).to_numpy()), pa.array(frame["speed"].round(2).to_numpy()),
+        pa.array(frame["accuracy"].round(1).to_numpy()),
+        pa.array(frame["speed"].round(2).to_numpy()),
         pa.array(frame["provider"].astype(str).to_numpy()).dictionary_encode(),
         pa.array(frame["mock"].to_numpy(dtype=bool)),
         pa.array(frame["device_id"].astype(str).to_numpy()).dictionary_encode(),
@@ -249,11 +276,14 @@ def make_workload(n_fixes: int, log=print) -> Workload:
     n_written = n_events = 0
     sites = simulate_sites(polys, np.random.default_rng(5))
     sites.round({"lon": 6, "lat": 6}).to_csv(folder / "sites.csv", index=False)
-    writer = pq.ParquetWriter(folder / "tracks.parquet.part", _PARQUET_SCHEMA.with_metadata(
-        {b"geo": json.dumps(_GEO_METADATA).encode()}), compression="zstd")
+    writer = pq.ParquetWriter(
+        folder / "tracks.parquet.part",
+        _PARQUET_SCHEMA.with_metadata({b"geo": json.dumps(_GEO_METADATA).encode()}),
+        compression="zstd",
+    )
     try:
         for chunk, g0 in enumerate(range(0, n_grids, CHUNK_GRIDS)):
-            chunk_ids = ids[g0:g0 + CHUNK_GRIDS]
+            chunk_ids = ids[g0 : g0 + CHUNK_GRIDS]
             frame = _chunk_frame([polys[g] for g in chunk_ids], g0, n_grids, chunk, scenarios)
             frame = frame.sort_values(["member_id", "time"], kind="stable").reset_index(drop=True)
             _write_csv_chunk(frame, folder / "tracks.csv.part", first=chunk == 0)
@@ -268,7 +298,13 @@ def make_workload(n_fixes: int, log=print) -> Workload:
         writer.close()
     (folder / "tracks.csv.part").replace(folder / "tracks.csv")
     (folder / "tracks.parquet.part").replace(folder / "tracks.parquet")
-    meta = {"fixes": n_written, "members": n_members, "grids": n_grids, "events": n_events,
-            "sites": len(sites), "scenarios": scenarios}
+    meta = {
+        "fixes": n_written,
+        "members": n_members,
+        "grids": n_grids,
+        "events": n_events,
+        "sites": len(sites),
+        "scenarios": scenarios,
+    }
     manifest.write_text(json.dumps({"version": VERSION, **meta}, indent=1))
     return Workload(folder=folder, generated_s=time.perf_counter() - t0, **meta)

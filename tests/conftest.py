@@ -15,8 +15,8 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from geoverify.geo.grid import Grid
-from geoverify.preprocessing.days import DayTrack
 from geoverify.geo.projection import LocalProjection
+from geoverify.preprocessing.days import DayTrack
 from geoverify.rules import Rules
 from geoverify.simulation.walks import _ar_noise
 
@@ -27,8 +27,7 @@ DATE = dt.date(2026, 11, 2)
 
 # Named metric geometries (metres on PROJ).
 SQUARE_100 = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)])
-SQUARE_WITH_HOLE = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)],
-                           holes=[[(40, 40), (60, 40), (60, 60), (40, 60)]])
+SQUARE_WITH_HOLE = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)], holes=[[(40, 40), (60, 40), (60, 60), (40, 60)]])
 TWO_SQUARES_ONE_HOLED = MultiPolygon([SQUARE_WITH_HOLE, Polygon([(200, 0), (300, 0), (300, 100), (200, 100)])])
 L_SHAPE = Polygon([(0, 0), (100, 0), (100, 40), (40, 40), (40, 100), (0, 100)])
 
@@ -40,8 +39,9 @@ def to_lonlat(geom):
 
 def metric_grid(geom, grid_id="G1", members=("M1",), grid_type=None) -> Grid:
     """A Grid whose local projection is PROJ, so its metric coordinates are ``geom``'s."""
-    return Grid(grid_id=grid_id, geometry_wgs84=to_lonlat(geom), members=tuple(members),
-                grid_type=grid_type, centre=ORIGIN)
+    return Grid(
+        grid_id=grid_id, geometry_wgs84=to_lonlat(geom), members=tuple(members), grid_type=grid_type, centre=ORIGIN
+    )
 
 
 def day_track(xy, seconds, accuracy=None, member="M1", date=DATE) -> DayTrack:
@@ -51,9 +51,17 @@ def day_track(xy, seconds, accuracy=None, member="M1", date=DATE) -> DayTrack:
     n = len(xy)
     t_ns = T0.value + np.round(np.asarray(seconds, dtype=float) * 1e9).astype(np.int64)
     acc = np.full(n, np.nan) if accuracy is None else np.asarray(accuracy, dtype=float)
-    return DayTrack(member_id=member, date=date, time_ns=t_ns, lon=np.asarray(lon), lat=np.asarray(lat),
-                    accuracy=acc, synthetic=np.zeros(n, bool), source=np.full(n, "test", object),
-                    line=np.arange(2, n + 2))
+    return DayTrack(
+        member_id=member,
+        date=date,
+        time_ns=t_ns,
+        lon=np.asarray(lon),
+        lat=np.asarray(lat),
+        accuracy=acc,
+        synthetic=np.zeros(n, bool),
+        source=np.full(n, "test", object),
+        line=np.arange(2, n + 2),
+    )
 
 
 def fix_frame(rows, member="M1") -> pd.DataFrame:
@@ -65,15 +73,22 @@ def fix_frame(rows, member="M1") -> pd.DataFrame:
     lon, lat = PROJ.inverse(xy[:, 0], xy[:, 1])
     n = len(rows)
     times = pd.Series([T0 + pd.Timedelta(seconds=r[2]) for r in rows], dtype="datetime64[ns, UTC]")
-    return _fix_frame_from_columns({
-        "member_id": pd.Series([member] * n, dtype="string"), "time": times,
-        "lon": np.asarray(lon, dtype=float), "lat": np.asarray(lat, dtype=float),
-        "accuracy": np.array([r[3] if len(r) > 3 else np.nan for r in rows], dtype=float),
-        "source": pd.Series(["test"] * n, dtype="string"), "line": np.arange(2, n + 2),
-    }, n)
+    return _fix_frame_from_columns(
+        {
+            "member_id": pd.Series([member] * n, dtype="string"),
+            "time": times,
+            "lon": np.asarray(lon, dtype=float),
+            "lat": np.asarray(lat, dtype=float),
+            "accuracy": np.array([r[3] if len(r) > 3 else np.nan for r in rows], dtype=float),
+            "source": pd.Series(["test"] * n, dtype="string"),
+            "line": np.arange(2, n + 2),
+        },
+        n,
+    )
 
 
 # Track builders in metres on PROJ: (xy, seconds) pairs, joined end to end by ``chain``.
+
 
 def jitter(n: int, sigma: float, interval: float, seed: int) -> np.ndarray:
     """Correlated GPS error (metres), ``sigma`` per axis, as phones drift."""
@@ -93,7 +108,6 @@ def circle(centre, radius, speed, seconds, interval):
     t = np.arange(0, seconds, interval, dtype=float)
     a = np.pi + speed * t / radius
     return np.asarray(centre) + radius * np.column_stack([np.cos(a), np.sin(a)]), t
-
 
 
 def still(at, seconds, interval):

@@ -26,17 +26,26 @@ def grids():
 
 def test_rejection_reasons_each_counted():
     fixes = fix_frame(walk_rows(6))
-    fixes.loc[0, "lat"] = np.nan                                   # invalid: NaN
-    fixes.loc[1, ["lon", "lat"]] = [0.0, 0.0]                       # invalid: exactly 0,0
-    fixes.loc[2, "time"] = fixes.loc[3, "time"]                     # duplicate of the row after it
-    fixes.loc[4, "time"] = NOW + pd.Timedelta(seconds=301)          # future
-    fixes.loc[5, "accuracy"] = 100.5                                # low_accuracy
+    fixes.loc[0, "lat"] = np.nan  # invalid: NaN
+    fixes.loc[1, ["lon", "lat"]] = [0.0, 0.0]  # invalid: exactly 0,0
+    fixes.loc[2, "time"] = fixes.loc[3, "time"]  # duplicate of the row after it
+    fixes.loc[4, "time"] = NOW + pd.Timedelta(seconds=301)  # future
+    fixes.loc[5, "accuracy"] = 100.5  # low_accuracy
     reasons = rejection_reasons(fixes, now=NOW, rules=Rules())
     assert reasons.tolist() == ["invalid", "invalid", "", "duplicate", "future", "low_accuracy"]
 
 
-@pytest.mark.parametrize("lon, lat, ok", [(180.0, 90.0, True), (180.0001, 39.9, False), (116.4, -90.0001, False),
-                                          (np.inf, 39.9, False), (0.0, 39.9, True), (116.4, 0.0, True)])
+@pytest.mark.parametrize(
+    "lon, lat, ok",
+    [
+        (180.0, 90.0, True),
+        (180.0001, 39.9, False),
+        (116.4, -90.0001, False),
+        (np.inf, 39.9, False),
+        (0.0, 39.9, True),
+        (116.4, 0.0, True),
+    ],
+)
 def test_coordinate_validity(lon, lat, ok):
     fixes = fix_frame(walk_rows(1))
     fixes.loc[0, ["lon", "lat"]] = [lon, lat]
@@ -88,9 +97,11 @@ def test_naive_times_are_read_in_the_configured_zone(tmp_path, grids):
 
     lonlat = grids[0].geometry_wgs84.representative_point()
     path = tmp_path / "t.csv"
-    path.write_text("member_id,time,lon,lat\n"
-                    f"M1,2026-11-02 23:59:00,{lonlat.x},{lonlat.y}\n"
-                    f"M1,2026-11-02T23:59:00+00:00,{lonlat.x},{lonlat.y}\n")
+    path.write_text(
+        "member_id,time,lon,lat\n"
+        f"M1,2026-11-02 23:59:00,{lonlat.x},{lonlat.y}\n"
+        f"M1,2026-11-02T23:59:00+00:00,{lonlat.x},{lonlat.y}\n"
+    )
     fixes = read_tracks(path, tz="Asia/Shanghai")
     assert fixes["time"].tolist() == [pd.Timestamp("2026-11-02T15:59:00Z"), pd.Timestamp("2026-11-02T23:59:00Z")]
     result = verify_batch(grids, fixes, tz="Asia/Shanghai", now=NOW)
@@ -134,8 +145,9 @@ def test_member_with_no_grid_gets_a_patrol_and_a_warning(grids):
 
 def test_member_in_two_grids_is_credited_where_most_time_was_spent():
     left = metric_grid(SQUARE_100, grid_id="A", members=("M1",))
-    right = metric_grid(SQUARE_100.__class__([(200, 0), (300, 0), (300, 100), (200, 100)]), grid_id="B",
-                        members=("M1",))
+    right = metric_grid(
+        SQUARE_100.__class__([(200, 0), (300, 0), (300, 100), (200, 100)]), grid_id="B", members=("M1",)
+    )
     fixes = fix_frame([(210 + 2 * i, 50, 10.0 * i) for i in range(30)])
     result = verify_batch([left, right], fixes, now=NOW)
     assert result.patrols[0].grid_id == "B"
@@ -154,6 +166,7 @@ def test_fixes_without_member_or_time_are_counted_not_lost(grids):
 
 # --- the two phases' hand-over (geoverify.engines.track_summary) ---------------------------------------
 
+
 def test_event_fixes_keep_the_fixes_either_side_of_each_event():
     from conftest import day_track
 
@@ -161,7 +174,7 @@ def test_event_fixes_keep_the_fixes_either_side_of_each_event():
 
     day1 = day_track([(0, 0), (10, 0), (20, 0), (30, 0)], [0, 10, 20, 30])
     day2 = day_track([(40, 0), (50, 0)], [86_400, 86_410], date=dt.date(2026, 11, 3))
-    day2.synthetic[0] = True                                  # a midnight point is never an event's fix
+    day2.synthetic[0] = True  # a midnight point is never an event's fix
     events = T0.value + np.array([15, 30, 86_405, -100, 90_000], dtype=np.int64) * 10**9
     kept = event_fixes([day1, day2], events)
     # 15 s: fixes at 10 and 20; 30 s: 30 and the next input fix (86 410 s); before the first fix: 0 s;
@@ -187,10 +200,16 @@ def test_events_of_a_member_with_only_stored_days_are_checked_against_them(grids
     from conftest import day_track
 
     history = [day_track([(10, 50), (20, 50), (30, 50)], [0, 60, 120], member="M1")]
-    events = pd.DataFrame({"event_id": ["E1", "E2"], "member_id": ["M1", "M1"],
-                           "time": [T0 + pd.Timedelta(seconds=30), T0 + pd.Timedelta(hours=3)],
-                           "lon": history[0].lon[[1, 1]], "lat": history[0].lat[[1, 1]],
-                           "category": ["garbage", "road"]})
+    events = pd.DataFrame(
+        {
+            "event_id": ["E1", "E2"],
+            "member_id": ["M1", "M1"],
+            "time": [T0 + pd.Timedelta(seconds=30), T0 + pd.Timedelta(hours=3)],
+            "lon": history[0].lon[[1, 1]],
+            "lat": history[0].lat[[1, 1]],
+            "category": ["garbage", "road"],
+        }
+    )
     result = verify_batch(grids, fix_frame(walk_rows(3), member="M2"), now=NOW, events=events, history=history)
     assert [[f.code for f in e.flags] for e in result.events] == [[], ["EVENT_NO_TRACK"]]
     assert [p.member_id for p in result.patrols] == ["M2"]

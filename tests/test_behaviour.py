@@ -15,7 +15,7 @@ def through_circle(minutes, speed=1.3, radius=40.0):
 
     Within 60 m of the centre: the circling plus 20 m in and 20 m out (about 31 s at 1.3 m/s).
     """
-    w1, t1 = walk((-radius - 660, 0), 0, 1.3, 510, 10)       # ends 3 m short of (-40, 0)
+    w1, t1 = walk((-radius - 660, 0), 0, 1.3, 510, 10)  # ends 3 m short of (-40, 0)
     c, tc = circle((0, 0), radius, speed, minutes * 60, 10)
     out = c[-1] / np.hypot(*c[-1])
     w2, t2 = walk(c[-1] + out * 13, np.degrees(np.arctan2(out[1], out[0])), 1.3, 600, 10)
@@ -95,8 +95,8 @@ def test_honest_slow_walk_with_jitter_raises_nothing(sigma):
 
 def test_stay_at_a_household_is_a_visit_not_idle():
     import pandas as pd
-
     from conftest import PROJ
+
     xy, t = around_still(20, 10)
     site = xy[len(xy) // 2]
     lon, lat = PROJ.inverse(np.array([site[0] + 10]), np.array([site[1]]))
@@ -106,8 +106,9 @@ def test_stay_at_a_household_is_a_visit_not_idle():
     assert patrol.coverage["sites_visited"] == 1 and patrol.coverage["sites_total"] == 1
 
 
-@pytest.mark.parametrize("kmh, seconds, flagged", [(40, 180, True), (40, 100, False), (24, 900, False),
-                                                    (31, 130, True)])
+@pytest.mark.parametrize(
+    "kmh, seconds, flagged", [(40, 180, True), (40, 100, False), (24, 900, False), (31, 130, True)]
+)
 def test_vehicle_speed_sustained_for_120_s(kmh, seconds, flagged):
     w1, t1 = walk((-1500, 0), 0, 1.3, 600, 10)
     r, tr = walk(w1[-1] + (13, 0), 0, kmh / 3.6, seconds, 10)
@@ -128,6 +129,7 @@ def test_mock_locations_are_flagged_high_and_hold_the_credit():
     track = day_track(xy, t)
     track.mock[100:130] = True
     from geoverify.rules import Rules
+
     patrol = verify_patrol(metric_grid(box(-100, -100, 12000, 100)), track, Rules())
     assert codes(patrol) == ["MOCK_LOCATION"]
     mock = patrol.flags[0]
@@ -146,7 +148,6 @@ def test_gap_is_flagged_low_with_its_duration():
     assert patrol.gap_s == pytest.approx(410)
 
 
-
 @pytest.mark.parametrize("windows", [5, 5000], ids=["few-direct", "many-sparse-table"])
 def test_window_spans_match_brute_force(windows):
     # Both ways of measuring a window's extent (direct for few windows, a sparse table for many)
@@ -157,5 +158,5 @@ def test_window_spans_match_brute_force(windows):
     values = rng.normal(0, 30, 600).cumsum()
     first = rng.integers(0, 500, windows)
     last = first + rng.integers(0, 100, windows)
-    expected = [values[a:b + 1].max() - values[a:b + 1].min() for a, b in zip(first, last)]
+    expected = [values[a : b + 1].max() - values[a : b + 1].min() for a, b in zip(first, last)]
     assert _spans(values, first, last).tolist() == expected

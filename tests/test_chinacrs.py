@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
+from geoverify.errors import InputError
 from geoverify.geo import chinacrs_series
 from geoverify.geo.chinacrs import (
     bd09_to_gcj02,
@@ -20,12 +21,10 @@ from geoverify.geo.chinacrs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from geoverify.errors import InputError
 
 GEOD = Geod(ellps="WGS84")
 
-ALL_FUNCS = [wgs84_to_gcj02, gcj02_to_wgs84, gcj02_to_bd09, bd09_to_gcj02,
-             wgs84_to_bd09, bd09_to_wgs84]
+ALL_FUNCS = [wgs84_to_gcj02, gcj02_to_wgs84, gcj02_to_bd09, bd09_to_gcj02, wgs84_to_bd09, bd09_to_wgs84]
 
 # Far outside the customary GCJ-02 box (lon 72.004..137.8347, lat 0.8293..55.8271).
 OUTSIDE = {
@@ -56,18 +55,33 @@ def china_points() -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------- reference
 
+
 def _published_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The GCJ-02 forward formula written out literally (one sine per term)."""
     a, ee, pi = 6378245.0, 0.00669342162296594323, math.pi
     x, y = lon - 105.0, lat - 35.0
-    t_lat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-             + (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
-             + (20.0 * np.sin(y * pi) + 40.0 * np.sin(y / 3.0 * pi)) * 2.0 / 3.0
-             + (160.0 * np.sin(y / 12.0 * pi) + 320.0 * np.sin(y * pi / 30.0)) * 2.0 / 3.0)
-    t_lon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-             + (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
-             + (20.0 * np.sin(x * pi) + 40.0 * np.sin(x / 3.0 * pi)) * 2.0 / 3.0
-             + (150.0 * np.sin(x / 12.0 * pi) + 300.0 * np.sin(x / 30.0 * pi)) * 2.0 / 3.0)
+    t_lat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * np.sqrt(np.abs(x))
+        + (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(y * pi) + 40.0 * np.sin(y / 3.0 * pi)) * 2.0 / 3.0
+        + (160.0 * np.sin(y / 12.0 * pi) + 320.0 * np.sin(y * pi / 30.0)) * 2.0 / 3.0
+    )
+    t_lon = (
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * np.sqrt(np.abs(x))
+        + (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(x * pi) + 40.0 * np.sin(x / 3.0 * pi)) * 2.0 / 3.0
+        + (150.0 * np.sin(x / 12.0 * pi) + 300.0 * np.sin(x / 30.0 * pi)) * 2.0 / 3.0
+    )
     rad = lat / 180.0 * pi
     magic = 1.0 - ee * np.sin(rad) ** 2
     sqrt_magic = np.sqrt(magic)
@@ -146,6 +160,7 @@ def test_to_and_from_wgs84_round_trip(china_points):
 
 # --------------------------------------------------------------------------- offsets
 
+
 def test_beijing_gcj02_offset():
     # The formula moves Tiananmen by 556.1 m (0.00624 deg E, 0.00140 deg N); the GCJ-02
     # offset is a few hundred metres throughout eastern China.
@@ -170,12 +185,12 @@ def test_gcj02_offset_is_bounded_over_china(china_points):
 
 # --------------------------------------------------------------------------- outside China
 
+
 @pytest.mark.parametrize("name", list(OUTSIDE))
 def test_gcj02_outside_china_unchanged_bit_for_bit(name):
     lon, lat = OUTSIDE[name]
     src = (np.array([lon]), np.array([lat]))
-    for out in (wgs84_to_gcj02(*src), gcj02_to_wgs84(*src),
-                to_wgs84(*src, "gcj02"), from_wgs84(*src, "GCJ02")):
+    for out in (wgs84_to_gcj02(*src), gcj02_to_wgs84(*src), to_wgs84(*src, "gcj02"), from_wgs84(*src, "GCJ02")):
         assert out[0].tobytes() == src[0].tobytes()
         assert out[1].tobytes() == src[1].tobytes()
 
@@ -184,8 +199,12 @@ def test_bd09_outside_china_unchanged_bit_for_bit():
     # The Baidu formula alone shifts every point; WGS-84 <-> BD-09 passes points outside China.
     lon = np.array([v[0] for v in OUTSIDE.values()])
     lat = np.array([v[1] for v in OUTSIDE.values()])
-    for out in (wgs84_to_bd09(lon, lat), bd09_to_wgs84(lon, lat), to_wgs84(lon, lat, "bd09"),
-                from_wgs84(lon, lat, "bd09")):
+    for out in (
+        wgs84_to_bd09(lon, lat),
+        bd09_to_wgs84(lon, lat),
+        to_wgs84(lon, lat, "bd09"),
+        from_wgs84(lon, lat, "bd09"),
+    ):
         assert out[0].tobytes() == lon.tobytes() and out[1].tobytes() == lat.tobytes()
     assert not np.array_equal(gcj02_to_bd09(lon, lat)[0], lon)
 
@@ -200,6 +219,7 @@ def test_china_box_edges():
 
 
 # --------------------------------------------------------------------------- NaN, input types
+
 
 @pytest.mark.parametrize("func", ALL_FUNCS, ids=lambda f: f.__name__)
 def test_nan_passthrough_without_warnings(func):
@@ -288,6 +308,7 @@ def test_large_block_boundaries_match_small_calls():
 
 
 # --------------------------------------------------------------------------- crs names
+
 
 def test_crs_names_are_case_insensitive():
     a = to_wgs84(*BEIJING, "gcj02")

@@ -22,9 +22,20 @@ def runner():
 @pytest.fixture
 def inputs(tmp_path):
     grids = tmp_path / "grids.geojson"
-    grids.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": mapping(to_lonlat(SQUARE_100)),
-         "properties": {"grid_id": "G1", "name": "测试网格", "members": ["M1"]}}]}))
+    grids.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": mapping(to_lonlat(SQUARE_100)),
+                        "properties": {"grid_id": "G1", "name": "测试网格", "members": ["M1"]},
+                    }
+                ],
+            }
+        )
+    )
     rows = ["member_id,time,lon,lat,accuracy"]
     # M1 walks y=50 from x=-50 to x=150 at 1 m/s, one fix every 10 s: 100 s inside, 100 s outside.
     for i in range(21):
@@ -38,16 +49,16 @@ def inputs(tmp_path):
 
 def test_verify_json_document(runner, inputs):
     grids, tracks = inputs
-    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks),
-                                  "--now", "2026-11-03T00:00:00+08:00"])
+    result = runner.invoke(
+        main, ["verify", "--grids", str(grids), "--tracks", str(tracks), "--now", "2026-11-03T00:00:00+08:00"]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert set(doc) >= {"patrols", "events", "warnings"}
     (patrol,) = doc["patrols"]
     assert patrol["patrol_id"] == "M1_20261102"
     assert (patrol["member_id"], patrol["date"], patrol["grid_id"]) == ("M1", "2026-11-02", "G1")
-    assert patrol["fixes"] == {"kept": 21, "rejected": {"invalid": 0, "duplicate": 0, "future": 0,
-                                                        "low_accuracy": 0}}
+    assert patrol["fixes"] == {"kept": 21, "rejected": {"invalid": 0, "duplicate": 0, "future": 0, "low_accuracy": 0}}
     assert doc["summary"]["rejected_without_member_or_time"]["invalid"] == 1
     assert patrol["in_grid_s"] == pytest.approx(100.0, abs=1e-3)
     assert patrol["gap_s"] == 0.0
@@ -64,8 +75,20 @@ def test_verify_table(runner, inputs):
     result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tracks), "--format", "table"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["member", "date", "grid", "kept", "rejected", "in-grid", "gap", "verified", "km",
-                                "cover", "flags", "credit"]
+    assert lines[0].split() == [
+        "member",
+        "date",
+        "grid",
+        "kept",
+        "rejected",
+        "in-grid",
+        "gap",
+        "verified",
+        "km",
+        "cover",
+        "flags",
+        "credit",
+    ]
     assert lines[2].split()[:6] == ["M1", "2026-11-02", "G1", "21", "0", "0:02"]
 
 
@@ -100,8 +123,12 @@ def test_installed_console_script(inputs):
     exe = shutil.which("geoverify", path=str(Path(sys.executable).parent))
     assert exe, f"the package is installed with its console script in {Path(sys.executable).parent}"
     grids, tracks = inputs
-    done = subprocess.run([exe, "verify", "--grids", str(grids), "--tracks", str(tracks) + ".missing"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [exe, "verify", "--grids", str(grids), "--tracks", str(tracks) + ".missing"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "M1.csv.missing: no such file or folder" in done.stderr
 
@@ -110,26 +137,55 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_visits_report_on_the_sample_day(runner):
-    result = runner.invoke(main, [
-        "visits", "--grids", str(ROOT / "grids" / "dongcheng_sample.geojson"),
-        "--tracks", str(ROOT / "sample_tracks"), "--sites", str(ROOT / "sample_tracks" / "sites" / "sites.csv"),
-        "--from", "2026-11-02", "--to", "2026-11-12", "--now", "2026-11-13T00:00:00+08:00"])
+    result = runner.invoke(
+        main,
+        [
+            "visits",
+            "--grids",
+            str(ROOT / "grids" / "dongcheng_sample.geojson"),
+            "--tracks",
+            str(ROOT / "sample_tracks"),
+            "--sites",
+            str(ROOT / "sample_tracks" / "sites" / "sites.csv"),
+            "--from",
+            "2026-11-02",
+            "--to",
+            "2026-11-12",
+            "--now",
+            "2026-11-13T00:00:00+08:00",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     visited = {v["site_id"] for v in report["visits"] if v["member_id"] == "M001"}
     assert visited == {"S001", "S002", "S003"}
     sites = {s["site_id"]: s for s in report["sites"]}
     # S001 (red, weekly) last visited 11-02: due 11-09, overdue by 3 days on 11-12.
-    assert (sites["S001"]["next_due"], sites["S001"]["overdue"], sites["S001"]["days_overdue"]) == \
-        ("2026-11-09", True, 3)
-    assert sites["S002"]["overdue"] is False   # yellow, fortnightly: due 11-16
+    assert (sites["S001"]["next_due"], sites["S001"]["overdue"], sites["S001"]["days_overdue"]) == (
+        "2026-11-09",
+        True,
+        3,
+    )
+    assert sites["S002"]["overdue"] is False  # yellow, fortnightly: due 11-16
 
 
 def test_visits_rejects_a_reversed_period(runner):
-    result = runner.invoke(main, [
-        "visits", "--grids", str(ROOT / "grids" / "dongcheng_sample.geojson"),
-        "--tracks", str(ROOT / "sample_tracks"), "--sites", str(ROOT / "sample_tracks" / "sites" / "sites.csv"),
-        "--from", "2026-11-12", "--to", "2026-11-02"])
+    result = runner.invoke(
+        main,
+        [
+            "visits",
+            "--grids",
+            str(ROOT / "grids" / "dongcheng_sample.geojson"),
+            "--tracks",
+            str(ROOT / "sample_tracks"),
+            "--sites",
+            str(ROOT / "sample_tracks" / "sites" / "sites.csv"),
+            "--from",
+            "2026-11-12",
+            "--to",
+            "2026-11-02",
+        ],
+    )
     assert result.exit_code == 2 and "--from 2026-11-12 is after --to 2026-11-02" in result.stderr
 
 
@@ -156,6 +212,18 @@ def test_partition_then_verify_with_stats(runner, inputs, tmp_path):
 def test_partitioned_folder_without_marker_is_read_as_a_folder_of_tracks(runner, inputs, tmp_path):
     grids, _ = inputs
     (tmp_path / "bucket=000").mkdir()
-    result = runner.invoke(main, ["verify", "--grids", str(grids), "--tracks", str(tmp_path), "--engine", "dask",
-                                  "--scheduler", "tcp://127.0.0.1:8786"])
+    result = runner.invoke(
+        main,
+        [
+            "verify",
+            "--grids",
+            str(grids),
+            "--tracks",
+            str(tmp_path),
+            "--engine",
+            "dask",
+            "--scheduler",
+            "tcp://127.0.0.1:8786",
+        ],
+    )
     assert result.exit_code == 2 and "--engine dask reads a partitioned fix table" in result.output

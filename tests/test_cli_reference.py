@@ -37,14 +37,21 @@ def test_the_page_is_what_the_generator_writes_now():
     actual = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
     assert actual == expected, (
         f"{PAGE.name} differs from the commands' --help: regenerate it with `{REGENERATE}` (or `make docs`) "
-        "and commit it with the change to the commands")
+        "and commit it with the change to the commands"
+    )
 
 
 def test_every_command_and_subcommand_has_a_section():
     page = render()
     paths = command_paths(main)
-    assert {"geoverify verify", "geoverify token create", "geoverify audit verify", "geoverify load tracks",
-            "geoverify rules show", "geoverify assessment"} <= set(paths)
+    assert {
+        "geoverify verify",
+        "geoverify token create",
+        "geoverify audit verify",
+        "geoverify load tracks",
+        "geoverify rules show",
+        "geoverify assessment",
+    } <= set(paths)
     for path in paths:
         assert f"\n## `{path}`\n" in page, f"{path} has no section"
         assert f"Usage: {path} " in help_block(page, path), path
@@ -62,6 +69,10 @@ def test_a_section_is_what_help_prints_on_a_terminal():
     page = render()
     for args in (["verify"], ["token", "rotate"]):
         printed = subprocess.run(
-            [sys.executable, "-c", "from geoverify.cli.main import main; main(prog_name='geoverify')", *args,
-             "--help"], capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "120"}).stdout
+            [sys.executable, "-c", "from geoverify.cli.main import main; main(prog_name='geoverify')", *args, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "COLUMNS": "120"},
+        ).stdout
         assert printed == help_block(page, " ".join(["geoverify", *args])) + "\n"

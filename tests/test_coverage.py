@@ -31,16 +31,23 @@ def random_walk(rng, start, n, step, box):
     return np.array(xy)
 
 
-@pytest.mark.parametrize("geom", [SQUARE_100, L_SHAPE, TWO_SQUARES_ONE_HOLED, PENTAGON,
-                                  shapely.affinity.scale(L_SHAPE, 5, 5)],
-                         ids=["square", "L", "multi-hole", "pentagon", "L-500m"])
+@pytest.mark.parametrize(
+    "geom",
+    [SQUARE_100, L_SHAPE, TWO_SQUARES_ONE_HOLED, PENTAGON, shapely.affinity.scale(L_SHAPE, 5, 5)],
+    ids=["square", "L", "multi-hole", "pentagon", "L-500m"],
+)
 @pytest.mark.parametrize("seed", range(6))
 def test_raster_coverage_within_001_of_exact(geom, seed):
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = geom.bounds
     n = int(rng.integers(2, 400))
-    xy = random_walk(rng, rng.uniform([minx, miny], [maxx, maxy]), n, rng.uniform(3, 20),
-                     ((minx - 60, miny - 60), (maxx + 60, maxy + 60)))
+    xy = random_walk(
+        rng,
+        rng.uniform([minx, miny], [maxx, maxy]),
+        n,
+        rng.uniform(3, 20),
+        ((minx - 60, miny - 60), (maxx + 60, maxy + 60)),
+    )
     grid = metric_grid(geom)
     ratio = coverage_ratio(grid, xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1], 30.0)
     assert ratio == pytest.approx(exact_ratio(grid.geometry, xy), abs=0.01)
@@ -117,9 +124,11 @@ def test_simulated_patrol_day_within_001_of_exact(seed):
     assert ratio == pytest.approx(exact_segments_ratio(grid.geometry, x[:-1], y[:-1], x[1:], y[1:]), abs=0.01)
 
 
-@pytest.mark.parametrize("geom", [SQUARE_100, L_SHAPE, TWO_SQUARES_ONE_HOLED, PENTAGON,
-                                  shapely.affinity.rotate(PENTAGON, 17)],
-                         ids=["square", "L", "multi-hole", "pentagon", "rotated"])
+@pytest.mark.parametrize(
+    "geom",
+    [SQUARE_100, L_SHAPE, TWO_SQUARES_ONE_HOLED, PENTAGON, shapely.affinity.rotate(PENTAGON, 17)],
+    ids=["square", "L", "multi-hole", "pentagon", "rotated"],
+)
 def test_centres_inside_the_grid_match_geos(geom):
     # The row-crossing fill marks exactly the centres GEOS finds inside (holes excluded).
     from geoverify.measures.coverage import coverage_raster

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from geoverify.engines.batch import verify_batch
 from geoverify.cli.main import main
-from geoverify.patrol.credit import REASON_RULES, credit_reasons, patrol_credit
+from geoverify.engines.batch import verify_batch
 from geoverify.flags import Flag
 from geoverify.io import read_events, read_grids, read_sites, read_tracks
+from geoverify.patrol.credit import REASON_RULES, credit_reasons, patrol_credit
 from geoverify.rules import Rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,10 +22,13 @@ T0 = pd.Timestamp("2026-11-02T01:00:00Z")
 
 @pytest.fixture(scope="module")
 def day():
-    result = verify_batch(read_grids(ROOT / "grids" / "dongcheng_sample.geojson"),
-                          read_tracks(ROOT / "sample_tracks"), now=NOW,
-                          events=read_events(ROOT / "sample_tracks" / "events" / "events.csv"),
-                          sites=read_sites(ROOT / "sample_tracks" / "sites" / "sites.csv"))
+    result = verify_batch(
+        read_grids(ROOT / "grids" / "dongcheng_sample.geojson"),
+        read_tracks(ROOT / "sample_tracks"),
+        now=NOW,
+        events=read_events(ROOT / "sample_tracks" / "events" / "events.csv"),
+        sites=read_sites(ROOT / "sample_tracks" / "sites" / "sites.csv"),
+    )
     return {p.member_id: p for p in result.patrols}
 
 
@@ -34,16 +37,21 @@ def by_rule(patrol):
 
 
 def flag(code, status="open", **evidence):
-    return Flag(code, T0, T0 + pd.Timedelta(seconds=60), 116.4, 39.9, evidence, flag_id=f"P.{code}.010000Z",
-                status=status)
+    return Flag(
+        code, T0, T0 + pd.Timedelta(seconds=60), 116.4, 39.9, evidence, flag_id=f"P.{code}.010000Z", status=status
+    )
 
 
 def test_a_short_patrol_says_its_verified_time_is_below_the_two_hours(day):
     """M002: 1.25 h in the grid, held by its TELEPORT; released it would still earn 0."""
     reasons = by_rule(day["M002"])
     assert [r["rule"] for r in day["M002"].credit_reasons] == ["held", "verified_time", "coverage", "points"]
-    assert reasons["held"] == {"rule": "held", "flag_id": day["M002"].flags[0].flag_id, "code": "TELEPORT",
-                               "met": False}
+    assert reasons["held"] == {
+        "rule": "held",
+        "flag_id": day["M002"].flags[0].flag_id,
+        "code": "TELEPORT",
+        "met": False,
+    }
     assert reasons["verified_time"]["value_s"] == pytest.approx(4490, abs=1)
     assert reasons["verified_time"]["required_s"] == 7200 and reasons["verified_time"]["met"] is False
     assert reasons["coverage"]["met"] is True and reasons["coverage"]["required"] == 0.5
@@ -73,8 +81,9 @@ def test_reasons_follow_reviews_and_agree_with_the_credit():
     rejected = credit_reasons(9000, 0.8, [flag("MOCK_LOCATION", "confirmed"), flag("TELEPORT")], rules)
     assert [r["rule"] for r in rejected] == ["rejected", "held", "verified_time", "coverage", "points"]
     assert rejected[-1] == {"rule": "points", "points": 0, "points_per_patrol": 5, "met": False}
-    dismissed = credit_reasons(9000, 0.8, [flag("MOCK_LOCATION", "dismissed"),
-                                           flag("IDLE", "dismissed", excluded_in_grid_s=900.0)], rules)
+    dismissed = credit_reasons(
+        9000, 0.8, [flag("MOCK_LOCATION", "dismissed"), flag("IDLE", "dismissed", excluded_in_grid_s=900.0)], rules
+    )
     assert [r["rule"] for r in dismissed] == ["verified_time", "coverage", "points"]
     assert dismissed[0]["excluded"] == [] and dismissed[-1]["points"] == 5
     thin = credit_reasons(9000, 0.3, [], rules)
@@ -94,9 +103,20 @@ def test_thresholds_come_from_the_grid_types_rules():
 
 def test_the_command_lines_json_carries_the_reasons(tmp_path):
     out = tmp_path / "out.json"
-    result = CliRunner().invoke(main, ["verify", "--grids", str(ROOT / "grids" / "dongcheng_sample.geojson"),
-                                       "--tracks", str(ROOT / "sample_tracks" / "teleport_M002.csv"),
-                                       "--format", "json", "-o", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            "--grids",
+            str(ROOT / "grids" / "dongcheng_sample.geojson"),
+            "--tracks",
+            str(ROOT / "sample_tracks" / "teleport_M002.csv"),
+            "--format",
+            "json",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     [patrol] = json.loads(out.read_text())["patrols"]
     assert patrol["credit"] == {"status": "held", "points": 0}  # the credit object is unchanged

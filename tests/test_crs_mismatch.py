@@ -32,11 +32,17 @@ def lawnmower(seconds=7200, interval=10.0):
 
 def frame(lon, lat, t, member="M1"):
     n = len(t)
-    return _fix_frame_from_columns({
-        "member_id": pd.Series([member] * n, dtype="string"),
-        "time": pd.Series([T0 + pd.Timedelta(seconds=float(s)) for s in t], dtype="datetime64[ns, UTC]"),
-        "lon": np.asarray(lon, float), "lat": np.asarray(lat, float),
-        "source": pd.Series(["t.csv"] * n, dtype="string"), "line": np.arange(2, n + 2)}, n)
+    return _fix_frame_from_columns(
+        {
+            "member_id": pd.Series([member] * n, dtype="string"),
+            "time": pd.Series([T0 + pd.Timedelta(seconds=float(s)) for s in t], dtype="datetime64[ns, UTC]"),
+            "lon": np.asarray(lon, float),
+            "lat": np.asarray(lat, float),
+            "source": pd.Series(["t.csv"] * n, dtype="string"),
+            "line": np.arange(2, n + 2),
+        },
+        n,
+    )
 
 
 def gcj_track(member="M1"):
@@ -55,7 +61,7 @@ def test_gcj02_track_declared_wgs84_is_flagged_with_what_conversion_would_give()
     assert flag.severity == "medium"
     e = flag.evidence
     assert e["share_in_grid_as_read"] == 0.0 and e["share_in_grid_as_gcj02"] == 1.0
-    assert 300 < e["median_offset_m"] < 800   # about one GCJ-02 offset in Beijing
+    assert 300 < e["median_offset_m"] < 800  # about one GCJ-02 offset in Beijing
     assert patrol.in_grid_s == 0.0
     assert e["if_converted"]["in_grid_s"] == pytest.approx(7190.0, abs=1e-3)
     assert e["if_converted"]["credit"] == {"status": "verified", "points": 0}  # 7190 s < 7200 s
@@ -74,7 +80,7 @@ def test_what_counts_as_mostly_inside_another_grid_is_the_rule_crs_mismatch_othe
     south = to_lonlat(box(0, 0, 400, 160))
     part_b = shapely.transform(south, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
     grids = [Grid("A", GRID_A, members=("M1",)), Grid("B", part_b, members=("M2",))]
-    (flag,) = verify_batch(grids, gcj_track(), now=NOW).patrols[0].flags   # 39 % < 50 %: not mostly
+    (flag,) = verify_batch(grids, gcj_track(), now=NOW).patrols[0].flags  # 39 % < 50 %: not mostly
     assert flag.code == "CRS_MISMATCH" and flag.evidence["crs_mismatch_other_grid_share"] == 0.5
     loose = parse_rules({"defaults": {"crs_mismatch_other_grid_share": 0.3}}, source="test")
     assert verify_batch(grids, gcj_track(), rules=loose, now=NOW).patrols[0].flags == []
@@ -84,6 +90,7 @@ def test_declared_gcj02_track_is_converted_and_not_flagged():
     grids = [Grid("A", GRID_A, members=("M1",))]
     fixes = gcj_track()
     from geoverify.geo.chinacrs import to_wgs84
+
     fixes["lon"], fixes["lat"] = to_wgs84(fixes["lon"].to_numpy(), fixes["lat"].to_numpy(), "gcj02")
     fixes["crs"] = pd.Series(["gcj02"] * len(fixes), dtype="category")
     patrol = verify_batch(grids, fixes, now=NOW).patrols[0]

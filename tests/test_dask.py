@@ -14,8 +14,9 @@ from geoverify.cli.main import main
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  host="127.0.0.1") as local:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as local:
         yield local
 
 
@@ -32,18 +33,23 @@ def test_city_on_two_dask_workers_matches_one_process(cluster, city, city_single
     assert {p["member_id"] for p in json.loads(out)["patrols"]} >= {"P1", "P2", "R1", "N1"}
     # The eight buckets ran as eight tasks on the cluster's two worker processes.
     with distributed.Client(cluster, set_as_default=False) as client:
-        ran = client.run(lambda dask_worker: sorted({str(entry[0]) for entry in dask_worker.state.log
-                                                     if str(entry[0]).startswith("geoverify-part")}))
+        ran = client.run(
+            lambda dask_worker: sorted(
+                {str(entry[0]) for entry in dask_worker.state.log if str(entry[0]).startswith("geoverify-part")}
+            )
+        )
     assert len(ran) == 2 and all(ran.values())
     assert len({key for keys in ran.values() for key in keys}) == 8
 
 
 def test_sample_day_on_dask_matches_one_process(cluster, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)   # relative paths, so each fix's evidence names the same source file
+    monkeypatch.chdir(ROOT)  # relative paths, so each fix's evidence names the same source file
     parts = partition("sample_tracks", tmp_path / "sample")
     single = run(sample_args() + ["--tracks", "sample_tracks", "--workers", "1"])
-    assert run(sample_args() + ["--tracks", str(parts), "--engine", "dask",
-                                "--scheduler", cluster.scheduler_address]) == single
+    assert (
+        run(sample_args() + ["--tracks", str(parts), "--engine", "dask", "--scheduler", cluster.scheduler_address])
+        == single
+    )
 
 
 def free_port() -> int:
@@ -55,17 +61,20 @@ def free_port() -> int:
 def test_unreachable_scheduler_names_the_address(city, tmp_path):  # noqa: F811
     parts = partition(city["tracks"], tmp_path / "p", "2")
     address = f"tcp://127.0.0.1:{free_port()}"
-    result = CliRunner().invoke(main, ["verify", *city_args(city, parts), "--engine", "dask", "--scheduler", address,
-                                       "--scheduler-timeout", "1"])
+    result = CliRunner().invoke(
+        main,
+        ["verify", *city_args(city, parts), "--engine", "dask", "--scheduler", address, "--scheduler-timeout", "1"],
+    )
     assert result.exit_code == 2
     assert f"cannot reach the Dask scheduler at {address} within 1 s" in result.stderr
 
 
 def test_missing_dask_says_what_to_install(city, tmp_path, monkeypatch):  # noqa: F811
     parts = partition(city["tracks"], tmp_path / "p", "2")
-    monkeypatch.setitem(sys.modules, "distributed", None)     # as if dask[distributed] were not installed
-    result = CliRunner().invoke(main, ["verify", *city_args(city, parts), "--engine", "dask", "--scheduler",
-                                       "tcp://127.0.0.1:8786"])
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask[distributed] were not installed
+    result = CliRunner().invoke(
+        main, ["verify", *city_args(city, parts), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:8786"]
+    )
     assert result.exit_code == 2 and "pip install 'geoverify[dask]'" in result.stderr
 
 

@@ -8,10 +8,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATE, day_track, to_lonlat
 from shapely.geometry import box
 
 import geoverify.detectors.duplicates as duplicates
-from conftest import DATE, day_track, to_lonlat
 from geoverify.detectors.duplicates import find_duplicate_tracks
 from geoverify.preprocessing.days import DayTrack
 from geoverify.rules import Rules
@@ -39,11 +39,18 @@ def _frame_track(frame: pd.DataFrame, date=DATE, shift_s=0.0, member=None) -> Da
     """A DayTrack from a simulator frame (its own device ids kept), optionally moved in time."""
     t_ns = pd.DatetimeIndex(frame["time"]).asi8 + int(round(shift_s * 1e9))
     n = len(frame)
-    return DayTrack(member_id=member or str(frame["member_id"].iloc[0]), date=date, time_ns=t_ns,
-                    lon=frame["lon"].to_numpy(float), lat=frame["lat"].to_numpy(float),
-                    accuracy=frame["accuracy"].to_numpy(float), synthetic=np.zeros(n, bool),
-                    source=np.full(n, "sim", object), line=np.arange(2, n + 2),
-                    device_id=frame["device_id"].to_numpy(object))
+    return DayTrack(
+        member_id=member or str(frame["member_id"].iloc[0]),
+        date=date,
+        time_ns=t_ns,
+        lon=frame["lon"].to_numpy(float),
+        lat=frame["lat"].to_numpy(float),
+        accuracy=frame["accuracy"].to_numpy(float),
+        synthetic=np.zeros(n, bool),
+        source=np.full(n, "sim", object),
+        line=np.arange(2, n + 2),
+        device_id=frame["device_id"].to_numpy(object),
+    )
 
 
 def _flags(result, member, date=DATE):
@@ -51,6 +58,7 @@ def _flags(result, member, date=DATE):
 
 
 # ---------------------------------------------------------------------------- two phones, one person
+
 
 @pytest.mark.parametrize("switch_s, flagged", [(2410.0, True), (2380.0, False)])
 def test_two_phones_share_of_80_percent(switch_s, flagged):
@@ -134,8 +142,7 @@ def test_tracks_apart_or_at_other_times_are_not_compared(monkeypatch):
 
 def test_simulated_two_phones_and_honest_colleagues():
     a, b = duplicate_track(GRID_400, ("M1", "M2"), "2026-11-02", rng=3)
-    honest = [_frame_track(honest_patrol(GRID_400, m, "2026-11-02", rng=seed)) for m, seed in
-              (("M3", 11), ("M4", 12))]
+    honest = [_frame_track(honest_patrol(GRID_400, m, "2026-11-02", rng=seed)) for m, seed in (("M3", 11), ("M4", 12))]
     result = find_duplicate_tracks([_frame_track(a), _frame_track(b), *honest], _same_rules)
     (fa,), (fb,) = _flags(result, "M1"), _flags(result, "M2")
     assert fa.evidence["other_member_id"] == "M2" and fb.evidence["other_member_id"] == "M1"
@@ -148,6 +155,7 @@ def test_simulated_two_phones_and_honest_colleagues():
 
 # ---------------------------------------------------------------------------- replay of an earlier day
 
+
 def _replay(frame: pd.DataFrame, clock_shift_s: float, seed: int = 5, trim_s: float = 0.0) -> DayTrack:
     """Day 1's fixes played again a day later, ``clock_shift_s`` later, with fresh 3 m noise and
     every 7th fix lost; ``trim_s`` seconds cut from the start."""
@@ -157,11 +165,18 @@ def _replay(frame: pd.DataFrame, clock_shift_s: float, seed: int = 5, trim_s: fl
     lon = day1.lon + rng.normal(0, 3 / 85_000, len(keep))
     lat = day1.lat + rng.normal(0, 3 / 111_000, len(keep))
     n = int(keep.sum())
-    return DayTrack(member_id=day1.member_id, date=DAY2,
-                    time_ns=day1.time_ns[keep] + int((86400 + clock_shift_s) * 1e9),
-                    lon=lon[keep], lat=lat[keep], accuracy=day1.accuracy[keep], synthetic=np.zeros(n, bool),
-                    source=np.full(n, "sim", object), line=np.arange(2, n + 2),
-                    device_id=day1.device_id[keep])
+    return DayTrack(
+        member_id=day1.member_id,
+        date=DAY2,
+        time_ns=day1.time_ns[keep] + int((86400 + clock_shift_s) * 1e9),
+        lon=lon[keep],
+        lat=lat[keep],
+        accuracy=day1.accuracy[keep],
+        synthetic=np.zeros(n, bool),
+        source=np.full(n, "sim", object),
+        line=np.arange(2, n + 2),
+        device_id=day1.device_id[keep],
+    )
 
 
 @pytest.fixture(scope="module")

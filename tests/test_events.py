@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import DATE, PROJ, SQUARE_100, T0, day_track, metric_grid
+
 from geoverify.detectors.events import EventCheck, check_events
 from geoverify.rules import Rules
 
@@ -19,11 +19,18 @@ def _events(rows) -> pd.DataFrame:
     """Events from (event_id, member_id, x_m, y_m, seconds_after_T0, category) rows."""
     xy = np.array([(r[2], r[3]) for r in rows], dtype=float).reshape(-1, 2)
     lon, lat = PROJ.inverse(xy[:, 0], xy[:, 1])
-    return pd.DataFrame({
-        "event_id": [r[0] for r in rows], "member_id": [r[1] for r in rows],
-        "time": pd.Series(pd.to_datetime([T0 + pd.Timedelta(seconds=r[4]) for r in rows], utc=True)),
-        "lon": lon, "lat": lat, "category": [r[5] for r in rows],
-        "source": "events.csv", "line": np.arange(2, len(rows) + 2)})
+    return pd.DataFrame(
+        {
+            "event_id": [r[0] for r in rows],
+            "member_id": [r[1] for r in rows],
+            "time": pd.Series(pd.to_datetime([T0 + pd.Timedelta(seconds=r[4]) for r in rows], utc=True)),
+            "lon": lon,
+            "lat": lat,
+            "category": [r[5] for r in rows],
+            "source": "events.csv",
+            "line": np.arange(2, len(rows) + 2),
+        }
+    )
 
 
 def _check(rows, tracks, grid=None, rules=RULES):
@@ -94,8 +101,12 @@ def test_member_without_any_track():
 
 
 def test_track_of_another_day_is_used():
-    tracks = {"M1": [day_track([(0, 0), (10, 0)], [0, 60]),
-                     day_track([(0, 0), (10, 0)], [86400, 86460], date=DATE + dt.timedelta(days=1))]}
+    tracks = {
+        "M1": [
+            day_track([(0, 0), (10, 0)], [0, 60]),
+            day_track([(0, 0), (10, 0)], [86400, 86460], date=DATE + dt.timedelta(days=1)),
+        ]
+    }
     (check,) = _check([("E1", "M1", 5, 0, 86430, "road")], tracks)
     assert check.flags == []
 
@@ -119,12 +130,15 @@ def test_no_outside_flag_for_a_member_without_grid():
     assert check.flags == []
 
 
-@pytest.mark.parametrize("x_m, hours, category, duplicate", [
-    (29.0, 71.0, "garbage", True),
-    (31.0, 71.0, "garbage", False),
-    (29.0, 73.0, "garbage", False),
-    (29.0, 71.0, "road", False),
-])
+@pytest.mark.parametrize(
+    "x_m, hours, category, duplicate",
+    [
+        (29.0, 71.0, "garbage", True),
+        (31.0, 71.0, "garbage", False),
+        (29.0, 73.0, "garbage", False),
+        (29.0, 71.0, "road", False),
+    ],
+)
 def test_duplicate_within_30_m_and_72_h(x_m, hours, category, duplicate):
     rows = [("E1", "M1", 0, 0, 0, "garbage"), ("E2", "M2", x_m, 0, hours * 3600, category)]
     first, second = _check(rows, {})
@@ -142,8 +156,7 @@ def test_duplicate_within_30_m_and_72_h(x_m, hours, category, duplicate):
 
 
 def test_duplicate_ties_in_time_broken_by_event_id_and_earliest_reported():
-    rows = [("B", "M1", 0, 0, 100, "garbage"), ("A", "M2", 5, 0, 100, "garbage"),
-            ("C", "M3", 10, 0, 200, "garbage")]
+    rows = [("B", "M1", 0, 0, 100, "garbage"), ("A", "M2", 5, 0, 100, "garbage"), ("C", "M3", 10, 0, 200, "garbage")]
     b, a, c = _check(rows, {})  # input order kept
     assert [x.event_id for x in (b, a, c)] == ["B", "A", "C"]
     assert "EVENT_DUPLICATE" not in _codes(a)
@@ -192,9 +205,12 @@ def test_event_description_may_span_lines(tmp_path):
     from geoverify.io import read_events
 
     path = tmp_path / "events.csv"
-    path.write_text('event_id,member_id,time,lon,lat,category,description\n'
-                    'E1,M1,2026-11-02T09:00:00+08:00,116.4,39.9,litter,"two bags\nby the gate"\n'
-                    'E2,M1,2026-11-02T10:00:00+08:00,116.4,39.9,litter,one bag\n', encoding="utf-8")
+    path.write_text(
+        "event_id,member_id,time,lon,lat,category,description\n"
+        'E1,M1,2026-11-02T09:00:00+08:00,116.4,39.9,litter,"two bags\nby the gate"\n'
+        "E2,M1,2026-11-02T10:00:00+08:00,116.4,39.9,litter,one bag\n",
+        encoding="utf-8",
+    )
     events = read_events(path, tz="Asia/Shanghai")
     assert events["event_id"].tolist() == ["E1", "E2"]
     assert events["description"].tolist() == ["two bags\nby the gate", "one bag"]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from geoverify.measures.heatmap import HeatMap, heatmap_geojson, time_per_cell
 from geoverify.geo.projection import LocalProjection
+from geoverify.measures.heatmap import HeatMap, heatmap_geojson, time_per_cell
 
 PROJ = LocalProjection(116.4, 39.9)  # central Beijing
 BOX = (0.0, 0.0, 100.0, 100.0)  # metres: 4 × 4 cells of 25 m
@@ -50,8 +50,9 @@ def test_gaps_teleports_and_track_changes_count_nowhere():
     t = [0, 100, 1000, 1001, 1100]  # a 900 s gap, then a 113 m jump in 1 s (teleport)
     heat = time_per_cell(x, y, t, bounds=BOX, cell_m=25, max_gap_s=300, max_speed_mps=150 / 3.6)
     assert heat.total_s == pytest.approx(100 + 99)
-    two_tracks = time_per_cell([10, 10, 90, 90], [10, 10, 90, 90], [0, 50, 60, 110], bounds=BOX,
-                               track_ids=["A", "A", "B", "B"])
+    two_tracks = time_per_cell(
+        [10, 10, 90, 90], [10, 10, 90, 90], [0, 50, 60, 110], bounds=BOX, track_ids=["A", "A", "B", "B"]
+    )
     assert two_tracks.seconds[0, 0] == pytest.approx(50)
     assert two_tracks.seconds[3, 3] == pytest.approx(50)
     assert two_tracks.total_s == pytest.approx(100)
@@ -68,12 +69,15 @@ def test_time_outside_the_box_is_reported():
     assert heat.outside_s == pytest.approx(50)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"cell_m": 0}, "cell_m must be a positive"),
-    ({"cell_m": 0.01}, "use a cell of at least"),
-    ({"bounds": (10, 0, 0, 10)}, "bounds must be"),
-    ({"track_ids": ["A"]}, "track_ids must have one label per fix"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"cell_m": 0}, "cell_m must be a positive"),
+        ({"cell_m": 0.01}, "use a cell of at least"),
+        ({"bounds": (10, 0, 0, 10)}, "bounds must be"),
+        ({"track_ids": ["A"]}, "track_ids must have one label per fix"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, match):
     args = {"bounds": BOX, **kwargs}
     with pytest.raises(ValueError, match=match):

@@ -49,8 +49,10 @@ def csv_rows(n: int, start_s: int = 0) -> str:
     """``n`` fixes of M1 walking east inside conftest's square, 10 s apart."""
     t0 = pd.Timestamp("2026-11-02T08:00:00+08:00")
     lon, lat = to_lonlat(shapely.Point(10, 50)).coords[0]
-    return "".join(f"M1,{(t0 + pd.Timedelta(seconds=start_s + 10 * i)).isoformat()},{lon + 2e-5 * i:.7f},{lat:.7f},5\n"
-                   for i in range(n))
+    return "".join(
+        f"M1,{(t0 + pd.Timedelta(seconds=start_s + 10 * i)).isoformat()},{lon + 2e-5 * i:.7f},{lat:.7f},5\n"
+        for i in range(n)
+    )
 
 
 def verify(fixes: pd.DataFrame, members=("M1",)):
@@ -65,27 +67,35 @@ GPX_BODY = """<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GP
   </trkseg></trk>
 </gpx>
 """
-BILLION_LAUGHS = ('<!DOCTYPE gpx [\n <!ENTITY lol "lol">\n'
-                  + "".join(f' <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'
-                            for i in range(1, 10))
-                  + "]>\n")
+BILLION_LAUGHS = (
+    '<!DOCTYPE gpx [\n <!ENTITY lol "lol">\n'
+    + "".join(f' <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n' for i in range(1, 10))
+    + "]>\n"
+)
 
 
-@pytest.mark.parametrize("doctype, ref", [
-    (BILLION_LAUGHS, "&lol9;"),                                                     # 10^9 "lol"s
-    ('<!DOCTYPE gpx [<!ENTITY a "{}">]>\n'.format("x" * 100_000), "&a;&a;&a;&a;&a;&a;"),  # quadratic blow-up
-    ('<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n', "&xxe;"),
-    ('<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "{secret}">]>\n', "&xxe;"),
-    ('<!DOCTYPE gpx [<!ENTITY % p SYSTEM "{secret}"> %p;]>\n', ""),                  # parameter entity
-    ('<!DOCTYPE gpx SYSTEM "{secret}">\n', ""),                                      # external DTD
-    ('<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/x">]>\n', "&xxe;"),    # network fetch
-], ids=["billion-laughs", "quadratic", "xxe-passwd", "xxe-secret", "parameter-entity", "external-dtd", "xxe-http"])
+@pytest.mark.parametrize(
+    "doctype, ref",
+    [
+        (BILLION_LAUGHS, "&lol9;"),  # 10^9 "lol"s
+        ('<!DOCTYPE gpx [<!ENTITY a "{}">]>\n'.format("x" * 100_000), "&a;&a;&a;&a;&a;&a;"),  # quadratic blow-up
+        ('<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n', "&xxe;"),
+        ('<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "{secret}">]>\n', "&xxe;"),
+        ('<!DOCTYPE gpx [<!ENTITY % p SYSTEM "{secret}"> %p;]>\n', ""),  # parameter entity
+        ('<!DOCTYPE gpx SYSTEM "{secret}">\n', ""),  # external DTD
+        ('<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/x">]>\n', "&xxe;"),  # network fetch
+    ],
+    ids=["billion-laughs", "quadratic", "xxe-passwd", "xxe-secret", "parameter-entity", "external-dtd", "xxe-http"],
+)
 def test_gpx_entities_and_external_references_are_refused_unread(tmp_path, doctype, ref):
     secret = write(tmp_path / "secret.txt", "TOP-SECRET-1234")
     text = '<?xml version="1.0"?>\n' + doctype.replace("{secret}", secret.as_uri()) + GPX_BODY.format(ref=ref)
     path = write(tmp_path / "M1.gpx", text)
-    with pytest.raises(InputError, match=r"M1\.gpx: refused: the GPX declares a DTD, entities or external "
-                                         r"references .*export it again without a DOCTYPE") as info:
+    with pytest.raises(
+        InputError,
+        match=r"M1\.gpx: refused: the GPX declares a DTD, entities or external "
+        r"references .*export it again without a DOCTYPE",
+    ) as info:
         read_track_file(path)
     assert "TOP-SECRET" not in str(info.value) and "root:" not in str(info.value)
 
@@ -96,8 +106,11 @@ def test_gpx_undeclared_entity_is_not_well_formed_and_names_the_line(tmp_path):
         read_track_file(path)
 
 
-@pytest.mark.parametrize("name", ["M1\nM2.gpx", "M\x1b[31m1.gpx", "\u202eM1.gpx", "x" * 200 + ".gpx"],
-                         ids=["newline", "escape", "bidi-override", "200-chars"])
+@pytest.mark.parametrize(
+    "name",
+    ["M1\nM2.gpx", "M\x1b[31m1.gpx", "\u202eM1.gpx", "x" * 200 + ".gpx"],
+    ids=["newline", "escape", "bidi-override", "200-chars"],
+)
 def test_gpx_file_name_that_is_no_usable_member_id(tmp_path, name):
     path = write(tmp_path / name, '<?xml version="1.0"?>\n' + GPX_BODY.format(ref=""))
     with pytest.raises(InputError, match=r"the file name's stem .* is not a usable member id .*--member-id"):
@@ -107,6 +120,7 @@ def test_gpx_file_name_that_is_no_usable_member_id(tmp_path, name):
 
 
 # --------------------------------------------------------------------------- CSV: long lines, bytes, quotes
+
 
 def test_csv_line_of_megabytes_within_the_block_is_one_invalid_fix(tmp_path):
     # A 3 MiB junk line between two good ones: read, counted as one invalid fix, nothing else lost.
@@ -152,13 +166,16 @@ def test_csv_not_in_utf8_in_a_ragged_row_names_its_line(tmp_path):
 
 
 def test_csv_header_naming_a_column_twice(tmp_path):
-    path = write(tmp_path / "twice.csv", "member_id,time,lon,lat,lat\n" f"M1,2026-11-02T08:00:00Z,{LON},{LAT},{LAT}\n")
+    path = write(tmp_path / "twice.csv", f"member_id,time,lon,lat,lat\nM1,2026-11-02T08:00:00Z,{LON},{LAT},{LAT}\n")
     with pytest.raises(InputError, match=r"twice\.csv.*lat"):
         read_track_file(path)
 
 
-@pytest.mark.parametrize("bad", [f'M1,"2026-11-02T08:00:10Z,{LON},{LAT},5', f'M1,2026-11-02T08:00:10Z,"{LON}', '"'],
-                         ids=["open-time", "open-lon", "lone-quote"])
+@pytest.mark.parametrize(
+    "bad",
+    [f'M1,"2026-11-02T08:00:10Z,{LON},{LAT},5', f'M1,2026-11-02T08:00:10Z,"{LON}', '"'],
+    ids=["open-time", "open-lon", "lone-quote"],
+)
 def test_csv_stray_quote_loses_no_line(tmp_path, bad):
     text = HEADER + csv_rows(1) + bad + "\n" + csv_rows(3, start_s=20)
     path = write(tmp_path / "quote.csv", text)
@@ -169,16 +186,21 @@ def test_csv_stray_quote_loses_no_line(tmp_path, bad):
 
 # --------------------------------------------------------------------------- NaN and infinities
 
-@pytest.mark.parametrize("lon, lat, acc, time, reason", [
-    ("nan", LAT, 5, "2026-11-02T08:05:00+08:00", "invalid"),
-    (LON, "inf", 5, "2026-11-02T08:05:00+08:00", "invalid"),
-    ("-Infinity", LAT, 5, "2026-11-02T08:05:00+08:00", "invalid"),
-    ("1e400", LAT, 5, "2026-11-02T08:05:00+08:00", "invalid"),              # overflows to inf
-    (LON, LAT, 5, "NaN", "invalid"),
-    (LON, LAT, 5, "inf", "invalid"),
-    (LON, LAT, "inf", "2026-11-02T08:05:00+08:00", "low_accuracy"),
-    (LON, LAT, "nan", "2026-11-02T08:05:00+08:00", ""),                      # unknown accuracy passes
-], ids=["lon-nan", "lat-inf", "lon-neg-inf", "lon-overflow", "time-nan", "time-inf", "acc-inf", "acc-nan"])
+
+@pytest.mark.parametrize(
+    "lon, lat, acc, time, reason",
+    [
+        ("nan", LAT, 5, "2026-11-02T08:05:00+08:00", "invalid"),
+        (LON, "inf", 5, "2026-11-02T08:05:00+08:00", "invalid"),
+        ("-Infinity", LAT, 5, "2026-11-02T08:05:00+08:00", "invalid"),
+        ("1e400", LAT, 5, "2026-11-02T08:05:00+08:00", "invalid"),  # overflows to inf
+        (LON, LAT, 5, "NaN", "invalid"),
+        (LON, LAT, 5, "inf", "invalid"),
+        (LON, LAT, "inf", "2026-11-02T08:05:00+08:00", "low_accuracy"),
+        (LON, LAT, "nan", "2026-11-02T08:05:00+08:00", ""),  # unknown accuracy passes
+    ],
+    ids=["lon-nan", "lat-inf", "lon-neg-inf", "lon-overflow", "time-nan", "time-inf", "acc-inf", "acc-nan"],
+)
 def test_nan_and_infinities_in_csv(tmp_path, lon, lat, acc, time, reason):
     text = HEADER + csv_rows(3) + f"M1,{time},{lon},{lat},{acc}\n"
     result = verify(read_track_file(write(tmp_path / "nan.csv", text)))
@@ -199,20 +221,30 @@ def test_negative_accuracy_is_invalid(acc):
 
 def test_nan_and_infinities_in_geojson_and_gpx(tmp_path):
     # Python's json writes NaN and Infinity literals; other tools do too.
-    doc = fc(feature({"type": "Point", "coordinates": [float("nan"), LAT]}, member_id="M1",
-                     time="2026-11-02T08:00:00+08:00"),
-             feature({"type": "Point", "coordinates": [LON, LAT]}, member_id="M1",
-                     time="2026-11-02T08:00:10+08:00", accuracy=float("inf")),
-             feature({"type": "Point", "coordinates": [LON, float("-inf")]}, member_id="M1",
-                     time="2026-11-02T08:00:20+08:00"))
+    doc = fc(
+        feature(
+            {"type": "Point", "coordinates": [float("nan"), LAT]}, member_id="M1", time="2026-11-02T08:00:00+08:00"
+        ),
+        feature(
+            {"type": "Point", "coordinates": [LON, LAT]},
+            member_id="M1",
+            time="2026-11-02T08:00:10+08:00",
+            accuracy=float("inf"),
+        ),
+        feature(
+            {"type": "Point", "coordinates": [LON, float("-inf")]}, member_id="M1", time="2026-11-02T08:00:20+08:00"
+        ),
+    )
     result = verify(read_track_file(write(tmp_path / "nan.geojson", doc)))
     assert result.summary["fixes_rejected"] == {"invalid": 2, "duplicate": 0, "future": 0, "low_accuracy": 1}
-    gpx = ('<?xml version="1.0"?>\n<gpx version="1.1"><trk><trkseg>\n'
-           '<trkpt lat="NaN" lon="116.4"><time>2026-11-02T00:00:00Z</time></trkpt>\n'
-           '<trkpt lat="39.9" lon="Infinity"><time>2026-11-02T00:00:10Z</time></trkpt>\n'
-           '<trkpt lat="39.9" lon="116.4"><time>NaN</time></trkpt>\n'
-           '<trkpt lat="39.9" lon="116.4"><time>2026-11-02T00:00:30Z</time><extensions><accuracy>inf</accuracy>'
-           '</extensions></trkpt>\n</trkseg></trk></gpx>\n')
+    gpx = (
+        '<?xml version="1.0"?>\n<gpx version="1.1"><trk><trkseg>\n'
+        '<trkpt lat="NaN" lon="116.4"><time>2026-11-02T00:00:00Z</time></trkpt>\n'
+        '<trkpt lat="39.9" lon="Infinity"><time>2026-11-02T00:00:10Z</time></trkpt>\n'
+        '<trkpt lat="39.9" lon="116.4"><time>NaN</time></trkpt>\n'
+        '<trkpt lat="39.9" lon="116.4"><time>2026-11-02T00:00:30Z</time><extensions><accuracy>inf</accuracy>'
+        "</extensions></trkpt>\n</trkseg></trk></gpx>\n"
+    )
     result = verify(read_track_file(write(tmp_path / "M1.gpx", gpx)))
     assert result.summary["fixes_rejected"] == {"invalid": 3, "duplicate": 0, "future": 0, "low_accuracy": 1}
 
@@ -225,37 +257,82 @@ POINT = {"type": "Point", "coordinates": [LON, LAT]}
 LINE = {"type": "LineString", "coordinates": [[LON, LAT], [LON + 1e-3, LAT]]}
 
 
-@pytest.mark.parametrize("text, error, message", [
-    (fc(feature(BOW_TIE, grid_id="BOW")), GridGeometryError,
-     r"feature 1: grid 'BOW' is invalid \(Self-intersection.*\); repairing it would change its area from 0 m² to "
-     r"5,000 m², more than tenfold \(over 1%\); fix the polygon in a GIS"),
-    (fc(feature({"type": "Polygon", "coordinates": []}, grid_id="E")), GridGeometryError,
-     r"feature 1: grid 'E' has no geometry; give it a Polygon"),
-    (fc(feature({"type": "MultiPolygon", "coordinates": []}, grid_id="E")), GridGeometryError,
-     r"feature 1: grid 'E' has no geometry"),
-    (fc(feature(None, grid_id="N")), GridGeometryError, r"feature 1: grid 'N' has no geometry"),
-    (fc(feature(NAN_RING, grid_id="NAN")), GridGeometryError,
-     r"feature 1: grid 'NAN' has NaN or infinite coordinates"),
-    (fc(feature(POINT, grid_id="P")), GridGeometryError, r"feature 1: grid 'P' is a Point; grids must be Polygon"),
-    (fc(feature(SQUARE, grid_id="A"), feature(LINE, grid_id="L")), GridGeometryError,
-     r"feature 2: grid 'L' is a LineString"),
-    (json.dumps(SQUARE), InputError, r"lacks a 'grid_id' property .*bare Polygon geometry; wrap it in a Feature"),
-    (json.dumps(POINT), InputError, r"bare Point geometry"),
-    (fc(), InputError, r"the grid file holds no features"),
-    ("[1, 2]", InputError, r"the document is a JSON array; a grid file is a GeoJSON FeatureCollection"),
-    ('"grids"', InputError, r"the document is a JSON string"),
-    ("42", InputError, r"the document is not a JSON object"),
-    ("", InputError, r"the document is empty"),
-    (fc(feature(SQUARE, grid_id="A\nB")), InputError, r"feature 1: grid_id 'A\\nB' contains the control "
-                                                       r"character U\+000A; use a short printable id"),
-    (fc(feature(SQUARE, grid_id="\u202eA")), InputError, r"control character U\+202E"),
-    (fc(feature(SQUARE, grid_id="G" * 5000)), InputError, rf"is 5,000 characters long \(at most {MAX_ID_CHARS}\)"),
-    (fc(feature(SQUARE, grid_id=1.5)), InputError, r"grid_id 1.5 is a number that cannot be kept exactly"),
-    (fc(feature(SQUARE, grid_id="A", members=["M1", "M\x1b2"])), InputError,
-     r"feature 1: grid 'A': member id 'M\\x1b2' contains the control character U\+001B"),
-], ids=["bow-tie", "empty-polygon", "empty-multipolygon", "null-geometry", "nan-vertex", "point", "linestring",
-        "bare-polygon", "bare-point", "no-features", "json-array", "json-string", "json-number", "empty-file",
-        "id-newline", "id-bidi", "id-huge", "id-fraction", "member-escape"])
+@pytest.mark.parametrize(
+    "text, error, message",
+    [
+        (
+            fc(feature(BOW_TIE, grid_id="BOW")),
+            GridGeometryError,
+            r"feature 1: grid 'BOW' is invalid \(Self-intersection.*\); repairing it would change its area from "
+            r"0 m² to "
+            r"5,000 m², more than tenfold \(over 1%\); fix the polygon in a GIS",
+        ),
+        (
+            fc(feature({"type": "Polygon", "coordinates": []}, grid_id="E")),
+            GridGeometryError,
+            r"feature 1: grid 'E' has no geometry; give it a Polygon",
+        ),
+        (
+            fc(feature({"type": "MultiPolygon", "coordinates": []}, grid_id="E")),
+            GridGeometryError,
+            r"feature 1: grid 'E' has no geometry",
+        ),
+        (fc(feature(None, grid_id="N")), GridGeometryError, r"feature 1: grid 'N' has no geometry"),
+        (
+            fc(feature(NAN_RING, grid_id="NAN")),
+            GridGeometryError,
+            r"feature 1: grid 'NAN' has NaN or infinite coordinates",
+        ),
+        (fc(feature(POINT, grid_id="P")), GridGeometryError, r"feature 1: grid 'P' is a Point; grids must be Polygon"),
+        (
+            fc(feature(SQUARE, grid_id="A"), feature(LINE, grid_id="L")),
+            GridGeometryError,
+            r"feature 2: grid 'L' is a LineString",
+        ),
+        (json.dumps(SQUARE), InputError, r"lacks a 'grid_id' property .*bare Polygon geometry; wrap it in a Feature"),
+        (json.dumps(POINT), InputError, r"bare Point geometry"),
+        (fc(), InputError, r"the grid file holds no features"),
+        ("[1, 2]", InputError, r"the document is a JSON array; a grid file is a GeoJSON FeatureCollection"),
+        ('"grids"', InputError, r"the document is a JSON string"),
+        ("42", InputError, r"the document is not a JSON object"),
+        ("", InputError, r"the document is empty"),
+        (
+            fc(feature(SQUARE, grid_id="A\nB")),
+            InputError,
+            r"feature 1: grid_id 'A\\nB' contains the control "
+            r"character U\+000A; use a short printable id",
+        ),
+        (fc(feature(SQUARE, grid_id="\u202eA")), InputError, r"control character U\+202E"),
+        (fc(feature(SQUARE, grid_id="G" * 5000)), InputError, rf"is 5,000 characters long \(at most {MAX_ID_CHARS}\)"),
+        (fc(feature(SQUARE, grid_id=1.5)), InputError, r"grid_id 1.5 is a number that cannot be kept exactly"),
+        (
+            fc(feature(SQUARE, grid_id="A", members=["M1", "M\x1b2"])),
+            InputError,
+            r"feature 1: grid 'A': member id 'M\\x1b2' contains the control character U\+001B",
+        ),
+    ],
+    ids=[
+        "bow-tie",
+        "empty-polygon",
+        "empty-multipolygon",
+        "null-geometry",
+        "nan-vertex",
+        "point",
+        "linestring",
+        "bare-polygon",
+        "bare-point",
+        "no-features",
+        "json-array",
+        "json-string",
+        "json-number",
+        "empty-file",
+        "id-newline",
+        "id-bidi",
+        "id-huge",
+        "id-fraction",
+        "member-escape",
+    ],
+)
 def test_hostile_grid_files(tmp_path, text, error, message):
     path = write(tmp_path / "grids.geojson", text)
     with pytest.raises(error, match=message) as info:
@@ -275,15 +352,20 @@ def polygon_file(path: Path, vertices: int) -> Path:
     r = 200 + 20 * np.sin(50 * a)
     lonlat = np.asarray(to_lonlat(shapely.LinearRing(np.column_stack([r * np.cos(a), r * np.sin(a)]))).coords)
     ring = ",".join(f"[{x:.8f},{y:.8f}]" for x, y in lonlat)
-    path.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"STAR",'
-                    '"members":["M1"]},"geometry":{"type":"Polygon","coordinates":[[' + ring + "]]}}]}")
+    path.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"STAR",'
+        '"members":["M1"]},"geometry":{"type":"Polygon","coordinates":[[' + ring + "]]}}]}"
+    )
     return path
 
 
 def test_million_vertex_polygon_is_refused_naming_the_limit(tmp_path):
     path = polygon_file(tmp_path / "star.geojson", 1_000_000)
-    with pytest.raises(GridGeometryError, match=rf"feature 1: grid 'STAR' has 1,000,001 vertices, over the limit "
-                                                rf"of {MAX_GRID_VERTICES:,}; simplify it"):
+    with pytest.raises(
+        GridGeometryError,
+        match=rf"feature 1: grid 'STAR' has 1,000,001 vertices, over the limit "
+        rf"of {MAX_GRID_VERTICES:,}; simplify it",
+    ):
         read_grids(path)
 
 
@@ -298,20 +380,38 @@ def test_polygon_at_the_vertex_limit_is_read_and_verified(tmp_path):
 
 # --------------------------------------------------------------------------- GeoJSON tracks of the wrong type
 
-@pytest.mark.parametrize("text, message", [
-    (fc(feature(LINE, member_id="M1", time="2026-11-02T08:00:00Z")),
-     r"feature 1: geometry is LineString; a track file holds Point features only"),
-    (fc(feature(SQUARE, member_id="M1", time="2026-11-02T08:00:00Z")), r"feature 1: geometry is Polygon"),
-    (json.dumps(POINT), r"a track GeoJSON file must be a FeatureCollection of Point features"),
-    (json.dumps(feature(POINT, member_id="M1", time="2026-11-02T08:00:00Z")), r"must be a FeatureCollection"),
-    ("[1, 2]", r"must be a FeatureCollection"),
-    ("null", r"must be a FeatureCollection"),
-    ('{"type": "FeatureCollection", "features": {"0": 1}}', r"'features' must be a list"),
-    (fc(feature(POINT, member_id="M1", time="2026-11-02T08:00:00Z"), "oops"),
-     r"feature 2: is not a GeoJSON Feature object"),
-    ("{", r"line 1: not valid JSON"),
-], ids=["linestrings", "polygon", "bare-geometry", "bare-feature", "json-array", "json-null", "features-object",
-        "feature-string", "truncated"])
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            fc(feature(LINE, member_id="M1", time="2026-11-02T08:00:00Z")),
+            r"feature 1: geometry is LineString; a track file holds Point features only",
+        ),
+        (fc(feature(SQUARE, member_id="M1", time="2026-11-02T08:00:00Z")), r"feature 1: geometry is Polygon"),
+        (json.dumps(POINT), r"a track GeoJSON file must be a FeatureCollection of Point features"),
+        (json.dumps(feature(POINT, member_id="M1", time="2026-11-02T08:00:00Z")), r"must be a FeatureCollection"),
+        ("[1, 2]", r"must be a FeatureCollection"),
+        ("null", r"must be a FeatureCollection"),
+        ('{"type": "FeatureCollection", "features": {"0": 1}}', r"'features' must be a list"),
+        (
+            fc(feature(POINT, member_id="M1", time="2026-11-02T08:00:00Z"), "oops"),
+            r"feature 2: is not a GeoJSON Feature object",
+        ),
+        ("{", r"line 1: not valid JSON"),
+    ],
+    ids=[
+        "linestrings",
+        "polygon",
+        "bare-geometry",
+        "bare-feature",
+        "json-array",
+        "json-null",
+        "features-object",
+        "feature-string",
+        "truncated",
+    ],
+)
 def test_hostile_geojson_tracks(tmp_path, text, message):
     path = write(tmp_path / "t.geojson", text)
     with pytest.raises(InputError, match=message) as info:
@@ -321,13 +421,18 @@ def test_hostile_geojson_tracks(tmp_path, text, message):
 
 # --------------------------------------------------------------------------- times far off
 
-@pytest.mark.parametrize("time, reason, date", [
-    ("1900-01-01T08:00:00", "", "1900-01-01"),               # kept: an honest (if odd) date
-    ("2100-01-01T08:00:00+08:00", "future", "2100-01-01"),  # a patrol counting the rejected fix
-    ("1500-06-01T08:00:00+08:00", "invalid", None),           # outside numpy's ns range (1677-2262)
-    ("2500-06-01T08:00:00Z", "invalid", None),
-    ("1677-09-21T00:00:00Z", "invalid", None),                # just before the ns range starts
-], ids=["1900", "2100", "1500", "2500", "1677"])
+
+@pytest.mark.parametrize(
+    "time, reason, date",
+    [
+        ("1900-01-01T08:00:00", "", "1900-01-01"),  # kept: an honest (if odd) date
+        ("2100-01-01T08:00:00+08:00", "future", "2100-01-01"),  # a patrol counting the rejected fix
+        ("1500-06-01T08:00:00+08:00", "invalid", None),  # outside numpy's ns range (1677-2262)
+        ("2500-06-01T08:00:00Z", "invalid", None),
+        ("1677-09-21T00:00:00Z", "invalid", None),  # just before the ns range starts
+    ],
+    ids=["1900", "2100", "1500", "2500", "1677"],
+)
 def test_times_far_in_the_past_or_future(tmp_path, time, reason, date):
     text = HEADER + csv_rows(2) + f"M1,{time},{LON},{LAT},5\n"
     result = verify(read_track_file(write(tmp_path / "t.csv", text)))
@@ -340,11 +445,15 @@ def test_times_far_in_the_past_or_future(tmp_path, time, reason, date):
 
 # --------------------------------------------------------------------------- member ids
 
-@pytest.mark.parametrize("member", ["M1\nM2", "M\x001", "\u202eM1", "M" * 1_000_000],
-                         ids=["newline", "nul", "bidi-override", "1-MB"])
+
+@pytest.mark.parametrize(
+    "member", ["M1\nM2", "M\x001", "\u202eM1", "M" * 1_000_000], ids=["newline", "nul", "bidi-override", "1-MB"]
+)
 def test_unusable_member_ids_are_invalid_fixes(tmp_path, member):
-    doc = fc(feature({"type": "Point", "coordinates": [LON, LAT]}, member_id=member, time="2026-11-02T08:00:00Z"),
-             feature({"type": "Point", "coordinates": [LON, LAT]}, member_id="M1", time="2026-11-02T08:00:10Z"))
+    doc = fc(
+        feature({"type": "Point", "coordinates": [LON, LAT]}, member_id=member, time="2026-11-02T08:00:00Z"),
+        feature({"type": "Point", "coordinates": [LON, LAT]}, member_id="M1", time="2026-11-02T08:00:10Z"),
+    )
     result = verify(read_track_file(write(tmp_path / "ids.geojson", doc)))
     assert result.summary["fixes_rejected"]["invalid"] == 1
     assert [p.member_id for p in result.patrols] == ["M1"]
@@ -352,13 +461,17 @@ def test_unusable_member_ids_are_invalid_fixes(tmp_path, member):
 
 # --------------------------------------------------------------------------- the command line
 
+
 @pytest.mark.parametrize("case", ["xxe-gpx", "grid-json-array", "million-vertex-grid"])
 def test_command_line_reports_hostile_input_and_exits_2(tmp_path, case):
     grids = write(tmp_path / "grids.geojson", fc(feature(SQUARE, grid_id="G1", members=["M1"])))
     tracks = write(tmp_path / "t.csv", HEADER + csv_rows(3))
     if case == "xxe-gpx":
-        tracks = write(tmp_path / "M1.gpx", '<?xml version="1.0"?>\n<!DOCTYPE gpx [<!ENTITY x SYSTEM '
-                       '"file:///etc/passwd">]>\n' + GPX_BODY.format(ref="&x;"))
+        tracks = write(
+            tmp_path / "M1.gpx",
+            '<?xml version="1.0"?>\n<!DOCTYPE gpx [<!ENTITY x SYSTEM '
+            '"file:///etc/passwd">]>\n' + GPX_BODY.format(ref="&x;"),
+        )
         expected = f"geoverify: error: {tracks}: refused: the GPX declares a DTD"
     elif case == "grid-json-array":
         grids = write(grids, "[]")
@@ -367,8 +480,12 @@ def test_command_line_reports_hostile_input_and_exits_2(tmp_path, case):
         grids = polygon_file(grids, 400_000)
         expected = f"geoverify: error: {grids}, feature 1: grid 'STAR' has 400,001 vertices, over the limit"
     exe = Path(sys.executable).with_name("geoverify")
-    done = subprocess.run([str(exe), "verify", "--grids", str(grids), "--tracks", str(tracks),
-                           "--now", "2026-11-03T00:00:00+08:00"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(exe), "verify", "--grids", str(grids), "--tracks", str(tracks), "--now", "2026-11-03T00:00:00+08:00"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(expected), done.stderr
     assert "Traceback" not in done.stderr and "root:" not in done.stderr and done.stdout == ""

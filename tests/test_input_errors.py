@@ -57,6 +57,7 @@ def run(args: list[str], env: dict | None = None):
 
 # --------------------------------------------------------------------------- wide CSV headers
 
+
 def wide_csv(path: Path, columns: int, named: bool) -> Path:
     extra = [f"c{i}" if named else "" for i in range(4, columns)]
     header = ",".join(["member_id", "time", "lon", "lat", *extra])
@@ -67,16 +68,22 @@ def wide_csv(path: Path, columns: int, named: bool) -> Path:
 @pytest.mark.parametrize("kind", READERS)
 def test_csv_header_of_50000_columns_is_refused_naming_the_limit(tmp_path, kind):
     path = wide_csv(tmp_path / "wide.csv", 50_000, named=False)
-    with pytest.raises(InputError, match=rf"wide.csv, line 1: the header has 50000 columns; at most "
-                                         rf"{MAX_TABLE_COLUMNS} are read"):
+    with pytest.raises(
+        InputError,
+        match=rf"wide.csv, line 1: the header has 50000 columns; at most "
+        rf"{MAX_TABLE_COLUMNS} are read",
+    ):
         READERS[kind](path)
 
 
 @pytest.mark.parametrize("kind", READERS)
 def test_csv_header_longer_than_the_limit_is_refused(tmp_path, kind):
-    path = wide_csv(tmp_path / "wide.csv", 50_000, named=True)   # 390 KiB of header
-    with pytest.raises(InputError, match=rf"line 1: the header \(the first line\) is longer than "
-                                         rf"{MAX_CSV_HEADER_BYTES} bytes, the limit"):
+    path = wide_csv(tmp_path / "wide.csv", 50_000, named=True)  # 390 KiB of header
+    with pytest.raises(
+        InputError,
+        match=rf"line 1: the header \(the first line\) is longer than "
+        rf"{MAX_CSV_HEADER_BYTES} bytes, the limit",
+    ):
         READERS[kind](path)
 
 
@@ -87,18 +94,27 @@ def test_csv_header_at_the_column_limit_is_read(tmp_path):
 
 def test_missing_column_message_shows_a_bounded_list(tmp_path):
     header = ",".join(["member_id", "time", "lon", *[f"c{i}" for i in range(500)]])
-    with pytest.raises(InputError, match=r"lacks required column\(s\) lat \(found: member_id, time, lon, c0, .*"
-                                         r"c16 … \(503 in all\)\)"):
+    with pytest.raises(
+        InputError,
+        match=r"lacks required column\(s\) lat \(found: member_id, time, lon, c0, .*"
+        r"c16 … \(503 in all\)\)",
+    ):
         read_track_file(write(tmp_path / "t.csv", header + "\n"))
 
 
 # --------------------------------------------------------------------------- GeoJSON
 
+
 def test_geojson_features_with_a_property_name_each_give_no_columns_of_their_own():
     """5,000 features with a property of their own would be a 5,000 × 5,000 table of cells."""
-    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.41, 39.94]},
-                 "properties": {"member_id": "M001", "time": f"2026-11-02T08:00:{i % 60:02d}Z", f"p{i}": i}}
-                for i in range(5000)]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [116.41, 39.94]},
+            "properties": {"member_id": "M001", "time": f"2026-11-02T08:00:{i % 60:02d}Z", f"p{i}": i},
+        }
+        for i in range(5000)
+    ]
     table = geojson_points_table({"type": "FeatureCollection", "features": features}, "t.geojson", "track")
     assert sorted(table.frame.columns) == ["lat", "lon", "member_id", "time"]
     assert len(table.frame) == 5000
@@ -106,42 +122,60 @@ def test_geojson_features_with_a_property_name_each_give_no_columns_of_their_own
 
 
 def test_geojson_missing_column_message_names_properties_not_read(tmp_path):
-    doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
-        "member_id": "M001", "Zeit": "2026-11-02T08:00:00Z"}, "geometry": {"type": "Point", "coordinates": [1, 2]}}]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"member_id": "M001", "Zeit": "2026-11-02T08:00:00Z"},
+                "geometry": {"type": "Point", "coordinates": [1, 2]},
+            }
+        ],
+    }
     with pytest.raises(InputError, match=r"lacks required column\(s\) time \(found: member_id, lon, lat, Zeit\)"):
         read_track_file(write(tmp_path / "t.geojson", json.dumps(doc)))
 
 
 @pytest.mark.parametrize("kind", READERS)
 def test_geojson_points_nested_50000_levels_are_refused_naming_the_limit(tmp_path, kind):
-    path = write(tmp_path / "deep.geojson", b'{"type": "FeatureCollection", "features": '
-                 + b"[" * 50_000 + b"]" * 50_000 + b"}")
-    with pytest.raises(JsonTooDeep, match=rf"deep.geojson: the JSON nests arrays and objects more than "
-                                          rf"{MAX_JSON_DEPTH} levels deep"):
+    path = write(
+        tmp_path / "deep.geojson", b'{"type": "FeatureCollection", "features": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    )
+    with pytest.raises(
+        JsonTooDeep,
+        match=rf"deep.geojson: the JSON nests arrays and objects more than "
+        rf"{MAX_JSON_DEPTH} levels deep",
+    ):
         READERS[kind](path)
 
 
 def test_grid_geojson_nested_50000_levels_is_refused_naming_the_limit(tmp_path):
-    path = write(tmp_path / "deep.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Feature", '
-                 b'"properties": {"grid_id": "G1", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}]}")
+    path = write(
+        tmp_path / "deep.geojson",
+        b'{"type": "FeatureCollection", "features": [{"type": "Feature", '
+        b'"properties": {"grid_id": "G1", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}]}",
+    )
     with pytest.raises(JsonTooDeep, match=rf"more than {MAX_JSON_DEPTH} levels deep"):
         read_grids(path)
 
 
-@pytest.mark.parametrize("text, depth", [
-    ('{"a": [[1, "]]]]"]]}', 3),                 # brackets in strings are text
-    ('["\\"[[[[", ["\\\\"], [[]]]', 3),          # escaped quotes, an escaped backslash before a quote
-    ('"[[[[[["', 0),
-    ("[" * 64 + "]" * 64, 64),
-    ('{"k": {"k": {"k": [{"k": []}]}}}', 6),
-])
+@pytest.mark.parametrize(
+    "text, depth",
+    [
+        ('{"a": [[1, "]]]]"]]}', 3),  # brackets in strings are text
+        ('["\\"[[[[", ["\\\\"], [[]]]', 3),  # escaped quotes, an escaped backslash before a quote
+        ('"[[[[[["', 0),
+        ("[" * 64 + "]" * 64, 64),
+        ('{"k": {"k": {"k": [{"k": []}]}}}', 6),
+    ],
+)
 def test_json_depth_is_counted_outside_strings(text, depth):
     data = text.encode()
     assert depth_within([data], limit=depth)
     assert depth == 0 or not depth_within([data], limit=depth - 1)
     # The same in pieces of one byte (state carried between chunks, a backslash run across them).
-    assert depth_within([data[i:i + 1] for i in range(len(data))], limit=depth)
-    assert depth == 0 or not depth_within([data[i:i + 1] for i in range(len(data))], limit=depth - 1)
+    assert depth_within([data[i : i + 1] for i in range(len(data))], limit=depth)
+    assert depth == 0 or not depth_within([data[i : i + 1] for i in range(len(data))], limit=depth - 1)
 
 
 def test_json_depth_of_utf16_text():
@@ -151,6 +185,7 @@ def test_json_depth_of_utf16_text():
 
 
 # --------------------------------------------------------------------------- Parquet
+
 
 def test_parquet_columns_the_readers_do_not_know_are_not_read(tmp_path):
     columns = {"member_id": ["M001"], "time": ["2026-11-02T08:00:00+08:00"], "lon": [116.41], "lat": [39.94]}
@@ -163,6 +198,7 @@ def test_parquet_columns_the_readers_do_not_know_are_not_read(tmp_path):
 
 
 # --------------------------------------------------------------------------- grid files
+
 
 def test_csv_given_as_grids_names_the_grid_formats(tmp_path):
     path = write(tmp_path / "grids.csv", "grid_id,name\nG1,one\n")
@@ -206,8 +242,9 @@ def test_garbage_geopackage_is_named_in_plain_words(tmp_path, case):
         assert internal not in str(info.value)
 
 
-@pytest.mark.parametrize("geometry, found", [(shapely.Point(116.4, 39.9), r"points \(Point\)"),
-                                             (None, r"table \(no geometry\)")])
+@pytest.mark.parametrize(
+    "geometry, found", [(shapely.Point(116.4, 39.9), r"points \(Point\)"), (None, r"table \(no geometry\)")]
+)
 def test_geopackage_without_a_polygon_layer_names_its_layers(tmp_path, geometry, found):
     path = tmp_path / "grids.gpkg"
     if geometry is None:
@@ -230,6 +267,7 @@ def test_geopackage_polygon_layer_is_found_after_other_layers(tmp_path):
 
 # --------------------------------------------------------------------------- the command line: grids
 
+
 def test_verify_with_csv_grids_exits_2_naming_the_formats(tmp_path):
     grids = write(tmp_path / "grids.csv", "grid_id,name\nG1,one\n")
     result = run(["verify", "--grids", str(grids), "--tracks", str(HONEST), "--now", NOW])
@@ -246,6 +284,7 @@ def test_load_grids_from_csv_exits_2_naming_the_formats(tmp_path):
 
 
 # --------------------------------------------------------------------------- the command line: tracks folders
+
 
 @pytest.mark.parametrize("files", [[], ["notes.xlsx", "photo.jpg"]], ids=["empty", "only-unsupported"])
 @pytest.mark.parametrize("command", ["verify", "load"])
@@ -274,6 +313,7 @@ def test_track_files_of_a_folder_with_tracks_warns_about_the_others(tmp_path):
 
 # --------------------------------------------------------------------------- swapped lon/lat
 
+
 def swapped(path: Path) -> Path:
     """The honest sample with lon and lat exchanged in every row (the header unchanged)."""
     lines = HONEST.read_text(encoding="utf-8").splitlines()
@@ -288,7 +328,7 @@ def test_swapped_lon_and_lat_are_named_in_the_warnings(tmp_path):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     (patrol,) = document["patrols"]
-    assert patrol["fixes"]["rejected"]["invalid"] == n and patrol["fixes"]["kept"] == 0   # counted, not dropped
+    assert patrol["fixes"]["rejected"]["invalid"] == n and patrol["fixes"]["kept"] == 0  # counted, not dropped
     (hint,) = [w for w in document["warnings"] if "swapped" in w]
     assert hint.startswith(f"{path}: columns lon and lat look swapped: {n} fix(es) have a latitude beyond ±90°")
     assert "line 2: lon=39.9" in hint
@@ -297,7 +337,7 @@ def test_swapped_lon_and_lat_are_named_in_the_warnings(tmp_path):
 def test_a_few_bad_latitudes_are_no_swap(tmp_path):
     lines = HONEST.read_text(encoding="utf-8").splitlines()
     head, first, rest = lines[0], lines[1].split(","), lines[2:]
-    first[3] = "999"   # one garbage latitude: invalid, but nothing looks swapped
+    first[3] = "999"  # one garbage latitude: invalid, but nothing looks swapped
     path = write(tmp_path / "M001.csv", "\n".join([head, ",".join(first), *rest]) + "\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -308,11 +348,15 @@ def test_a_few_bad_latitudes_are_no_swap(tmp_path):
 
 # --------------------------------------------------------------------------- heat map cells
 
+
 def test_heatmap_too_fine_names_the_smallest_cell_for_the_box():
     bounds = (0.0, 0.0, 6000.0, 4000.0)
-    with pytest.raises(HeatmapTooFine, match=r"cell_m=5 m gives 1200 × 800 cells over the grid's box "
-                                             r"\(6000 × 4000 m\); a heat map has at most 1000 cells per side: "
-                                             r"use a cell of at least 6 m") as info:
+    with pytest.raises(
+        HeatmapTooFine,
+        match=r"cell_m=5 m gives 1200 × 800 cells over the grid's box "
+        r"\(6000 × 4000 m\); a heat map has at most 1000 cells per side: "
+        r"use a cell of at least 6 m",
+    ) as info:
         time_per_cell([0.0, 10.0], [0.0, 0.0], [0.0, 10.0], bounds=bounds, cell_m=5)
     assert info.value.smallest_cell_m == smallest_cell_m(bounds) == 6.0
     heat = time_per_cell([0.0, 10.0], [0.0, 0.0], [0.0, 10.0], bounds=bounds, cell_m=6.0)
@@ -328,16 +372,24 @@ def test_smallest_cell_fits_the_box(extent):
         time_per_cell([0.0], [0.0], [0.0], bounds=(0.0, 0.0, extent, 1.0), cell_m=round(cell - 0.1, 1))
 
 
-
 # --------------------------------------------------------------------------- fixes per upload
+
 
 def test_parquet_over_the_fix_limit_is_refused_from_its_metadata_before_reading(tmp_path):
     """A million constant fixes compress to a few kilobytes: refused before one row is read."""
     n = 1_000_000
     path = tmp_path / "bomb.parquet"
-    pq.write_table(pa.table({"member_id": pa.array(["M001"]).take(pa.array([0] * n)),
-                             "time": pa.array(["2026-11-02T08:00:00+08:00"]).take(pa.array([0] * n)),
-                             "lon": pa.array([116.41] * n), "lat": pa.array([39.94] * n)}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "member_id": pa.array(["M001"]).take(pa.array([0] * n)),
+                "time": pa.array(["2026-11-02T08:00:00+08:00"]).take(pa.array([0] * n)),
+                "lon": pa.array([116.41] * n),
+                "lat": pa.array([39.94] * n),
+            }
+        ),
+        path,
+    )
     assert path.stat().st_size < 100_000
     blocks = []
     with pytest.raises(UploadTooLarge, match=rf"the upload holds {n} fixes; at most 5000 are accepted per request"):
@@ -350,7 +402,7 @@ def test_parquet_over_the_fix_limit_is_refused_from_its_metadata_before_reading(
 
 def test_csv_over_the_fix_limit_stops_at_the_first_block_over_it(tmp_path):
     row = "M001,2026-11-02T08:00:00+08:00,116.41,39.94\n"
-    path = write(tmp_path / "t.csv", "member_id,time,lon,lat\n" + row * 600_000)   # 27 MB: two blocks
+    path = write(tmp_path / "t.csv", "member_id,time,lon,lat\n" + row * 600_000)  # 27 MB: two blocks
     blocks = []
     with pytest.raises(UploadTooLarge, match=r"the upload holds more than 5000 fixes \(at least \d+\)"):
         read_csv_in_blocks(path, blocks.append, max_rows=5000)
@@ -361,13 +413,26 @@ def test_csv_over_the_fix_limit_stops_at_the_first_block_over_it(tmp_path):
 @pytest.mark.parametrize("suffix", [".geojson", ".gpx"])
 def test_other_track_files_over_the_fix_limit_are_refused(tmp_path, suffix):
     if suffix == ".gpx":
-        points = "".join(f'<trkpt lat="39.94" lon="116.41"><time>2026-11-02T00:00:{i:02d}Z</time></trkpt>'
-                         for i in range(11))
-        text = f'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{points}</trkseg></trk></gpx>'
+        points = "".join(
+            f'<trkpt lat="39.94" lon="116.41"><time>2026-11-02T00:00:{i:02d}Z</time></trkpt>' for i in range(11)
+        )
+        text = (
+            f'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{points}</trkseg></trk></gpx>'
+        )
     else:
-        text = json.dumps({"type": "FeatureCollection", "features": [
-            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.41, 39.94]},
-             "properties": {"member_id": "M001", "time": f"2026-11-02T00:00:{i:02d}Z"}} for i in range(11)]})
+        text = json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [116.41, 39.94]},
+                        "properties": {"member_id": "M001", "time": f"2026-11-02T00:00:{i:02d}Z"},
+                    }
+                    for i in range(11)
+                ],
+            }
+        )
     path = write(tmp_path / f"M001{suffix}", text)
     with pytest.raises(UploadTooLarge, match="the upload holds 11 fixes; at most 10"):
         read_track_file(path, max_fixes=10)
@@ -382,9 +447,14 @@ def test_csv_header_leaving_several_columns_unnamed_is_read(tmp_path):
 
 
 def _grids_with_a_property_each(path: Path, n: int) -> Path:
-    features = [{"type": "Feature", "properties": {"grid_id": f"G{i}", f"p{i}": i},
-                 "geometry": mapping(shapely.affinity.translate(to_lonlat(SQUARE_100), xoff=i * 0.002))}
-                for i in range(n)]
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"grid_id": f"G{i}", f"p{i}": i},
+            "geometry": mapping(shapely.affinity.translate(to_lonlat(SQUARE_100), xoff=i * 0.002)),
+        }
+        for i in range(n)
+    ]
     return write(path, json.dumps({"type": "FeatureCollection", "features": features}))
 
 
@@ -392,7 +462,10 @@ def test_grid_geojson_with_a_property_name_per_feature_is_refused_naming_the_lim
     """3000 grids, each with a property of its own: 640 KB that GDAL lays out as 9,000,000 values
     (26 s and 900 MB before); refused from GDAL's summary of the file."""
     path = _grids_with_a_property_each(tmp_path / "grids.geojson", 3000)
-    with pytest.raises(InputError, match=rf"grids.geojson: the grid file's features have 3001 distinct properties "
-                                         rf"between them; at most {MAX_TABLE_COLUMNS} are read"):
+    with pytest.raises(
+        InputError,
+        match=rf"grids.geojson: the grid file's features have 3001 distinct properties "
+        rf"between them; at most {MAX_TABLE_COLUMNS} are read",
+    ):
         read_grids(path)
     assert len(read_grids(_grids_with_a_property_each(tmp_path / "few.geojson", 50))) == 50

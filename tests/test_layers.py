@@ -16,8 +16,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "geoverify"
 
 # Lowest first. A module may import modules of its own layer or of lower ones only.
 LAYERS: list[tuple[str, ...]] = [
-    ("geoverify.__init__", "geoverify.samples", "geoverify.errors", "geoverify.schema", "geoverify.rules", "geoverify.flags",
-     "geoverify.io.times", "geoverify.settings"),
+    (
+        "geoverify.__init__",
+        "geoverify.samples",
+        "geoverify.errors",
+        "geoverify.schema",
+        "geoverify.rules",
+        "geoverify.flags",
+        "geoverify.io.times",
+        "geoverify.settings",
+    ),
     ("geoverify.io", "geoverify.geo"),
     ("geoverify.preprocessing",),
     ("geoverify.detectors",),
@@ -128,16 +136,27 @@ def test_the_library_never_imports_the_service_or_the_command_line():
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("geoverify.api")))
 def test_the_service_holds_no_sql(module):
     tree = ast.parse(MODULES[module].read_text())
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
-             for alias in node.names} | {node.module or "" for node in ast.walk(tree)
-                                         if isinstance(node, ast.ImportFrom)}
+    names = {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names
+    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(n.startswith("sqlalchemy") for n in names), f"{module} imports SQLAlchemy"
-    private = sorted(f"{node.module}.{alias.name}" for node in ast.walk(tree)
-                     if isinstance(node, ast.ImportFrom) and not node.level
-                     and (node.module or "").startswith("geoverify.") and not node.module.startswith("geoverify.api")
-                     for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__"))
+    private = sorted(
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and not node.level
+        and (node.module or "").startswith("geoverify.")
+        and not node.module.startswith("geoverify.api")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    )
     assert not private, f"{module} imports private helpers of the library: {private}"
-    sql = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
-           and any(word in node.value.upper().split() for word in ("SELECT", "INSERT", "UPDATE", "DELETE"))
-           and " FROM " in node.value.upper() + " "]
+    sql = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and any(word in node.value.upper().split() for word in ("SELECT", "INSERT", "UPDATE", "DELETE"))
+        and " FROM " in node.value.upper() + " "
+    ]
     assert not sql, f"{module} holds SQL text: {sql[:1]}"

@@ -14,7 +14,6 @@ from geoverify.simulation.motion_scenarios import SCENARIOS
 MOTION_CODES = {"GPS_OUTLIER", "TELEPORT", "IDLE", "LOOP", "VEHICLE", "GAP"}
 
 
-
 def verify(scenario, *, strip=False):
     accuracy = np.full(len(scenario.t), np.nan) if strip else scenario.accuracy
     track = day_track(np.column_stack([scenario.x, scenario.y]), scenario.t, accuracy=accuracy)

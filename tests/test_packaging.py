@@ -14,9 +14,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ("geoverify/samples/grids/dongcheng_sample.geojson", "geoverify/samples/sample_tracks/honest_M001.csv",
-           "geoverify/samples/sample_tracks/events/events.csv", "geoverify/samples/sample_tracks/sites/sites.csv",
-           "geoverify/samples/sample_tracks/README.md")
+SAMPLES = (
+    "geoverify/samples/grids/dongcheng_sample.geojson",
+    "geoverify/samples/sample_tracks/honest_M001.csv",
+    "geoverify/samples/sample_tracks/events/events.csv",
+    "geoverify/samples/sample_tracks/sites/sites.csv",
+    "geoverify/samples/sample_tracks/README.md",
+)
 
 
 def _build_packages(out: Path) -> Path:
@@ -24,8 +28,18 @@ def _build_packages(out: Path) -> Path:
     lib = out / "lib"
     out.mkdir(parents=True)
     script = "import setuptools; setuptools.setup()"
-    command = [sys.executable, "-c", script, "-q", "egg_info", "--egg-base", str(out), "build_py", "--build-lib",
-               str(lib)]
+    command = [
+        sys.executable,
+        "-c",
+        script,
+        "-q",
+        "egg_info",
+        "--egg-base",
+        str(out),
+        "build_py",
+        "--build-lib",
+        str(lib),
+    ]
     result = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return lib
@@ -42,8 +56,10 @@ def test_installed_demo_finds_the_samples_outside_the_checkout(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     # -P: not the working directory first; PYTHONPATH: the built packages, not the checkout.
-    program = ("import sys, geoverify; assert geoverify.__file__.startswith(sys.argv[1]), geoverify.__file__; "
-               "from geoverify.cli.main import main; sys.argv = ['geoverify', *sys.argv[2:]]; main()")
+    program = (
+        "import sys, geoverify; assert geoverify.__file__.startswith(sys.argv[1]), geoverify.__file__; "
+        "from geoverify.cli.main import main; sys.argv = ['geoverify', *sys.argv[2:]]; main()"
+    )
     env = {**os.environ, "PYTHONPATH": str(lib)}
     env.pop("GEOVERIFY_DATABASE_URL", None)
     command = [sys.executable, "-P", "-c", program, str(lib), "demo", "--no-serve", "--db", "demo/geoverify.db"]
@@ -59,4 +75,5 @@ def test_installed_demo_finds_the_samples_outside_the_checkout(tmp_path):
     lines = tokens.read_text().splitlines()
     assert "export API=http://127.0.0.1:8000/api/v1" in lines
     assert {line.split("=")[0] for line in lines if "_TOKEN=gv_" in line} == {
-        f"export {role}_TOKEN" for role in ("ADMIN", "UPLOADER", "SUPERVISOR", "AUDITOR", "SCORER")}
+        f"export {role}_TOKEN" for role in ("ADMIN", "UPLOADER", "SUPERVISOR", "AUDITOR", "SCORER")
+    }

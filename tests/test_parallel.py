@@ -28,14 +28,21 @@ from geoverify.simulation.walks import CSV_COLUMNS, simulate_walk
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-11-03T12:00:00+08:00"
 BUCKETS = 8
-TWO_PHONES = ("P1", "P2")          # CRC-32 buckets 1 and 3 of 8: verified in different parts
+TWO_PHONES = ("P1", "P2")  # CRC-32 buckets 1 and 3 of 8: verified in different parts
 REPLAYER, NIGHT, NO_GRID = "R1", "N1", "X9"
 
 
 def sample_args():
-    return ["--grids", str(ROOT / "grids" / "dongcheng_sample.geojson"),
-            "--events", str(ROOT / "sample_tracks" / "events" / "events.csv"),
-            "--sites", str(ROOT / "sample_tracks" / "sites" / "sites.csv"), "--now", "2026-11-03T00:00:00+08:00"]
+    return [
+        "--grids",
+        str(ROOT / "grids" / "dongcheng_sample.geojson"),
+        "--events",
+        str(ROOT / "sample_tracks" / "events" / "events.csv"),
+        "--sites",
+        str(ROOT / "sample_tracks" / "sites" / "sites.csv"),
+        "--now",
+        "2026-11-03T00:00:00+08:00",
+    ]
 
 
 def write_city(folder: Path) -> dict:
@@ -59,26 +66,49 @@ def write_city(folder: Path) -> dict:
     night = simulate_walk(polys["G2"], "2026-11-01T23:20:00", 80 * 60, rng=3)
     frames.append(night.assign(member_id=NIGHT))
     frames.append(simulate_walk(polys["G3"], "2026-11-02T09:00:00", 1800, rng=4).assign(member_id=NO_GRID))
-    fixes = pd.concat([f.assign(time=pd.to_datetime(f["time"]).dt.tz_convert("Asia/Shanghai")) for f in frames],
-                      ignore_index=True)
-    fixes = fixes.sample(frac=1.0, random_state=7).reset_index(drop=True)   # input order is not time order
+    fixes = pd.concat(
+        [f.assign(time=pd.to_datetime(f["time"]).dt.tz_convert("Asia/Shanghai")) for f in frames], ignore_index=True
+    )
+    fixes = fixes.sample(frac=1.0, random_state=7).reset_index(drop=True)  # input order is not time order
     fixes["time"] = fixes["time"].dt.strftime("%Y-%m-%dT%H:%M:%S+08:00")
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"grids": folder / "grids.geojson", "tracks": folder / "tracks.csv", "events": folder / "events.csv",
-             "sites": folder / "sites.csv"}
-    paths["grids"].write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": mapping(p), "properties": {"grid_id": g, "members": members[g]}}
-        for g, p in polys.items()]}))
+    paths = {
+        "grids": folder / "grids.geojson",
+        "tracks": folder / "tracks.csv",
+        "events": folder / "events.csv",
+        "sites": folder / "sites.csv",
+    }
+    paths["grids"].write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "geometry": mapping(p), "properties": {"grid_id": g, "members": members[g]}}
+                    for g, p in polys.items()
+                ],
+            }
+        )
+    )
     fixes.reindex(columns=list(CSV_COLUMNS)).to_csv(paths["tracks"], index=False)
     c0 = fixes[fixes["member_id"] == "C00000"].sort_values("time").iloc[100]
     p1 = fixes[fixes["member_id"] == "P1"].sort_values("time").iloc[[200, 206]]
     # E2 (P2, bucket 3) and E5 (P1, bucket 1) a minute apart at one spot: E5 is EVENT_DUPLICATE.
-    pd.DataFrame({"event_id": ["E1", "E2", "E3", "E4", "E5"], "member_id": ["C00000", "P2", NIGHT, "P1", "P1"],
-                  "time": [c0["time"], p1["time"].iloc[0], "2026-11-02T00:10:00+08:00",
-                           "2026-11-02T06:00:00+08:00", p1["time"].iloc[1]],
-                  "lon": [c0["lon"], p1["lon"].iloc[0], 116.45, p1["lon"].iloc[0], p1["lon"].iloc[0] + 0.00002],
-                  "lat": [c0["lat"], p1["lat"].iloc[0], 39.95, p1["lat"].iloc[0], p1["lat"].iloc[0]],
-                  "category": ["garbage", "garbage", "road", "road", "garbage"]}).to_csv(paths["events"], index=False)
+    pd.DataFrame(
+        {
+            "event_id": ["E1", "E2", "E3", "E4", "E5"],
+            "member_id": ["C00000", "P2", NIGHT, "P1", "P1"],
+            "time": [
+                c0["time"],
+                p1["time"].iloc[0],
+                "2026-11-02T00:10:00+08:00",
+                "2026-11-02T06:00:00+08:00",
+                p1["time"].iloc[1],
+            ],
+            "lon": [c0["lon"], p1["lon"].iloc[0], 116.45, p1["lon"].iloc[0], p1["lon"].iloc[0] + 0.00002],
+            "lat": [c0["lat"], p1["lat"].iloc[0], 39.95, p1["lat"].iloc[0], p1["lat"].iloc[0]],
+            "category": ["garbage", "garbage", "road", "road", "garbage"],
+        }
+    ).to_csv(paths["events"], index=False)
     simulate_sites(polys, np.random.default_rng(9)).to_csv(paths["sites"], index=False)
     return paths
 
@@ -89,8 +119,18 @@ def city(tmp_path_factory) -> dict:
 
 
 def city_args(city: dict, tracks=None) -> list[str]:
-    return ["--grids", str(city["grids"]), "--tracks", str(tracks or city["tracks"]), "--events",
-            str(city["events"]), "--sites", str(city["sites"]), "--now", NOW]
+    return [
+        "--grids",
+        str(city["grids"]),
+        "--tracks",
+        str(tracks or city["tracks"]),
+        "--events",
+        str(city["events"]),
+        "--sites",
+        str(city["sites"]),
+        "--now",
+        NOW,
+    ]
 
 
 def run(args: list[str]) -> str:
@@ -107,8 +147,12 @@ def city_single(city) -> str:
 def test_city_has_every_cross_patrol_case(city, city_single):
     doc = json.loads(city_single)
     patrols = {p["patrol_id"]: p for p in doc["patrols"]}
-    kinds = {(p["member_id"], f["evidence"]["kind"]) for p in doc["patrols"] for f in p["flags"]
-             if f["code"] == "DUPLICATE_TRACK"}
+    kinds = {
+        (p["member_id"], f["evidence"]["kind"])
+        for p in doc["patrols"]
+        for f in p["flags"]
+        if f["code"] == "DUPLICATE_TRACK"
+    }
     assert kinds == {("P1", "two_phones"), ("P2", "two_phones"), (REPLAYER, "replay")}
     assert len(set(member_bucket(pd.Series(list(TWO_PHONES)), BUCKETS))) == 2
     # The night walk is split at local midnight: 40 min on each day, nothing lost.
@@ -117,8 +161,13 @@ def test_city_has_every_cross_patrol_case(city, city_single):
     assert night[0]["end"] == night[1]["start"] == "2026-11-02T00:00:00+08:00"
     assert any(NO_GRID in w and "no grid" in w for w in doc["warnings"])
     codes = {e["event_id"]: sorted(f["code"] for f in e["flags"]) for e in doc["events"]}
-    assert codes == {"E1": [], "E2": [], "E3": ["EVENT_FAR_FROM_TRACK", "EVENT_OUTSIDE_GRID"],
-                     "E4": ["EVENT_NO_TRACK"], "E5": ["EVENT_DUPLICATE"]}
+    assert codes == {
+        "E1": [],
+        "E2": [],
+        "E3": ["EVENT_FAR_FROM_TRACK", "EVENT_OUTSIDE_GRID"],
+        "E4": ["EVENT_NO_TRACK"],
+        "E5": ["EVENT_DUPLICATE"],
+    }
     assert doc["summary"]["fixes_read"] == doc["summary"]["fixes_kept"] + sum(doc["summary"]["fixes_rejected"].values())
 
 
@@ -133,14 +182,18 @@ def test_two_workers_give_the_same_json_on_the_sample_day():
 
 def test_partitioned_table_gives_the_same_json(city, city_single, tmp_path):
     out = tmp_path / "parts"
-    done = CliRunner().invoke(main, ["partition", "--tracks", str(city["tracks"]), "--out", str(out),
-                                     "--buckets", str(BUCKETS)])
+    done = CliRunner().invoke(
+        main, ["partition", "--tracks", str(city["tracks"]), "--out", str(out), "--buckets", str(BUCKETS)]
+    )
     assert done.exit_code == 0, done.output
-    assert sorted(p.name for p in out.glob("bucket=*")) == [f"bucket={b:03d}" for b in range(8)] \
-        and len(list(out.glob("bucket=*/date=2026-11-01/*.parquet"))) == 2   # R1's first day, N1's evening
+    assert (
+        sorted(p.name for p in out.glob("bucket=*")) == [f"bucket={b:03d}" for b in range(8)]
+        and len(list(out.glob("bucket=*/date=2026-11-01/*.parquet"))) == 2
+    )  # R1's first day, N1's evening
     text = dict.fromkeys(["member_id", "provider", "device_id", "crs", "source"], "string")
-    pd.testing.assert_frame_equal(read_partitioned(open_partitioned(out)).astype(text),
-                                  read_tracks(city["tracks"]).astype(text))
+    pd.testing.assert_frame_equal(
+        read_partitioned(open_partitioned(out)).astype(text), read_tracks(city["tracks"]).astype(text)
+    )
     for workers in ("1", "2"):
         assert run(city_args(city, out) + ["--workers", workers]) == city_single
 
@@ -154,15 +207,19 @@ def test_parts_split_by_member_merge_to_the_whole(city):
     ctx = batch_context(grids, now=now, events=events, sites=sites)
     parts = split_by_member(fixes, 5)
     assert len(parts) == 5 and sum(len(p) for p in parts) == len(fixes)
-    assert all(set(a["member_id"].dropna()).isdisjoint(b["member_id"].dropna())
-               for i, a in enumerate(parts) for b in parts[i + 1:])
+    assert all(
+        set(a["member_id"].dropna()).isdisjoint(b["member_id"].dropna())
+        for i, a in enumerate(parts)
+        for b in parts[i + 1 :]
+    )
     merged = finish_batch(merge_parts([verify_members(p, ctx) for p in reversed(parts)]), ctx, events)
     assert to_json(merged, "Asia/Shanghai") == to_json(whole, "Asia/Shanghai")
 
 
 def test_split_keeps_a_members_rows_in_input_order():
-    fixes = pd.DataFrame({"member_id": pd.Series(["a", "b", None, "a", "c", "b", "a"], dtype="string"),
-                          "row": range(7)})
+    fixes = pd.DataFrame(
+        {"member_id": pd.Series(["a", "b", None, "a", "c", "b", "a"], dtype="string"), "row": range(7)}
+    )
     parts = split_by_member(fixes, 3)
     assert [p["row"].tolist() for p in parts] == [[0, 2, 3, 6], [1, 5], [4]]
 
@@ -199,24 +256,39 @@ def test_unreadable_partition_names_the_file(city, tmp_path):
 
 
 def test_split_keeps_a_grids_members_together():
-    fixes = pd.DataFrame({"member_id": pd.Series(["a", "b", "c", "d", "a", "b", "c", "d"], dtype="string"),
-                          "row": range(8)})
+    fixes = pd.DataFrame(
+        {"member_id": pd.Series(["a", "b", "c", "d", "a", "b", "c", "d"], dtype="string"), "row": range(8)}
+    )
     parts = split_by_member(fixes, 2, {"a": "G1", "b": "G2", "c": "G1", "d": "G2"})
     assert [p["row"].tolist() for p in parts] == [[0, 2, 4, 6], [1, 3, 5, 7]]
 
 
 def test_partition_by_grid_puts_a_grids_members_in_one_bucket(city, city_single, tmp_path):
     out = tmp_path / "by-grid"
-    done = CliRunner().invoke(main, ["partition", "--tracks", str(city["tracks"]), "--grids", str(city["grids"]),
-                                     "--out", str(out), "--buckets", "16"])
+    done = CliRunner().invoke(
+        main,
+        [
+            "partition",
+            "--tracks",
+            str(city["tracks"]),
+            "--grids",
+            str(city["grids"]),
+            "--out",
+            str(out),
+            "--buckets",
+            "16",
+        ],
+    )
     assert done.exit_code == 0, done.output
     members_of = {}
     for path in out.glob("bucket=*/date=*/*.parquet"):
         bucket = path.parent.parent.name
         for member in pd.read_parquet(path, columns=["member_id"])["member_id"].dropna().unique():
             members_of.setdefault(str(member), set()).add(bucket)
-    grids = {g["properties"]["grid_id"]: g["properties"]["members"]
-             for g in json.loads(city["grids"].read_text())["features"]}
+    grids = {
+        g["properties"]["grid_id"]: g["properties"]["members"]
+        for g in json.loads(city["grids"].read_text())["features"]
+    }
     for grid_id, members in grids.items():
         assert len(set().union(*(members_of[m] for m in members))) == 1, grid_id
     assert json.loads((out / "_geoverify_dataset.json").read_text())["bucket_key"] == "grid"
@@ -230,7 +302,7 @@ def test_partition_of_a_folder_keeps_input_order_and_reader_warnings(city, city_
     rows = pd.read_csv(city["tracks"], dtype=str)
     for k, chunk in enumerate(np.array_split(np.arange(len(rows)), 3)):
         rows.iloc[chunk].to_csv(folder / f"part{k}.csv", index=False)
-    (folder / "photo.jpg").write_bytes(b"\xff\xd8")                 # not a track: skipped with a warning
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8")  # not a track: skipped with a warning
     out = tmp_path / "parts"
     done = CliRunner().invoke(main, ["partition", "--tracks", str(folder), "--out", str(out), "--buckets", "4"])
     assert done.exit_code == 0, done.output
@@ -240,8 +312,9 @@ def test_partition_of_a_folder_keeps_input_order_and_reader_warnings(city, city_
     assert json.loads(single)["warnings"][0] == f"{folder}: skipped 1 file(s) that are not tracks: photo.jpg"
     assert run(city_args(city, out) + ["--workers", "2"]) == single
     # Same patrols as the one-file city, whose evidence names tracks.csv instead of part0-2.csv.
-    assert [p["in_grid_s"] for p in json.loads(single)["patrols"]] == \
-        [p["in_grid_s"] for p in json.loads(city_single)["patrols"]]
+    assert [p["in_grid_s"] for p in json.loads(single)["patrols"]] == [
+        p["in_grid_s"] for p in json.loads(city_single)["patrols"]
+    ]
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import (L_SHAPE, SQUARE_100, TWO_SQUARES_ONE_HOLED, day_track, metric_grid)
+from conftest import L_SHAPE, TWO_SQUARES_ONE_HOLED, day_track, metric_grid
 
 from geoverify.patrol.verify import verify_patrol
 

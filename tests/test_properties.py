@@ -39,16 +39,25 @@ REASONS = ("invalid", "duplicate", "future", "low_accuracy")
 
 DEEP = int(os.environ.get("GEOVERIFY_PROPERTY_EXAMPLES", "0"))
 # Reader budgets: each example writes one small file and reads it (about 2 ms).
-READER_SETTINGS = settings(max_examples=max(300, DEEP), deadline=None, derandomize=not DEEP,
-                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+READER_SETTINGS = settings(
+    max_examples=max(300, DEEP),
+    deadline=None,
+    derandomize=not DEEP,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 # Verifier budgets: each example verifies one or two days of up to 80 fixes (10-60 ms). No
 # shrinking: shrinking these examples can take minutes; a failure reports the example as drawn.
-VERIFY_SETTINGS = settings(max_examples=max(100, DEEP), deadline=None, derandomize=not DEEP,
-                           phases=(Phase.explicit, Phase.reuse, Phase.generate),
-                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+VERIFY_SETTINGS = settings(
+    max_examples=max(100, DEEP),
+    deadline=None,
+    derandomize=not DEEP,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 # --------------------------------------------------------------------------- readers
+
 
 def read_or_error(path):
     """Read a track file; a GeoverifyError must name the file, anything else fails the test."""
@@ -68,15 +77,48 @@ CELLS = st.one_of(
     st.text(max_size=12, alphabet=st.characters(exclude_characters='"')),
     st.floats().map(repr),
     st.integers().map(str),
-    st.sampled_from(["2026-11-02T08:00:00+08:00", "2026-11-02 08:00:00", "1500-01-01T00:00:00Z",
-                     "2500-01-01", "1900-01-01T00:00:00Z", "2100-12-31T23:59:59+08:00", "nan", "NaN",
-                     "inf", "-Infinity", "1e400", "true", "0", "gcj02", "bd09", "wgs84", "", "\x00"]),
+    st.sampled_from(
+        [
+            "2026-11-02T08:00:00+08:00",
+            "2026-11-02 08:00:00",
+            "1500-01-01T00:00:00Z",
+            "2500-01-01",
+            "1900-01-01T00:00:00Z",
+            "2100-12-31T23:59:59+08:00",
+            "nan",
+            "NaN",
+            "inf",
+            "-Infinity",
+            "1e400",
+            "true",
+            "0",
+            "gcj02",
+            "bd09",
+            "wgs84",
+            "",
+            "\x00",
+        ]
+    ),
 )
 # No '"' in the cells: a stray quote makes the reader refuse the file, naming the line
 # (test_hostile_inputs.py::test_csv_stray_quote_loses_no_line).
 CSV_CELLS = CELLS.map(lambda c: c.replace("\r", " ").replace("\n", " "))
-TRACK_HEADER = ["member_id", "time", "lon", "lat", "accuracy", "speed", "mock", "crs", "provider",
-                "device_id", "user_id", "latitude", "x", ""]
+TRACK_HEADER = [
+    "member_id",
+    "time",
+    "lon",
+    "lat",
+    "accuracy",
+    "speed",
+    "mock",
+    "crs",
+    "provider",
+    "device_id",
+    "user_id",
+    "latitude",
+    "x",
+    "",
+]
 
 
 CSV_PREFIXES = st.sampled_from([b"", b"member_id,time,lon,lat\n", b"member_id;time;lon;lat;accuracy\n"])
@@ -101,8 +143,11 @@ def test_csv_reader_any_bytes(tmp_path, data, prefix):
 
 
 @READER_SETTINGS
-@given(header=st.lists(st.sampled_from(TRACK_HEADER), min_size=1, max_size=8, unique=True),
-       rows=st.lists(st.lists(CSV_CELLS, max_size=9), max_size=6), sep=st.sampled_from([",", ";", "\t"]))
+@given(
+    header=st.lists(st.sampled_from(TRACK_HEADER), min_size=1, max_size=8, unique=True),
+    rows=st.lists(st.lists(CSV_CELLS, max_size=9), max_size=6),
+    sep=st.sampled_from([",", ";", "\t"]),
+)
 def test_csv_reader_any_table(tmp_path, header, rows, sep):
     path = tmp_path / "table.csv"
     text = sep.join(header) + "\n" + "\n".join(sep.join(r) for r in rows)
@@ -115,19 +160,27 @@ def test_csv_reader_any_table(tmp_path, header, rows, sep):
         assert sum(1 for line in lines if line.strip()) <= len(fixes) <= sum(1 for line in lines if line)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8)
-                    | st.floats(allow_nan=False, allow_infinity=False),
-                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                    max_leaves=20)
-GEOMETRY = st.none() | JSON | st.fixed_dictionaries(
-    {"type": st.sampled_from(["Point", "LineString", "Polygon", "MultiPoint"]), "coordinates": JSON})
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.floats(allow_nan=False, allow_infinity=False),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=20,
+)
+GEOMETRY = (
+    st.none()
+    | JSON
+    | st.fixed_dictionaries(
+        {"type": st.sampled_from(["Point", "LineString", "Polygon", "MultiPoint"]), "coordinates": JSON}
+    )
+)
 PROPERTIES = JSON | st.fixed_dictionaries(
     {"member_id": JSON | CELLS, "time": JSON | CELLS},
-    optional={k: JSON | CELLS for k in ("lon", "lat", "accuracy", "speed", "mock", "crs", "device_id")})
+    optional={k: JSON | CELLS for k in ("lon", "lat", "accuracy", "speed", "mock", "crs", "device_id")},
+)
 FEATURE = JSON | st.fixed_dictionaries({"type": st.just("Feature"), "geometry": GEOMETRY, "properties": PROPERTIES})
 GEOJSON = JSON | st.fixed_dictionaries(
     {"type": st.just("FeatureCollection"), "features": st.lists(FEATURE, max_size=5) | JSON},
-    optional={"crs": JSON, "coordinate_system": JSON | CELLS})
+    optional={"crs": JSON, "coordinate_system": JSON | CELLS},
+)
 
 
 @READER_SETTINGS
@@ -150,13 +203,28 @@ def test_geojson_and_gpx_readers_any_bytes(tmp_path, data):
 
 
 @READER_SETTINGS
-@given(points=st.lists(st.tuples(CELLS, CELLS, st.dictionaries(
-    st.sampled_from(["time", "accuracy", "hacc", "speed", "mock", "device_id", "provider"]), CELLS, max_size=4)),
-    max_size=5), crs=st.none() | CELLS)
+@given(
+    points=st.lists(
+        st.tuples(
+            CELLS,
+            CELLS,
+            st.dictionaries(
+                st.sampled_from(["time", "accuracy", "hacc", "speed", "mock", "device_id", "provider"]),
+                CELLS,
+                max_size=4,
+            ),
+        ),
+        max_size=5,
+    ),
+    crs=st.none() | CELLS,
+)
 def test_gpx_reader_any_track_points(tmp_path, points, crs):
-    body = "".join(f"<trkpt lat={quoteattr(lat)} lon={quoteattr(lon)}>"
-                   + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in extra.items()) + "</trkpt>"
-                   for lat, lon, extra in points)
+    body = "".join(
+        f"<trkpt lat={quoteattr(lat)} lon={quoteattr(lon)}>"
+        + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in extra.items())
+        + "</trkpt>"
+        for lat, lon, extra in points
+    )
     meta = f"<metadata><crs>{escape(crs)}</crs></metadata>" if crs is not None else ""
     text = f'<?xml version="1.0"?>\n<gpx version="1.1">{meta}<trk><trkseg>{body}</trkseg></trk></gpx>\n'
     path = tmp_path / "M1.gpx"
@@ -173,16 +241,21 @@ GRIDS = {"square": SQUARE_100, "holed": SQUARE_WITH_HOLE, "L": L_SHAPE}
 
 # A fix: where it is (a jump to anywhere around the grid, or a step from the previous fix, in
 # metres on conftest.PROJ), its accuracy, and what is wrong with it, if anything.
-MOVE = st.one_of(st.tuples(st.just("jump"), st.floats(-250.0, 350.0), st.floats(-250.0, 350.0)),
-                 st.tuples(st.just("step"), st.floats(-15.0, 15.0), st.floats(-15.0, 15.0)))
-FIX = st.tuples(MOVE, st.one_of(st.just(float("nan")), st.floats(1.0, 120.0)),
-                st.sampled_from(["ok"] * 20 + ["nan_lon", "inf_lat", "no_time", "no_member", "zero"]))
+MOVE = st.one_of(
+    st.tuples(st.just("jump"), st.floats(-250.0, 350.0), st.floats(-250.0, 350.0)),
+    st.tuples(st.just("step"), st.floats(-15.0, 15.0), st.floats(-15.0, 15.0)),
+)
+FIX = st.tuples(
+    MOVE,
+    st.one_of(st.just(float("nan")), st.floats(1.0, 120.0)),
+    st.sampled_from(["ok"] * 20 + ["nan_lon", "inf_lat", "no_time", "no_member", "zero"]),
+)
 # Seconds from one fix to the next: walking cadence, pauses, gaps (> 300 s), and jumps that cross
 # local midnight (16 h after conftest.T0) or pass NOW (22 h after T0, so fixes become `future`).
 # Weights: 30 in 40 walking (0.5-30 s), 8 in 40 pauses and gaps, 2 in 40 long jumps.
 STEP = st.tuples(st.integers(0, 39), st.floats(0.0, 1.0)).map(
-    lambda ku: 0.5 + 29.5 * ku[1] if ku[0] < 30 else 30.0 + 370.0 * ku[1] if ku[0] < 38
-    else 3_000.0 + 27_000.0 * ku[1])
+    lambda ku: 0.5 + 29.5 * ku[1] if ku[0] < 30 else 30.0 + 370.0 * ku[1] if ku[0] < 38 else 3_000.0 + 27_000.0 * ku[1]
+)
 
 
 @st.composite
@@ -264,8 +337,7 @@ def test_every_fix_is_kept_or_rejected_and_time_adds_up(rows, grid):
     # Each rejected fix with a member and time belongs to exactly one patrol; the rest are counted apart.
     per_patrol_rejected = {r: sum(p.rejected[r] for p in result.patrols) for r in REASONS}
     for reason in REASONS:
-        assert (per_patrol_rejected[reason] + s["rejected_without_member_or_time"][reason]
-                == s["fixes_rejected"][reason])
+        assert per_patrol_rejected[reason] + s["rejected_without_member_or_time"][reason] == s["fixes_rejected"][reason]
     # Kept fixes: a patrol counts input fixes only (the points interpolated at local midnight are not).
     assert sum(p.kept for p in result.patrols) == s["fixes_kept"]
     assert len({p.patrol_id for p in result.patrols}) == len(result.patrols)
@@ -287,8 +359,12 @@ def test_every_fix_is_kept_or_rejected_and_time_adds_up(rows, grid):
 
 
 @VERIFY_SETTINGS
-@given(rows=members_fixes(), grid=st.sampled_from(sorted(GRIDS)), seed=st.integers(0, 2**32 - 1),
-       repeat=st.lists(st.integers(0, 10**6), max_size=30))
+@given(
+    rows=members_fixes(),
+    grid=st.sampled_from(sorted(GRIDS)),
+    seed=st.integers(0, 2**32 - 1),
+    repeat=st.lists(st.integers(0, 10**6), max_size=30),
+)
 def test_row_order_and_repeated_rows_change_nothing(rows, grid, seed, repeat):
     fixes = build(rows)
     grids = grids_for(grid)
@@ -333,9 +409,15 @@ TRANSLATION = st.floats(-5_000.0, 5_000.0).map(lambda v: round(v, 3))
 def motion_only(patrol) -> dict:
     """A patrol's figures that depend on relative positions only (not the lon/lat of evidence)."""
     d = patrol.to_dict(TZ)
-    return {"flags": [(f["code"], f["severity"], f["status"], f["start"], f["end"]) for f in d["flags"]],
-            "credit": d["credit"], "fixes": d["fixes"], "start": d["start"], "end": d["end"],
-            "grid_id": d["grid_id"], "sites": d["coverage"]["sites_visited"]}
+    return {
+        "flags": [(f["code"], f["severity"], f["status"], f["start"], f["end"]) for f in d["flags"]],
+        "credit": d["credit"],
+        "fixes": d["fixes"],
+        "start": d["start"],
+        "end": d["end"],
+        "grid_id": d["grid_id"],
+        "sites": d["coverage"]["sites_visited"],
+    }
 
 
 def verify_moved(rows, grid, dx, dy):

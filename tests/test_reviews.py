@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import chain, day_track, metric_grid, still, walk
+from conftest import chain, day_track, metric_grid, still
 from shapely.geometry import box
 
-from geoverify.patrol.credit import patrol_credit
 from geoverify.flags import Flag
+from geoverify.patrol.credit import patrol_credit
 from geoverify.patrol.verify import verify_patrol
 from geoverify.rules import Rules
 
@@ -31,7 +31,7 @@ def by_code(patrol, code):
 def teleport_track():
     """Two hours of patrol with one 3 km jump and back 10 s later... as a relocation there and back."""
     xy1, t1 = lawn(4000)
-    far, tf = still((3000, 0), 600, 10)      # 10 min 3 km away (outside the grid)
+    far, tf = still((3000, 0), 600, 10)  # 10 min 3 km away (outside the grid)
     xy2, t2 = lawn(4000)
     xy, t = chain((xy1, t1), (far, tf), (xy2, t2), interval=10)
     return day_track(xy, t)
@@ -86,7 +86,7 @@ def test_dismissing_idle_restores_verified_time():
 
 def test_dismissing_a_gap_counts_its_time():
     xy, t = lawn(3000)
-    t = np.where(t >= 1500, t + 600, t)          # a 610 s hole inside the grid
+    t = np.where(t >= 1500, t + 600, t)  # a 610 s hole inside the grid
     track = day_track(xy, t)
     before = verify_patrol(GRID, track, RULES)
     gap = by_code(before, "GAP")[0]
@@ -123,23 +123,28 @@ def test_dismissing_a_gps_outlier_keeps_the_fix():
 
 def _flag(severity_code, status="open"):
     import pandas as pd
+
     t = pd.Timestamp("2026-11-02T01:00:00Z")
     return Flag(severity_code, t, t, 116.4, 39.9, {}, status=status)
 
 
-@pytest.mark.parametrize("verified_s, coverage, points", [
-    (7200.0, 0.5, 5), (7199.9, 0.9, 0), (9000.0, 0.4999, 0), (0.0, 0.0, 0)])
+@pytest.mark.parametrize(
+    "verified_s, coverage, points", [(7200.0, 0.5, 5), (7199.9, 0.9, 0), (9000.0, 0.4999, 0), (0.0, 0.0, 0)]
+)
 def test_credit_rule_thresholds(verified_s, coverage, points):
     assert patrol_credit(verified_s, coverage, [], RULES) == {"status": "verified", "points": points}
 
 
-@pytest.mark.parametrize("flags, status", [
-    ([_flag("IDLE")], "verified"),                          # medium: no hold
-    ([_flag("MOCK_LOCATION")], "held"),
-    ([_flag("MOCK_LOCATION", "dismissed")], "verified"),
-    ([_flag("DUPLICATE_TRACK", "confirmed"), _flag("TELEPORT")], "rejected"),
-    ([_flag("LOOP", "confirmed")], "verified"),             # confirming a medium one changes nothing
-])
+@pytest.mark.parametrize(
+    "flags, status",
+    [
+        ([_flag("IDLE")], "verified"),  # medium: no hold
+        ([_flag("MOCK_LOCATION")], "held"),
+        ([_flag("MOCK_LOCATION", "dismissed")], "verified"),
+        ([_flag("DUPLICATE_TRACK", "confirmed"), _flag("TELEPORT")], "rejected"),
+        ([_flag("LOOP", "confirmed")], "verified"),  # confirming a medium one changes nothing
+    ],
+)
 def test_credit_status_follows_high_severity_reviews(flags, status):
     credit = patrol_credit(8000.0, 0.8, flags, RULES)
     assert credit["status"] == status

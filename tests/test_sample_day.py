@@ -14,10 +14,13 @@ NOW = pd.Timestamp("2026-11-03T00:00:00+08:00")
 
 @pytest.fixture(scope="module")
 def day():
-    result = verify_batch(read_grids(ROOT / "grids" / "dongcheng_sample.geojson"),
-                          read_tracks(ROOT / "sample_tracks"), now=NOW,
-                          events=read_events(ROOT / "sample_tracks" / "events" / "events.csv"),
-                          sites=read_sites(ROOT / "sample_tracks" / "sites" / "sites.csv"))
+    result = verify_batch(
+        read_grids(ROOT / "grids" / "dongcheng_sample.geojson"),
+        read_tracks(ROOT / "sample_tracks"),
+        now=NOW,
+        events=read_events(ROOT / "sample_tracks" / "events" / "events.csv"),
+        sites=read_sites(ROOT / "sample_tracks" / "sites" / "sites.csv"),
+    )
     return {p.member_id: p for p in result.patrols}, {e.event_id: e for e in result.events}
 
 
@@ -71,11 +74,17 @@ def test_crs_mismatch_says_what_conversion_would_give(day):
     assert 500 <= evidence["median_offset_m"] <= 600
 
 
-@pytest.mark.parametrize("event_id, codes", [
-    ("E001", []), ("E002", []), ("E003", []), ("E004", []),
-    ("E005", ["EVENT_OUTSIDE_GRID"]),
-    ("E006", ["EVENT_FAR_FROM_TRACK", "EVENT_OUTSIDE_GRID"]),
-    ("E007", ["EVENT_DUPLICATE"]),
-])
+@pytest.mark.parametrize(
+    "event_id, codes",
+    [
+        ("E001", []),
+        ("E002", []),
+        ("E003", []),
+        ("E004", []),
+        ("E005", ["EVENT_OUTSIDE_GRID"]),
+        ("E006", ["EVENT_FAR_FROM_TRACK", "EVENT_OUTSIDE_GRID"]),
+        ("E007", ["EVENT_DUPLICATE"]),
+    ],
+)
 def test_each_sample_event_raises_what_the_readme_says(day, event_id, codes):
     assert sorted(f.code for f in day[1][event_id].flags) == codes

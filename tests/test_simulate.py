@@ -18,8 +18,9 @@ from geoverify.simulation.city import simulate_city
 PROJ = LocalProjection(116.415, 39.94)
 DATE = "2026-11-02"
 # An irregular pentagon (metres on PROJ) with a walled compound cut out of it.
-GRID_M = Polygon([(0, 0), (420, -20), (450, 380), (200, 430), (-10, 400)],
-                 holes=[[(150, 150), (260, 150), (260, 240), (150, 240)]])
+GRID_M = Polygon(
+    [(0, 0), (420, -20), (450, 380), (200, 430), (-10, 400)], holes=[[(150, 150), (260, 150), (260, 240), (150, 240)]]
+)
 GRID = shapely.transform(GRID_M, lambda xy: np.column_stack(PROJ.inverse(xy[:, 0], xy[:, 1])))
 SAMPLE_GRIDS = Path(__file__).resolve().parent.parent / "grids" / "dongcheng_sample.geojson"
 
@@ -44,11 +45,16 @@ def longest_within(xy: np.ndarray, t: np.ndarray, radius: float) -> float:
 
 
 def test_same_seed_same_frame():
-    walk = lambda seed: walks.simulate_walk(GRID, "2026-11-02 08:30", 1800, rng=seed)
+    def walk(seed):
+        return walks.simulate_walk(GRID, "2026-11-02 08:30", 1800, rng=seed)
+
     pd.testing.assert_frame_equal(walk(7), walk(7))
     assert not walk(7)[["lon", "lat"]].equals(walk(8)[["lon", "lat"]])
     pd.testing.assert_frame_equal(sim.teleport(GRID, "M1", DATE, 3), sim.teleport(GRID, "M1", DATE, 3))
-    city = lambda: simulate_city([GRID], 5, DATE, 10, seed=4, hours=0.5)
+
+    def city():
+        return simulate_city([GRID], 5, DATE, 10, seed=4, hours=0.5)
+
     pd.testing.assert_frame_equal(city(), city())
 
 
@@ -94,7 +100,7 @@ def test_teleport_jumps_over_2_km_in_one_step():
     step, dt = np.hypot(*np.diff(metres(frame), axis=0).T), np.diff(seconds(frame))
     jumps = np.flatnonzero(step > 2000)
     assert len(jumps) == 1 and dt[jumps[0]] <= 10
-    assert np.all(step[jumps[0] + 1:] < 100)  # and walks on over there
+    assert np.all(step[jumps[0] + 1 :] < 100)  # and walks on over there
 
 
 def test_gps_outliers_are_lone_spikes():
@@ -181,8 +187,16 @@ def test_write_samples_matches_the_sample_grids(tmp_path):
         member = frame["member_id"].iloc[0]
         assert (member in assigned) == (not path.name.startswith("unassigned"))
     events = pd.read_csv(tmp_path / "events" / "events.csv")
-    assert list(events.columns) == ["event_id", "member_id", "time", "lon", "lat", "category", "photo_sha256",
-                                    "description"]
+    assert list(events.columns) == [
+        "event_id",
+        "member_id",
+        "time",
+        "lon",
+        "lat",
+        "category",
+        "photo_sha256",
+        "description",
+    ]
     sites = pd.read_csv(tmp_path / "sites" / "sites.csv")
     assert list(sites.columns) == ["site_id", "grid_id", "lon", "lat", "tier"] and len(sites) == 12
     assert set(sites["tier"]) == {"red", "yellow", "green"} and set(sites["grid_id"]) == set(grids)

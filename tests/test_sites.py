@@ -19,8 +19,7 @@ SITE = (np.array([0.0]), np.array([0.0]))
 
 def _visits(xy, t, radius_m=30.0, min_s=120.0, max_gap_s=300.0, sites=SITE):
     xy = np.asarray(xy, dtype=float)
-    return site_visits(xy[:, 0], xy[:, 1], np.asarray(t, dtype=float), sites[0], sites[1],
-                       radius_m, min_s, max_gap_s)
+    return site_visits(xy[:, 0], xy[:, 1], np.asarray(t, dtype=float), sites[0], sites[1], radius_m, min_s, max_gap_s)
 
 
 def _walk_through(dwell_end_s):
@@ -77,7 +76,10 @@ def test_several_sites_and_repeated_visits():
     visits = _visits(xy, t, sites=sites)
     # leaving site 0 at 1.333 m/s: exit at 150 + 30/200*150 = 172.5; entry at site 1: 300 - 22.5
     assert [(v.site, round(v.start_s, 3), round(v.end_s, 3)) for v in visits] == [
-        (0, 0.0, 172.5), (1, 277.5, 522.5), (0, 627.5, 780.0)]
+        (0, 0.0, 172.5),
+        (1, 277.5, 522.5),
+        (0, 627.5, 780.0),
+    ]
     assert all(isinstance(v, Visit) for v in visits)
 
 
@@ -89,19 +91,36 @@ def test_site_visits_rejects_bad_input():
 
 
 def _sites():
-    return pd.DataFrame({"site_id": ["S-red", "S-yellow", "S-green", "S-red-never", "S-none"],
-                         "grid_id": ["G1", "G1", "G1", "G2", "G2"],
-                         "lon": 116.4, "lat": 39.9,
-                         "tier": pd.Series(["red", "yellow", "green", "red", None], dtype="string")})
+    return pd.DataFrame(
+        {
+            "site_id": ["S-red", "S-yellow", "S-green", "S-red-never", "S-none"],
+            "grid_id": ["G1", "G1", "G1", "G2", "G2"],
+            "lon": 116.4,
+            "lat": 39.9,
+            "tier": pd.Series(["red", "yellow", "green", "red", None], dtype="string"),
+        }
+    )
 
 
 def _visit_rows():
     def row(site, member, day):
         start = pd.Timestamp(f"{day}T01:00:00Z")
-        return {"site_id": site, "member_id": member, "date": dt.date.fromisoformat(day),
-                "start": start, "end": start + pd.Timedelta(minutes=5)}
-    return pd.DataFrame([row("S-red", "M1", "2026-10-30"), row("S-red", "M2", "2026-11-02"),
-                         row("S-yellow", "M1", "2026-11-02"), row("S-red", "M1", "2026-11-20")])
+        return {
+            "site_id": site,
+            "member_id": member,
+            "date": dt.date.fromisoformat(day),
+            "start": start,
+            "end": start + pd.Timedelta(minutes=5),
+        }
+
+    return pd.DataFrame(
+        [
+            row("S-red", "M1", "2026-10-30"),
+            row("S-red", "M2", "2026-11-02"),
+            row("S-yellow", "M1", "2026-11-02"),
+            row("S-red", "M1", "2026-11-20"),
+        ]
+    )
 
 
 def test_tier_intervals():
@@ -109,8 +128,9 @@ def test_tier_intervals():
 
 
 def test_visit_schedule_overdue_by_tier():
-    table = visit_schedule(_sites(), _visit_rows(), dt.date(2026, 11, 1), dt.date(2026, 11, 12),
-                           {"G1": ["M1", "M2"], "G2": ["M3"]}).set_index("site_id")
+    table = visit_schedule(
+        _sites(), _visit_rows(), dt.date(2026, 11, 1), dt.date(2026, 11, 12), {"G1": ["M1", "M2"], "G2": ["M3"]}
+    ).set_index("site_id")
     red = table.loc["S-red"]
     # last visit 11-02 (the 11-20 visit is after the period), due 11-02 + 7 = 11-09: 3 days overdue
     assert red["last_visit_date"] == dt.date(2026, 11, 2) and red["last_visit_member"] == "M2"
@@ -131,8 +151,9 @@ def test_visit_schedule_overdue_by_tier():
 
 
 def test_visit_schedule_due_on_the_last_day_is_not_overdue():
-    table = visit_schedule(_sites().iloc[:1], _visit_rows().iloc[1:2], dt.date(2026, 11, 1),
-                           dt.date(2026, 11, 9), {"G1": ["M1"]})
+    table = visit_schedule(
+        _sites().iloc[:1], _visit_rows().iloc[1:2], dt.date(2026, 11, 1), dt.date(2026, 11, 9), {"G1": ["M1"]}
+    )
     assert table.loc[0, "next_due"] == dt.date(2026, 11, 9) and not table.loc[0, "overdue"]
 
 
@@ -147,11 +168,19 @@ def test_visits_report_from_tracks():
     grid = metric_grid(SQUARE_100, members=("M1", "M2"))
     sx, sy = np.array([50.0, 90.0]), np.array([50.0, 10.0])
     slon, slat = PROJ.inverse(sx, sy)
-    sites = pd.DataFrame({"site_id": ["H1", "H2"], "grid_id": ["G1", "G1"], "lon": slon, "lat": slat,
-                          "tier": pd.Series(["red", "green"], dtype="string")})
+    sites = pd.DataFrame(
+        {
+            "site_id": ["H1", "H2"],
+            "grid_id": ["G1", "G1"],
+            "lon": slon,
+            "lat": slat,
+            "tier": pd.Series(["red", "green"], dtype="string"),
+        }
+    )
     # M1 stands at H1 (10 m away) from 0 to 300 s, then walks off; never near H2 (40+ m away)
-    result = verify_batch([grid], fix_frame([(60, 50, 0), (60, 50, 300), (60, 90, 340)]), sites=sites,
-                          now=T0 + pd.Timedelta(days=1))
+    result = verify_batch(
+        [grid], fix_frame([(60, 50, 0), (60, 50, 300), (60, 90, 340)]), sites=sites, now=T0 + pd.Timedelta(days=1)
+    )
     visits = patrol_visits(result.patrols)
     report = visits_report([grid], sites, visits, DATE, DATE + dt.timedelta(days=10), tz="Asia/Shanghai")
     (visit,) = report["visits"]
@@ -174,19 +203,20 @@ def test_visits_report_from_tracks():
 
 def test_visits_report_warns_about_sites_of_unknown_grids():
     grid = metric_grid(Polygon([(0, 0), (10, 0), (10, 10)]))
-    sites = pd.DataFrame({"site_id": ["X"], "grid_id": ["G9"], "lon": [116.4], "lat": [39.9],
-                          "tier": pd.Series(["red"], dtype="string")})
+    sites = pd.DataFrame(
+        {"site_id": ["X"], "grid_id": ["G9"], "lon": [116.4], "lat": [39.9], "tier": pd.Series(["red"], dtype="string")}
+    )
     report = visits_report([grid], sites, pd.DataFrame(columns=list(VISIT_COLUMNS)), DATE, DATE, tz="Asia/Shanghai")
     assert any("G9" in w for w in report["warnings"])
-
 
 
 def test_visits_report_from_batch_patrols():
     # The command line path: verify_batch counts visits per patrol, visits_report schedules them.
     grid = metric_grid(SQUARE_100, members=("M1",))
     slon, slat = PROJ.inverse(np.array([50.0]), np.array([50.0]))
-    sites = pd.DataFrame({"site_id": ["H1"], "grid_id": ["G1"], "lon": slon, "lat": slat,
-                          "tier": pd.Series(["yellow"], dtype="string")})
+    sites = pd.DataFrame(
+        {"site_id": ["H1"], "grid_id": ["G1"], "lon": slon, "lat": slat, "tier": pd.Series(["yellow"], dtype="string")}
+    )
     rows = [(60, 50, s) for s in range(0, 301, 10)] + [(60, 90, 340)]
     result = verify_batch([grid], fix_frame(rows), sites=sites, now=T0 + pd.Timedelta(days=1))
     visits = patrol_visits(result.patrols)

@@ -87,10 +87,19 @@ def grids_document(polygons: list, home: dict[str, int]) -> dict:
     members: dict[int, list[str]] = {}
     for member, g in home.items():
         members.setdefault(g, []).append(member)
-    features = [{"type": "Feature", "geometry": mapping(poly),
-                 "properties": {"grid_id": grid_id(g), "name": f"第{g + 1}网格", "grid_type": "urban",
-                                "members": sorted(members.get(g, []))}}
-                for g, poly in enumerate(polygons)]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": mapping(poly),
+            "properties": {
+                "grid_id": grid_id(g),
+                "name": f"第{g + 1}网格",
+                "grid_type": "urban",
+                "members": sorted(members.get(g, [])),
+            },
+        }
+        for g, poly in enumerate(polygons)
+    ]
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -100,8 +109,15 @@ def tracks(polygons: list, home: dict[str, int]) -> pd.DataFrame:
     frames = []
     for name, hours, seed in (("honest", 3.0, 1), ("short", 1.0, 2)):
         who = [m for m, kind in kinds.items() if kind == name]
-        city = simulate_city([polygons[home[m]] for m in who], len(who), date=DATE, interval_s=INTERVAL_S,
-                             seed=seed, start="08:30", hours=hours)
+        city = simulate_city(
+            [polygons[home[m]] for m in who],
+            len(who),
+            date=DATE,
+            interval_s=INTERVAL_S,
+            seed=seed,
+            start="08:30",
+            hours=hours,
+        )
         city["member_id"] = city["member_id"].cat.rename_categories(who)
         frames.append(city.astype({"member_id": str, "provider": str, "device_id": str}))
     rng = np.random.default_rng(2026)
@@ -115,8 +131,9 @@ def events(frame: pd.DataFrame, polygons: list, home: dict[str, int]) -> pd.Data
     """One case of every event flag, filed by three honest members."""
     reporter, *others = [member_id(m) for m in (3, 4, 6)]
     chosen = {m: frame[frame["member_id"] == m].reset_index(drop=True) for m in (reporter, *others)}
-    return simulate_events(chosen, {m: polygons[home[m]] for m in chosen}, np.random.default_rng(7),
-                           reporter=reporter, others=others)
+    return simulate_events(
+        chosen, {m: polygons[home[m]] for m in chosen}, np.random.default_rng(7), reporter=reporter, others=others
+    )
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
@@ -139,12 +156,22 @@ def build(store, folder: Path) -> dict:
     from geoverify.store.ingest import load_large_tracks, upload
 
     polygons, home = plan()
-    upload(store, "grids", json.dumps(grids_document(polygons, home)).encode(), suffix=".geojson",
-           actor="tests", wait=math.inf)
+    upload(
+        store,
+        "grids",
+        json.dumps(grids_document(polygons, home)).encode(),
+        suffix=".geojson",
+        actor="tests",
+        wait=math.inf,
+    )
     frame = tracks(polygons, home)
     path = folder / "city_tracks.csv"
     path.write_bytes(_csv(frame))
     loaded = load_large_tracks(store, read_track_file(path, tz=store.tz), actor="tests", source=path.name)
     upload(store, "events", _csv(events(frame, polygons, home)), suffix=".csv", actor="tests", wait=math.inf)
-    return {"grids": N_GRIDS, "patrols": len(loaded["patrols"]), "fixes": len(frame),
-            "home": {m: grid_id(g) for m, g in home.items()}}
+    return {
+        "grids": N_GRIDS,
+        "patrols": len(loaded["patrols"]),
+        "fixes": len(frame),
+        "home": {m: grid_id(g) for m, g in home.items()},
+    }

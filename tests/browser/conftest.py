@@ -17,7 +17,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,15 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from service.server import free_port, geoverify_command
 
 from . import city_day
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-03T00:00:00+08:00"  # the sample day (2026-11-02) is verified as past
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SERVER_START_S = 60
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 TOKEN_ROLES = {"auditor": [], "supervisor": ["DC-01"]}
@@ -45,8 +51,7 @@ def pytest_configure(config):
 
 def run_cli(args: list[str], database: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "GEOVERIFY_DATABASE_URL": f"sqlite:///{database}", "GEOVERIFY_NOW": NOW}
-    result = subprocess.run(geoverify_command() + args, env=env, cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(geoverify_command() + args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         pytest.fail(f"`geoverify {' '.join(args)}` failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -86,10 +91,12 @@ class Server:
 
     def api(self, path: str, *, role: str = "auditor", method: str = "GET", body: dict | None = None):
         """(status, JSON) of an API call with a role's token."""
-        request = urllib.request.Request(self.base + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"Bearer {self.tokens[role]}",
-                                                  "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.tokens[role]}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read() or b"null")
@@ -99,12 +106,21 @@ class Server:
 
 def start_server(database: Path, tokens: dict[str, str], log: Path) -> Server:
     port = free_port()
-    env = {**os.environ, "GEOVERIFY_DATABASE_URL": f"sqlite:///{database}", "GEOVERIFY_NOW": NOW,
-           "GEOVERIFY_TZ": "Asia/Shanghai"}
+    env = {
+        **os.environ,
+        "GEOVERIFY_DATABASE_URL": f"sqlite:///{database}",
+        "GEOVERIFY_NOW": NOW,
+        "GEOVERIFY_TZ": "Asia/Shanghai",
+    }
     env.pop("GEOVERIFY_TILE_URL", None)  # no base layer: nothing may be fetched from another host
     handle = log.open("w")
-    process = subprocess.Popen(geoverify_command() + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        geoverify_command() + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
     handle.close()  # the server writes to its own copy (an open handle left to the collector warns)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S
@@ -173,8 +189,12 @@ def city_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     store.dispose()
     assert built["patrols"] == city_day.N_PATROLS
     scopes = [arg for g in range(city_day.N_GRIDS) for arg in ("--scope", city_day.grid_id(g))]
-    tokens = {role: run_cli(["token", "create", "--role", role, "--name", f"city-{role}", *extra], database)
-              .stdout.strip().splitlines()[-1] for role, extra in (("supervisor", scopes), ("auditor", []))}
+    tokens = {
+        role: run_cli(["token", "create", "--role", role, "--name", f"city-{role}", *extra], database)
+        .stdout.strip()
+        .splitlines()[-1]
+        for role, extra in (("supervisor", scopes), ("auditor", []))
+    }
     return database, tokens
 
 
@@ -200,8 +220,10 @@ def own_city(city_store, tmp_path):
 def chromium_path() -> str:
     path = os.environ.get("GEOVERIFY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
-        pytest.fail(f"no Chromium at {path}: run .ci/install-browser.sh (Debian's chromium), or set "
-                    "$GEOVERIFY_CHROMIUM to a Chromium executable")
+        pytest.fail(
+            f"no Chromium at {path}: run .ci/install-browser.sh (Debian's chromium), or set "
+            "$GEOVERIFY_CHROMIUM to a Chromium executable"
+        )
     return path
 
 
@@ -237,8 +259,7 @@ class PageRecord:
 @pytest.fixture
 def page(browser):
     """A fresh browser context (no storage) and page, 1400 × 900, recording its traffic."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN",
-                                  timezone_id="Europe/London")
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", timezone_id="Europe/London")
     page = context.new_page()
     page.set_default_timeout(15000)
     record = PageRecord([], [], [], [])

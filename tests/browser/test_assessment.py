@@ -31,11 +31,11 @@ def open_assessment(page, server, role: str, query: str = "") -> None:
 def test_map_header_links_to_the_assessment_of_the_sample_month(page, server):
     sign_in(page, server, "supervisor")
     page.click("#nav-assessment")
-    page.wait_for_selector("body.assessment-ready")   # the tab's token is reused
+    page.wait_for_selector("body.assessment-ready")  # the tab's token is reused
     assert page.url.endswith("/map/assessment?period=2026-11")
     assert page.input_value("#a-month") == "2026-11"
     rows = page.locator("#a-table tbody tr")
-    assert rows.count() == 2   # a supervisor of DC-01: M001 and M002 only
+    assert rows.count() == 2  # a supervisor of DC-01: M001 and M002 only
     assert cell(page, "M001", "grid") == "DC-01 东四第一网格"
     assert cell(page, "M001", "days_met") == "1" and cell(page, "M002", "days_met") == "0"
     assert cell(page, "M001", "verified_h") == "4.99" and cell(page, "M002", "verified_h") == "1.25"
@@ -47,23 +47,23 @@ def test_map_header_links_to_the_assessment_of_the_sample_month(page, server):
     assert totals.locator("[data-key='patrol_days']").inner_text() == "2"
     assert totals.locator("[data-key='verified_h']").inner_text() == "6.24"
     assert "2026-11" in page.inner_text("#a-summary") and "统计截至 2026-11-03" in page.inner_text("#a-summary")
-    assert page.locator("#a-overdue-body tbody tr").count() == 1   # S004, red, not visited on the sample day
+    assert page.locator("#a-overdue-body tbody tr").count() == 1  # S004, red, not visited on the sample day
     page.record.assert_clean(server.base)
 
 
 def test_columns_sort_from_the_keyboard(page, server):
     open_assessment(page, server, "auditor")
-    assert page.locator("#a-table tbody tr").count() == 12   # every member, M012 without a grid last
+    assert page.locator("#a-table tbody tr").count() == 12  # every member, M012 without a grid last
     heading = page.locator("#a-table thead th").nth(5)
     button = heading.locator("button.sort-button")
     button.focus()
     page.keyboard.press("Enter")
     expect(heading).to_have_attribute("aria-sort", "ascending")
     first = page.locator("#a-table tbody tr").first
-    assert first.get_attribute("data-member") in ("M010", "M012")   # 0 h verified
-    page.keyboard.press("Enter")   # focus stays on the heading's button
+    assert first.get_attribute("data-member") in ("M010", "M012")  # 0 h verified
+    page.keyboard.press("Enter")  # focus stays on the heading's button
     expect(heading).to_have_attribute("aria-sort", "descending")
-    assert page.locator("#a-table tbody tr").first.get_attribute("data-member") == "M001"   # 4.99 h
+    assert page.locator("#a-table tbody tr").first.get_attribute("data-member") == "M001"  # 4.99 h
     page.record.assert_clean(server.base)
 
 
@@ -76,7 +76,9 @@ def test_grid_filter_and_quarter(page, server):
     page.wait_for_selector("body.assessment-ready")
     expect(page.locator("#a-summary")).to_contain_text("2026-Q4")
     assert sorted(page.locator("#a-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.member)")) == [
-        "M003", "M004"]
+        "M003",
+        "M004",
+    ]
     assert "period=2026-Q4" in page.url and "grid_id=DC-02" in page.url
     page.record.assert_clean(server.base)
 
@@ -87,10 +89,10 @@ def test_export_buttons_download_csv_and_xlsx(page, server, tmp_path):
         page.click("#a-csv")
     download = info.value
     assert download.suggested_filename == "assessment-2026-11.csv"
-    data = (tmp_path / "a.csv")
+    data = tmp_path / "a.csv"
     download.save_as(data)
     raw = data.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")   # a byte order mark: Excel reads the Chinese as UTF-8
+    assert raw.startswith(b"\xef\xbb\xbf")  # a byte order mark: Excel reads the Chinese as UTF-8
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][:3] == ["网格员", "网格", "网格名称"]
     assert [r[0] for r in rows[1:]] == ["M001", "M002", "合计"]
@@ -112,7 +114,7 @@ def test_english_on_request(page, server):
     assert page.locator("#a-table tbody tr").count() == 1
     assert page.inner_text("#a-table thead th >> nth=3").startswith("Days meeting the daily time")
     assert page.inner_text("#a-table tfoot [data-key='member']") == "Total"
-    page.click("#lang-switch")   # and back to Chinese
+    page.click("#lang-switch")  # and back to Chinese
     assert page.inner_text("#a-table tfoot [data-key='member']") == "合计"
     page.record.assert_clean(server.base)
 
@@ -134,13 +136,15 @@ def page_rows(page) -> dict:
 def test_a_city_month_loads_and_both_exports_hold_the_pages_rows(page, city, tmp_path):
     status, report = city.api("/api/v1/assessment?period=2026-11")
     assert status == 200 and len(report["rows"]) == city_day.N_PATROLS
-    expected = {(r["member_id"], r["grid_id"]): (str(r["days_met"]), hours(r["verified_s"]),
-                                                 str(r["points_provisional"])) for r in report["rows"]}
+    expected = {
+        (r["member_id"], r["grid_id"]): (str(r["days_met"]), hours(r["verified_s"]), str(r["points_provisional"]))
+        for r in report["rows"]
+    }
     open_assessment(page, city, "auditor", "?period=2026-11")
     expect(page.locator("#a-table tbody tr")).to_have_count(city_day.N_PATROLS)
     shown = page_rows(page)
-    assert shown == expected   # every member and grid, each figure as GET /api/v1/assessment gives it
-    assert "2.43" in {v[1] for v in shown.values()}   # 8,730 s: a tie that the exports round the same way
+    assert shown == expected  # every member and grid, each figure as GET /api/v1/assessment gives it
+    assert "2.43" in {v[1] for v in shown.values()}  # 8,730 s: a tie that the exports round the same way
     # the city's members as city_day.py made them: a 3 h walk meets the day, a 1 h walk does not, a held
     # teleport earns nothing yet
     grid_of = {m: city_day.grid_id(g) for m, g in city_day.plan()[1].items()}
@@ -163,7 +167,8 @@ def test_a_city_month_loads_and_both_exports_hold_the_pages_rows(page, city, tmp
     values = [list(r) for r in openpyxl.load_workbook(tmp_path / "city.xlsx").worksheets[0].iter_rows(values_only=True)]
     cols = [values[0].index(h) for h in ("网格员", "网格", "达标天数", "核定时长（小时）", "待结算积分")]
     assert values[-1][0] == "合计" and len(values) == city_day.N_PATROLS + 2
-    in_xlsx = {(r[cols[0]], r[cols[1]]): (str(r[cols[2]]), f"{float(r[cols[3]]):.2f}", str(r[cols[4]]))
-               for r in values[1:-1]}
+    in_xlsx = {
+        (r[cols[0]], r[cols[1]]): (str(r[cols[2]]), f"{float(r[cols[3]]):.2f}", str(r[cols[4]])) for r in values[1:-1]
+    }
     assert in_xlsx == shown
     page.record.assert_clean(city.base)

@@ -40,7 +40,13 @@ def test_the_day_gives_each_grid_its_state_and_each_patrol_its_flags(client, aut
     assert day["date"] == DAY and day["dates"] == [DAY]
     grids = {g["grid_id"]: g for g in day["grids"]}
     assert {g: grids[g]["state"] for g in grids} == {
-        "DC-01": "held", "DC-02": "flagged", "DC-03": "flagged", "DC-04": "held", "DC-05": "held", "DC-06": "below"}
+        "DC-01": "held",
+        "DC-02": "flagged",
+        "DC-03": "flagged",
+        "DC-04": "held",
+        "DC-05": "held",
+        "DC-06": "below",
+    }
     assert grids["DC-01"]["states"] == {"held": 1, "flagged": 1} and grids["DC-01"]["patrols"] == 2
     patrols = {p["patrol_id"]: p for p in day["patrols"]}
     assert len(patrols) == 12
@@ -93,8 +99,9 @@ def test_json_and_assets_are_gzipped_when_the_client_asks(client, auth):
     assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
     assert int(packed.headers["Content-Length"]) == len(packed.data) < len(plain.data) / 3
     assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
-    track = client.get("/api/v1/map/patrols/M001_20261102/geojson",
-                       headers={**auth["auditor"], "Accept-Encoding": "gzip"})
+    track = client.get(
+        "/api/v1/map/patrols/M001_20261102/geojson", headers={**auth["auditor"], "Accept-Encoding": "gzip"}
+    )
     assert track.headers["Content-Encoding"] == "gzip" and track.mimetype == "application/geo+json"
     leaflet = "/static/vendor/leaflet-1.9.4/leaflet.js"
     with client.get(leaflet, headers={"Accept-Encoding": "gzip"}) as script, client.get(leaflet) as original:

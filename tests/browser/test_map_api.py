@@ -76,10 +76,16 @@ def test_a_month_that_is_not_yyyy_mm_is_not_found(client):
 
 
 def test_tile_url_is_passed_to_the_page_and_allowed_by_the_csp(sample_store, tmp_path):
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
-                      "TILE_URL": "https://{s}.tiles.example.org/{z}/{x}/{y}.png"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+            "TILE_URL": "https://{s}.tiles.example.org/{z}/{x}/{y}.png",
+        }
+    )
     if "map" not in app.blueprints:
         from geoverify.api import map as map_blueprint
+
         app.register_blueprint(map_blueprint.bp)
     response = app.test_client().get("/map")
     assert "img-src 'self' data: https://*.tiles.example.org;" in response.headers["Content-Security-Policy"]
@@ -100,8 +106,10 @@ def test_heat_map_accounts_for_the_counted_time_of_the_grids_patrols(client, aut
     doc = response.get_json()
     props = doc["properties"]
     assert props["members"] == ["M001", "M002"] and props["cell_m"] == 25
-    patrols = [client.get(f"/api/v1/patrols/{p}", headers=auth["auditor"]).get_json()
-               for p in ("M001_20261102", "M002_20261102")]
+    patrols = [
+        client.get(f"/api/v1/patrols/{p}", headers=auth["auditor"]).get_json()
+        for p in ("M001_20261102", "M002_20261102")
+    ]
     counted = sum(p["in_grid_s"] + p["outside_s"] for p in patrols)
     # every counted second (no gaps, no teleport) lands in a cell or outside the grid's box
     assert props["total_s"] + props["outside_s"] == pytest.approx(counted, abs=1)
@@ -110,11 +118,17 @@ def test_heat_map_accounts_for_the_counted_time_of_the_grids_patrols(client, aut
     assert max(f["properties"]["seconds"] for f in doc["features"]) == props["max_s"]
 
 
-@pytest.mark.parametrize("query, status", [
-    ("grid_id=DC-01", 400), ("date=2026-11-02", 400), ("grid_id=DC-01&date=2026-11-02&cell_m=1", 400),
-    ("grid_id=DC-01&date=2026-11-02&cell_m=abc", 400), ("grid_id=DC-01&date=2026-13-02", 400),
-    ("grid_id=NOPE&date=2026-11-02", 404),
-])
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("grid_id=DC-01", 400),
+        ("date=2026-11-02", 400),
+        ("grid_id=DC-01&date=2026-11-02&cell_m=1", 400),
+        ("grid_id=DC-01&date=2026-11-02&cell_m=abc", 400),
+        ("grid_id=DC-01&date=2026-13-02", 400),
+        ("grid_id=NOPE&date=2026-11-02", 404),
+    ],
+)
 def test_heat_map_bad_requests_answer_problems(client, auth, query, status):
     assert_problem(client.get(f"/api/v1/map/heatmap?{query}", headers=auth["auditor"]), status)
 
@@ -127,8 +141,9 @@ def test_heat_map_of_another_supervisors_grid_is_not_found(client, auth):
 
 def test_display_geojson_is_simplified_in_metres_and_keeps_the_figures(client, auth):
     def track_points(tolerance):
-        doc = client.get(f"/api/v1/map/patrols/M001_20261102/geojson?simplify_m={tolerance}",
-                         headers=auth["auditor"]).get_json()
+        doc = client.get(
+            f"/api/v1/map/patrols/M001_20261102/geojson?simplify_m={tolerance}", headers=auth["auditor"]
+        ).get_json()
         assert doc["properties"]["simplify_m"] == tolerance
         return doc, sum(f["properties"]["points"] for f in doc["features"] if f["properties"]["kind"] == "track")
 
@@ -136,7 +151,10 @@ def test_display_geojson_is_simplified_in_metres_and_keeps_the_figures(client, a
     fine, n2 = track_points(2)
     coarse, n20 = track_points(20)
     assert n0 >= 1800 > n2 > n20
-    kinds = lambda doc: sorted({f["properties"]["kind"] for f in doc["features"]})
+
+    def kinds(doc):
+        return sorted({f["properties"]["kind"] for f in doc["features"]})
+
     assert kinds(full) == kinds(coarse) == ["covered", "flag", "grid", "track"]
     assert full["properties"]["credit"] == coarse["properties"]["credit"]
     assert_problem(client.get("/api/v1/map/patrols/M001_20261102/geojson?simplify_m=-1", headers=auth["auditor"]), 400)

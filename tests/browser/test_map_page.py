@@ -79,8 +79,9 @@ def test_flag_popup_shows_the_evidence(page, server):
     assert "瞬移" in text and "TELEPORT" in text
     assert "2026-11-02 09:44:50 – 09:45:00" in text
     # the evidence in words with units and thresholds (evidence.js); the raw fields in a closed fold
-    rows = dict(zip(popup.locator(".evidence-rows th").all_inner_texts(),
-                    popup.locator(".evidence-rows td").all_inner_texts()))
+    rows = dict(
+        zip(popup.locator(".evidence-rows th").all_inner_texts(), popup.locator(".evidence-rows td").all_inner_texts())
+    )
     assert rows["最高速度"] == "1,052.7 km/h > 阈值 150 km/h"
     assert rows["跳跃距离"].endswith(" m")
     assert rows["规则版本"] == "builtin-1"
@@ -122,8 +123,12 @@ def test_supervisor_sees_the_flag_but_no_review_buttons(page, server):
     assert "只有审核员" in popup.locator(".review-readonly").inner_text()
     status, flags = server.api("/api/v1/flags?code=TELEPORT&member_id=M002", role="supervisor")
     flag_id = flags["flags"][0]["flag_id"]
-    status, problem = server.api(f"/api/v1/flags/{flag_id}/review", role="supervisor", method="POST",
-                                 body={"decision": "dismiss", "note": "not mine to decide"})
+    status, problem = server.api(
+        f"/api/v1/flags/{flag_id}/review",
+        role="supervisor",
+        method="POST",
+        body={"decision": "dismiss", "note": "not mine to decide"},
+    )
     assert status == 403, problem
     page.record.assert_clean(server.base)
 

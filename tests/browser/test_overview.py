@@ -33,8 +33,12 @@ def visible_label_boxes(page):
 
 
 def overlapping(boxes):
-    return [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
-            if a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5]
+    return [
+        (a, b)
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+    ]
 
 
 def test_the_first_screen_shows_every_grids_state_and_the_counts(page, city):
@@ -72,11 +76,11 @@ def test_the_first_screen_shows_every_grids_state_and_the_counts(page, city):
 
 def test_a_held_patrol_is_two_clicks_away(page, city):
     open_overview(page, city)
-    page.click("#day-chips .chip[data-state='held']")                      # click 1
+    page.click("#day-chips .chip[data-state='held']")  # click 1
     expect(page.locator("#day-items .item")).to_have_count(day_counts(city)["counts"]["patrols"]["held"])
     item = page.locator("#day-items .item").first
     patrol_id = item.get_attribute("data-patrol-id")
-    item.click()                                                             # click 2
+    item.click()  # click 2
     page.wait_for_selector(f"#patrol-figures[data-patrol-id='{patrol_id}']")
     assert page.get_attribute("#credit-status", "data-status") == "held"
     page.wait_for_selector("path.track")
@@ -85,7 +89,8 @@ def test_a_held_patrol_is_two_clicks_away(page, city):
 
 def grid_point(page, state):
     """A point of the first grid of ``state`` where the grid itself takes the click (no marker there)."""
-    return page.evaluate("""state => {
+    return page.evaluate(
+        """state => {
         const st = GV.mapState, day = GV.day.state.data, map = st.map, box = map.getContainer().getBoundingClientRect();
         for (const g of day.grids.filter(g => g.state === state)) {
           const b = st.gridsById[g.grid_id].layer.getBounds();
@@ -98,20 +103,22 @@ def grid_point(page, state):
           }
         }
         return null;
-    }""", state)
+    }""",
+        state,
+    )
 
 
 def test_a_held_grid_on_the_map_leads_to_its_patrols(page, city):
     open_overview(page, city)
     point = grid_point(page, "held")
     assert point is not None
-    page.mouse.click(point["x"], point["y"])                                 # click 1: the grid
+    page.mouse.click(point["x"], point["y"])  # click 1: the grid
     popup = page.locator(f".grid-popup-body[data-grid-id='{point['grid']}']")
     popup.wait_for()
     assert popup.locator(".state-badge[data-state='held']").count() >= 1
     held = popup.locator("button[data-patrol-id]").first  # the most urgent first
     patrol_id = held.get_attribute("data-patrol-id")
-    held.click()                                                             # click 2: its held patrol
+    held.click()  # click 2: its held patrol
     page.wait_for_selector(f"#patrol-figures[data-patrol-id='{patrol_id}']")
     assert page.get_attribute("#credit-status", "data-status") == "held"
     # and a grid nobody patrolled says so
@@ -194,13 +201,17 @@ def test_timings_of_the_city_day_and_the_screenshots(page, city, tmp_path):
         page.reload()
         page.wait_for_selector("body.day-ready")
         page.wait_for_selector("body.map-ready")
-        runs.append(page.evaluate("""() => ({
+        runs.append(
+            page.evaluate("""() => ({
             ready: performance.getEntriesByName('gv-map-ready')[0].startTime,
-            drawn: performance.getEntriesByName('gv-day-drawn')[0].startTime})"""))
+            drawn: performance.getEntriesByName('gv-day-drawn')[0].startTime})""")
+        )
     ready = statistics.median(r["ready"] for r in runs) / 1000
     drawn = statistics.median(r["drawn"] for r in runs) / 1000
-    print(f"\ncity day ({city_day.N_GRIDS} grids, {city_day.N_PATROLS} patrols): page ready {ready:.2f} s, "
-          f"overview drawn {drawn:.2f} s (medians of 3 loads)")
+    print(
+        f"\ncity day ({city_day.N_GRIDS} grids, {city_day.N_PATROLS} patrols): page ready {ready:.2f} s, "
+        f"overview drawn {drawn:.2f} s (medians of 3 loads)"
+    )
     # Reported, not asserted (speed is measured, never a test's verdict): each load drew the overview.
     assert len(runs) == 3 and all(0 < r["drawn"] for r in runs) and ready > 0
     page.wait_for_timeout(300)

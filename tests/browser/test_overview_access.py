@@ -51,8 +51,9 @@ def test_a_few_keys_reach_the_flag_tab_and_arrows_move_between_tabs(page, server
     expect(page.locator("#list-day")).to_be_hidden()
     # one tab stop for the tab list; each tab names the panel it controls
     tabs = page.locator("#tabs [role=tab]:visible").all()
-    assert [t.get_attribute("tabindex") for t in tabs] == ["0" if t.get_attribute("id") == "tab-flags" else "-1"
-                                                          for t in tabs]
+    assert [t.get_attribute("tabindex") for t in tabs] == [
+        "0" if t.get_attribute("id") == "tab-flags" else "-1" for t in tabs
+    ]
     assert page.get_attribute("#tab-flags", "aria-controls") == "list-flags"
     assert page.get_attribute("#list-flags", "aria-labelledby") == "tab-flags"
     page.keyboard.press("Home")
@@ -65,21 +66,21 @@ def test_a_few_keys_reach_the_flag_tab_and_arrows_move_between_tabs(page, server
 def test_the_keyboard_reaches_a_held_patrol_and_its_review(page, server):
     ready(page, server)
     page.keyboard.press("Tab")
-    page.keyboard.press("Enter")                                   # skip to the lists: the day tab
+    page.keyboard.press("Enter")  # skip to the lists: the day tab
     assert press_tab_until(page, "#day-chips .chip", 2) is not None  # the day, then the state chips: one stop
     assert page.evaluate("() => document.activeElement.getAttribute('data-state')") == "held"
-    page.keyboard.press("Enter")                                   # only the held patrols
+    page.keyboard.press("Enter")  # only the held patrols
     assert press_tab_until(page, "#day-items .item", 3) is not None  # severity, sort, the list
     patrol_id = focused(page, "data-patrol-id")
-    page.keyboard.press("ArrowDown")                               # arrows move along the list
+    page.keyboard.press("ArrowDown")  # arrows move along the list
     assert focused(page, "data-patrol-id") != patrol_id
     page.keyboard.press("ArrowUp")
-    page.keyboard.press("Enter")                                   # opens it; the focus goes to its panel
+    page.keyboard.press("Enter")  # opens it; the focus goes to its panel
     page.wait_for_selector(f"#patrol-figures[data-patrol-id='{patrol_id}']")
     expect(page.locator("#detail")).to_be_focused()
     assert page.get_attribute("#credit-status", "data-status") == "held"
     assert press_tab_until(page, "#patrol-panel button[data-flag-id]", 3) is not None
-    page.keyboard.press("Enter")                                   # its flag: the popup takes the focus
+    page.keyboard.press("Enter")  # its flag: the popup takes the focus
     page.wait_for_selector(".flag-popup-body")
     assert page.evaluate("() => document.activeElement.closest('.leaflet-popup') !== null")
     assert press_tab_until(page, ".review-note, [data-decision]", 6) is not None
@@ -193,16 +194,29 @@ def test_axe_finds_no_serious_or_critical_violations(page, server, lang):
 
 def test_the_browser_gets_assets_and_json_gzipped(page, server):
     encodings = {}
-    page.on("response", lambda r: encodings.__setitem__(r.url.split("?")[0].replace(server.base, ""),
-                                                         r.headers.get("content-encoding"))
-            if r.status == 200 else None)
+    page.on(
+        "response",
+        lambda r: (
+            encodings.__setitem__(r.url.split("?")[0].replace(server.base, ""), r.headers.get("content-encoding"))
+            if r.status == 200
+            else None
+        ),
+    )
     ready(page, server)
     page.click("#tab-patrols")
     page.click(".patrol-item[data-patrol-id='M001_20261102']")
     page.wait_for_selector("path.track")
-    for path in ("/static/vendor/leaflet-1.9.4/leaflet.js", "/static/vendor/leaflet-1.9.4/leaflet.css",
-                 "/static/map/map.js", "/static/map/overview.js", "/map", "/api/v1/grids", "/api/v1/map/day",
-                 "/api/v1/map/patrols/M001_20261102/geojson", "/api/v1/patrols"):
+    for path in (
+        "/static/vendor/leaflet-1.9.4/leaflet.js",
+        "/static/vendor/leaflet-1.9.4/leaflet.css",
+        "/static/map/map.js",
+        "/static/map/overview.js",
+        "/map",
+        "/api/v1/grids",
+        "/api/v1/map/day",
+        "/api/v1/map/patrols/M001_20261102/geojson",
+        "/api/v1/patrols",
+    ):
         assert encodings.get(path) == "gzip", (path, encodings.get(path))
     page.record.assert_clean(server.base)
 
@@ -265,10 +279,18 @@ def test_a_heat_map_with_too_many_cells_says_why_in_the_page(page, sample_store,
     store = Store.open(f"sqlite:///{copy}", tz="Asia/Shanghai")
     side = 0.08  # degrees: about 6.8 km by 8.9 km, over 1000 cells of 5 m a side
     ring = [[116.3, 39.8], [116.3 + side, 39.8], [116.3 + side, 39.8 + side], [116.3, 39.8 + side], [116.3, 39.8]]
-    upload(store, "grids", ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
-                            '{"grid_id": "RURAL-1", "name": "郊区网格", "members": []}, "geometry": '
-                            '{"type": "Polygon", "coordinates": [' + str(ring) + ']}}]}').encode(),
-           suffix=".geojson", actor="tests", wait=math.inf)
+    upload(
+        store,
+        "grids",
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+            '{"grid_id": "RURAL-1", "name": "郊区网格", "members": []}, "geometry": '
+            '{"type": "Polygon", "coordinates": [' + str(ring) + "]}}]}"
+        ).encode(),
+        suffix=".geojson",
+        actor="tests",
+        wait=math.inf,
+    )
     store.dispose()
     server = start_server(copy, tokens, tmp_path / "server.log")
     try:

@@ -44,8 +44,9 @@ def evidence_rows(scope) -> dict:
 
 def ignore_statuses(page, *statuses):
     """The page asked for an answer it expected to fail (the browser logs it as a console error)."""
-    page.record.console_errors[:] = [e for e in page.record.console_errors
-                                     if not any(f"status of {s}" in e for s in statuses)]
+    page.record.console_errors[:] = [
+        e for e in page.record.console_errors if not any(f"status of {s}" in e for s in statuses)
+    ]
 
 
 def test_queue_puts_held_credit_first_and_shows_evidence_in_words(page, server):
@@ -55,10 +56,15 @@ def test_queue_puts_held_credit_first_and_shows_evidence_in_words(page, server):
     listed = [(n.get_attribute("data-code"), n.get_attribute("data-stake")) for n in items.all()]
     status, queue = server.api("/api/v1/flags/queue")
     assert status == 200 and [f["flag_id"] for f in queue["flags"]] == [
-        n.get_attribute("data-flag-id") for n in items.all()]
+        n.get_attribute("data-flag-id") for n in items.all()
+    ]
     # held credit first, the patrols that would then earn points before M002's 1.25 h
-    assert listed[:4] == [("MOCK_LOCATION", "held_credit"), ("DUPLICATE_TRACK", "held_credit"),
-                          ("DUPLICATE_TRACK", "held_credit"), ("TELEPORT", "held_credit")]
+    assert listed[:4] == [
+        ("MOCK_LOCATION", "held_credit"),
+        ("DUPLICATE_TRACK", "held_credit"),
+        ("DUPLICATE_TRACK", "held_credit"),
+        ("TELEPORT", "held_credit"),
+    ]
     assert all(kind != "held_credit" for _, kind in listed[4:])
     assert items.nth(0).locator(".stake").inner_text() == "暂扣 5 分"
     assert items.nth(3).locator(".stake").inner_text() == "暂扣·仍不达标"
@@ -184,8 +190,9 @@ def test_history_and_an_overturn_that_needs_a_second_confirmation(page, own_serv
     expect(page.locator("#credit-reasons")).to_contain_text("（理由：监控显示本人整个上午在家）")
     # the service enforces it too: a review without "overturn" answers 409
     flag_id = server.api("/api/v1/flags?code=MOCK_LOCATION")[1]["flags"][0]["flag_id"]
-    status, problem = server.api(f"/api/v1/flags/{flag_id}/review", method="POST",
-                                 body={"decision": "dismiss", "note": "again"})
+    status, problem = server.api(
+        f"/api/v1/flags/{flag_id}/review", method="POST", body={"decision": "dismiss", "note": "again"}
+    )
     assert status == 409 and '"overturn": true' in problem["detail"]
     page.record.assert_clean(server.base)
 
@@ -196,13 +203,16 @@ def test_a_server_error_is_shown_in_the_pages_language_with_its_detail_folded(pa
     popup = open_flag_popup(page, "TELEPORT")
     # another auditor decides first
     flag_id = server.api("/api/v1/flags?code=TELEPORT")[1]["flags"][0]["flag_id"]
-    assert server.api(f"/api/v1/flags/{flag_id}/review", method="POST",
-                      body={"decision": "dismiss", "note": "tunnel"})[0] == 200
+    assert (
+        server.api(f"/api/v1/flags/{flag_id}/review", method="POST", body={"decision": "dismiss", "note": "tunnel"})[0]
+        == 200
+    )
     popup.locator(".review-note").fill("我也来审核")
     popup.locator(".review-confirm").click()
     message = popup.locator(".review-message .problem")
     expect(message.locator(".problem-message")).to_have_text(
-        "此告警已有审核结论。改判需要点“改判…”，再次确认并填写理由。")
+        "此告警已有审核结论。改判需要点“改判…”，再次确认并填写理由。"
+    )
     details = message.locator("details.problem-details")
     assert details.get_attribute("open") is None
     details.locator("summary").click()
@@ -213,7 +223,8 @@ def test_a_server_error_is_shown_in_the_pages_language_with_its_detail_folded(pa
     popup.locator(".review-note").fill("me too")
     popup.locator(".review-confirm").click()
     expect(popup.locator(".review-message .problem-message")).to_have_text(
-        "This flag was already decided. To change it, press “Overturn…”, confirm again and give a reason.")
+        "This flag was already decided. To change it, press “Overturn…”, confirm again and give a reason."
+    )
     ignore_statuses(page, 409)
     page.record.assert_clean(server.base)
 
@@ -223,8 +234,9 @@ def test_both_reports_show_the_reviews_and_why_the_points(page, own_server):
     flag_id = server.api("/api/v1/flags?code=MOCK_LOCATION")[1]["flags"][0]["flag_id"]
     url = f"/api/v1/flags/{flag_id}/review"
     assert server.api(url, method="POST", body={"decision": "dismiss", "note": "测试手机"})[0] == 200
-    assert server.api(url, method="POST", body={"decision": "confirm", "note": "监控显示在家",
-                                                "overturn": True})[0] == 200
+    assert (
+        server.api(url, method="POST", body={"decision": "confirm", "note": "监控显示在家", "overturn": True})[0] == 200
+    )
     sign_in(page, server, "auditor", path="/map/report/patrol/M007_20261102")
     page.wait_for_selector("body.report-ready")
     body = page.locator("#report-body")
@@ -265,16 +277,19 @@ def test_credit_is_explained_in_the_panel_and_the_list_in_both_languages(page, s
     expect(reasons.locator("[data-rule='points']")).to_have_text("→ 审核解除后仍不达标，不计积分")
     page.click("#tab-patrols")
     expect(page.locator(".patrol-item[data-patrol-id='M002_20261102'] .item-reason")).to_have_text(
-        "暂扣：瞬移待审核；核定时长 1.25 h < 2.00 h")
+        "暂扣：瞬移待审核；核定时长 1.25 h < 2.00 h"
+    )
     expect(page.locator(".patrol-item[data-patrol-id='M004_20261102'] .item-reason")).to_have_text("达标")
     page.click("#lang-switch")
     expect(reasons.locator("[data-rule='verified_time']")).to_have_text("✗ Verified time 1.25 h < required 2.00 h")
     expect(page.locator(".patrol-item[data-patrol-id='M002_20261102'] .item-reason")).to_have_text(
-        "held: Teleport open; verified 1.25 h < 2.00 h")
+        "held: Teleport open; verified 1.25 h < 2.00 h"
+    )
     page.click(".patrol-item[data-patrol-id='M004_20261102']")
     page.wait_for_selector("#patrol-figures[data-patrol-id='M004_20261102']")
     expect(page.locator("#credit-reasons [data-rule='verified_time']")).to_have_text(
-        "✓ Verified time 2.33 h ≥ required 2.00 h (in grid 3.00 h, less Idle 0.67 h)")
+        "✓ Verified time 2.33 h ≥ required 2.00 h (in grid 3.00 h, less Idle 0.67 h)"
+    )
     page.record.assert_clean(server.base)
 
 
@@ -299,8 +314,12 @@ def test_screenshot_of_the_queue(page, server, tmp_path):
 def test_a_supervisor_sees_the_history_but_neither_queue_nor_overturn(page, own_server):
     server = own_server
     flag_id = server.api("/api/v1/flags?code=TELEPORT")[1]["flags"][0]["flag_id"]
-    assert server.api(f"/api/v1/flags/{flag_id}/review", method="POST",
-                      body={"decision": "dismiss", "note": "地铁隧道"})[0] == 200
+    assert (
+        server.api(f"/api/v1/flags/{flag_id}/review", method="POST", body={"decision": "dismiss", "note": "地铁隧道"})[
+            0
+        ]
+        == 200
+    )
     open_patrol_by_link(page, server, "M002_20261102", role="supervisor")
     assert page.locator("#tab-queue").is_hidden()
     popup = open_flag_popup(page, "TELEPORT")

@@ -48,9 +48,11 @@ def expected_dismissal(server, flag_id: str) -> str:
     status, preview = server.api(f"/api/v1/flags/{flag_id}/preview")
     assert status == 200
     out = preview["outcomes"]["dismiss"]
-    return (f"排除后：{ {'verified': '已核定', 'held': '暂扣', 'rejected': '已驳回'}[out['credit']['status']] }"
-            f"，积分 {out['credit']['points']}；核定时长 {out['verified_s'] / 3600:.2f} h，"
-            f"覆盖率 {out['coverage_ratio'] * 100:.1f} %")
+    return (
+        f"排除后：{ {'verified': '已核定', 'held': '暂扣', 'rejected': '已驳回'}[out['credit']['status']] }"
+        f"，积分 {out['credit']['points']}；核定时长 {out['verified_s'] / 3600:.2f} h，"
+        f"覆盖率 {out['coverage_ratio'] * 100:.1f} %"
+    )
 
 
 def test_the_queue_lists_the_days_open_flags_held_credit_first(page, city):
@@ -95,17 +97,17 @@ def test_an_auditor_clears_held_credit_with_the_keyboard_alone(page, own_city):
     page.wait_for_selector("body.day-ready")
     items = page.locator("#list-queue .queue-item")
     # from here on, only the keyboard: 2 Tabs from the page to the queue's first flag
-    page.keyboard.press("Tab")       # the skip link to the lists
-    page.keyboard.press("Enter")     # the selected tab (the day overview)
-    page.keyboard.press("End")       # the last tab: the review queue
+    page.keyboard.press("Tab")  # the skip link to the lists
+    page.keyboard.press("Enter")  # the selected tab (the day overview)
+    page.keyboard.press("End")  # the last tab: the review queue
     expect(page.locator("#tab-queue")).to_have_attribute("aria-selected", "true")
     expect(items).to_have_count(before["total"])
     page.keyboard.press("Tab")
     expect(items.nth(0)).to_be_focused()
-    page.keyboard.press("Enter")     # into the note of the flag in the card
+    page.keyboard.press("Enter")  # into the note of the flag in the card
     note = page.locator("#queue-note")
     expect(note).to_be_focused()
-    page.keyboard.press("Escape")    # Esc leaves the card for the list
+    page.keyboard.press("Escape")  # Esc leaves the card for the list
     expect(items.nth(0)).to_be_focused()
     page.keyboard.press("n")
     expect(note).to_be_focused()
@@ -132,7 +134,8 @@ def test_an_auditor_clears_held_credit_with_the_keyboard_alone(page, own_city):
         flag = server.api(f"/api/v1/flags?status=dismissed&member_id={flag_id[:5]}")[1]["flags"][0]
         assert flag["flag_id"] == flag_id
         assert [(r["decision"], r["reviewer"], r["note"]) for r in flag["reviews"]] == [
-            ("dismissed", "city-auditor", f"城市日键盘审核 {k}")]
+            ("dismissed", "city-auditor", f"城市日键盘审核 {k}")
+        ]
         # the held credit is released at once
         patrol = server.api(f"/api/v1/patrols/{flag['patrol_id']}")[1]
         assert patrol["credit"] == {"status": "verified", "points": 5}
@@ -143,8 +146,14 @@ def test_decisions_show_their_history_and_an_overturn_needs_a_second_confirmatio
     server = own_city
     flag = server.api("/api/v1/flags/queue?limit=1")[1]["flags"][0]
     assert flag["stake"]["kind"] == "held_credit"
-    assert server.api(f"/api/v1/flags/{flag['flag_id']}/review", method="POST",
-                      body={"decision": "dismiss", "note": "城市日：设备测试"})[0] == 200
+    assert (
+        server.api(
+            f"/api/v1/flags/{flag['flag_id']}/review",
+            method="POST",
+            body={"decision": "dismiss", "note": "城市日：设备测试"},
+        )[0]
+        == 200
+    )
     sign_in(page, server, "auditor", path=f"/map#patrol={flag['patrol_id']}")
     page.wait_for_selector(f"#patrol-figures[data-patrol-id='{flag['patrol_id']}']")
     page.wait_for_selector("#credit-status[data-status='verified']")
@@ -153,7 +162,7 @@ def test_decisions_show_their_history_and_an_overturn_needs_a_second_confirmatio
     popup = page.locator(f".flag-popup-body[data-flag-id='{flag['flag_id']}']")
     history = popup.locator(".review-history")
     expect(history).to_contain_text("已排除 · city-auditor · 2026-")  # who and when
-    expect(history).to_contain_text("城市日：设备测试")                # and the note
+    expect(history).to_contain_text("城市日：设备测试")  # and the note
     assert popup.locator("button.review-dismiss, button.review-confirm").count() == 0
     page.keyboard.press("Escape")  # Esc closes the popup
     expect(popup).to_have_count(0)
@@ -215,9 +224,14 @@ def test_timings_of_the_queue_and_the_assessment_on_the_city_day(page, own_city)
     items = page.locator("#list-queue .queue-item")
     ids = [n.get_attribute("data-flag-id") for n in items.all()]
     assert len(ids) == 75
-    previews = [click_until(page, f"#list-queue .queue-item[data-index='{i}']",
-                            f"#queue-card[data-flag-id='{ids[i]}'] .review-preview li[data-decision]")
-                for i in range(1, RUNS + 1)]
+    previews = [
+        click_until(
+            page,
+            f"#list-queue .queue-item[data-index='{i}']",
+            f"#queue-card[data-flag-id='{ids[i]}'] .review-preview li[data-decision]",
+        )
+        for i in range(1, RUNS + 1)
+    ]
     page.locator("#list-queue .queue-item[data-index='0']").click()
     decisions = []
     for k in range(RUNS):
@@ -225,9 +239,14 @@ def test_timings_of_the_queue_and_the_assessment_on_the_city_day(page, own_city)
         preview_line(card).wait_for()
         flag_id = card.get_attribute("data-flag-id")
         page.fill("#queue-note", f"计时 {k}")
-        decisions.append(click_until(page, "#queue-card button.review-dismiss",
-                                     f"#queue-card[data-flag-id]:not([data-flag-id='{flag_id}']) .review-note",
-                                     gone=f"#list-queue .queue-item[data-flag-id='{flag_id}']"))
+        decisions.append(
+            click_until(
+                page,
+                "#queue-card button.review-dismiss",
+                f"#queue-card[data-flag-id]:not([data-flag-id='{flag_id}']) .review-note",
+                gone=f"#list-queue .queue-item[data-flag-id='{flag_id}']",
+            )
+        )
         assert server.api(f"/api/v1/flags?member_id={flag_id[:5]}&status=dismissed")[1]["total"] == 1
     assert items.count() == 75 - RUNS
     preview_line(page.locator("#queue-card")).wait_for()
@@ -241,11 +260,16 @@ def test_timings_of_the_queue_and_the_assessment_on_the_city_day(page, own_city)
         page.wait_for_selector("body.assessment-ready")
         loads.append(page.evaluate("() => window.gvAssessmentReady"))
     assert page.locator("#a-table tbody tr").count() == city_day.N_PATROLS
-    figures = {"first queue card (tab click to card and preview)": first, "preview of a card (click to preview)":
-               previews, "decision lands (click to flag gone, next card shown)": decisions,
-               "assessment page, 500 rows (navigation to table)": loads}
+    figures = {
+        "first queue card (tab click to card and preview)": first,
+        "preview of a card (click to preview)": previews,
+        "decision lands (click to flag gone, next card shown)": decisions,
+        "assessment page, 500 rows (navigation to table)": loads,
+    }
     print(f"\ncity day ({city_day.N_PATROLS} patrols, 75 open flags), medians:")
     for name, runs in figures.items():
-        print(f"  {name}: {statistics.median(runs) / 1000:.2f} s (n={len(runs)}, "
-              f"{min(runs) / 1000:.2f}–{max(runs) / 1000:.2f} s)")
+        print(
+            f"  {name}: {statistics.median(runs) / 1000:.2f} s (n={len(runs)}, "
+            f"{min(runs) / 1000:.2f}–{max(runs) / 1000:.2f} s)"
+        )
     page.record.assert_clean(server.base)

@@ -74,11 +74,13 @@ def postgres_admin():
     except (RuntimeError, psycopg.OperationalError) as exc:
         conn, reason = None, str(exc).strip()
     if conn is None:
-        pytest.fail(f"PostgreSQL is not reachable at {url.render_as_string(hide_password=True)}: {reason}\n"
-                    "Run `bash .ci/install-postgres.sh` as root (it installs PostgreSQL with PostGIS from "
-                    "Debian's packages; the tests then start their own server with `bash .ci/test-postgres.sh "
-                    "start`), or set GEOVERIFY_TEST_POSTGRES=0 to skip the postgresql cases on purpose.",
-                    pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is not reachable at {url.render_as_string(hide_password=True)}: {reason}\n"
+            "Run `bash .ci/install-postgres.sh` as root (it installs PostgreSQL with PostGIS from "
+            "Debian's packages; the tests then start their own server with `bash .ci/test-postgres.sh "
+            "start`), or set GEOVERIFY_TEST_POSTGRES=0 to skip the postgresql cases on purpose.",
+            pytrace=False,
+        )
     yield conn, url
     conn.close()
 
@@ -120,6 +122,7 @@ def db_path(tmp_path) -> Path:
 def db_execute(database_url):
     """Run one SQL statement on the test's database, either backend: ``db_execute("SELECT …", x=1)``
     returns the rows as tuples (an empty list for statements that return none)."""
+
     def execute(statement: str, **params) -> list[tuple]:
         engine = make_engine(database_url)
         try:
@@ -134,8 +137,15 @@ def db_execute(database_url):
 
 @pytest.fixture
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "NOW": NOW,
-                      "MAX_CONTENT_LENGTH": 2 * 1024 * 1024, "MAX_FIXES_PER_UPLOAD": 5000})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "NOW": NOW,
+            "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+            "MAX_FIXES_PER_UPLOAD": 5000,
+        }
+    )
     yield app
     app.extensions["geoverify.store"].dispose()
 
@@ -195,8 +205,16 @@ def upload(client, auth):
     """
     types = {".csv": "text/csv", ".geojson": "application/geo+json", ".gpx": "application/gpx+xml"}
 
-    def post(kind: str, data: bytes | Path, *, suffix: str = ".csv", role: str = "admin", key: str | None = None,
-             query: str = "", wait: float = 60):
+    def post(
+        kind: str,
+        data: bytes | Path,
+        *,
+        suffix: str = ".csv",
+        role: str = "admin",
+        key: str | None = None,
+        query: str = "",
+        wait: float = 60,
+    ):
         if isinstance(data, Path):
             suffix, data = data.suffix, data.read_bytes()
         headers = {**auth[role], "Content-Type": types[suffix]}

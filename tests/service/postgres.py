@@ -40,8 +40,15 @@ def connect_admin(url: URL | None = None):
     import psycopg
 
     url = url or template_url()
-    return psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                           dbname="postgres", autocommit=True, connect_timeout=5)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=5,
+    )
 
 
 def ensure_started() -> None:

@@ -59,11 +59,18 @@ def cli_env(database_url: str, now: str | None = None, **extra: str) -> dict[str
 
 def run_cli(args: list[str], database_url: str, now: str | None = None, timeout: float = 300) -> str:
     """Run ``geoverify ARGS`` on ``database_url``; its stdout. Raises RuntimeError naming the failure."""
-    result = subprocess.run(geoverify_command() + args, env=cli_env(database_url, now), cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        geoverify_command() + args,
+        env=cli_env(database_url, now),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"`geoverify {' '.join(args)}` exited with {result.returncode}:\n"
-                           f"{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"`geoverify {' '.join(args)}` exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result.stdout
 
 
@@ -120,8 +127,17 @@ class ServerProcess:
         Further environment variables of the server (e.g. ``GEOVERIFY_HEADER_TIMEOUT``).
     """
 
-    def __init__(self, database_url: str, log: Path, *, now: str | None = None, threads: int | None = None,
-                 processes: int | None = None, workers: int | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        log: Path,
+        *,
+        now: str | None = None,
+        threads: int | None = None,
+        processes: int | None = None,
+        workers: int | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.database_url, self.log_path, self.now, self.threads = database_url, Path(log), now, threads
         self.processes, self.workers, self.env = processes, workers, dict(env or {})
         self.port = 0
@@ -133,7 +149,7 @@ class ServerProcess:
         """``http://127.0.0.1:<port>/api/v1``."""
         return f"http://127.0.0.1:{self.port}/api/v1"
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         """Start the process (on a new free port) and wait until the API answers."""
         self.port = free_port()
         args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
@@ -144,15 +160,20 @@ class ServerProcess:
         if self.workers is not None:
             args += ["--workers", str(self.workers)]
         self._log = self.log_path.open("a")
-        self.process = subprocess.Popen(geoverify_command() + args,
-                                        env=cli_env(self.database_url, self.now, **self.env),
-                                        cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            geoverify_command() + args,
+            env=cli_env(self.database_url, self.now, **self.env),
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
                 self._close_log()
-                raise RuntimeError(f"`geoverify serve` exited with {self.process.returncode}:\n"
-                                   f"{self.log_path.read_text()}")
+                raise RuntimeError(
+                    f"`geoverify serve` exited with {self.process.returncode}:\n{self.log_path.read_text()}"
+                )
             try:
                 if self.request("GET", "/openapi.json", timeout=2)[0] == 200:
                     return self
@@ -160,13 +181,22 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"`geoverify serve` did not answer within {START_TIMEOUT_S:g} s:\n"
-                                   f"{self.log_path.read_text()}")
+                raise RuntimeError(
+                    f"`geoverify serve` did not answer within {START_TIMEOUT_S:g} s:\n{self.log_path.read_text()}"
+                )
             time.sleep(0.1)
 
-    def request(self, method: str, path: str, *, token: str | None = None, body: bytes | None = None,
-                content_type: str | None = None, headers: dict | None = None,
-                timeout: float = 120) -> tuple[int, dict, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: dict | None = None,
+        timeout: float = 120,
+    ) -> tuple[int, dict, bytes]:
         """One HTTP request on a new connection: ``(status, lower-cased headers, body bytes)``.
 
         An upload waits for its own verification (``Prefer: wait=60``) unless ``headers`` say
@@ -174,8 +204,15 @@ class ServerProcess:
         """
         if method == "POST" and path.split("?")[0] in UPLOAD_PATHS and "Prefer" not in (headers or {}):
             headers = {**(headers or {}), "Prefer": "wait=60"}
-        return request(f"{self.base}{path}", method, token=token, body=body, content_type=content_type,
-                       headers=headers, timeout=timeout)
+        return request(
+            f"{self.base}{path}",
+            method,
+            token=token,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+            timeout=timeout,
+        )
 
     def json(self, method: str, path: str, **kwargs) -> tuple[int, object]:
         """``(status, parsed JSON body)`` of :meth:`request`."""
@@ -204,7 +241,7 @@ class ServerProcess:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -214,9 +251,16 @@ class ServerProcess:
 UPLOAD_PATHS = ("/tracks", "/events", "/grids", "/sites")
 
 
-def request(url: str, method: str = "GET", *, token: str | None = None, body: bytes | None = None,
-            content_type: str | None = None, headers: dict | None = None,
-            timeout: float = 120) -> tuple[int, dict, bytes]:
+def request(
+    url: str,
+    method: str = "GET",
+    *,
+    token: str | None = None,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    headers: dict | None = None,
+    timeout: float = 120,
+) -> tuple[int, dict, bytes]:
     """One HTTP/1.1 request to ``url`` (http only): ``(status, lower-cased headers, body bytes)``."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)

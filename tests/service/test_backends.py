@@ -18,19 +18,41 @@ from geoverify.store.schema import fixes, uploads
 
 
 def _upload_row(conn) -> int:
-    return conn.execute(insert(uploads).values(kind="tracks", content_sha256="0" * 64, request_sha256="0" * 64,
-                                               actor="test", created_at="2026-11-02T00:00:00+00:00",
-                                               response="{}").returning(uploads.c.upload_id)).scalar_one()
+    return conn.execute(
+        insert(uploads)
+        .values(
+            kind="tracks",
+            content_sha256="0" * 64,
+            request_sha256="0" * 64,
+            actor="test",
+            created_at="2026-11-02T00:00:00+00:00",
+            response="{}",
+        )
+        .returning(uploads.c.upload_id)
+    ).scalar_one()
 
 
 def test_bulk_fixes_come_back_exactly(store):
     """Text that COPY must escape, NULLs, booleans, 64-bit times and full-precision floats."""
     t0 = pd.Timestamp("2026-11-02T08:00:00.123456789Z").value  # 1.8e18 ns: needs 64 bits
     awkward = ["tab\there", "new\nline", "back\\slash", 'quote"s', "逗号,分号;", r"\N", ""]
-    rows = [{"member_id": f"成员-{i % 3}", "time_ns": t0 + i, "lon": 116.4 + i * 1e-13, "lat": 39.9 + 1 / (i + 3),
-             "accuracy": None if i % 2 else 4.25, "speed": None, "provider": "gps",
-             "mock": [True, False, None][i % 3], "device_id": awkward[i % len(awkward)], "crs": "gcj02",
-             "source": awkward[(i + 1) % len(awkward)], "line": i + 2} for i in range(50)]
+    rows = [
+        {
+            "member_id": f"成员-{i % 3}",
+            "time_ns": t0 + i,
+            "lon": 116.4 + i * 1e-13,
+            "lat": 39.9 + 1 / (i + 3),
+            "accuracy": None if i % 2 else 4.25,
+            "speed": None,
+            "provider": "gps",
+            "mock": [True, False, None][i % 3],
+            "device_id": awkward[i % len(awkward)],
+            "crs": "gcj02",
+            "source": awkward[(i + 1) % len(awkward)],
+            "line": i + 2,
+        }
+        for i in range(50)
+    ]
     with store.write() as conn:
         upload_id = _upload_row(conn)
         for row in rows:
@@ -49,8 +71,7 @@ def test_bulk_fixes_come_back_exactly(store):
 
 def test_a_failed_bulk_insert_leaves_nothing(store):
     """A duplicate (member, time) aborts the whole transaction on both databases."""
-    row = {"member_id": "M1", "time_ns": 1, "lon": 116.4, "lat": 39.9, "crs": "wgs84", "source": "x.csv",
-           "line": 2}
+    row = {"member_id": "M1", "time_ns": 1, "lon": 116.4, "lat": 39.9, "crs": "wgs84", "source": "x.csv", "line": 2}
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
         with store.write() as conn:
             upload_id = _upload_row(conn)
@@ -119,8 +140,10 @@ def test_text_postgresql_cannot_hold_is_refused_alike(with_grids, upload, assert
     """A member id over the column's 100 characters, or a NUL in a device id: 422 naming the file and
     line on both databases (SQLite alone would store them), and nothing stored."""
     long_id = "M" * 101
-    body = ("member_id,time,lon,lat\nM001,2026-11-02T08:00:00+08:00,116.41,39.94\n"
-            f"{long_id},2026-11-02T08:00:10+08:00,116.41,39.94\n")
+    body = (
+        "member_id,time,lon,lat\nM001,2026-11-02T08:00:00+08:00,116.41,39.94\n"
+        f"{long_id},2026-11-02T08:00:10+08:00,116.41,39.94\n"
+    )
     problem = assert_problem(upload("tracks", body.encode()), 422, detail_has="line 3")
     assert "member_id" in problem["detail"] and "at most 100" in problem["detail"] and "upload.csv" in problem["detail"]
     nul = "member_id,time,lon,lat,device_id\nM001,2026-11-02T08:00:00+08:00,116.41,39.94,ph\x00one\n"
@@ -146,8 +169,11 @@ def test_a_served_store_with_two_uploaders(database_url, tmp_path):
         answers = []
 
         def post(key, data):
-            answers.append(server.json("POST", "/tracks", token=admin, body=data, content_type="text/csv",
-                                       headers={"Idempotency-Key": key}))
+            answers.append(
+                server.json(
+                    "POST", "/tracks", token=admin, body=data, content_type="text/csv", headers={"Idempotency-Key": key}
+                )
+            )
 
         clients = [threading.Thread(target=post, args=("same-day", body)) for _ in range(2)]
         for client in clients:
@@ -161,7 +187,9 @@ def test_a_served_store_with_two_uploaders(database_url, tmp_path):
     assert answers[0][1]["fixes_stored"] == answers[1][1]["fixes_stored"] == 1800
     assert status == 200
     assert [(e["seq"], e["patrol_id"], e["kind"]) for e in feed["entries"]] == [
-        (1, "M001_20261102", "grant"), (2, "M004_20261102", "grant")]
+        (1, "M001_20261102", "grant"),
+        (2, "M004_20261102", "grant"),
+    ]
     assert feed["entries"][0]["points"] == 5
     assert "ok" in run_cli(["audit", "verify"], database_url).lower()
 
@@ -177,7 +205,11 @@ def test_store_fixes_loads_in_bulk_once(store):
     first = store_fixes(store, frame, actor="test")
     again = store_fixes(store, frame, actor="test")
     assert (first["fixes_read"], first["fixes_stored"], first["accepted"], first["already_stored"]) == (
-        1800, 1800, 1800, 0)
+        1800,
+        1800,
+        1800,
+        0,
+    )
     assert (again["fixes_stored"], again["already_stored"], again["rejected"]["duplicate"]) == (0, 1800, 1800)
     assert "2026-11-02" in first["dates"]
     with store.read() as conn:

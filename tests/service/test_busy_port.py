@@ -21,8 +21,15 @@ def busy_port():
 
 
 def _run(args: list[str], database_url: str) -> subprocess.CompletedProcess:
-    return subprocess.run(geoverify_command() + args, env=cli_env(database_url), cwd=ROOT, capture_output=True,
-                          check=False, text=True, timeout=120)
+    return subprocess.run(
+        geoverify_command() + args,
+        env=cli_env(database_url),
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("command", ["serve", "demo"])

@@ -21,7 +21,9 @@ def test_load_and_export(runner, tmp_path):
     assert result.exit_code == 0 and "exported 2 entries; next cursor: --after 2" in result.output
     entries = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(e["seq"], e["patrol_id"], e["kind"]) for e in entries] == [
-        (1, "M001_20261102", "grant"), (2, "M004_20261102", "grant")]
+        (1, "M001_20261102", "grant"),
+        (2, "M004_20261102", "grant"),
+    ]
     tail = runner(["credits", "export", "--after", "1"])
     assert [json.loads(line)["seq"] for line in tail.stdout.splitlines()] == [2]
 
@@ -38,12 +40,14 @@ def test_credit_enters_the_ledger_when_the_day_settles(runner, client, auth):
     assert (grant["kind"], grant["patrol_id"], grant["points"]) == ("grant", "M001_20261102", 5)
     audit = client.get("/api/v1/audit?limit=1000", headers=auth["auditor"]).json["entries"]
     assert [(e["object_id"], e["detail"]) for e in audit if e["action"] == "ledger.settled"] == [
-        ("2026-11-02", {"patrols": 1, "entries": 1})]
+        ("2026-11-02", {"patrols": 1, "entries": 1})
+    ]
 
 
 @pytest.mark.parametrize("big_file_bytes", [0, 16 << 20], ids=["by-size", "refused-then-parts"])
 def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result(
-        runner, monkeypatch, database_url, tmp_path, big_file_bytes):
+    runner, monkeypatch, database_url, tmp_path, big_file_bytes
+):
     # 1,800 + 1,080 fixes with uploads capped at 500: six parts, then one verification per day; the
     # same patrols, credit and ledger as one upload into a second store. A file under the size
     # check (a compact format) is first refused as one upload, then loaded in parts.
@@ -64,6 +68,7 @@ def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result
 
     single = Store.open(f"sqlite:///{tmp_path / 'single.db'}", now=NOW)
     from geoverify.store.ingest import upload
+
     upload(single, "grids", GRIDS.read_bytes(), suffix=".geojson", wait=60)
     upload(single, "tracks", both.read_bytes(), suffix=".csv", wait=60)
     parts = Store.open(database_url, now=NOW)
@@ -72,10 +77,11 @@ def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result
         from sqlalchemy import select
 
         from geoverify.store.schema import ledger, patrols
+
         with store.read() as conn:
             docs = {r.patrol_id: json.loads(r.document) for r in conn.execute(select(patrols))}
             credits = sorted((r.patrol_id, r.kind, float(r.points)) for r in conn.execute(select(ledger)))
-        for doc in docs.values():   # flags name the file each fix came from
+        for doc in docs.values():  # flags name the file each fix came from
             for flag in doc["flags"]:
                 flag["evidence"] = {k: v for k, v in flag["evidence"].items() if not isinstance(v, dict)}
         return docs, credits
@@ -83,7 +89,7 @@ def test_a_track_file_larger_than_one_upload_loads_in_parts_with_the_same_result
     assert state(parts) == state(single)
     parts.dispose()
     single.dispose()
-    verdict = runner(["audit", "verify"])   # stdout and the warning on stderr, mixed by the runner
+    verdict = runner(["audit", "verify"])  # stdout and the warning on stderr, mixed by the runner
     assert verdict.exit_code == 0 and any(line.startswith("audit log OK") for line in verdict.output.splitlines())
 
 
@@ -132,7 +138,10 @@ def test_rule_change_reverifies_and_is_audited(runner, tmp_path, monkeypatch, db
     runner(["credits", "export", "-o", str(out)])
     entries = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(e["kind"], e["points"], e["rule_version"]) for e in entries] == [
-        ("grant", 5, "builtin-1"), ("reversal", -5, "builtin-1"), ("grant", 8, "city-2027")]
+        ("grant", 5, "builtin-1"),
+        ("reversal", -5, "builtin-1"),
+        ("grant", 8, "city-2027"),
+    ]
     actions = [r[0] for r in db_execute("SELECT detail FROM audit_log WHERE action = 'rules.changed' ORDER BY seq")]
     assert [json.loads(a)["to"] for a in actions] == ["builtin-1", "city-2027"]
     assert runner(["audit", "verify"]).exit_code == 0

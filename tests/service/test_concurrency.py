@@ -56,14 +56,19 @@ def test_parallel_uploads_and_a_scorer_see_the_same_ledger(live):
                 # The morning first (under 2 h: 0 points, nothing in the ledger), then the afternoon:
                 # the second upload makes the patrol earn points, so grants land while the scorer reads.
                 for name, part in (("am", FIRST_HALF), ("pm", SECOND_HALF)):
-                    status, _, body = server.request("POST", "/tracks", token=tokens["admin"],
-                                                     body=patrol_csv(patrol, part), content_type="text/csv",
-                                                     headers={"Idempotency-Key": f"{patrol[0][0]}-{name}"})
+                    status, _, body = server.request(
+                        "POST",
+                        "/tracks",
+                        token=tokens["admin"],
+                        body=patrol_csv(patrol, part),
+                        content_type="text/csv",
+                        headers={"Idempotency-Key": f"{patrol[0][0]}-{name}"},
+                    )
                     with lock:
                         statuses[status] += 1
                     if status != 201:
                         failures.append(f"{patrol[0][0]} {name}: {status} {body[:300]!r}")
-        except Exception as exc:  # reported by the assertion below
+        except Exception as exc:  # noqa: BLE001 -- a thread's failure is reported by the assertion below
             failures.append(f"uploader {thread}: {exc!r}")
 
     def scorer() -> None:
@@ -71,8 +76,7 @@ def test_parallel_uploads_and_a_scorer_see_the_same_ledger(live):
         try:
             while True:
                 finished = uploads_done.is_set()
-                status, _, body = server.request("GET", f"/credits?after={cursor}&limit=5",
-                                                 token=tokens["scorer"])
+                status, _, body = server.request("GET", f"/credits?after={cursor}&limit=5", token=tokens["scorer"])
                 with lock:
                     statuses[status] += 1
                 if status != 200:
@@ -83,7 +87,7 @@ def test_parallel_uploads_and_a_scorer_see_the_same_ledger(live):
                 cursor = page["next"]
                 if finished and not page["entries"]:
                     return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- a thread's failure is reported by the assertion below
             failures.append(f"scorer: {exc!r}")
 
     threads = [threading.Thread(target=uploader, args=(t,)) for t in range(UPLOADERS)]
@@ -104,15 +108,13 @@ def test_parallel_uploads_and_a_scorer_see_the_same_ledger(live):
     status, whole = server.json("GET", "/credits?after=0&limit=1000", token=tokens["scorer"])
     assert status == 200
     with sqlite3.connect(database) as conn:
-        stored = conn.execute("SELECT seq, credit_id, points, patrol_id, kind FROM ledger "
-                              "ORDER BY seq").fetchall()
+        stored = conn.execute("SELECT seq, credit_id, points, patrol_id, kind FROM ledger ORDER BY seq").fetchall()
         patrols = conn.execute("SELECT patrol_id, credit_status, points FROM patrols").fetchall()
     # Nothing missed, nothing repeated, in seq order with no holes.
     assert [e["seq"] for e in seen] == list(range(1, len(stored) + 1))
     assert [e["credit_id"] for e in seen] == [e["credit_id"] for e in whole["entries"]] == [r[1] for r in stored]
     assert len({e["credit_id"] for e in seen}) == len(seen)
-    assert (sum(e["points"] for e in seen) == sum(e["points"] for e in whole["entries"])
-            == sum(r[2] for r in stored))
+    assert sum(e["points"] for e in seen) == sum(e["points"] for e in whole["entries"]) == sum(r[2] for r in stored)
     # Each patrol's entries add up to its current credit; a patrol that earns points has exactly one
     # live grant, any other none (0-point credits are not written).
     assert len(patrols) == UPLOADERS * MEMBERS_EACH

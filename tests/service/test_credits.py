@@ -8,8 +8,15 @@ from geoverify.store import ledger
 
 
 def _patrol(i: int, points: int) -> dict:
-    return {"patrol_id": f"P{i:03d}_20261102", "member_id": f"P{i:03d}", "grid_id": "DC-01", "date": "2026-11-02",
-            "verified_s": 7200.0 + points, "rule_version": "test", "credit": {"status": "verified", "points": points}}
+    return {
+        "patrol_id": f"P{i:03d}_20261102",
+        "member_id": f"P{i:03d}",
+        "grid_id": "DC-01",
+        "date": "2026-11-02",
+        "verified_s": 7200.0 + points,
+        "rule_version": "test",
+        "credit": {"status": "verified", "points": points},
+    }
 
 
 def test_settled_ledger_writes_changes_of_status_or_points_only(store):
@@ -39,7 +46,7 @@ def test_cursor_sees_every_entry_once_under_concurrent_appends(app, store, clien
                 for i in range(patrols_each):
                     with store.write() as conn:
                         ledger.sync_patrol(conn, _patrol(w * 100 + i, r + 1))
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 -- a thread's failure is reported below
             errors.append(exc)
 
     def read() -> None:

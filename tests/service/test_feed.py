@@ -13,14 +13,20 @@ def _fill(store: Store, patrols: int, prefix: str = "P") -> None:
     """Grants with whole and fractional points and a null grid, then a reversal and new grant for half."""
     with store.write() as conn:
         for i in range(patrols):
-            patrol = {"patrol_id": f"{prefix}{i:03d}_20261102", "member_id": f"{prefix}{i:03d}",
-                      "grid_id": None if i % 4 == 0 else "DC-01", "date": "2026-11-02",
-                      "verified_s": 7200.0 + i / 3, "rule_version": "test",
-                      "credit": {"status": "verified", "points": 5 if i % 3 else 2.5}}
+            patrol = {
+                "patrol_id": f"{prefix}{i:03d}_20261102",
+                "member_id": f"{prefix}{i:03d}",
+                "grid_id": None if i % 4 == 0 else "DC-01",
+                "date": "2026-11-02",
+                "verified_s": 7200.0 + i / 3,
+                "rule_version": "test",
+                "credit": {"status": "verified", "points": 5 if i % 3 else 2.5},
+            }
             ledger.sync_patrol(conn, patrol)
             if i % 2:
-                ledger.sync_patrol(conn, {**patrol, "verified_s": 9000.125, "credit": {"status": "verified",
-                                                                                          "points": 4}})
+                ledger.sync_patrol(
+                    conn, {**patrol, "verified_s": 9000.125, "credit": {"status": "verified", "points": 4}}
+                )
 
 
 PAGES = ((0, 1000), (0, 1), (3, 7), (10, 20), (39, 5), (40, 5), (10**9, 3))

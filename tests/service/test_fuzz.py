@@ -21,8 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from geoverify.api import create_app
 from geoverify.api.openapi import build_spec
@@ -38,20 +42,31 @@ EXAMPLES = int(os.environ.get("GEOVERIFY_FUZZ_EXAMPLES", "25"))
 def fuzz_app(tmp_path_factory):
     """One app for the whole module, on a SQLite file with the sample grids and three tracks loaded."""
     path = tmp_path_factory.mktemp("fuzz") / "geoverify.db"
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "NOW": NOW,
-                      "MAX_CONTENT_LENGTH": 256 * 1024, "MAX_FIXES_PER_UPLOAD": 5000,
-                      "RATELIMIT_ENABLED": False})  # the rate limit is tested in test_security.py
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{path}",
+            "NOW": NOW,
+            "MAX_CONTENT_LENGTH": 256 * 1024,
+            "MAX_FIXES_PER_UPLOAD": 5000,
+            "RATELIMIT_ENABLED": False,
+        }
+    )  # the rate limit is tested in test_security.py
     store = app.extensions["geoverify.store"]
     with store.write() as conn:
-        app.config["FUZZ_TOKENS"] = {role: token_store.create(conn, role, scopes, f"fuzz-{role}")[1]
-                                     for role, scopes in SCOPES.items()}
+        app.config["FUZZ_TOKENS"] = {
+            role: token_store.create(conn, role, scopes, f"fuzz-{role}")[1] for role, scopes in SCOPES.items()
+        }
     client = app.test_client()
     admin = {"Authorization": f"Bearer {app.config['FUZZ_TOKENS']['admin']}"}
-    uploads = [(GRIDS, "grids", "application/geo+json"), (SAMPLES / "teleport_M002.csv", "tracks", "text/csv"),
-               (SAMPLES / "honest_M001.csv", "tracks", "text/csv"), (SAMPLES / "idle_M004.csv", "tracks", "text/csv")]
+    uploads = [
+        (GRIDS, "grids", "application/geo+json"),
+        (SAMPLES / "teleport_M002.csv", "tracks", "text/csv"),
+        (SAMPLES / "honest_M001.csv", "tracks", "text/csv"),
+        (SAMPLES / "idle_M004.csv", "tracks", "text/csv"),
+    ]
     for path, kind, mimetype in uploads:
-        response = client.post(f"/api/v1/{kind}", data=path.read_bytes(),
-                               headers={**admin, "Content-Type": mimetype})
+        response = client.post(f"/api/v1/{kind}", data=path.read_bytes(), headers={**admin, "Content-Type": mimetype})
         assert response.status_code == 201, response.get_json()
     yield app
     store.dispose()
@@ -86,8 +101,14 @@ def errors_are_clean_problems(ctx, response, case) -> None:
     assert not leaked, f"error body leaks {leaked}: {text[:300]}"
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection, errors_are_clean_problems]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    errors_are_clean_problems,
+]
 
 
 @pytest.mark.parametrize("method,path", _operations(), ids=lambda value: value)
@@ -97,8 +118,9 @@ def test_api_fuzz(fuzz_app, fuzz_schema, method, path):
     tokens = fuzz_app.config["FUZZ_TOKENS"]
 
     @given(case=cases, role=st.sampled_from([*sorted(tokens), None]))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def fuzz(case, role):
         # A case without the Authorization header (a negative case dropped it) is sent without a token.
         sends_token = role is not None and "Authorization" in (case.headers or {})

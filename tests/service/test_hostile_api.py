@@ -66,8 +66,10 @@ def test_chunked_body_many_times_the_limit_is_cut_off_at_the_limit(limited_serve
     sent = 0
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     try:
-        sock.sendall(b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
-                     b"Authorization: Bearer " + token.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(
+            b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
 
         def send_chunks():
             nonlocal sent
@@ -98,9 +100,11 @@ def test_chunked_body_many_times_the_limit_is_cut_off_at_the_limit(limited_serve
 def test_declared_length_over_the_limit_is_refused_before_the_body(limited_server):
     server, token = limited_server
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
-                     b"Authorization: Bearer " + token.encode() + b"\r\n"
-                     b"Content-Length: " + str(LIMIT * 100).encode() + b"\r\n\r\n")
+        sock.sendall(
+            b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Length: " + str(LIMIT * 100).encode() + b"\r\n\r\n"
+        )
         # Not one byte of the body is sent: the answer comes from the headers alone.
         status, headers, problem = _read_response(sock)
     assert (status, headers["content-type"], problem["status"]) == (413, "application/problem+json", 413)
@@ -112,9 +116,11 @@ def test_length_that_lies_low_reads_only_what_it_declares(limited_server):
     request only up to the header limit (431), and the server closes the connection."""
     server, token = limited_server
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
-                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 100\r\n\r\n"
-                     b"member_id,time,lon,lat\n" + CSV_LINE * 8000)
+        sock.sendall(
+            b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 100\r\n\r\n"
+            b"member_id,time,lon,lat\n" + CSV_LINE * 8000
+        )
         status, headers, result = _read_response(sock)
         assert status == 201, result
         assert (result["fixes_read"], result["accepted"], result["rejected"]["invalid"]) == (2, 1, 1)
@@ -132,12 +138,17 @@ def test_raw_header_bytes_in_idempotency_key(limited_server):
     server, token = limited_server
     body = TELEPORT.read_bytes()
     # The app refuses what is not printable ASCII; waitress refuses control characters in any header.
-    for key, detail in (("巡查-2026-11-02".encode("utf-8"), "Idempotency-Key"), (b"k" * 10_240, "Idempotency-Key"),
-                        (b"batch\x01one", "control characters")):
+    for key, detail in (
+        ("巡查-2026-11-02".encode(), "Idempotency-Key"),
+        (b"k" * 10_240, "Idempotency-Key"),
+        (b"batch\x01one", "control characters"),
+    ):
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-            sock.sendall(b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
-                         b"Authorization: Bearer " + token.encode() + b"\r\nIdempotency-Key: " + key + b"\r\n"
-                         b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+            sock.sendall(
+                b"POST /api/v1/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\nIdempotency-Key: " + key + b"\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+            )
             status, headers, problem = _read_response(sock)
         assert (status, headers["content-type"]) == (400, "application/problem+json"), (key[:20], problem)
         assert detail in problem["detail"], problem
@@ -145,11 +156,23 @@ def test_raw_header_bytes_in_idempotency_key(limited_server):
 
 # In process, on both backends.
 
-@pytest.mark.parametrize("key,what", [("k" * 10_240, "10240 characters"), ("", "empty"), ("  ", "empty"),
-                                      ("batch\tone", "printable ASCII"), ("clé-1", "printable ASCII")])
+
+@pytest.mark.parametrize(
+    "key,what",
+    [
+        ("k" * 10_240, "10240 characters"),
+        ("", "empty"),
+        ("  ", "empty"),
+        ("batch\tone", "printable ASCII"),
+        ("clé-1", "printable ASCII"),
+    ],
+)
 def test_odd_idempotency_keys_are_400(with_grids, upload, key, what, assert_problem, client, auth):
-    response = client.post("/api/v1/tracks", data=TELEPORT.read_bytes(),
-                           headers={**auth["admin"], "Content-Type": "text/csv", "Idempotency-Key": key})
+    response = client.post(
+        "/api/v1/tracks",
+        data=TELEPORT.read_bytes(),
+        headers={**auth["admin"], "Content-Type": "text/csv", "Idempotency-Key": key},
+    )
     assert_problem(response, 400, detail_has=what)
     # Nothing was stored: the same upload with a good key is new.
     assert upload("tracks", TELEPORT, key="phone-7-2026-11-02").status_code == 201
@@ -186,71 +209,118 @@ def loaded_day(with_grids, upload):
     assert upload("tracks", TELEPORT).status_code == 201
 
 
-@pytest.mark.parametrize("content_type,body,status,detail", [
-    ("image/png", b"\x89PNG\r\n\x1a\n", 415, "Content-Type"),
-    ("application/x-www-form-urlencoded", b"a=b", 415, "Content-Type"),
-    ("application/json", TELEPORT.read_bytes(), 422, "JSON"),
-    ("application/gpx+xml", b"member_id,time,lon,lat\n", 422, "upload.gpx"),
-    ("text/csv", b"\xff\xfe\x00\x00garbage\x00\x01", 422, "upload.csv"),
-])
+@pytest.mark.parametrize(
+    "content_type,body,status,detail",
+    [
+        ("image/png", b"\x89PNG\r\n\x1a\n", 415, "Content-Type"),
+        ("application/x-www-form-urlencoded", b"a=b", 415, "Content-Type"),
+        ("application/json", TELEPORT.read_bytes(), 422, "JSON"),
+        ("application/gpx+xml", b"member_id,time,lon,lat\n", 422, "upload.gpx"),
+        ("text/csv", b"\xff\xfe\x00\x00garbage\x00\x01", 422, "upload.csv"),
+    ],
+)
 def test_wrong_content_types(with_grids, client, auth, content_type, body, status, detail, assert_problem):
-    response = client.post("/api/v1/tracks?member_id=M001", data=body,
-                           headers={**auth["admin"], "Content-Type": content_type})
+    response = client.post(
+        "/api/v1/tracks?member_id=M001", data=body, headers={**auth["admin"], "Content-Type": content_type}
+    )
     assert_problem(response, status, detail_has=detail)
 
 
 def test_multipart_without_a_file_is_422(with_grids, client, auth, assert_problem):
-    response = client.post("/api/v1/tracks", headers=auth["admin"], data={"other": "x"},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/tracks", headers=auth["admin"], data={"other": "x"}, content_type="multipart/form-data"
+    )
     assert_problem(response, 422, detail_has="'file'")
 
 
 def _fc(*geometries) -> bytes:
-    return json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"grid_id": f"G{i}", "member_id": "M001",
-                                           "time": "2026-11-02T08:00:00+08:00"}, "geometry": g}
-        for i, g in enumerate(geometries)]}).encode()
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"grid_id": f"G{i}", "member_id": "M001", "time": "2026-11-02T08:00:00+08:00"},
+                    "geometry": g,
+                }
+                for i, g in enumerate(geometries)
+            ],
+        }
+    ).encode()
 
 
 POINT = {"type": "Point", "coordinates": [116.41, 39.94]}
 LINE = {"type": "LineString", "coordinates": [[116.41, 39.94], [116.42, 39.95]]}
 SQUARE = {"type": "Polygon", "coordinates": [[[116.41, 39.94], [116.42, 39.94], [116.42, 39.95], [116.41, 39.94]]]}
 WRONG_GEOJSON = {
-    "grids": [_fc(POINT), _fc(LINE), json.dumps(SQUARE).encode(), b"[]", b'"FeatureCollection"', b"null", b"{",
-              json.dumps({"type": "FeatureCollection", "features": "none"}).encode()],
-    "tracks": [_fc(LINE), _fc(SQUARE), json.dumps(POINT).encode(), b"[]", b"42", b"{",
-               json.dumps({"type": "FeatureCollection", "features": [None]}).encode()],
+    "grids": [
+        _fc(POINT),
+        _fc(LINE),
+        json.dumps(SQUARE).encode(),
+        b"[]",
+        b'"FeatureCollection"',
+        b"null",
+        b"{",
+        json.dumps({"type": "FeatureCollection", "features": "none"}).encode(),
+    ],
+    "tracks": [
+        _fc(LINE),
+        _fc(SQUARE),
+        json.dumps(POINT).encode(),
+        b"[]",
+        b"42",
+        b"{",
+        json.dumps({"type": "FeatureCollection", "features": [None]}).encode(),
+    ],
 }
 
 
 def test_geojson_of_the_wrong_types_is_422(with_grids, client, auth, assert_problem):
     for kind, bodies in WRONG_GEOJSON.items():
         for body in bodies:
-            response = client.post(f"/api/v1/{kind}", data=body,
-                                   headers={**auth["admin"], "Content-Type": "application/geo+json"})
+            response = client.post(
+                f"/api/v1/{kind}", data=body, headers={**auth["admin"], "Content-Type": "application/geo+json"}
+            )
             try:
                 assert_problem(response, 422)
             except AssertionError as exc:
                 raise AssertionError(f"{kind} {body[:60]!r}: {exc}") from None
 
 
-NOT_A_DECISION = [b"[]", b'"dismiss"', b"1", b"null", b"{", b'{"decision": "dismiss"',
-                  b'{"decision": ["dismiss"], "note": "x"}', b'{"decision": "dismiss", "note": 5}',
-                  b'{"decision": "dismiss", "note": {"a": 1}}', b'{"decision": null, "note": "x"}',
-                  b'{"decision": "dismiss", "note": "   "}', b'{"decision": "dismiss", "note": "nul \\u0000 inside"}']
+NOT_A_DECISION = [
+    b"[]",
+    b'"dismiss"',
+    b"1",
+    b"null",
+    b"{",
+    b'{"decision": "dismiss"',
+    b'{"decision": ["dismiss"], "note": "x"}',
+    b'{"decision": "dismiss", "note": 5}',
+    b'{"decision": "dismiss", "note": {"a": 1}}',
+    b'{"decision": null, "note": "x"}',
+    b'{"decision": "dismiss", "note": "   "}',
+    b'{"decision": "dismiss", "note": "nul \\u0000 inside"}',
+]
 
 
 def test_review_bodies_that_are_not_a_decision_are_422(loaded_day, client, auth, assert_problem):
     flag_id = client.get("/api/v1/flags?code=TELEPORT", headers=auth["auditor"]).json["flags"][0]["flag_id"]
     for body in NOT_A_DECISION:
-        response = client.post(f"/api/v1/flags/{flag_id}/review", data=body,
-                               headers={**auth["auditor"], "Content-Type": "application/json"})
+        response = client.post(
+            f"/api/v1/flags/{flag_id}/review",
+            data=body,
+            headers={**auth["auditor"], "Content-Type": "application/json"},
+        )
         try:
             assert_problem(response, 422)
         except AssertionError as exc:
             raise AssertionError(f"{body!r}: {exc}") from None
     flag = client.get("/api/v1/flags?code=TELEPORT", headers=auth["auditor"]).json["flags"][0]
     assert flag["status"] == "open"  # nothing was recorded
-    response = client.post(f"/api/v1/flags/{flag_id}/review", headers=auth["auditor"], data=b"decision=dismiss",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        f"/api/v1/flags/{flag_id}/review",
+        headers=auth["auditor"],
+        data=b"decision=dismiss",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert_problem(response, 422, detail_has="JSON object")

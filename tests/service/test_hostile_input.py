@@ -30,21 +30,32 @@ GEOJSON_TYPE = {"Content-Type": "application/geo+json"}
 
 # --------------------------------------------------------------------------- integer query parameters
 
-@pytest.mark.parametrize("role, path, name", [
-    ("scorer", "/api/v1/credits", "after"),
-    ("admin", "/api/v1/audit", "after"),
-    ("auditor", "/api/v1/flags", "offset"),
-    ("supervisor", "/api/v1/patrols", "offset"),
-])
+
+@pytest.mark.parametrize(
+    "role, path, name",
+    [
+        ("scorer", "/api/v1/credits", "after"),
+        ("admin", "/api/v1/audit", "after"),
+        ("auditor", "/api/v1/flags", "offset"),
+        ("supervisor", "/api/v1/patrols", "offset"),
+    ],
+)
 @pytest.mark.parametrize("value", [2**63 - 1, 2**63, MAX_QUERY_INT + 1, 10**40, -1])
-def test_integer_parameters_out_of_range_are_400_naming_the_range(client, auth, assert_problem, role, path, name,
-                                                                  value):
+def test_integer_parameters_out_of_range_are_400_naming_the_range(
+    client, auth, assert_problem, role, path, name, value
+):
     response = client.get(f"{path}?{name}={value}", headers=auth[role])
     assert_problem(response, 400, detail_has=f"Query parameter '{name}' must be between 0 and {MAX_QUERY_INT}")
 
 
-@pytest.mark.parametrize("role, path, name", [("scorer", "/api/v1/credits", "after"), ("admin", "/api/v1/audit", "after"),
-                                              ("auditor", "/api/v1/flags", "offset")])
+@pytest.mark.parametrize(
+    "role, path, name",
+    [
+        ("scorer", "/api/v1/credits", "after"),
+        ("admin", "/api/v1/audit", "after"),
+        ("auditor", "/api/v1/flags", "offset"),
+    ],
+)
 def test_largest_allowed_integer_parameter_answers_an_empty_page(client, auth, role, path, name):
     response = client.get(f"{path}?{name}={MAX_QUERY_INT}&limit=1000", headers=auth[role])
     assert response.status_code == 200, response.json
@@ -52,6 +63,7 @@ def test_largest_allowed_integer_parameter_answers_an_empty_page(client, auth, r
 
 
 # --------------------------------------------------------------------------- JSON nesting
+
 
 def nested(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
@@ -61,20 +73,24 @@ def test_review_body_nested_3000_levels_is_422_naming_the_limit(with_grids, uplo
     assert upload("tracks", TELEPORT).status_code == 201
     flag_id = client.get("/api/v1/flags?code=TELEPORT", headers=auth["auditor"]).json["flags"][0]["flag_id"]
     body = b'{"decision": "dismiss", "note": ' + nested(3000) + b"}"
-    response = client.post(f"/api/v1/flags/{flag_id}/review", data=body,
-                           headers={**auth["auditor"], "Content-Type": "application/json"})
+    response = client.post(
+        f"/api/v1/flags/{flag_id}/review", data=body, headers={**auth["auditor"], "Content-Type": "application/json"}
+    )
     assert_problem(response, 422, detail_has=f"more than {MAX_JSON_DEPTH} levels deep")
     # Brackets inside a string are text, not nesting: the same note as a string is a review.
     body = json.dumps({"decision": "dismiss", "note": nested(1500).decode()}).encode()
-    response = client.post(f"/api/v1/flags/{flag_id}/review", data=body,
-                           headers={**auth["auditor"], "Content-Type": "application/json"})
+    response = client.post(
+        f"/api/v1/flags/{flag_id}/review", data=body, headers={**auth["auditor"], "Content-Type": "application/json"}
+    )
     assert response.status_code == 200, response.json
 
 
 @pytest.mark.parametrize("kind", ["tracks", "grids", "events", "sites"])
-@pytest.mark.parametrize("document", [nested(50_000),
-                                      b'{"type": "FeatureCollection", "features": ' + nested(50_000) + b"}"],
-                         ids=["bare", "in-a-collection"])
+@pytest.mark.parametrize(
+    "document",
+    [nested(50_000), b'{"type": "FeatureCollection", "features": ' + nested(50_000) + b"}"],
+    ids=["bare", "in-a-collection"],
+)
 def test_geojson_upload_nested_50000_levels_is_422(kind, document, client, auth, assert_problem):
     response = client.post(f"/api/v1/{kind}", data=document, headers={**auth["admin"], **GEOJSON_TYPE})
     body = assert_problem(response, 422)
@@ -83,6 +99,7 @@ def test_geojson_upload_nested_50000_levels_is_422(kind, document, client, auth,
 
 
 # --------------------------------------------------------------------------- file names
+
 
 def test_multipart_file_name_of_300_characters_is_422_naming_the_limit(with_grids, client, auth, assert_problem):
     data = {"file": (io.BytesIO(TELEPORT.read_bytes()), "a" * 296 + ".csv")}
@@ -95,25 +112,38 @@ def test_multipart_file_name_of_300_characters_is_422_naming_the_limit(with_grid
 
 # --------------------------------------------------------------------------- heat map cells
 
-BIG = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"grid_id": "BIG",
-                                                                                    "members": ["M002"]},
-       "geometry": {"type": "Polygon", "coordinates": [[[116.37, 39.91], [116.44, 39.91], [116.44, 39.97],
-                                                         [116.37, 39.97], [116.37, 39.91]]]}}]}
+BIG = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"grid_id": "BIG", "members": ["M002"]},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[116.37, 39.91], [116.44, 39.91], [116.44, 39.97], [116.37, 39.97], [116.37, 39.91]]],
+            },
+        }
+    ],
+}
 
 
 def test_heatmap_too_fine_for_a_large_grid_is_422_naming_the_smallest_cell(upload, client, auth, assert_problem):
     assert upload("grids", json.dumps(BIG).encode(), suffix=".geojson").status_code == 201
     assert upload("tracks", TELEPORT).status_code == 201
     url = "/api/v1/map/heatmap?grid_id=BIG&date=2026-11-02&cell_m="
-    body = assert_problem(client.get(url + "5", headers=auth["auditor"]), 422,
-                          detail_has="a heat map has at most 1000 cells per side: use a cell of at least ")
+    body = assert_problem(
+        client.get(url + "5", headers=auth["auditor"]),
+        422,
+        detail_has="a heat map has at most 1000 cells per side: use a cell of at least ",
+    )
     smallest = float(body["detail"].split("use a cell of at least ")[1].split(" m")[0])
-    assert 5.9 < smallest < 7.0   # the box is about 6.7 km by 6.0 km
+    assert 5.9 < smallest < 7.0  # the box is about 6.7 km by 6.0 km
     response = client.get(url + f"{smallest:g}", headers=auth["auditor"])
     assert response.status_code == 200, response.json
 
 
 # --------------------------------------------------------------------------- grid files
+
 
 def test_csv_posted_as_grids_is_422_naming_the_grid_formats(client, auth, assert_problem):
     response = client.post("/api/v1/grids", data=b"grid_id,name\nG1,one\n", headers={**auth["admin"], **CSV_TYPE})
@@ -131,11 +161,14 @@ def _sqlite_bytes(tmp_path, statements: list[str]) -> bytes:
 
 @pytest.mark.parametrize("case", ["random", "sqlite-not-geopackage", "truncated-sqlite"])
 def test_garbage_geopackage_is_422_in_plain_words(case, tmp_path, client, auth, assert_problem):
-    body = {"random": bytes(range(256)) * 40,
-            "sqlite-not-geopackage": _sqlite_bytes(tmp_path, ["CREATE TABLE t (a)", "INSERT INTO t VALUES (1)"]),
-            "truncated-sqlite": b"SQLite format 3\x00" + b"\x00" * 200}[case]
-    response = client.post("/api/v1/grids", data=body,
-                           headers={**auth["admin"], "Content-Type": "application/geopackage+sqlite3"})
+    body = {
+        "random": bytes(range(256)) * 40,
+        "sqlite-not-geopackage": _sqlite_bytes(tmp_path, ["CREATE TABLE t (a)", "INSERT INTO t VALUES (1)"]),
+        "truncated-sqlite": b"SQLite format 3\x00" + b"\x00" * 200,
+    }[case]
+    response = client.post(
+        "/api/v1/grids", data=body, headers={**auth["admin"], "Content-Type": "application/geopackage+sqlite3"}
+    )
     detail = assert_problem(response, 422, detail_has="is not a GeoPackage, or a damaged one")["detail"]
     assert GRID_FORMATS in detail
     for internal in ("sqlite3_", "SELECT", "gpkg_", "DRIVER", "sqlite_master"):
@@ -143,6 +176,7 @@ def test_garbage_geopackage_is_422_in_plain_words(case, tmp_path, client, auth, 
 
 
 # --------------------------------------------------------------------------- wide CSV headers
+
 
 def wide_header(columns: int, named: bool) -> bytes:
     """A CSV of one fix under a header of ``columns`` columns (named c4, c5, … or left unnamed)."""
@@ -153,17 +187,17 @@ def wide_header(columns: int, named: bool) -> bytes:
 
 @pytest.mark.parametrize("kind", ["tracks", "events", "sites"])
 def test_csv_header_of_50000_columns_is_422_naming_the_limit(kind, with_grids, client, auth, assert_problem):
-    body = wide_header(50_000, named=False)   # 50,000 columns in 50 KiB
+    body = wide_header(50_000, named=False)  # 50,000 columns in 50 KiB
     response = client.post(f"/api/v1/{kind}", data=body, headers={**auth["admin"], **CSV_TYPE})
     assert_problem(response, 422, detail_has=f"line 1: the header has 50000 columns; at most {MAX_TABLE_COLUMNS}")
-    body = wide_header(50_000, named=True)    # the same with names: 390 KiB of header
+    body = wide_header(50_000, named=True)  # the same with names: 390 KiB of header
     response = client.post(f"/api/v1/{kind}", data=body, headers={**auth["admin"], **CSV_TYPE})
     assert_problem(response, 422, detail_has=f"longer than {MAX_CSV_HEADER_BYTES} bytes, the limit")
 
 
 def test_csv_header_at_the_column_limit_is_read(with_grids, client, auth):
-    response = client.post("/api/v1/tracks", data=wide_header(MAX_TABLE_COLUMNS, named=True),
-                           headers={**auth["admin"], **CSV_TYPE})
+    response = client.post(
+        "/api/v1/tracks", data=wide_header(MAX_TABLE_COLUMNS, named=True), headers={**auth["admin"], **CSV_TYPE}
+    )
     assert response.status_code == 201, response.json
     assert response.json["accepted"] == 1
-

@@ -35,8 +35,9 @@ def _replayed_day(tmp_path: Path) -> Path:
     """M001's sample day, a day earlier: the sample day then replays it (DUPLICATE_TRACK replay)."""
     header, *rows = (SAMPLES / "honest_M001.csv").read_text(encoding="utf-8").splitlines()
     path = tmp_path / "replayed_M001.csv"
-    path.write_text("\n".join([header] + [r.replace("2026-11-02T", "2026-11-01T", 1) for r in rows]) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join([header] + [r.replace("2026-11-02T", "2026-11-01T", 1) for r in rows]) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -52,11 +53,19 @@ def _without_places(value):
 
 def _batch(store, tracks: list[Path]):
     fixes = pd.concat([read_track_file(p, tz=store.tz) for p in tracks], ignore_index=True)
-    result = verify_batch(read_grids(GRIDS), fixes, rules=store.rules, tz=store.tz, now=store.now(),
-                          events=read_events(EVENTS, tz=store.tz), sites=read_sites(SITES))
+    result = verify_batch(
+        read_grids(GRIDS),
+        fixes,
+        rules=store.rules,
+        tz=store.tz,
+        now=store.now(),
+        events=read_events(EVENTS, tz=store.tz),
+        sites=read_sites(SITES),
+    )
     docs = {p.patrol_id: _without_places(p.to_dict(store.tz)) for p in result.patrols}
-    event_flags = {(e.event_id, f["code"]): _without_places(f) for e in result.events
-                   for f in e.to_dict(store.tz)["flags"]}
+    event_flags = {
+        (e.event_id, f["code"]): _without_places(f) for e in result.events for f in e.to_dict(store.tz)["flags"]
+    }
     return docs, event_flags
 
 
@@ -66,8 +75,18 @@ def _stored(store):
         event_flags = {}
         for r in conn.execute(select(flags).where(flags.c.event_id.is_not(None))):
             event_flags[(r.event_id, r.code)] = _without_places(
-                {"flag_id": r.flag_id, "code": r.code, "severity": r.severity, "status": r.status, "start": r.start,
-                 "end": r.end, "lon": r.lon, "lat": r.lat, "evidence": json.loads(r.evidence)})
+                {
+                    "flag_id": r.flag_id,
+                    "code": r.code,
+                    "severity": r.severity,
+                    "status": r.status,
+                    "start": r.start,
+                    "end": r.end,
+                    "lon": r.lon,
+                    "lat": r.lat,
+                    "evidence": json.loads(r.evidence),
+                }
+            )
         entries = conn.execute(select(ledger.c.patrol_id, ledger.c.points)).all()
         left = queue.status(conn)["pending"]
     return docs, event_flags, entries, left
@@ -79,8 +98,7 @@ def _parts(paths: list[Path], count: int, rng: random.Random) -> list[bytes]:
     rows = [row for p in paths for row in p.read_text(encoding="utf-8").splitlines()[1:]]
     rng.shuffle(rows)
     cuts = sorted(rng.sample(range(1, len(rows)), count - 1))
-    return [("\n".join([header] + rows[a:b]) + "\n").encode()
-            for a, b in zip([0] + cuts, cuts + [len(rows)])]
+    return [("\n".join([header] + rows[a:b]) + "\n").encode() for a, b in zip([0] + cuts, cuts + [len(rows)])]
 
 
 @pytest.mark.parametrize("seed", [1])
@@ -97,15 +115,17 @@ def test_random_splits_and_orders_give_the_batch_result(store, tmp_path, seed):
     event_rows = EVENTS.read_text(encoding="utf-8").splitlines()
     cut = rng.randrange(2, len(event_rows))
     steps = [("tracks", body) for body in _parts(tracks, 7, rng)]
-    steps += [("events", ("\n".join(event_rows[:cut]) + "\n").encode()),
-              ("events", ("\n".join(event_rows[:1] + event_rows[cut:]) + "\n").encode()),
-              ("sites", SITES.read_bytes())]
+    steps += [
+        ("events", ("\n".join(event_rows[:cut]) + "\n").encode()),
+        ("events", ("\n".join(event_rows[:1] + event_rows[cut:]) + "\n").encode()),
+        ("sites", SITES.read_bytes()),
+    ]
     rng.shuffle(steps)
     upload(store, "grids", GRIDS.read_bytes(), suffix=".geojson")
     for number, (kind, body) in enumerate(steps):
         answer = upload(store, kind, body, suffix=".csv", idempotency_key=f"{seed}-{number}")
         assert all(p["state"] == "pending" for p in answer["patrols"])
-        if rng.random() < 0.5:   # sometimes a worker catches up between uploads, in small batches
+        if rng.random() < 0.5:  # sometimes a worker catches up between uploads, in small batches
             Worker(store, batch=rng.choice([1, 3, 50])).run_once()
     drain(store, batch=rng.choice([2, 5, 64]))
 
@@ -121,8 +141,10 @@ def test_random_splits_and_orders_give_the_batch_result(store, tmp_path, seed):
     for patrol_id, points in entries:
         net[patrol_id] = net.get(patrol_id, 0) + points
     assert {p: n for p, n in net.items() if n} == {
-        p: d["credit"]["points"] for p, d in expected_docs.items()
-        if d["credit"]["status"] == "verified" and d["credit"]["points"] > 0}
+        p: d["credit"]["points"]
+        for p, d in expected_docs.items()
+        if d["credit"]["status"] == "verified" and d["credit"]["points"] > 0
+    }
 
 
 def test_an_upload_answers_pending_then_get_patrol_says_current(client, auth, upload, with_grids):
@@ -131,10 +153,11 @@ def test_an_upload_answers_pending_then_get_patrol_says_current(client, auth, up
     assert pending.json["patrols"] == [{"patrol_id": "M001_20261102", "state": "pending"}]
     # Nothing verified yet: the patrol does not exist.
     assert client.get("/api/v1/patrols/M001_20261102", headers=auth["admin"]).status_code == 404
-    again = upload("tracks", SAMPLES / "honest_M001.csv", wait=30)   # a repeat that waits: verified now
+    again = upload("tracks", SAMPLES / "honest_M001.csv", wait=30)  # a repeat that waits: verified now
     assert again.json["replayed"] is True
-    assert again.json["patrols"] == [{"patrol_id": "M001_20261102", "state": "current",
-                                      "credit": {"status": "verified", "points": 5}}]
+    assert again.json["patrols"] == [
+        {"patrol_id": "M001_20261102", "state": "current", "credit": {"status": "verified", "points": 5}}
+    ]
     doc = client.get("/api/v1/patrols/M001_20261102", headers=auth["admin"]).json
     assert doc["state"] == "current" and doc["credit"] == {"status": "verified", "points": 5}
     # New fixes for the day: the stored result stays readable and says it is pending.

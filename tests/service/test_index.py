@@ -14,8 +14,17 @@ def test_api_index_links_resolve(client, auth):
     index = client.get("/api/v1").json
     assert index["service"] == "geoverify" and index["openapi"] == "/api/v1/openapi.json" and index["map"] == "/map"
     assert "Bearer" in index["authentication"]
-    assert set(index["resources"]) == {"grids", "tracks", "events", "sites", "patrols", "flags", "credits", "audit",
-                                       "assessment"}
+    assert set(index["resources"]) == {
+        "grids",
+        "tracks",
+        "events",
+        "sites",
+        "patrols",
+        "flags",
+        "credits",
+        "audit",
+        "assessment",
+    }
     assert client.get(index["openapi"]).json["openapi"].startswith("3.")
     assert client.get(index["map"]).mimetype == "text/html"
     spec_paths = set(client.get(index["openapi"]).json["paths"])

@@ -26,7 +26,8 @@ def test_openapi_document_is_valid_and_complete(app, client):
     assert "auditor" in review["description"] and review["security"] == [{"bearer": []}]
     assert spec["components"]["schemas"]["Review"]["properties"]["overturn"]["type"] == "boolean"
     assert spec["paths"]["/api/v1/credits"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/CreditPage"}
+        "$ref": "#/components/schemas/CreditPage"
+    }
     # What the service refuses is in the document, so that clients (and the fuzzer) know it.
     tracks = spec["paths"]["/api/v1/tracks"]["post"]
     assert {"400", "413", "415", "422", "429"} <= set(tracks["responses"])

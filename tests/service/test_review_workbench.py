@@ -51,8 +51,11 @@ def test_preview_says_what_each_decision_does_and_writes_nothing(day, client, au
     assert audit_length(client, auth) == logged
     assert flag_of(client, auth, "TELEPORT")["status"] == "open"
     # the review then does what the preview said
-    done = client.post(f"/api/v1/flags/{flag['flag_id']}/review", headers=auth["auditor"],
-                       json={"decision": "dismiss", "note": "metro tunnel"}).json
+    done = client.post(
+        f"/api/v1/flags/{flag['flag_id']}/review",
+        headers=auth["auditor"],
+        json={"decision": "dismiss", "note": "metro tunnel"},
+    ).json
     assert done["credit"] == dismiss["credit"]
     patrol = client.get("/api/v1/patrols/M002_20261102", headers=auth["auditor"]).json
     assert patrol["verified_s"] == dismiss["verified_s"]
@@ -68,12 +71,19 @@ def test_one_preview_foretells_both_decisions(day, client, auth):
     confirm, dismiss = preview["outcomes"]["confirm"], preview["outcomes"]["dismiss"]
     assert dismiss["verified_s"] > confirm["verified_s"] == preview["current"]["verified_s"]
     for decision, outcome, overturn in (("confirm", confirm, False), ("dismiss", dismiss, True)):
-        done = client.post(url + "/review", headers=auth["auditor"],
-                           json={"decision": decision, "note": f"{decision} it", "overturn": overturn})
+        done = client.post(
+            url + "/review",
+            headers=auth["auditor"],
+            json={"decision": decision, "note": f"{decision} it", "overturn": overturn},
+        )
         assert done.status_code == 200, done.json
         patrol = client.get("/api/v1/patrols/M004_20261102", headers=auth["auditor"]).json
         assert (patrol["verified_s"], patrol["in_grid_s"], patrol["credit"], patrol["credit_reasons"]) == (
-            outcome["verified_s"], outcome["in_grid_s"], outcome["credit"], outcome["credit_reasons"])
+            outcome["verified_s"],
+            outcome["in_grid_s"],
+            outcome["credit"],
+            outcome["credit_reasons"],
+        )
 
 
 def test_preview_names_the_ledger_entry_a_dismissal_appends(day, client, auth):
@@ -82,8 +92,11 @@ def test_preview_names_the_ledger_entry_a_dismissal_appends(day, client, auth):
     assert list(preview["outcomes"]) == ["dismiss"]
     assert preview["outcomes"]["dismiss"]["credit"] == {"status": "verified", "points": 5}
     assert preview["outcomes"]["dismiss"]["ledger"] == [{"kind": "grant", "points": 5}]
-    done = client.post(f"/api/v1/flags/{flag['flag_id']}/review", headers=auth["auditor"],
-                       json={"decision": "dismiss", "note": "test device"}).json
+    done = client.post(
+        f"/api/v1/flags/{flag['flag_id']}/review",
+        headers=auth["auditor"],
+        json={"decision": "dismiss", "note": "test device"},
+    ).json
     assert [(e["kind"], e["points"]) for e in done["ledger"]] == [("grant", 5)]
     again = client.get(f"/api/v1/flags/{flag['flag_id']}/preview", headers=auth["auditor"]).json
     assert again["overturn_required"] is True and again["previous_review"]["reviewer"] == "test-auditor"
@@ -98,25 +111,39 @@ def test_overturning_a_decision_needs_overturn_and_a_note(day, client, auth, ass
     assert first.status_code == 200
     # dismissing again, or confirming, without saying it overturns the first review: 409
     for decision in ("confirm", "dismiss"):
-        problem = assert_problem(client.post(url, headers=auth["auditor"], json={"decision": decision, "note": "x"}),
-                                 409, detail_has='"overturn": true')
+        problem = assert_problem(
+            client.post(url, headers=auth["auditor"], json={"decision": decision, "note": "x"}),
+            409,
+            detail_has='"overturn": true',
+        )
         assert problem["title"] == "ReviewConflict"
         assert "already dismissed by test-auditor" in problem["detail"]
         assert problem["previous_review"]["note"] == "test device"
-    assert_problem(client.post(url, headers=auth["auditor"], json={"decision": "confirm", "note": "x",
-                                                                   "overturn": "yes"}), 422, detail_has="overturn")
-    assert_problem(client.post(url, headers=auth["auditor"], json={"decision": "confirm", "note": " ",
-                                                                   "overturn": True}), 422, detail_has="note")
+    assert_problem(
+        client.post(url, headers=auth["auditor"], json={"decision": "confirm", "note": "x", "overturn": "yes"}),
+        422,
+        detail_has="overturn",
+    )
+    assert_problem(
+        client.post(url, headers=auth["auditor"], json={"decision": "confirm", "note": " ", "overturn": True}),
+        422,
+        detail_has="note",
+    )
     assert flag_of(client, auth, "MOCK_LOCATION")["status"] == "dismissed"  # nothing changed
-    overturned = client.post(url, headers=auth["auditor"],
-                             json={"decision": "confirm", "note": "CCTV: at home all morning", "overturn": True})
+    overturned = client.post(
+        url,
+        headers=auth["auditor"],
+        json={"decision": "confirm", "note": "CCTV: at home all morning", "overturn": True},
+    )
     assert overturned.status_code == 200, overturned.json
     assert overturned.json["credit"] == {"status": "rejected", "points": 0}
     assert [(e["kind"], e["points"]) for e in overturned.json["ledger"]] == [("reversal", -5)]
     # the history: both reviews, oldest first, in the flag list and the patrol
     listed = flag_of(client, auth, "MOCK_LOCATION")
     assert [(r["decision"], r["reviewer"], r["note"]) for r in listed["reviews"]] == [
-        ("dismissed", "test-auditor", "test device"), ("confirmed", "test-auditor", "CCTV: at home all morning")]
+        ("dismissed", "test-auditor", "test device"),
+        ("confirmed", "test-auditor", "CCTV: at home all morning"),
+    ]
     assert all(r["created_at"] and r["review_id"] for r in listed["reviews"])
     patrol = client.get("/api/v1/patrols/M007_20261102", headers=auth["auditor"]).json
     assert patrol["flags"][0]["reviews"] == listed["reviews"]
@@ -140,21 +167,34 @@ def test_the_queue_puts_held_credit_first(day, client, auth):
     assert [(f["code"], f["stake"]["kind"]) for f in queue["flags"][2:]] == [("GAP", "time"), ("IDLE", "time")]
     page = client.get("/api/v1/flags/queue?offset=1&limit=2", headers=auth["auditor"]).json
     assert [f["code"] for f in page["flags"]] == codes[1:3] and page["next_offset"] == 3
-    assert [f["code"] for f in client.get("/api/v1/flags/queue?member_id=M004", headers=auth["auditor"]
-                                          ).json["flags"]] == ["IDLE"]
+    assert [
+        f["code"] for f in client.get("/api/v1/flags/queue?member_id=M004", headers=auth["auditor"]).json["flags"]
+    ] == ["IDLE"]
     # reviewed flags leave the queue
-    client.post(f"/api/v1/flags/{queue['flags'][0]['flag_id']}/review", headers=auth["auditor"],
-                json={"decision": "dismiss", "note": "ok"})
+    client.post(
+        f"/api/v1/flags/{queue['flags'][0]['flag_id']}/review",
+        headers=auth["auditor"],
+        json={"decision": "dismiss", "note": "ok"},
+    )
     assert [f["code"] for f in client.get("/api/v1/flags/queue", headers=auth["auditor"]).json["flags"]] == codes[1:]
 
 
 def test_a_dismissal_that_would_earn_points_comes_before_time_alone():
     rules = RuleSet()
-    row = SimpleNamespace(event_id=None, credit_status="verified", patrol_points=0.0, patrol_verified_s=6000.0,
-                          severity="medium", code="IDLE")
+    row = SimpleNamespace(
+        event_id=None,
+        credit_status="verified",
+        patrol_points=0.0,
+        patrol_verified_s=6000.0,
+        severity="medium",
+        code="IDLE",
+    )
     doc = {"coverage": {"area_ratio": 0.8}}
-    assert stake(row, {"excluded_in_grid_s": 1500.0}, doc, rules) == {"kind": "could_earn", "points": 5,
-                                                                       "seconds": 1500.0}
+    assert stake(row, {"excluded_in_grid_s": 1500.0}, doc, rules) == {
+        "kind": "could_earn",
+        "points": 5,
+        "seconds": 1500.0,
+    }
     assert stake(row, {"excluded_in_grid_s": 900.0}, doc, rules)["kind"] == "time"
     assert stake(row, {"excluded_in_grid_s": 1500.0}, {"coverage": {"area_ratio": 0.2}}, rules)["kind"] == "time"
     event = SimpleNamespace(**{**vars(row), "event_id": "E1"})
@@ -167,8 +207,11 @@ def test_queue_and_preview_are_for_auditors(day, client, auth, assert_problem):
         assert_problem(client.get(path, headers=auth["supervisor"]), 403, detail_has="supervisor")
         assert client.get(path, headers=auth["admin"]).status_code == 200
     assert_problem(client.get("/api/v1/flags/NOPE/preview", headers=auth["auditor"]), 404, detail_has="NOPE")
-    assert_problem(client.get(f"/api/v1/flags/{flag['flag_id']}/preview?decision=maybe", headers=auth["auditor"]),
-                   400, detail_has="decision")
+    assert_problem(
+        client.get(f"/api/v1/flags/{flag['flag_id']}/preview?decision=maybe", headers=auth["auditor"]),
+        400,
+        detail_has="decision",
+    )
 
 
 def test_patrol_list_carries_the_credit_reasons(day, client, auth):

@@ -22,8 +22,11 @@ def test_dismissing_the_teleport_grants_the_held_patrol(with_grids, upload, clie
     assert (flag["patrol_id"], flag["severity"], flag["grid_id"]) == ("M002_20261102", "high", "DC-01")
     assert flag["evidence"]["max_speed_kmh"] > 150
 
-    response = client.post(f"/api/v1/flags/{flag['flag_id']}/review", headers=auth["auditor"],
-                           json={"decision": "dismiss", "note": "metro tunnel, phone lost fix"})
+    response = client.post(
+        f"/api/v1/flags/{flag['flag_id']}/review",
+        headers=auth["auditor"],
+        json={"decision": "dismiss", "note": "metro tunnel, phone lost fix"},
+    )
     assert response.status_code == 200
     result = response.json
     assert result["flag"]["status"] == "dismissed"
@@ -49,8 +52,9 @@ def test_confirming_a_high_flag_rejects_and_reverses(with_grids, upload, client,
     assert (grant["kind"], grant["patrol_id"], grant["points"]) == ("grant", "M007_20261102", 5)
     # A second review overturns the first: it must say so (without "overturn" it answers 409,
     # tests/service/test_review_workbench.py).
-    confirmed = client.post(url, headers=auth["auditor"],
-                            json={"decision": "confirm", "note": "CCTV: member was at home", "overturn": True}).json
+    confirmed = client.post(
+        url, headers=auth["auditor"], json={"decision": "confirm", "note": "CCTV: member was at home", "overturn": True}
+    ).json
     assert confirmed["credit"] == {"status": "rejected", "points": 0}
     assert confirmed["flag"]["status"] == "confirmed"
     [reversal] = confirmed["ledger"]
@@ -61,16 +65,21 @@ def test_confirming_a_high_flag_rejects_and_reverses(with_grids, upload, client,
     assert sum(e["points"] for e in feed) == 0
     audit = client.get("/api/v1/audit?limit=1000", headers=auth["auditor"]).json["entries"]
     reviews = [e for e in audit if e["action"] == "flag.reviewed"]
-    assert [(r["detail"]["decision"], r["actor"]) for r in reviews] == [("dismissed", "test-auditor"),
-                                                                       ("confirmed", "test-auditor")]
+    assert [(r["detail"]["decision"], r["actor"]) for r in reviews] == [
+        ("dismissed", "test-auditor"),
+        ("confirmed", "test-auditor"),
+    ]
 
 
 def test_confirming_a_medium_flag_changes_no_credit(with_grids, upload, client, auth):
     upload("tracks", SAMPLES / "idle_M004.csv")
     before = client.get("/api/v1/patrols/M004_20261102", headers=auth["auditor"]).json["credit"]
     flag = client.get("/api/v1/flags?code=IDLE", headers=auth["auditor"]).json["flags"][0]
-    result = client.post(f"/api/v1/flags/{flag['flag_id']}/review", headers=auth["auditor"],
-                         json={"decision": "confirm", "note": "phone on the desk"}).json
+    result = client.post(
+        f"/api/v1/flags/{flag['flag_id']}/review",
+        headers=auth["auditor"],
+        json={"decision": "confirm", "note": "phone on the desk"},
+    ).json
     assert result["credit"] == before and result["ledger"] == []
 
 
@@ -78,21 +87,29 @@ def test_review_needs_a_note_a_decision_and_an_existing_flag(with_grids, upload,
     upload("tracks", SAMPLES / "teleport_M002.csv")
     flag = _teleport_flag(client, auth)
     url = f"/api/v1/flags/{flag['flag_id']}/review"
-    assert_problem(client.post(url, headers=auth["auditor"], json={"decision": "dismiss", "note": "  "}), 422,
-                   detail_has="note")
-    assert_problem(client.post(url, headers=auth["auditor"], json={"decision": "maybe", "note": "x"}), 422,
-                   detail_has="confirm")
+    assert_problem(
+        client.post(url, headers=auth["auditor"], json={"decision": "dismiss", "note": "  "}), 422, detail_has="note"
+    )
+    assert_problem(
+        client.post(url, headers=auth["auditor"], json={"decision": "maybe", "note": "x"}), 422, detail_has="confirm"
+    )
     assert_problem(client.post(url, headers=auth["auditor"], data="no json"), 422, detail_has="JSON")
-    assert_problem(client.post("/api/v1/flags/NOPE/review", headers=auth["auditor"],
-                               json={"decision": "dismiss", "note": "x"}), 404, detail_has="NOPE")
+    assert_problem(
+        client.post("/api/v1/flags/NOPE/review", headers=auth["auditor"], json={"decision": "dismiss", "note": "x"}),
+        404,
+        detail_has="NOPE",
+    )
     assert client.get("/api/v1/flags?status=open", headers=auth["auditor"]).json["total"] >= 1
 
 
-@pytest.mark.parametrize("decision, note, message", [
-    (["dismiss"], "checked", "decision must be 'confirm' or 'dismiss'"),
-    (None, "checked", "decision must be 'confirm' or 'dismiss'"),
-    ("dismiss", "bad\x00note", "NUL character"),
-])
+@pytest.mark.parametrize(
+    "decision, note, message",
+    [
+        (["dismiss"], "checked", "decision must be 'confirm' or 'dismiss'"),
+        (None, "checked", "decision must be 'confirm' or 'dismiss'"),
+        ("dismiss", "bad\x00note", "NUL character"),
+    ],
+)
 def test_the_library_refuses_odd_decisions_and_notes(store, decision, note, message):
     """Callers other than the API (CLI, scripts) get the same checks as the HTTP endpoint."""
     from geoverify.errors import InvalidRequest

@@ -39,8 +39,9 @@ BODIES = {
     "events": (None, "text/csv"),
     "sites": (SAMPLES / "sites" / "sites.csv", "text/csv"),
 }
-EVENT_OF_M002 = (b"event_id,member_id,time,lon,lat,category\n"
-                 b"E900,M002,2026-11-02T09:00:00+08:00,116.4095,39.9415,garbage\n")
+EVENT_OF_M002 = (
+    b"event_id,member_id,time,lon,lat,category\nE900,M002,2026-11-02T09:00:00+08:00,116.4095,39.9415,garbage\n"
+)
 
 
 @pytest.fixture
@@ -80,10 +81,17 @@ def test_role_matrix(loaded, client, auth, method, path, kind, allowed, assert_p
 def test_matrix_covers_every_endpoint(app):
     """A new endpoint under /api/v1 must be added to the matrix above (or be public on purpose)."""
     adapter = app.url_map.bind("localhost")
-    covered = {(method, adapter.match(path.split("?")[0].replace("{teleport}", "F1"), method=method)[0])
-               for method, path, _, _ in ENDPOINTS}
-    routed = {(method, rule.endpoint) for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1")
-              for method in rule.methods - {"HEAD", "OPTIONS"} if rule.endpoint not in PUBLIC}
+    covered = {
+        (method, adapter.match(path.split("?")[0].replace("{teleport}", "F1"), method=method)[0])
+        for method, path, _, _ in ENDPOINTS
+    }
+    routed = {
+        (method, rule.endpoint)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+        if rule.endpoint not in PUBLIC
+    }
     assert covered == routed
 
 
@@ -112,10 +120,10 @@ def test_patrol_filters_and_paging(loaded, client, auth, assert_problem):
     assert (len(page["patrols"]), page["total"], page["next_offset"]) == (1, 2, 1)
     assert client.get("/api/v1/patrols?member_id=M004", headers=auth["auditor"]).json["total"] == 1
     assert client.get("/api/v1/patrols?date_from=2026-11-03", headers=auth["auditor"]).json["total"] == 0
-    assert client.get("/api/v1/patrols?date_to=2026-11-02&grid_id=DC-02",
-                      headers=auth["auditor"]).json["total"] == 1
-    assert_problem(client.get("/api/v1/patrols?date_from=yesterday", headers=auth["auditor"]), 400,
-                   detail_has="date_from")
+    assert client.get("/api/v1/patrols?date_to=2026-11-02&grid_id=DC-02", headers=auth["auditor"]).json["total"] == 1
+    assert_problem(
+        client.get("/api/v1/patrols?date_from=yesterday", headers=auth["auditor"]), 400, detail_has="date_from"
+    )
 
 
 def test_flag_date_filters(loaded, client, auth, assert_problem):

@@ -15,8 +15,21 @@ from .conftest import NOW, SAMPLES
 
 TELEPORT = SAMPLES / "teleport_M002.csv"
 # What an error body must never hold: a traceback, SQL, the driver's name, a server path.
-LEAKS = ("Traceback", "sqlalchemy", "sqlite3.", "OperationalError", "DatabaseError", "psycopg", "SELECT ",
-         "INSERT INTO", "/tmp/", "/work/", ".py\"", "site-packages", "file is not a database")
+LEAKS = (
+    "Traceback",
+    "sqlalchemy",
+    "sqlite3.",
+    "OperationalError",
+    "DatabaseError",
+    "psycopg",
+    "SELECT ",
+    "INSERT INTO",
+    "/tmp/",
+    "/work/",
+    '.py"',
+    "site-packages",
+    "file is not a database",
+)
 # Every kind of response the service gives: API JSON, GeoJSON, problems, HTML pages, static files.
 PAGES = ("/map", "/map/report/patrol/M002_20261102", "/map/report/member/M002/2026-11")
 STATIC = ("/static/map/map.js", "/static/map/map.css", "/static/vendor/leaflet-1.9.4/leaflet.js")
@@ -30,20 +43,39 @@ def loaded(with_grids, upload):
 def _responses(client, auth):
     """(what, response) for a request of every kind, as each role that may make it."""
     yield "openapi", client.get("/api/v1/openapi.json")
-    for path in ("/api/v1/patrols", "/api/v1/patrols/M002_20261102", "/api/v1/patrols/M002_20261102/geojson",
-                 "/api/v1/flags", "/api/v1/grids", "/api/v1/audit", "/api/v1/audit/verify", "/api/v1/map/session",
-                 "/api/v1/map/patrols/M002_20261102/geojson", "/api/v1/map/heatmap?grid_id=DC-01&date=2026-11-02"):
+    for path in (
+        "/api/v1/patrols",
+        "/api/v1/patrols/M002_20261102",
+        "/api/v1/patrols/M002_20261102/geojson",
+        "/api/v1/flags",
+        "/api/v1/grids",
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
+        "/api/v1/map/session",
+        "/api/v1/map/patrols/M002_20261102/geojson",
+        "/api/v1/map/heatmap?grid_id=DC-01&date=2026-11-02",
+    ):
         yield path, client.get(path, headers=auth["auditor"])
     yield "credits", client.get("/api/v1/credits", headers=auth["scorer"])
-    yield "upload", client.post("/api/v1/tracks", data=(SAMPLES / "honest_M001.csv").read_bytes(),
-                                headers={**auth["admin"], "Content-Type": "text/csv"})
+    yield (
+        "upload",
+        client.post(
+            "/api/v1/tracks",
+            data=(SAMPLES / "honest_M001.csv").read_bytes(),
+            headers={**auth["admin"], "Content-Type": "text/csv"},
+        ),
+    )
     yield "401", client.get("/api/v1/patrols")
     yield "403", client.get("/api/v1/credits", headers=auth["supervisor"])
     yield "404", client.get("/api/v1/patrols/nobody_20261102", headers=auth["auditor"])
     yield "404 route", client.get("/nothing/here")
     yield "405", client.delete("/api/v1/credits", headers=auth["scorer"])
-    yield "422", client.post("/api/v1/tracks", data=b"member_id,time\nM001,x\n",
-                             headers={**auth["admin"], "Content-Type": "text/csv"})
+    yield (
+        "422",
+        client.post(
+            "/api/v1/tracks", data=b"member_id,time\nM001,x\n", headers={**auth["admin"], "Content-Type": "text/csv"}
+        ),
+    )
     for path in PAGES + STATIC:
         with client.get(path) as response:  # closes a static file's stream, which the test does not read
             yield path, response
@@ -67,8 +99,17 @@ def test_compares_token_digests_in_constant_time(store, tokens, monkeypatch):
     assert seen == [(digest, digest)]  # the unknown token's digest matched no row: nothing to compare
 
 
-@pytest.mark.parametrize("header", ["Bearer ", "Basic dXNlcjpwYXNz", "Bearer " + "a" * 10_000, "bearer gv_\u00e9\u00e8",
-                                    "Bearer gv_x gv_y", "Token gv_abc"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer " + "a" * 10_000,
+        "bearer gv_\u00e9\u00e8",
+        "Bearer gv_x gv_y",
+        "Token gv_abc",
+    ],
+)
 def test_odd_authorization_headers_are_401(client, tokens, header, assert_problem):
     response = client.get("/api/v1/patrols", headers={"Authorization": header})
     body = assert_problem(response, 401, detail_has="token")
@@ -120,15 +161,18 @@ def test_cors_closed_by_default(loaded, client, auth):
     evil = {"Origin": "https://evil.example"}
     response = client.get("/api/v1/patrols", headers={**auth["auditor"], **evil})
     assert response.status_code == 200 and "Access-Control-Allow-Origin" not in response.headers
-    preflight = client.options("/api/v1/tracks", headers={**evil, "Access-Control-Request-Method": "POST",
-                                                         "Access-Control-Request-Headers": "authorization"})
+    preflight = client.options(
+        "/api/v1/tracks",
+        headers={**evil, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+    )
     assert preflight.status_code == 200
     assert not [h for h in preflight.headers.keys() if h.lower().startswith("access-control-")]
 
 
 def test_cors_allow_list(database_url, assert_problem):
-    app = create_app({"DATABASE_URL": database_url, "NOW": NOW,
-                      "CORS_ORIGINS": "https://score.example.gov.cn, http://10.1.2.3:8080"})
+    app = create_app(
+        {"DATABASE_URL": database_url, "NOW": NOW, "CORS_ORIGINS": "https://score.example.gov.cn, http://10.1.2.3:8080"}
+    )
     try:
         client = app.test_client()
         friend = {"Origin": "https://score.example.gov.cn"}
@@ -163,8 +207,9 @@ def test_upload_rate_limit_per_token(database_url, csv_rows, assert_problem):
 
         def post(token, i):
             body = "\n".join([header, rows[i]]).encode()
-            return client.post("/api/v1/tracks", data=body,
-                               headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"})
+            return client.post(
+                "/api/v1/tracks", data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
+            )
 
         remaining = []
         for i in range(3):

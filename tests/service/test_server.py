@@ -31,14 +31,22 @@ def _children(pid: int) -> list[int]:
 @pytest.fixture
 def tokens_of(database_url):
     """role → token, issued with `geoverify token create` on the server's database."""
-    return {role: create_token(database_url, role, role, scopes)
-            for role, scopes in (("admin", ()), ("scorer", ()), ("supervisor", ("DC-01",)))}
+    return {
+        role: create_token(database_url, role, role, scopes)
+        for role, scopes in (("admin", ()), ("scorer", ()), ("supervisor", ("DC-01",)))
+    }
 
 
-def _json(server: ServerProcess, path: str, token: str | None = None, body: bytes | None = None,
-          content_type: str | None = None):
-    status, headers, data = server.request("POST" if body is not None else "GET", path, token=token, body=body,
-                                           content_type=content_type)
+def _json(
+    server: ServerProcess,
+    path: str,
+    token: str | None = None,
+    body: bytes | None = None,
+    content_type: str | None = None,
+):
+    status, headers, data = server.request(
+        "POST" if body is not None else "GET", path, token=token, body=body, content_type=content_type
+    )
     return status, headers.get("content-type", "").split(";")[0], json.loads(data)
 
 
@@ -46,8 +54,9 @@ def test_real_server_round_trip(tmp_path, database_url, tokens_of):
     with ServerProcess(database_url, tmp_path / "server.log", now=NOW) as server:
         status, _, body = _json(server, "/grids", tokens_of["admin"], GRIDS.read_bytes(), "application/geo+json")
         assert (status, body["created"]) == (201, 6)
-        status, _, body = _json(server, "/tracks", tokens_of["admin"],
-                                (SAMPLES / "honest_M001.csv").read_bytes(), "text/csv")
+        status, _, body = _json(
+            server, "/tracks", tokens_of["admin"], (SAMPLES / "honest_M001.csv").read_bytes(), "text/csv"
+        )
         assert (status, body["accepted"], body["ledger_entries"]) == (201, 1800, 1)
         status, _, patrol = _json(server, "/patrols/M001_20261102", tokens_of["supervisor"])
         assert status == 200 and patrol["credit"] == {"status": "verified", "points": 5}

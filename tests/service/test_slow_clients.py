@@ -19,7 +19,7 @@ from .server import ServerProcess
 
 HEADER_TIMEOUT_S = 4.0
 BODY_TIMEOUT_S = 3.0
-SILENT, TRICKLING, SLOW_BODIES = 400, 500, 100   # 1,000 connections in all
+SILENT, TRICKLING, SLOW_BODIES = 400, 500, 100  # 1,000 connections in all
 NORMAL_ANSWER_WITHIN_S = 3.0
 # A deadline is checked once a second; allow that, and a busy shared machine, on top.
 CLOSED_WITHIN_S = 4.0
@@ -64,8 +64,9 @@ def _trickle(socks: list[socket.socket], line: bytes) -> None:
             pass
 
 
-def _wait_until_closed(socks: list[socket.socket], deadline: float, trickling: list[socket.socket],
-                       line: bytes) -> tuple[set[socket.socket], float]:
+def _wait_until_closed(
+    socks: list[socket.socket], deadline: float, trickling: list[socket.socket], line: bytes
+) -> tuple[set[socket.socket], float]:
     """Keep trickling until the server has closed every socket or ``deadline`` passes;
     the sockets it closed and when the last of them was seen closed."""
     selector = selectors.DefaultSelector()
@@ -100,11 +101,17 @@ def test_thousand_slow_connections_leave_the_service_available(tmp_path):
         assert _timed_get(server)[0] == 200
         opened_at = time.monotonic()
         silent = [_connect(server.port, b"") for _ in range(SILENT)]
-        trickling = [_connect(server.port, b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: slow\r\n")
-                     for _ in range(TRICKLING)]
-        slow_bodies = [_connect(server.port, b"POST /api/v1/tracks HTTP/1.1\r\nHost: slow\r\n"
-                                             b"Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\nmember_id")
-                       for _ in range(SLOW_BODIES)]
+        trickling = [
+            _connect(server.port, b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: slow\r\n") for _ in range(TRICKLING)
+        ]
+        slow_bodies = [
+            _connect(
+                server.port,
+                b"POST /api/v1/tracks HTTP/1.1\r\nHost: slow\r\n"
+                b"Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\nmember_id",
+            )
+            for _ in range(SLOW_BODIES)
+        ]
         every = silent + trickling + slow_bodies
         opening_s = time.monotonic() - opened_at
         assert opening_s < HEADER_TIMEOUT_S / 2, f"opening {len(every)} connections took {opening_s:.1f} s"
@@ -128,25 +135,30 @@ def test_thousand_slow_connections_leave_the_service_available(tmp_path):
         deadline = opened_at + max(HEADER_TIMEOUT_S, BODY_TIMEOUT_S) + CLOSED_WITHIN_S
         closed, last_closed = _wait_until_closed(every, deadline, trickling + slow_bodies, b"X-Slow: 1\r\n")
         still_open = len(every) - len(closed)
-        assert still_open == 0, (f"{still_open} of {len(every)} slow connections still open "
-                                 f"{time.monotonic() - opened_at:.1f} s after opening")
+        assert still_open == 0, (
+            f"{still_open} of {len(every)} slow connections still open "
+            f"{time.monotonic() - opened_at:.1f} s after opening"
+        )
         assert last_closed - opened_at > min(HEADER_TIMEOUT_S, BODY_TIMEOUT_S) - 0.5
         status, seconds = _timed_get(server)
         assert status == 200 and seconds < NORMAL_ANSWER_WITHIN_S
         for sock in every:
             sock.close()
-        print(f"\n{len(every)} slow connections ({SILENT} silent, {TRICKLING} trickling headers, {SLOW_BODIES} "
-              f"trickling a body) opened in {opening_s:.2f} s; normal requests beside them answered 200 in "
-              f"{', '.join(f'{s * 1000:.0f} ms' for _, s in answers)}; all closed by the server "
-              f"{last_closed - opened_at:.1f} s after opening (header deadline {HEADER_TIMEOUT_S:g} s, "
-              f"body {BODY_TIMEOUT_S:g} s); afterwards {seconds * 1000:.0f} ms")
+        print(
+            f"\n{len(every)} slow connections ({SILENT} silent, {TRICKLING} trickling headers, {SLOW_BODIES} "
+            f"trickling a body) opened in {opening_s:.2f} s; normal requests beside them answered 200 in "
+            f"{', '.join(f'{s * 1000:.0f} ms' for _, s in answers)}; all closed by the server "
+            f"{last_closed - opened_at:.1f} s after opening (header deadline {HEADER_TIMEOUT_S:g} s, "
+            f"body {BODY_TIMEOUT_S:g} s); afterwards {seconds * 1000:.0f} ms"
+        )
         assert "too slow to send their request" in server.log_path.read_text()
 
 
 def test_bad_deadline_setting_is_refused(tmp_path):
     """A deadline that is not a number above 0 stops ``geoverify serve`` with exit 2 and the variable's name."""
-    server = ServerProcess(f"sqlite:///{tmp_path / 'geoverify.db'}", tmp_path / "server.log",
-                           env={"GEOVERIFY_HEADER_TIMEOUT": "soon"})
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 'geoverify.db'}", tmp_path / "server.log", env={"GEOVERIFY_HEADER_TIMEOUT": "soon"}
+    )
     with pytest.raises(RuntimeError, match="exited with 2") as failure:
         server.start()
     assert "GEOVERIFY_HEADER_TIMEOUT" in str(failure.value)

@@ -53,8 +53,15 @@ def app(key_path, app):
 
 
 def _patrol(name: str, points: float) -> dict:
-    return {"patrol_id": f"{name}_20261102", "member_id": name, "grid_id": "DC-01", "date": "2026-11-02",
-            "verified_s": 7300.125, "rule_version": "test", "credit": {"status": "verified", "points": points}}
+    return {
+        "patrol_id": f"{name}_20261102",
+        "member_id": name,
+        "grid_id": "DC-01",
+        "date": "2026-11-02",
+        "verified_s": 7300.125,
+        "rule_version": "test",
+        "credit": {"status": "verified", "points": points},
+    }
 
 
 @pytest.fixture
@@ -65,7 +72,12 @@ def ledgered(store, tokens, db_execute):
     with store.write() as conn:
         token_store.create(conn, "scorer", [], "late")
     assert db_execute("SELECT seq, action FROM audit_log WHERE seq > 5 ORDER BY seq") == [
-        (6, "credit.grant"), (7, "credit.grant"), (8, "credit.reversal"), (9, "credit.grant"), (10, "token.created")]
+        (6, "credit.grant"),
+        (7, "credit.grant"),
+        (8, "credit.reversal"),
+        (9, "credit.grant"),
+        (10, "token.created"),
+    ]
     assert [r[0] for r in db_execute("SELECT seq FROM audit_checkpoints ORDER BY seq")] == [5, 6, 7, 9, 10]
     return store
 
@@ -91,11 +103,21 @@ def _rehash(db_execute, start: int) -> None:
     """What an administrator who knows the format does after an edit: recompute every hash from
     ``start`` on, the head, and the ledger's copies of the hashes (standard library only)."""
     prev = db_execute("SELECT hash FROM audit_log WHERE seq = :s", s=start - 1)[0][0] if start > 1 else GENESIS
-    rows = db_execute("SELECT seq, at, actor, action, object_type, object_id, detail FROM audit_log "
-                      "WHERE seq >= :s ORDER BY seq", s=start)
+    rows = db_execute(
+        "SELECT seq, at, actor, action, object_type, object_id, detail FROM audit_log WHERE seq >= :s ORDER BY seq",
+        s=start,
+    )
     for seq, at, actor, action, object_type, object_id, detail in rows:
-        body = {"seq": seq, "at": at, "actor": actor, "action": action, "object_type": object_type,
-                "object_id": object_id, "detail": json.loads(detail), "prev_hash": prev}
+        body = {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "detail": json.loads(detail),
+            "prev_hash": prev,
+        }
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         db_execute("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE seq = :s", p=prev, h=digest, s=seq)
@@ -117,7 +139,11 @@ def _edit_points(db_execute, audit_seq: int, ledger_seq: int, points: int) -> No
 def test_untouched_store_verifies_with_a_signed_checkpoint(ledgered, client, auth, runner):
     verdict, result = _verdicts(client, auth, runner)
     assert (verdict["ok"], verdict["first_broken"], verdict["entries"], verdict["ledger_entries"]) == (
-        True, None, 10, 4), verdict
+        True,
+        None,
+        10,
+        4,
+    ), verdict
     assert (verdict["checkpoint"]["seq"], verdict["checkpoint"]["signature"]) == (10, "valid")
     assert verdict["warnings"] == []
     assert result.exit_code == 0
@@ -146,8 +172,7 @@ def test_an_emptied_log_is_not_ok(ledgered, client, auth, runner, db_execute):
     assert verdict["entries"] == 0
 
 
-def test_an_emptied_log_without_its_checkpoints_still_leaves_the_ledger(ledgered, client, auth, runner,
-                                                                       db_execute):
+def test_an_emptied_log_without_its_checkpoints_still_leaves_the_ledger(ledgered, client, auth, runner, db_execute):
     for table in ("audit_log", "audit_head", "audit_checkpoints"):
         db_execute(f"DELETE FROM {table}")
     _assert_broken(client, auth, runner, 1, "ledger_unaudited", says="ledger entry seq 1")
@@ -155,8 +180,11 @@ def test_an_emptied_log_without_its_checkpoints_still_leaves_the_ledger(ledgered
 
 def test_a_duplicate_key_in_a_detail_is_refused(ledgered, client, auth, runner, db_execute):
     # The raw text now says 50 points first; json.loads keeps the last (5), so hash and ledger agree.
-    db_execute("UPDATE audit_log SET detail = replace(detail, :old, :new) WHERE seq = 7",
-               old='{"created_at"', new='{"points":50,"created_at"')
+    db_execute(
+        "UPDATE audit_log SET detail = replace(detail, :old, :new) WHERE seq = 7",
+        old='{"created_at"',
+        new='{"points":50,"created_at"',
+    )
     assert json.loads(db_execute("SELECT detail FROM audit_log WHERE seq = 7")[0][0])["points"] == 5
     _assert_broken(client, auth, runner, 7, "not_canonical", says="duplicate key 'points'")
 
@@ -177,10 +205,12 @@ def test_a_deleted_ledger_row_is_missing(ledgered, client, auth, runner, db_exec
 
 
 def test_a_ledger_row_without_an_audit_entry_is_unaudited(ledgered, client, auth, runner, db_execute):
-    db_execute("INSERT INTO ledger (seq, credit_id, kind, reverses, patrol_id, member_id, grid_id, date, points, "
-               "verified_s, rule_version, created_at, chain_seq, chain_hash) VALUES (5, 'cr_forged', 'grant', NULL, "
-               "'P9_20261102', 'P9', 'DC-01', '2026-11-02', 5, 7300, 'test', '2026-11-03T00:00:00+00:00', 10, "
-               "(SELECT hash FROM audit_log WHERE seq = 10))")
+    db_execute(
+        "INSERT INTO ledger (seq, credit_id, kind, reverses, patrol_id, member_id, grid_id, date, points, "
+        "verified_s, rule_version, created_at, chain_seq, chain_hash) VALUES (5, 'cr_forged', 'grant', NULL, "
+        "'P9_20261102', 'P9', 'DC-01', '2026-11-02', 5, 7300, 'test', '2026-11-03T00:00:00+00:00', 10, "
+        "(SELECT hash FROM audit_log WHERE seq = 10))"
+    )
     _assert_broken(client, auth, runner, 11, "ledger_unaudited", says="ledger entry seq 5")
 
 
@@ -190,8 +220,10 @@ def test_a_ledger_rows_chain_hash_must_be_its_audit_entrys(ledgered, client, aut
 
 
 def test_a_checkpoint_with_another_signature_is_invalid(ledgered, client, auth, runner, db_execute):
-    db_execute("UPDATE audit_checkpoints SET signature = (SELECT signature FROM audit_checkpoints WHERE seq = 9) "
-               "WHERE seq = 10")
+    db_execute(
+        "UPDATE audit_checkpoints SET signature = (SELECT signature FROM audit_checkpoints WHERE seq = 9) "
+        "WHERE seq = 10"
+    )
     _assert_broken(client, auth, runner, 10, "bad_signature", says="signature")
 
 
@@ -201,15 +233,21 @@ def test_checkpoints_re_signed_with_another_key_are_untrusted(ledgered, client, 
 
     _edit_points(db_execute, audit_seq=7, ledger_seq=2, points=50)
     _rehash(db_execute, 7)
-    own = Ed25519PrivateKey.generate()   # the administrator's own key: the format is public
+    own = Ed25519PrivateKey.generate()  # the administrator's own key: the format is public
     key_id = hashlib.sha256(own.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
     for seq, at in db_execute("SELECT seq, at FROM audit_checkpoints WHERE seq >= 7"):
         [(digest,)] = db_execute("SELECT hash FROM audit_log WHERE seq = :s", s=seq)
-        message = json.dumps({"seq": seq, "hash": digest, "at": at, "key_id": key_id}, sort_keys=True,
-                             separators=(",", ":"))
+        message = json.dumps(
+            {"seq": seq, "hash": digest, "at": at, "key_id": key_id}, sort_keys=True, separators=(",", ":")
+        )
         signature = base64.b64encode(own.sign(b"geoverify audit checkpoint v1\n" + message.encode())).decode()
-        db_execute("UPDATE audit_checkpoints SET hash = :h, key_id = :k, signature = :g WHERE seq = :s",
-                   h=digest, k=key_id, g=signature, s=seq)
+        db_execute(
+            "UPDATE audit_checkpoints SET hash = :h, key_id = :k, signature = :g WHERE seq = :s",
+            h=digest,
+            k=key_id,
+            g=signature,
+            s=seq,
+        )
     _assert_broken(client, auth, runner, 7, "bad_signature", says=f"key {key_id}")
 
 
@@ -220,7 +258,8 @@ def _export(runner, path, *extra):
 
 
 def test_a_kept_checkpoint_file_catches_a_rewrite_whose_checkpoints_were_deleted(
-        ledgered, client, auth, runner, db_execute, key_path, tmp_path, monkeypatch):
+    ledgered, client, auth, runner, db_execute, key_path, tmp_path, monkeypatch
+):
     kept = tmp_path / "kept.jsonl"
     assert [c["seq"] for c in _export(runner, kept)] == [5, 6, 7, 9, 10]
     _edit_points(db_execute, audit_seq=7, ledger_seq=2, points=50)
@@ -236,8 +275,7 @@ def test_a_kept_checkpoint_file_catches_a_rewrite_whose_checkpoints_were_deleted
     assert "audit log BROKEN at seq 7 (rewritten): " in result.output and str(kept) in result.output
 
 
-def test_a_kept_checkpoint_file_catches_a_wiped_store(ledgered, client, auth, runner, db_execute, key_path,
-                                                      tmp_path):
+def test_a_kept_checkpoint_file_catches_a_wiped_store(ledgered, client, auth, runner, db_execute, key_path, tmp_path):
     kept = tmp_path / "kept.jsonl"
     assert [c["seq"] for c in _export(runner, kept, "--latest")] == [10]
     for table in ("audit_log", "audit_head", "audit_checkpoints", "ledger"):
@@ -342,21 +380,46 @@ def test_migration_fills_the_chain_hashes_of_an_older_ledger(database_url, runne
     upgrade(engine, "0004")
     with engine.begin() as conn:
         for seq, points in ((1, 5.0), (2, 2.5)):
-            entry = {"credit_id": f"cr_{seq}", "seq": seq, "kind": "grant", "reverses": None,
-                     "patrol_id": f"P{seq}_20261102", "member_id": f"P{seq}", "grid_id": None,
-                     "date": "2026-11-02", "points": points, "verified_s": 7200.0, "rule_version": "test",
-                     "created_at": "2026-11-03T00:00:00+00:00"}
-            conn.execute(text("INSERT INTO ledger (seq, credit_id, kind, reverses, patrol_id, member_id, grid_id, "
-                              "date, points, verified_s, rule_version, created_at) VALUES (:seq, :credit_id, "
-                              ":kind, :reverses, :patrol_id, :member_id, :grid_id, :date, :points, :verified_s, "
-                              ":rule_version, :created_at)"), entry)
-            audit.append(conn, "system", "credit.grant", "credit", entry["credit_id"],
-                         {**entry, "points": 5 if points == 5 else points})
+            entry = {
+                "credit_id": f"cr_{seq}",
+                "seq": seq,
+                "kind": "grant",
+                "reverses": None,
+                "patrol_id": f"P{seq}_20261102",
+                "member_id": f"P{seq}",
+                "grid_id": None,
+                "date": "2026-11-02",
+                "points": points,
+                "verified_s": 7200.0,
+                "rule_version": "test",
+                "created_at": "2026-11-03T00:00:00+00:00",
+            }
+            conn.execute(
+                text(
+                    "INSERT INTO ledger (seq, credit_id, kind, reverses, patrol_id, member_id, grid_id, "
+                    "date, points, verified_s, rule_version, created_at) VALUES (:seq, :credit_id, "
+                    ":kind, :reverses, :patrol_id, :member_id, :grid_id, :date, :points, :verified_s, "
+                    ":rule_version, :created_at)"
+                ),
+                entry,
+            )
+            audit.append(
+                conn,
+                "system",
+                "credit.grant",
+                "credit",
+                entry["credit_id"],
+                {**entry, "points": 5 if points == 5 else points},
+            )
             audit.append(conn, "system", "ledger.settled", "day", "2026-11-02", {})
     upgrade(engine)
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT l.seq, l.chain_seq, l.chain_hash = a.hash FROM ledger l "
-                                 "JOIN audit_log a ON a.seq = l.chain_seq ORDER BY l.seq")).all()
+        rows = conn.execute(
+            text(
+                "SELECT l.seq, l.chain_seq, l.chain_hash = a.hash FROM ledger l "
+                "JOIN audit_log a ON a.seq = l.chain_seq ORDER BY l.seq"
+            )
+        ).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, 1, True), (2, 3, True)]
     result = runner(["audit", "verify"])

@@ -7,8 +7,9 @@ import sqlite3
 
 
 def test_token_create_prints_the_token_last_and_stores_only_its_hash(runner, db_path, client, assert_problem):
-    result = runner(["token", "create", "--role", "supervisor", "--scope", "DC-01", "--scope", "DC-02",
-                     "--name", "wang"])
+    result = runner(
+        ["token", "create", "--role", "supervisor", "--scope", "DC-01", "--scope", "DC-02", "--name", "wang"]
+    )
     assert result.exit_code == 0
     token = result.output.strip().splitlines()[-1]
     assert token.startswith("gv_") and len(token) > 40
@@ -25,8 +26,10 @@ def test_token_create_prints_the_token_last_and_stores_only_its_hash(runner, db_
 
 
 def test_token_create_refuses_bad_requests(runner):
-    for args, message in ((["--role", "uploader"], "needs at least one --scope"),
-                          (["--role", "scorer", "--scope", "M1"], "takes no scope")):
+    for args, message in (
+        (["--role", "uploader"], "needs at least one --scope"),
+        (["--role", "scorer", "--scope", "M1"], "takes no scope"),
+    ):
         result = runner(["token", "create", *args])
         assert result.exit_code == 2 and message in result.output
     assert runner(["token", "create", "--role", "scorer", "--name", "s"]).exit_code == 0

@@ -46,9 +46,16 @@ def test_expires_takes_a_date_meaning_through_that_local_day(runner, db_execute)
     assert _expires_at(db_execute, "b") == dt.datetime(2099, 3, 31, 10, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("value,message", [
-    ("90", "a duration like 90d, 12h or 2w"), ("3x", "a duration like 90d"), ("0d", "at least"),
-    ("2020-01-01", "in the past"), ("2099-02-30", "a duration like 90d")])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("90", "a duration like 90d, 12h or 2w"),
+        ("3x", "a duration like 90d"),
+        ("0d", "at least"),
+        ("2020-01-01", "in the past"),
+        ("2099-02-30", "a duration like 90d"),
+    ],
+)
 def test_expires_refuses_what_it_cannot_read(runner, value, message):
     result = runner(["token", "create", "--role", "scorer", "--expires", value])
     assert result.exit_code == 2 and message in result.output, result.output
@@ -66,8 +73,7 @@ def test_an_expired_token_answers_401_saying_so(runner, client, assert_problem, 
     assert "short\tscorer\t-\texpired " in runner(["token", "list"]).output
 
 
-def test_rotate_replaces_the_secret_and_keeps_name_role_scope_and_lifetime(runner, client, assert_problem,
-                                                                         db_execute):
+def test_rotate_replaces_the_secret_and_keeps_name_role_scope_and_lifetime(runner, client, assert_problem, db_execute):
     old = _create(runner, "--role", "supervisor", "--scope", "DC-01", "--name", "wang", "--expires", "30d")
     first_expiry = _expires_at(db_execute, "wang")
     result = runner(["token", "rotate", "wang"])
@@ -78,7 +84,7 @@ def test_rotate_replaces_the_secret_and_keeps_name_role_scope_and_lifetime(runne
     body = assert_problem(client.get("/api/v1/patrols", headers=_bearer(old)), 401, detail_has="rotated")
     assert "wang" in body["detail"]
     assert db_execute("SELECT role, scopes FROM tokens WHERE name = 'wang'") == [("supervisor", '["DC-01"]')]
-    assert _expires_at(db_execute, "wang") >= first_expiry   # another 30 days from the rotation
+    assert _expires_at(db_execute, "wang") >= first_expiry  # another 30 days from the rotation
     actions = db_execute("SELECT action, detail FROM audit_log WHERE object_id = 'wang' ORDER BY seq")
     assert [a for a, _ in actions] == ["token.created", "token.rotated"]
     assert json.loads(actions[1][1])["grace_s"] == 0

@@ -59,20 +59,34 @@ def test_idempotency_keys_belong_to_their_uploader(with_grids, client, auth, m00
 
 
 def test_event_ids_belong_to_their_member(with_grids, client, auth, m003):
-    theirs = post(client, "events", (EVENT_HEADER + "E1,M003,2026-11-02T09:17:20+08:00,116.413413,39.9434,"
-                                     "blocked_fire_lane\n").encode(), m003)
+    theirs = post(
+        client,
+        "events",
+        (EVENT_HEADER + "E1,M003,2026-11-02T09:17:20+08:00,116.413413,39.9434,blocked_fire_lane\n").encode(),
+        m003,
+    )
     assert theirs.status_code == 201 and theirs.json["created"] == 1, theirs.json
-    mine = post(client, "events", (EVENT_HEADER + "E1,M001,2026-11-02T10:02:24+08:00,116.410276,39.942149,"
-                                   "illegal_parking\n").encode(), auth["uploader"])
+    mine = post(
+        client,
+        "events",
+        (EVENT_HEADER + "E1,M001,2026-11-02T10:02:24+08:00,116.410276,39.942149,illegal_parking\n").encode(),
+        auth["uploader"],
+    )
     assert mine.status_code == 201, mine.json
     assert mine.json["created"] == 1 and mine.json["rejected"] == {"duplicate": 0, "conflict": 0}, mine.json
     # Both stored, each with its own flags: an event with no track is EVENT_NO_TRACK for its own member.
     flags = client.get("/api/v1/flags?code=EVENT_NO_TRACK", headers=auth["auditor"]).json["flags"]
     assert sorted((f["event_id"], f["member_id"], f["flag_id"].split(".")[0]) for f in flags) == [
-        ("E1", "M001", "E1@M001"), ("E1", "M003", "E1@M003")]
+        ("E1", "M001", "E1@M001"),
+        ("E1", "M003", "E1@M003"),
+    ]
     # The member's own id repeated with other content is still a conflict.
-    changed = post(client, "events", (EVENT_HEADER + "E1,M001,2026-11-02T10:02:24+08:00,116.410276,39.942149,"
-                                      "garbage\n").encode(), auth["uploader"])
+    changed = post(
+        client,
+        "events",
+        (EVENT_HEADER + "E1,M001,2026-11-02T10:02:24+08:00,116.410276,39.942149,garbage\n").encode(),
+        auth["uploader"],
+    )
     assert changed.json["rejected"] == {"duplicate": 0, "conflict": 1}, changed.json
 
 
@@ -81,16 +95,28 @@ def test_an_upload_answer_names_only_the_uploaders_patrols(with_grids, client, a
         assert upload("tracks", SAMPLES / name).status_code == 201
     # M003 reports at 09:30; M001 then reports the same thing 10 m away at 09:00, which makes
     # M003's report the later duplicate: M003's day is queued again, but it is not M001's to see.
-    later = post(client, "events", (EVENT_HEADER + "X3,M003,2026-11-02T09:30:00+08:00,116.413413,39.9434,"
-                                    "garbage\n").encode(), m003)
+    later = post(
+        client,
+        "events",
+        (EVENT_HEADER + "X3,M003,2026-11-02T09:30:00+08:00,116.413413,39.9434,garbage\n").encode(),
+        m003,
+    )
     assert later.status_code == 201, later.json
-    earlier = post(client, "events", (EVENT_HEADER + "X1,M001,2026-11-02T09:00:00+08:00,116.413500,39.9434,"
-                                      "garbage\n").encode(), auth["uploader"])
+    earlier = post(
+        client,
+        "events",
+        (EVENT_HEADER + "X1,M001,2026-11-02T09:00:00+08:00,116.413500,39.9434,garbage\n").encode(),
+        auth["uploader"],
+    )
     assert earlier.status_code == 201, earlier.json
     assert [p["patrol_id"] for p in earlier.json["patrols"]] == ["M001_20261102"]
     # The replay of the same request answers the same, to the same uploader.
-    replay = post(client, "events", (EVENT_HEADER + "X1,M001,2026-11-02T09:00:00+08:00,116.413500,39.9434,"
-                                     "garbage\n").encode(), auth["uploader"])
+    replay = post(
+        client,
+        "events",
+        (EVENT_HEADER + "X1,M001,2026-11-02T09:00:00+08:00,116.413500,39.9434,garbage\n").encode(),
+        auth["uploader"],
+    )
     assert replay.status_code == 200 and [p["patrol_id"] for p in replay.json["patrols"]] == ["M001_20261102"]
     # A one-fix upload for M003 answers M003's patrol only.
     one = post(client, "tracks", b"member_id,time,lon,lat\nM003,2026-11-02T17:00:00+08:00,116.4134,39.9434\n", m003)
@@ -101,10 +127,24 @@ def test_event_duplicate_evidence_names_only_members_the_supervisor_sees(with_gr
     for name in ("honest_M001.csv", "gps_outlier_M003.csv"):
         assert upload("tracks", SAMPLES / name).status_code == 201
     # M003 (grid DC-02) reports first; M001 (grid DC-01, the supervisor's) reports it again 10 m away.
-    assert post(client, "events", (EVENT_HEADER + "X3,M003,2026-11-02T09:00:00+08:00,116.413413,39.9434,"
-                                   "garbage\n").encode(), m003).status_code == 201
-    assert post(client, "events", (EVENT_HEADER + "X1,M001,2026-11-02T09:30:00+08:00,116.413500,39.9434,"
-                                   "garbage\n").encode(), auth["uploader"]).status_code == 201
+    assert (
+        post(
+            client,
+            "events",
+            (EVENT_HEADER + "X3,M003,2026-11-02T09:00:00+08:00,116.413413,39.9434,garbage\n").encode(),
+            m003,
+        ).status_code
+        == 201
+    )
+    assert (
+        post(
+            client,
+            "events",
+            (EVENT_HEADER + "X1,M001,2026-11-02T09:30:00+08:00,116.413500,39.9434,garbage\n").encode(),
+            auth["uploader"],
+        ).status_code
+        == 201
+    )
 
     def duplicate_evidence(role: str) -> list[dict]:
         listed = client.get("/api/v1/flags?code=EVENT_DUPLICATE", headers=auth[role]).json["flags"]
@@ -128,7 +168,7 @@ def test_a_track_upload_answers_a_swapped_columns_hint(with_grids, client, auth)
     swapped = [",".join(c[:2] + [c[3], c[2]] + c[4:]) for c in (r.split(",") for r in rows[:20])]
     answer = post(client, "tracks", ("\n".join([header, *swapped]) + "\n").encode(), auth["uploader"])
     assert answer.status_code == 201, answer.json
-    assert answer.json["rejected"]["invalid"] == 20 and answer.json["accepted"] == 0   # counted, not dropped
+    assert answer.json["rejected"]["invalid"] == 20 and answer.json["accepted"] == 0  # counted, not dropped
     (hint,) = answer.json["warnings"]
     assert hint.startswith("the upload: columns lon and lat look swapped: 20 fix(es)") and "line 2: lon=39.9" in hint
     plain = post(client, "tracks", (SAMPLES / "honest_M001.csv").read_bytes(), auth["uploader"])

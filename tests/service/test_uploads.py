@@ -27,8 +27,9 @@ def test_same_content_twice_stores_once(with_grids, upload, db_path):
     first = upload("tracks", TELEPORT)
     assert first.status_code == 201
     assert (first.json["fixes_read"], first.json["fixes_stored"], first.json["accepted"]) == (1080, 1080, 1080)
-    assert first.json["patrols"] == [{"patrol_id": "M002_20261102", "state": "current", "credit": {"status": "held", "points": 0},
-                                      "changed": True}]
+    assert first.json["patrols"] == [
+        {"patrol_id": "M002_20261102", "state": "current", "credit": {"status": "held", "points": 0}, "changed": True}
+    ]
     uploads_before, audit_before = _count(db_path, "uploads"), _count(db_path, "audit_log")
     again = upload("tracks", TELEPORT)
     assert again.status_code == 200
@@ -72,8 +73,12 @@ def test_late_fixes_reverify_and_append_reversal_and_grant(with_grids, upload, c
     assert client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json == {"entries": [], "next": 0}
     late = upload("tracks", "\n".join([header] + rows[600:]).encode())
     assert late.json["accepted"] == 1200
-    assert late.json["patrols"][0] == {"patrol_id": "M001_20261102", "state": "current",
-                                       "credit": {"status": "verified", "points": 5}, "changed": True}
+    assert late.json["patrols"][0] == {
+        "patrol_id": "M001_20261102",
+        "state": "current",
+        "credit": {"status": "verified", "points": 5},
+        "changed": True,
+    }
     assert late.json["ledger_entries"] == 1
     [grant] = client.get("/api/v1/credits?after=0", headers=auth["scorer"]).json["entries"]
     assert (grant["seq"], grant["kind"], grant["points"], grant["patrol_id"]) == (1, "grant", 5, "M001_20261102")
@@ -105,10 +110,12 @@ def test_malformed_csv_names_the_line(with_grids, upload, assert_problem):
 
 
 def test_gpx_needs_member_id_and_then_stores(with_grids, upload, assert_problem, db_path):
-    gpx = (b'<?xml version="1.0"?><gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
-           b'<trkpt lat="39.9418" lon="116.4101"><time>2026-11-02T00:30:00Z</time></trkpt>'
-           b'<trkpt lat="39.9419" lon="116.4103"><time>2026-11-02T00:30:10Z</time></trkpt>'
-           b'</trkseg></trk></gpx>')
+    gpx = (
+        b'<?xml version="1.0"?><gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        b'<trkpt lat="39.9418" lon="116.4101"><time>2026-11-02T00:30:00Z</time></trkpt>'
+        b'<trkpt lat="39.9419" lon="116.4103"><time>2026-11-02T00:30:10Z</time></trkpt>'
+        b"</trkseg></trk></gpx>"
+    )
     assert_problem(upload("tracks", gpx, suffix=".gpx"), 422, detail_has="member_id")
     response = upload("tracks", gpx, suffix=".gpx", query="?member_id=M001")
     assert response.status_code == 201 and response.json["fixes_stored"] == 2
@@ -125,9 +132,12 @@ def test_unsupported_content_type_and_empty_body(with_grids, client, auth, asser
 def test_multipart_geojson_events_and_sites(with_grids, upload, client, auth):
     upload("tracks", HONEST)
     events = (SAMPLES / "events" / "events.csv").read_bytes()
-    response = client.post("/api/v1/events", headers=auth["admin"],
-                           data={"file": (__import__("io").BytesIO(events), "events.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/events",
+        headers=auth["admin"],
+        data={"file": (__import__("io").BytesIO(events), "events.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 201
     assert (response.json["events_read"], response.json["created"]) == (7, 7)
     sites = upload("sites", SAMPLES / "sites" / "sites.csv")
@@ -143,8 +153,9 @@ def test_uploader_only_for_its_members(with_grids, upload, assert_problem, db_pa
 
 def test_evidence_names_the_uploaded_file_not_a_server_path(client, auth):
     body = (SAMPLES / "teleport_M002.csv").read_bytes()
-    response = client.post("/api/v1/tracks", data=body, headers={**auth["admin"], "Content-Type": "text/csv",
-                                                                 "Prefer": "wait=30"})
+    response = client.post(
+        "/api/v1/tracks", data=body, headers={**auth["admin"], "Content-Type": "text/csv", "Prefer": "wait=30"}
+    )
     assert response.status_code == 201
     patrol = client.get("/api/v1/patrols/M002_20261102", headers=auth["admin"]).json
     (teleport,) = [f for f in patrol["flags"] if f["code"] == "TELEPORT"]
