@@ -32,6 +32,7 @@ from ..settings import (
     configured_rules_path,
     configured_settle_after_s,
     configured_tz,
+    configured_upload_part_fixes,
 )
 
 if TYPE_CHECKING:
@@ -168,6 +169,12 @@ class Store:
         Returns the verification time (UTC ``pandas.Timestamp``); the wall clock by default.
     max_fixes_per_upload : int
         Larger track uploads are refused whole.
+    upload_part_budget_s : float
+        How long one part of a track upload should hold the writer lock (seconds); a track upload
+        is stored in parts of as many fixes as fit, visible together once the last part commits
+        (:mod:`geoverify.store.track_upload`).
+    upload_part_fixes : int or None
+        Fixes per part instead of the budget (``$GEOVERIFY_UPLOAD_PART_FIXES``); None: the budget.
     settle_after_s : float
         A day's credit settles this many seconds after the next local midnight (default 7200,
         02:00; ``$GEOVERIFY_SETTLE_AT``).
@@ -181,6 +188,8 @@ class Store:
     rules: RuleSet = field(default_factory=RuleSet)
     now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")
     max_fixes_per_upload: int = 500_000
+    upload_part_budget_s: float = 0.2
+    upload_part_fixes: int | None = field(default_factory=configured_upload_part_fixes)
     settle_after_s: float = field(default_factory=configured_settle_after_s)
     #: the last local date (ISO) whose credit was settled, as this process last saw it ("" none)
     settled_through: str | None = field(default=None, repr=False)

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, or_, select
 from ..grid import Grid
 from ..schema import TRACK_COLUMNS
 from .schema import events, fixes, grids, sites
+from .storing import visible
 
 
 def load_grids(conn: Connection) -> list[Grid]:
@@ -35,8 +36,9 @@ def _windows(column, windows: list[tuple[int, int]]):
 
 
 def fix_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:
-    """Stored fixes whose time falls in any ``[start_ns, end_ns)`` window, as a fix table."""
-    rows = conn.execute(select(fixes).where(_windows(fixes.c.time_ns, windows))
+    """Stored fixes whose time falls in any ``[start_ns, end_ns)`` window, as a fix table (those of
+    complete uploads only)."""
+    rows = conn.execute(select(fixes).where(_windows(fixes.c.time_ns, windows), visible())
                         .order_by(fixes.c.member_id, fixes.c.time_ns)).all() if windows else []
     return fix_table_from_rows([r._mapping for r in rows])
 

@@ -15,26 +15,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from ..cleaning import KEPT, REJECT_REASONS, rejection_reasons
 from ..errors import Forbidden, IdempotencyConflict, InvalidRequest, UploadTooLarge
 from ..io import read_events, read_grids, read_sites, read_track_file
 from ..patrol import patrol_id as make_patrol_id
-from . import audit, queue
+from . import audit, queue, storing
 from .answers import answer, keys_of
-from .bulk import check_text, insert_columns
+from .bulk import check_text
 from .db import Store, utc_now_text
-from .frames import fix_columns_from_table, grid_row
-from .schema import events, fixes, grids, patrols, sites, uploads
+from .frames import grid_row
+from .schema import events, grids, patrols, sites, uploads
 from .schema import ledger as ledger_table
+from .track_upload import load_large_tracks as load_large_tracks
+from .track_upload import patrol_keys, prepare_fixes, store_tracks
+from .track_upload import store_fixes as store_fixes
 from .upload_files import read_body
-from .verification import Key, degrees_around, max_gap_s, member_day_keys
+from .verification import Key, degrees_around, member_day_keys
 
 KINDS = ("grids", "tracks", "events", "sites")
 # Kinds whose rows are replaced by a newer upload: a repeat is only a no-op when it is the latest.
@@ -91,80 +92,58 @@ def upload(store: Store, kind: str, body: bytes, *, suffix: str, params: dict | 
         if outside:
             raise Forbidden(f"this token may upload only for members {', '.join(sorted(allowed_members))}; "
                             f"the upload holds {', '.join(outside[:10])}")
-    with store.write() as conn:
-        replay = _replay_in(conn, kind, request_sha, idempotency_key, actor)
-        if replay is None:
-            upload_id = conn.execute(insert(uploads).values(
-                kind=kind, content_sha256=content_sha, request_sha256=request_sha, idempotency_key=idempotency_key,
-                actor=actor, created_at=utc_now_text(), response="{}").returning(uploads.c.upload_id)).scalar_one()
-            ingest = {"grids": _ingest_grids, "tracks": _ingest_tracks, "events": _ingest_events,
-                      "sites": _ingest_sites}[kind]
-            counts, keys, shown = ingest(store, conn, parsed, upload_id)
-            queued = queue.enqueue(conn, keys)
-            ledger_seq = conn.execute(select(func.max(ledger_table.c.seq))).scalar_one() or 0
-            stored_at = utc_now_text()
-            hints = parsed.attrs.get("hints", []) if kind == "tracks" else []
-            response = {"upload_id": upload_id, "kind": kind, "content_sha256": content_sha, **counts,
-                        **({"warnings": hints} if kind == "tracks" else {}),
-                        "patrols": [{"patrol_id": make_patrol_id(m, d), "state": "pending"} for m, d in sorted(
-                            shown, key=lambda k: (k[1], k[0]))],
-                        "ledger_entries": 0, "replayed": False}
-            conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
-                         .values(response=json.dumps(response, ensure_ascii=False, default=str)))
-            audit.append(conn, actor, f"upload.{kind}", "upload", str(upload_id),
-                         {"content_sha256": content_sha, "idempotency_key": idempotency_key, "params": params,
-                          **{k: v for k, v in counts.items() if k != "patrols"}, "member_days_queued": queued})
+    row = {"kind": kind, "content_sha256": content_sha, "request_sha256": request_sha,
+           "idempotency_key": idempotency_key, "actor": actor, "created_at": utc_now_text()}
+    hints = parsed.attrs.get("hints", []) if kind == "tracks" else []
+    noted: dict = {}
+
+    def finish(conn: Connection, upload_id: int, counts: dict, keys: set, shown: set) -> dict:
+        """Queue the member-days, write the answer and audit the upload (in its last transaction)."""
+        queued = queue.enqueue(conn, keys)
+        noted.update(keys=keys, ledger_seq=conn.execute(select(func.max(ledger_table.c.seq))).scalar_one() or 0,
+                     stored_at=utc_now_text())
+        response = {"upload_id": upload_id, "kind": kind, "content_sha256": content_sha, **counts,
+                    **({"warnings": hints} if kind == "tracks" else {}),
+                    "patrols": [{"patrol_id": make_patrol_id(m, d), "state": "pending"} for m, d in sorted(
+                        shown, key=lambda k: (k[1], k[0]))],
+                    "ledger_entries": 0, "replayed": False}
+        conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
+                     .values(response=json.dumps(response, ensure_ascii=False, default=str)))
+        audit.append(conn, actor, f"upload.{kind}", "upload", str(upload_id),
+                     {"content_sha256": content_sha, "idempotency_key": idempotency_key, "params": params,
+                      **{k: v for k, v in counts.items() if k != "patrols"}, "member_days_queued": queued})
+        return response
+
+    def replay_in(conn: Connection) -> dict | None:
+        return _replay_in(conn, kind, request_sha, idempotency_key, actor)
+
+    if kind == "tracks":   # stored in parts, each a short writer transaction (track_upload)
+        storing.reap(store)
+        replay, response = store_tracks(store, prepare_fixes(store, parsed), row, finish=finish, replay=replay_in)
+    else:
+        with store.write() as conn:
+            replay, response = replay_in(conn), None
+            if replay is None:
+                upload_id = conn.execute(insert(uploads).values(**row, response="{}")
+                                         .returning(uploads.c.upload_id)).scalar_one()
+                ingest = {"grids": _ingest_grids, "events": _ingest_events, "sites": _ingest_sites}[kind]
+                counts, keys, shown = ingest(store, conn, parsed, upload_id)
+                response = finish(conn, upload_id, counts, keys, shown)
     if replay is not None:
         return answer(store, replay, keys_of(replay), wait, replayed=True, members=allowed_members)
     if store.wake is not None and not wait:
         store.wake.set()   # an upload that waits verifies its own member-days
-    return answer(store, response, keys, wait, ledger_seq=ledger_seq, stored_at=stored_at, members=allowed_members)
-
-
-def store_fixes(store: Store, frame: pd.DataFrame, *, actor: str = "cli", source: str = "bulk") -> dict:
-    """Store a fix table in one writer transaction on the database's fast path and queue its member-days.
-
-    For bulk loads of history: the same checks as a track upload (rejection reasons, duplicates
-    against stored fixes and within the table), then ``COPY`` on PostgreSQL or one ``executemany``
-    on SQLite; the member-days touched are put on the work queue, for workers or
-    :func:`geoverify.store.worker.drain`.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        A fix table (:data:`geoverify.schema.TRACK_COLUMNS`, as the track readers return it).
-    actor : str
-        Recorded in the upload row and the audit entry.
-    source : str
-        Recorded as the upload's kind of origin in the audit entry.
-
-    Returns
-    -------
-    dict
-        ``upload_id``, the counts of a track upload (``fixes_read``, ``fixes_stored``,
-        ``accepted``, ``rejected``, ``already_stored``), ``dates`` (the local dates touched) and
-        ``member_days_queued``.
-    """
-    content_sha = _sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    with store.write() as conn:
-        upload_id = conn.execute(insert(uploads).values(
-            kind="tracks", content_sha256=content_sha, request_sha256=_sha256(f"bulk:{content_sha}".encode()),
-            idempotency_key=None, actor=actor, created_at=utc_now_text(), response="{}")
-            .returning(uploads.c.upload_id)).scalar_one()
-        counts, keys, _ = _ingest_tracks(store, conn, frame, upload_id)
-        queued = queue.enqueue(conn, keys)
-        response = {"upload_id": upload_id, "kind": "tracks", **counts,
-                    "dates": sorted({d.isoformat() for _, d in keys}), "member_days_queued": queued}
-        conn.execute(update(uploads).where(uploads.c.upload_id == upload_id)
-                     .values(response=json.dumps(response, ensure_ascii=False)))
-        audit.append(conn, actor, "upload.tracks", "upload", str(upload_id),
-                     {"content_sha256": content_sha, "source": source, **counts, "member_days_queued": queued})
-    return response
+    assert response is not None
+    return answer(store, response, noted["keys"], wait, ledger_seq=noted["ledger_seq"], stored_at=noted["stored_at"],
+                  members=allowed_members)
 
 
 def _replay(store: Store, kind: str, request_sha: str, key: str | None, actor: str) -> dict | None:
     with store.read() as conn:
-        return _replay_in(conn, kind, request_sha, key, actor)
+        try:
+            return _replay_in(conn, kind, request_sha, key, actor)
+        except storing.DeadInTheWay:   # discarded when this upload is stored
+            return None
 
 
 def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None, actor: str) -> dict | None:
@@ -178,6 +157,7 @@ def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None, a
                 raise IdempotencyConflict(
                     f"Idempotency-Key {key!r} was used for a different request (upload {row.upload_id}); "
                     "send a new key for new content")
+            storing.check(row)   # still being stored: 409 (or discarded first when it is dead)
             return {**json.loads(row.response), "replayed": True}
     query = select(uploads).where(uploads.c.kind == kind)
     if kind in REPLACING:
@@ -186,6 +166,8 @@ def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None, a
     else:
         row = conn.execute(query.where(uploads.c.request_sha256 == request_sha)
                            .order_by(uploads.c.upload_id).limit(1)).first()
+        if row is not None:
+            storing.check(row)
     return None if row is None else {**json.loads(row.response), "replayed": True}
 
 
@@ -226,57 +208,6 @@ def _patrols_of(conn: Connection, *, members=None, grid_ids=None) -> set[Key]:
     if grid_ids is not None:
         query = query.where(patrols.c.grid_id.in_(sorted(grid_ids)))
     return {(r.member_id, dt.date.fromisoformat(r.date)) for r in conn.execute(query)}
-
-
-def _patrol_keys(conn: Connection, keys: set[Key]) -> set[Key]:
-    """Those of ``keys`` that have a stored patrol."""
-    ids = {make_patrol_id(m, d): (m, d) for m, d in keys}
-    found = conn.execute(select(patrols.c.patrol_id).where(patrols.c.patrol_id.in_(sorted(ids)))).scalars()
-    return {ids[pid] for pid in found}
-
-
-def _ingest_tracks(store: Store, conn: Connection, frame: pd.DataFrame, upload_id: int):
-    reasons = rejection_reasons(frame, now=store.now(), rules=store.rules.defaults)
-    storable = frame["member_id"].notna().to_numpy() & frame["time"].notna().to_numpy()
-    table = frame.loc[storable]
-    members = table["member_id"].astype(str).to_numpy(dtype=object)
-    times = table["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    fix_keys = pd.MultiIndex.from_arrays([members, times])
-    stored = _stored_keys(conn, members, times)
-    existing = fix_keys.isin(stored) if len(stored) else np.zeros(len(table), dtype=bool)
-    # Fixes already stored are duplicates; of repeats within the upload the first is kept.
-    new = ~existing & ~fix_keys.duplicated(keep="first")
-    columns = fix_columns_from_table(table.loc[new], upload_id)
-    check_text(fixes, columns, "fix")
-    insert_columns(conn, fixes, columns)  # COPY on PostgreSQL, one executemany on SQLite
-    final = reasons.copy()
-    final[np.flatnonzero(storable)[existing]] = "duplicate"
-    counts = dict.fromkeys(REJECT_REASONS, 0)
-    rejected, tally = np.unique(final[final != KEPT].astype(str), return_counts=True)
-    counts.update({str(r): int(n) for r, n in zip(rejected, tally)})
-    # A fix within max_gap_s of midnight can change the other day too (segments across midnight).
-    keys = member_day_keys(members[new], times[new], store.tz, margin_s=max_gap_s(store))
-    own = member_day_keys(members[new], times[new], store.tz)
-    shown = own | (_patrol_keys(conn, keys - own) if keys - own else set())
-    return ({"fixes_read": int(len(frame)), "fixes_stored": int(new.sum()),
-             "accepted": int((final == KEPT).sum()), "rejected": counts, "already_stored": int(existing.sum())},
-            keys, shown)
-
-
-def _stored_keys(conn: Connection, members: np.ndarray, times: np.ndarray) -> pd.MultiIndex:
-    """(member_id, time_ns) of the stored fixes of ``members`` within the span of ``times``."""
-    found_members: list[str] = []
-    found_times: list[int] = []
-    if len(times):
-        names = sorted(set(members.tolist()))
-        low, high = int(times.min()), int(times.max())
-        for chunk in range(0, len(names), 500):
-            for row in conn.execute(select(fixes.c.member_id, fixes.c.time_ns).where(and_(
-                    fixes.c.member_id.in_(names[chunk:chunk + 500]), fixes.c.time_ns >= low,
-                    fixes.c.time_ns <= high))):
-                found_members.append(row.member_id)
-                found_times.append(row.time_ns)
-    return pd.MultiIndex.from_arrays([np.array(found_members, dtype=object), np.array(found_times, dtype=np.int64)])
 
 
 def _ingest_grids(store: Store, conn: Connection, parsed, upload_id: int):
@@ -333,7 +264,7 @@ def _ingest_events(store: Store, conn: Connection, frame: pd.DataFrame, upload_i
     keys |= _later_duplicates(store, conn, frame, set(created_ids))
     return ({"events_read": len(frame), "created": created,
              "rejected": {"duplicate": duplicate, "conflict": conflict},
-             "conflicting_event_ids": conflicts[:20]}, keys, _patrol_keys(conn, keys))
+             "conflicting_event_ids": conflicts[:20]}, keys, patrol_keys(conn, keys))
 
 
 def _later_duplicates(store: Store, conn: Connection, frame: pd.DataFrame,
@@ -386,56 +317,3 @@ def _ingest_sites(store: Store, conn: Connection, frame: pd.DataFrame, upload_id
         grid_ids.add(values["grid_id"])
     keys = _patrols_of(conn, grid_ids=grid_ids) if grid_ids else set()
     return {"sites_read": len(frame), "created": created, "updated": updated, "unchanged": unchanged}, keys, keys
-
-
-def load_large_tracks(store: Store, frame: pd.DataFrame, *, part_fixes: int | None = None, actor: str = "cli",
-                      source: str = "bulk", progress: Callable[[int], None] | None = None,
-                      verify_progress: Callable[[int], None] | None = None) -> dict:
-    """Store a fix table of any size in parts, then verify the days it touches: the same result as
-    one upload of the whole table.
-
-    The table is cut into parts of at most ``part_fixes`` fixes (default the store's
-    ``max_fixes_per_upload``), each stored in its own writer transaction on the fast path
-    (:func:`geoverify.store.ingest.store_fixes`, audited as one upload each, its member-days
-    queued); then the queue is drained in this process (with any workers running beside it), so
-    each member-day is verified once its fixes are all stored and ledger entries are appended
-    once per change, as for a single upload.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        A fix table as the track readers return it.
-    progress : callable, optional
-        Called with the number of fixes just stored, after each part.
-    verify_progress : callable, optional
-        Called with the number of member-days just verified.
-
-    Returns
-    -------
-    dict
-        ``fixes_read``, ``fixes_stored``, ``accepted``, ``rejected`` (counts by reason),
-        ``already_stored``, ``parts``, ``patrols`` (patrol_id, credit, changed) and
-        ``ledger_entries``, ``replayed`` (False).
-    """
-    size = max(int(part_fixes or store.max_fixes_per_upload), 1)
-    totals: dict = {"fixes_read": 0, "fixes_stored": 0, "accepted": 0, "rejected": {}, "already_stored": 0}
-    parts = 0
-    for start in range(0, len(frame), size):
-        part = frame.iloc[start:start + size]
-        result = store_fixes(store, part, actor=actor, source=source)
-        parts += 1
-        for key in ("fixes_read", "fixes_stored", "accepted", "already_stored"):
-            totals[key] += int(result.get(key, 0))
-        for reason, count in result.get("rejected", {}).items():
-            totals["rejected"][reason] = totals["rejected"].get(reason, 0) + int(count)
-        if progress is not None:
-            progress(len(part))
-    from .worker import drain
-
-    written = drain(store, progress=verify_progress)
-    latest = {w["patrol_id"]: w for w in written}
-    changed = {w["patrol_id"] for w in written if w["changed"]}
-    patrols_out = [{"patrol_id": pid, "credit": w["credit"], "changed": pid in changed}
-                   for pid, w in sorted(latest.items())]
-    return {**totals, "parts": parts, "patrols": patrols_out,
-            "ledger_entries": sum(len(w["ledger"]) for w in written), "replayed": False}

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 from ..grid import Grid
 from .queries import get_patrol, grid_feature
 from .schema import fixes, grids
+from .storing import visible
 
 # Above this many vertices the track is simplified for display (figures are never affected).
 MAX_DISPLAY_POINTS = 2000
@@ -25,7 +26,7 @@ def _day_fixes(conn: Connection, member_id: str, date: str, tz: str) -> pd.DataF
     start = pd.Timestamp(dt.date.fromisoformat(date)).tz_localize(tz).value
     end = pd.Timestamp(dt.date.fromisoformat(date) + dt.timedelta(days=1)).tz_localize(tz).value
     rows = conn.execute(select(fixes.c.time_ns, fixes.c.lon, fixes.c.lat).where(
-        fixes.c.member_id == member_id, fixes.c.time_ns >= start, fixes.c.time_ns < end)
+        fixes.c.member_id == member_id, fixes.c.time_ns >= start, fixes.c.time_ns < end, visible())
         .order_by(fixes.c.time_ns)).all()
     frame = pd.DataFrame(rows, columns=["time_ns", "lon", "lat"]).astype({"lon": float, "lat": float})
     ok = (np.isfinite(frame["lon"]) & np.isfinite(frame["lat"]) & (frame["lon"].abs() <= 180)

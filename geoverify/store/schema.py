@@ -52,9 +52,18 @@ uploads = Table(
     Column("actor", String(200), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("response", Text, nullable=False),              # the JSON answer, replayed on repeats
+    # Migration 0006: a track upload is stored in parts, each in its own short writer transaction
+    # (geoverify.store.storing). Until its last part commits it is ``storing`` (``discarding`` while
+    # the parts of a dead one are deleted) and every reader ignores its fixes; ``stored`` after.
+    # ``storing_by`` names the process storing it (host:pid:random) and ``storing_until_ns`` ends its
+    # lease (UTC ns), renewed by every part: past it, or with that process gone, the upload is dead.
+    Column("state", String(10), nullable=False, server_default="stored"),
+    Column("storing_by", String(100)),
+    Column("storing_until_ns", BigInteger),
 )
 Index("ix_uploads_request", uploads.c.request_sha256)
 Index("ix_uploads_actor_key", uploads.c.actor, uploads.c.idempotency_key, unique=True)
+Index("ix_uploads_state", uploads.c.state)
 
 grids = Table(
     "grids", metadata,
@@ -87,6 +96,7 @@ fixes = Table(
     UniqueConstraint("member_id", "time_ns", name="uq_fixes_member_time"),
 )
 Index("ix_fixes_time", fixes.c.time_ns)
+Index("ix_fixes_upload", fixes.c.upload_id)   # migration 0006: a dead upload's parts are deleted by it
 
 events = Table(
     "events", metadata,

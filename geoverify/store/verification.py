@@ -41,6 +41,7 @@ from .db import Store, utc_now_text
 from .frames import event_table_from_rows, fix_table_from_rows, load_grids, site_frame
 from .schema import day_tracks, events, fixes, flags, grids, patrols, reviews
 from .schema import track_cells as cells_table
+from .storing import visible
 
 Key = tuple[str, dt.date]
 NS = 10**9
@@ -121,7 +122,7 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key],
         for chunk in range(0, len(members), 500):
             names = sorted(members)[chunk:chunk + 500]
             rows += conn.execute(select(fixes).where(fixes.c.member_id.in_(names), fixes.c.time_ns >= lo,
-                                                     fixes.c.time_ns < hi)
+                                                     fixes.c.time_ns < hi, visible())
                                  .order_by(fixes.c.member_id, fixes.c.time_ns)).all()
             event_rows += conn.execute(select(events).where(events.c.member_id.in_(names),
                                                             events.c.time_ns >= lo, events.c.time_ns < hi)).all()

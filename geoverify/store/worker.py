@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import queue
+from . import queue, storing
 from .db import Store
 from .verification import Key, Prepared, prepare, settle, write_prepared
 
@@ -37,6 +37,8 @@ log = logging.getLogger("geoverify.worker")
 
 #: seconds a failed claim waits before it is tried again (times the attempts so far, at most 10 min)
 RETRY_S = 15.0
+#: seconds between two looks of an idle worker for dead uploads to discard
+REAP_S = 30.0
 
 
 def host_name() -> str:
@@ -50,9 +52,12 @@ def worker_name() -> str:
 
 
 def release_orphans(store: Store) -> int:
-    """Release the claims of dead worker processes of this machine (see :func:`queue.release_orphans`)."""
+    """Release the claims of dead worker processes of this machine (see :func:`queue.release_orphans`),
+    and discard the parts of uploads whose process died before they were complete
+    (:func:`geoverify.store.storing.reap`)."""
     from .upload_files import process_alive
 
+    storing.reap(store)
     return queue.release_orphans(store, host_name(), process_alive)
 
 
@@ -139,10 +144,17 @@ class Worker:
         return max(1, min(self.write_chunk, int(self.write_budget_s / max(self.pace_s, 1e-6))))
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
-        """Work until ``stop`` is set; sleep ``poll_s`` (or until ``wake``) when nothing is pending."""
+        """Work until ``stop`` is set; sleep ``poll_s`` (or until ``wake``) when nothing is pending.
+
+        When idle it discards, every ``REAP_S`` at most, the parts of uploads whose process died.
+        """
+        reaped = time.monotonic()
         while not stop.is_set():
             try:
                 done = self.run_once()
+                if not done and time.monotonic() - reaped > REAP_S:
+                    reaped = time.monotonic()
+                    storing.reap(self.store)
             except Exception:  # the database is away: keep trying, the work is in the queue
                 log.exception("worker %s could not claim work; trying again", self.name)
                 done, _ = [], stop.wait(max(self.poll_s, 1.0))

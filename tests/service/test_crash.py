@@ -77,6 +77,7 @@ def assert_consistent(database: Path, url: str) -> None:
                                     "WHERE action LIKE 'credit.%'").fetchall())
         patrols = conn.execute("SELECT patrol_id, credit_status, points FROM patrols").fetchall()
         uploads = conn.execute("SELECT upload_id, response FROM uploads WHERE kind = 'tracks'").fetchall()
+        unfinished = conn.execute("SELECT count(*) FROM uploads WHERE state <> 'stored'").fetchone()[0]
         per_upload = dict(conn.execute("SELECT upload_id, count(*) FROM fixes GROUP BY upload_id").fetchall())
     assert [row[0] for row in ledger] == list(range(1, len(ledger) + 1))
     # Every ledger entry was audited in its own transaction, and nothing else was.
@@ -89,7 +90,9 @@ def assert_consistent(database: Path, url: str) -> None:
         live[patrol] += 1 if kind == "grant" else -1
     assert {p: points[p] for p, _, _ in patrols} == {p: v if s == "verified" else 0 for p, s, v in patrols}
     assert {p: live[p] for p, _, _ in patrols} == {p: int(s == "verified") for p, s, _ in patrols}
-    # An upload row exists only with all of its fixes (and its final response).
+    # An upload row exists only with all of its fixes (and its final response): the parts of one the
+    # kill left storing were discarded when the server started again.
+    assert unfinished == 0
     for upload_id, response in uploads:
         assert per_upload.get(upload_id, 0) == json.loads(response)["fixes_stored"]
     assert run_cli(["audit", "verify"], url).startswith("audit log OK")
