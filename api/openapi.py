@@ -92,6 +92,9 @@ UPLOAD_PROBLEMS = {"400": "an empty body or a malformed Idempotency-Key",
                    "415": "a Content-Type the service does not read",
                    "422": "unreadable content (the detail names the line or feature), or an Idempotency-Key reused "
                           "for a different request",
+                   "409": "a track upload with the same Idempotency-Key or content, or holding the same fixes, is "
+                          "still being stored (UploadInProgress, with its upload_id); send the request again "
+                          "after Retry-After",
                    "429": "the token is over its upload rate; see Retry-After"}
 UPLOAD_TYPES = ("text/csv", "application/geo+json", "application/json", "application/gpx+xml",
                 "application/geopackage+sqlite3", "application/vnd.apache.parquet", "multipart/form-data")

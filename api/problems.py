@@ -20,6 +20,7 @@ from geoverify.errors import (
     ReviewConflict,
     RulesError,
     TokenError,
+    UploadAbandoned,
     UploadInProgress,
     UploadTooLarge,
 )
@@ -41,7 +42,7 @@ HTTP_DETAILS = {
          "named by GEOVERIFY_DATABASE_URL (the cause is in the service log).",
 }
 STATUS_OF = ((NotFound, 404), (Forbidden, 403), (ReviewConflict, 409), (UploadInProgress, 409),
-             (IdempotencyConflict, 422),
+             (IdempotencyConflict, 422), (UploadAbandoned, 503),
              (UploadTooLarge, 413), (InvalidRequest, 422), (InputError, 422), (RulesError, 422), (TokenError, 400))
 RETRY_AFTER_UNAVAILABLE_S = 5
 RETRY_AFTER_IN_PROGRESS_S = 1
@@ -104,6 +105,9 @@ def _geoverify_error(exc: GeoverifyError) -> Response:
     status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 422)
     if isinstance(exc, ReviewConflict):  # the review it would overturn, for the page to show
         return problem(status, str(exc), title=type(exc).__name__, previous_review=exc.previous)
+    if isinstance(exc, UploadAbandoned):
+        return problem(status, str(exc), title=type(exc).__name__,
+                       headers={"Retry-After": str(RETRY_AFTER_IN_PROGRESS_S)})
     if isinstance(exc, UploadInProgress):  # its answer (or room for this one) comes once it is stored
         return problem(status, str(exc), title=type(exc).__name__, upload_id=exc.upload_id,
                        headers={"Retry-After": str(RETRY_AFTER_IN_PROGRESS_S)})

@@ -62,6 +62,10 @@ class UploadInProgress(StoreError):
         self.upload_id = upload_id
 
 
+class UploadAbandoned(StoreError):
+    """An upload stored in parts stalled past its lease and was discarded as dead; send it again."""
+
+
 class UploadTooLarge(StoreError):
     """An upload holds more fixes than the store accepts in one request."""
 

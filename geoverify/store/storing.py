@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..errors import StoreError, UploadInProgress
+from ..errors import UploadAbandoned, UploadInProgress
 from .db import Store
 from .schema import fixes, uploads
 
@@ -41,10 +41,6 @@ STORING, STORED, DISCARDING = "storing", "stored", "discarding"
 LEASE_S = 60.0
 #: fixes of a dead upload deleted per writer transaction
 DISCARD_CHUNK = 20_000
-
-
-class UploadAbandoned(StoreError):
-    """This process's storing upload was found dead by another and discarded (it stalled past its lease)."""
 
 
 def visible(column=fixes.c.upload_id) -> ColumnElement[bool]:
