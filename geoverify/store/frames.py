@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from ..grid import Grid
 from ..schema import TRACK_COLUMNS
@@ -103,12 +103,35 @@ def event_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFram
 
 def event_table_from_rows(records: list[dict]) -> pd.DataFrame:
     """Stored event rows (dicts, in the order wanted) as :func:`geoverify.io.read_events` returns them."""
+    if not records:  # most member-days have no events: the empty table is built once (7 ms each time)
+        global _NO_EVENTS
+        if _NO_EVENTS is None:
+            _NO_EVENTS = _event_table(records)
+        return _NO_EVENTS.copy()
+    return _event_table(records)
+
+
+_NO_EVENTS: pd.DataFrame | None = None
+
+
+def _event_table(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=["event_id", "member_id", "time_ns", "lon", "lat", "category",
                                            "photo_sha256", "description", "source", "line"])
     frame.insert(2, "time", pd.to_datetime(frame.pop("time_ns").astype("int64"), unit="ns", utc=True))
     for name in ("event_id", "member_id", "category", "photo_sha256", "description"):
         frame[name] = frame[name].astype("string")
     return frame.astype({"lon": "float64", "lat": "float64"})
+
+
+def cached_site_frame(cache: dict, conn: Connection) -> pd.DataFrame:
+    """:func:`site_frame`, kept in ``cache`` while no site upload changes the sites (every change
+    sets a site's ``upload_id`` to the newer upload's; sites are never deleted)."""
+    mark = tuple(conn.execute(select(func.count(), func.max(sites.c.upload_id))).one())
+    cached = cache.get("sites")
+    if cached is None or cached[0] != mark:
+        cached = (mark, site_frame(conn))
+        cache["sites"] = cached
+    return cached[1]
 
 
 def site_frame(conn: Connection) -> pd.DataFrame:

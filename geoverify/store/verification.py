@@ -38,7 +38,7 @@ from ..patrol import DayTrack
 from ..patrol import patrol_id as make_patrol_id
 from . import audit, ledger, queue
 from .db import Store, utc_now_text
-from .frames import event_table_from_rows, fix_table_from_rows, load_grids, site_frame
+from .frames import cached_site_frame, event_table_from_rows, fix_table_from_rows, load_grids
 from .schema import day_tracks, events, fixes, flags, grids, patrols, reviews
 from .schema import track_cells as cells_table
 from .storing import visible
@@ -129,7 +129,8 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key],
     frame = fix_table_from_rows([r._mapping for r in rows])
     own_events = _event_frame([r._mapping for r in event_rows])
     ctx = batch_context(_grids(store, conn), rules=store.rules, tz=store.tz, now=store.now(), events=own_events,
-                        sites=site_frame(conn), reviews=reviews_map(conn) if reviews is None else reviews)
+                        sites=cached_site_frame(store.cache, conn),
+                        reviews=reviews_map(conn) if reviews is None else reviews)
     part = measure_member_days(frame, ctx, keys)
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
     history = {(member, (day - dt.timedelta(days=k)).isoformat()) for member, day in keys for k in range(1, window + 1)}
