@@ -1,7 +1,8 @@
 """Uploads into the store: grids, tracks, events and sites, idempotent; verification is queued.
 
 Each upload is one writer transaction: the rows, the member-days they touch put on the work
-queue (:mod:`geoverify.store.queue`) and the audit entry land together or not at all. Workers
+queue (:mod:`geoverify.store.queue`) and the audit entry land together or not at all; a big
+track upload is stored in parts that become visible together (:mod:`geoverify.store.track_upload`). Workers
 verify the queued member-days (:mod:`geoverify.store.worker`); an upload may wait for its own
 (``wait``), and its answer says which patrols are ``current`` and which are still ``pending``. A repeated request
 (same ``Idempotency-Key``, or the same content and parameters) answers the stored response and
