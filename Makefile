@@ -20,9 +20,10 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/geoverify demo --db demo/geoverify.db --host 127.0.0.1 --port 8000
 
-# Lint and types (rules in pyproject.toml). `ruff format` is configured but not yet applied.
+# Lint, layout and types (rules in pyproject.toml; docs/development.md, "Checks").
 lint: $(STAMP)
-	$(BIN)/ruff check geoverify
+	$(BIN)/ruff check geoverify tests bench
+	$(BIN)/ruff format --check geoverify tests bench
 	$(BIN)/mypy
 
 # The fast tier: lint, types, the library tests and the service tests on SQLite; no PostgreSQL,

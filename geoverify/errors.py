@@ -68,6 +68,22 @@ class IdempotencyConflict(StoreError):
     """An Idempotency-Key was reused with a different request."""
 
 
+class UploadInProgress(StoreError):
+    """The upload repeats (or needs fixes of) an upload whose parts are still being stored.
+
+    ``upload_id`` names that upload; the service answers 409 with ``Retry-After``: once it is
+    stored the same request answers its result (or, when it died meanwhile, stores this one).
+    """
+
+    def __init__(self, message: str, upload_id: int | None = None):
+        super().__init__(message)
+        self.upload_id = upload_id
+
+
+class UploadAbandoned(StoreError):
+    """An upload stored in parts stalled past its lease and was discarded as dead; send it again."""
+
+
 class UploadTooLarge(StoreError):
     """An upload holds more fixes than the store accepts in one request."""
 

@@ -14,7 +14,8 @@ ENV_DATABASE_URL = "GEOVERIFY_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///geoverify.db"
 ENV_SETTLE_AT = "GEOVERIFY_SETTLE_AT"
 ENV_MAX_FIXES_PER_UPLOAD = "GEOVERIFY_MAX_FIXES_PER_UPLOAD"
-DEFAULT_SETTLE_AT = "02:00"   # a day's credit settles at this local time on the next day
+ENV_UPLOAD_PART_FIXES = "GEOVERIFY_UPLOAD_PART_FIXES"
+DEFAULT_SETTLE_AT = "02:00"  # a day's credit settles at this local time on the next day
 
 
 def configured_tz() -> str:
@@ -56,6 +57,23 @@ def configured_max_fixes_per_upload() -> int | None:
         return None
     if not text.isdigit() or int(text) < 1:
         raise InputError(f"{text!r} is not a whole number >= 1", source=ENV_MAX_FIXES_PER_UPLOAD)
+    return int(text)
+
+
+def configured_upload_part_fixes() -> int | None:
+    """``$GEOVERIFY_UPLOAD_PART_FIXES`` (fixes per writer transaction of a track upload stored in
+    parts), or None when unset: parts then follow a time budget (:mod:`geoverify.store.track_upload`).
+
+    Raises
+    ------
+    InputError
+        When it is not a whole number of at least 1.
+    """
+    text = (os.environ.get(ENV_UPLOAD_PART_FIXES) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"{text!r} is not a whole number >= 1", source=ENV_UPLOAD_PART_FIXES)
     return int(text)
 
 

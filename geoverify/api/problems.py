@@ -19,6 +19,8 @@ from geoverify.errors import (
     ReviewConflict,
     RulesError,
     TokenError,
+    UploadAbandoned,
+    UploadInProgress,
     UploadTooLarge,
 )
 from geoverify.store import UNAVAILABLE_ERRORS
@@ -31,28 +33,60 @@ HTTP_DETAILS = {
     404: "No such resource; the paths are listed in /api/v1/openapi.json.",
     405: "This path does not accept that method; /api/v1/openapi.json lists the methods of each path.",
     413: "The request body is larger than the service accepts ({limit} bytes); split the upload "
-         "(by member or by day) and send the parts.",
+    "(by member or by day) and send the parts.",
     431: "The request's headers are too large; send a shorter URL, token or Idempotency-Key.",
     500: "The service failed while handling the request; the error is in the service log. Retry, and if "
-         "it persists report the time of the request.",
+    "it persists report the time of the request.",
     501: "The request uses a Transfer-Encoding the service does not support; send the body plainly or chunked.",
     503: "The store is busy or unreachable; retry in a few seconds. If it persists, check the database "
-         "named by GEOVERIFY_DATABASE_URL (the cause is in the service log).",
+    "named by GEOVERIFY_DATABASE_URL (the cause is in the service log).",
 }
-STATUS_OF = ((NotFound, 404), (Forbidden, 403), (ReviewConflict, 409), (IdempotencyConflict, 422),
-             (UploadTooLarge, 413), (InvalidRequest, 422), (InputError, 422), (RulesError, 422), (TokenError, 400))
+STATUS_OF = (
+    (NotFound, 404),
+    (Forbidden, 403),
+    (ReviewConflict, 409),
+    (UploadInProgress, 409),
+    (IdempotencyConflict, 422),
+    (UploadAbandoned, 503),
+    (UploadTooLarge, 413),
+    (InvalidRequest, 422),
+    (InputError, 422),
+    (RulesError, 422),
+    (TokenError, 400),
+)
 RETRY_AFTER_UNAVAILABLE_S = 5
+RETRY_AFTER_IN_PROGRESS_S = 1
 
 
-def problem_document(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
-                     instance: str | None = None, **extensions) -> dict:
+def problem_document(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    **extensions,
+) -> dict:
     """The members of a problem+json body (RFC 9457)."""
-    return {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail,
-            "instance": instance, **extensions}
+    return {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **extensions,
+    }
 
 
-def problem(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
-            headers: dict | None = None, **extensions) -> Response:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    headers: dict | None = None,
+    **extensions,
+) -> Response:
     """The one builder of error responses.
 
     Parameters
@@ -68,8 +102,9 @@ def problem(status: int, detail: str, *, title: str | None = None, type_: str = 
     extensions
         Extra members (e.g. ``errors``), added beside the standard ones.
     """
-    body = problem_document(status, detail, title=title, type_=type_,
-                            instance=request.path if request else None, **extensions)
+    body = problem_document(
+        status, detail, title=title, type_=type_, instance=request.path if request else None, **extensions
+    )
     response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_TYPE)
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -101,6 +136,18 @@ def _geoverify_error(exc: GeoverifyError) -> Response:
     status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 422)
     if isinstance(exc, ReviewConflict):  # the review it would overturn, for the page to show
         return problem(status, str(exc), title=type(exc).__name__, previous_review=exc.previous)
+    if isinstance(exc, UploadAbandoned):
+        return problem(
+            status, str(exc), title=type(exc).__name__, headers={"Retry-After": str(RETRY_AFTER_IN_PROGRESS_S)}
+        )
+    if isinstance(exc, UploadInProgress):  # its answer (or room for this one) comes once it is stored
+        return problem(
+            status,
+            str(exc),
+            title=type(exc).__name__,
+            upload_id=exc.upload_id,
+            headers={"Retry-After": str(RETRY_AFTER_IN_PROGRESS_S)},
+        )
     return problem(status, str(exc), title=type(exc).__name__)
 
 

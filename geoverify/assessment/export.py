@@ -44,26 +44,42 @@ COLUMNS: tuple[tuple[str, str, str, Callable[[dict], Any]], ...] = (
     ("grid_type", "网格类型", "Grid type", lambda r: r.get("grid_type")),
     ("patrol_days", "巡查天数", "Patrol days", lambda r: r["patrol_days"]),
     ("days_met", "达标天数", "Days meeting the daily time", lambda r: r["days_met"]),
-    ("required_h", "每日要求时长（小时）", "Daily time required (h)",
-     lambda r: None if r.get("required_s") is None else half_up(r["required_s"] / 3600, 2)),
+    (
+        "required_h",
+        "每日要求时长（小时）",
+        "Daily time required (h)",
+        lambda r: None if r.get("required_s") is None else half_up(r["required_s"] / 3600, 2),
+    ),
     ("verified_h", "核定时长（小时）", "Verified time (h)", lambda r: half_up(r["verified_s"] / 3600, 2)),
     ("points", "积分（已结算）", "Points (ledger)", lambda r: r["points"]),
     ("points_provisional", "待结算积分", "Points not yet settled", lambda r: r["points_provisional"]),
     ("site_visits", "走访次数", "Site visits", lambda r: r["site_visits"]),
     ("sites_total", "点位数", "Sites", lambda r: r["sites_total"]),
     ("sites_visited", "本季度已走访点位", "Sites visited in the quarter", lambda r: r["sites_visited"]),
-    ("visited_pct", "本季度走访率（%）", "Visited in the quarter (%)",
-     lambda r: None if r["visited_share"] is None else half_up(r["visited_share"] * 100, 1)),
+    (
+        "visited_pct",
+        "本季度走访率（%）",
+        "Visited in the quarter (%)",
+        lambda r: None if r["visited_share"] is None else half_up(r["visited_share"] * 100, 1),
+    ),
     ("overdue_red", "逾期红色点位", "Overdue red sites", lambda r: r["overdue_red"]),
     ("overdue_yellow", "逾期黄色点位", "Overdue yellow sites", lambda r: r["overdue_yellow"]),
     ("overdue_green", "逾期绿色点位", "Overdue green sites", lambda r: r["overdue_green"]),
 )
 TOTAL_LABEL = {"zh-CN": "合计", "en": "Total"}
-OVERDUE_COLUMNS = (("site_id", "点位", "Site"), ("grid_id", "网格", "Grid"), ("tier", "等级", "Tier"),
-                   ("last_visit_date", "最近走访日期", "Last visit"), ("last_visit_member", "走访人", "By"),
-                   ("next_due", "应走访日期", "Due"), ("days_overdue", "逾期天数", "Days overdue"))
-TIER_NAMES = {"zh-CN": {"red": "红", "yellow": "黄", "green": "绿"},
-              "en": {"red": "red", "yellow": "yellow", "green": "green"}}
+OVERDUE_COLUMNS = (
+    ("site_id", "点位", "Site"),
+    ("grid_id", "网格", "Grid"),
+    ("tier", "等级", "Tier"),
+    ("last_visit_date", "最近走访日期", "Last visit"),
+    ("last_visit_member", "走访人", "By"),
+    ("next_due", "应走访日期", "Due"),
+    ("days_overdue", "逾期天数", "Days overdue"),
+)
+TIER_NAMES = {
+    "zh-CN": {"red": "红", "yellow": "黄", "green": "绿"},
+    "en": {"red": "red", "yellow": "yellow", "green": "green"},
+}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -128,7 +144,7 @@ def _sheet(sheet, headers: list[str], rows: list[list[Any]], widths: list[int]) 
         sheet.append([None if v is None else v for v in row])
         for cell in sheet[sheet.max_row]:
             if isinstance(cell.value, str):
-                cell.data_type = "s"   # never a formula, whatever the text starts with
+                cell.data_type = "s"  # never a formula, whatever the text starts with
     for i, width in enumerate(widths, start=1):
         sheet.column_dimensions[_openpyxl().utils.get_column_letter(i)].width = width
     sheet.freeze_panes = "A2"
@@ -155,12 +171,22 @@ def to_xlsx(report: dict, lang: str | None = "zh-CN") -> bytes:
     for cell in sheet[sheet.max_row]:
         cell.font = openpyxl.styles.Font(bold=True)
     tiers = TIER_NAMES[lang]
-    overdue = [[s[key] if key != "tier" else tiers.get(s["tier"], s["tier"]) for key, _, _ in OVERDUE_COLUMNS]
-               for s in report["overdue_sites"]]
-    _sheet(book.create_sheet("逾期点位" if zh else "Overdue sites"),
-           [z if zh else e for _, z, e in OVERDUE_COLUMNS], overdue, [10, 10, 8, 14, 10, 14, 10])
-    _sheet(book.create_sheet("说明" if zh else "About"), ["项目" if zh else "Item", "值" if zh else "Value"],
-           _about(report, zh), [28, 60])
+    overdue = [
+        [s[key] if key != "tier" else tiers.get(s["tier"], s["tier"]) for key, _, _ in OVERDUE_COLUMNS]
+        for s in report["overdue_sites"]
+    ]
+    _sheet(
+        book.create_sheet("逾期点位" if zh else "Overdue sites"),
+        [z if zh else e for _, z, e in OVERDUE_COLUMNS],
+        overdue,
+        [10, 10, 8, 14, 10, 14, 10],
+    )
+    _sheet(
+        book.create_sheet("说明" if zh else "About"),
+        ["项目" if zh else "Item", "值" if zh else "Value"],
+        _about(report, zh),
+        [28, 60],
+    )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -169,16 +195,33 @@ def to_xlsx(report: dict, lang: str | None = "zh-CN") -> bytes:
 def _about(report: dict, zh: bool) -> list[list[Any]]:
     p = report["period"]
     if zh:
-        return [["考核期", f"{p['label']}（{p['from']} 至 {p['to']}）"], ["统计截至", p["as_of"]],
-                ["季度起始（走访率）", p["quarter_from"]], ["规则版本", report["rule_version"]],
-                ["积分来源", "积分台账（已结算的发放减冲销）；待结算积分为尚未结算日期的当前积分"],
-                ["达标", "核定时长不少于网格类型要求的每日时长的巡查天数"],
-                ["逾期", f"截至 {p['as_of']}：红色 7 天、黄色 14 天、绿色 30 天内未走访；"
-                         f"{p['visits_from']} 以来没有走访的点位按前一天走访计"]]
-    return [["Period", f"{p['label']} ({p['from']} to {p['to']})"], ["As of", p["as_of"]],
-            ["Quarter from (visited share)", p["quarter_from"]], ["Rule version", report["rule_version"]],
-            ["Points", "the credit ledger (settled grants less reversals); not yet settled: the current credit "
-                       "of days not settled"],
-            ["Days meeting the daily time", "patrol days with verified time at least the grid type's daily time"],
-            ["Overdue", f"on {p['as_of']}: no visit within 7 days (red), 14 (yellow), 30 (green); a site with no "
-                        f"visit since {p['visits_from']} counts as visited the day before"]]
+        return [
+            ["考核期", f"{p['label']}（{p['from']} 至 {p['to']}）"],
+            ["统计截至", p["as_of"]],
+            ["季度起始（走访率）", p["quarter_from"]],
+            ["规则版本", report["rule_version"]],
+            ["积分来源", "积分台账（已结算的发放减冲销）；待结算积分为尚未结算日期的当前积分"],
+            ["达标", "核定时长不少于网格类型要求的每日时长的巡查天数"],
+            [
+                "逾期",
+                f"截至 {p['as_of']}：红色 7 天、黄色 14 天、绿色 30 天内未走访；"
+                f"{p['visits_from']} 以来没有走访的点位按前一天走访计",
+            ],
+        ]
+    return [
+        ["Period", f"{p['label']} ({p['from']} to {p['to']})"],
+        ["As of", p["as_of"]],
+        ["Quarter from (visited share)", p["quarter_from"]],
+        ["Rule version", report["rule_version"]],
+        [
+            "Points",
+            "the credit ledger (settled grants less reversals); not yet settled: the current credit "
+            "of days not settled",
+        ],
+        ["Days meeting the daily time", "patrol days with verified time at least the grid type's daily time"],
+        [
+            "Overdue",
+            f"on {p['as_of']}: no visit within 7 days (red), 14 (yellow), 30 (green); a site with no "
+            f"visit since {p['visits_from']} counts as visited the day before",
+        ],
+    ]

@@ -33,6 +33,7 @@ from geoverify.settings import (
     configured_rules_path,
     configured_settle_after_s,
     configured_tz,
+    configured_upload_part_fixes,
 )
 from geoverify.store.audit import AUDIT_APPENDED
 
@@ -53,7 +54,7 @@ def normalise_url(url: str) -> str:
     """``url`` with PostgreSQL spelled for the psycopg 3 driver (``postgresql+psycopg://``)."""
     for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -109,9 +110,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             if sqlite:
                 broken = raw.execute("PRAGMA foreign_key_check").fetchall()
                 if broken:
-                    raise StoreError(f"after the schema upgrade, {len(broken)} rows refer to rows that do not "
-                                     f"exist (first: table {broken[0][0]!r}, row {broken[0][1]}); restore the "
-                                     "backup taken before the upgrade and report this")
+                    raise StoreError(
+                        f"after the schema upgrade, {len(broken)} rows refer to rows that do not "
+                        f"exist (first: table {broken[0][0]!r}, row {broken[0][1]}); restore the "
+                        "backup taken before the upgrade and report this"
+                    )
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")
@@ -167,6 +170,12 @@ class Store:
         Returns the verification time (UTC ``pandas.Timestamp``); the wall clock by default.
     max_fixes_per_upload : int
         Larger track uploads are refused whole.
+    upload_part_budget_s : float
+        How long one part of a track upload should hold the writer lock (seconds); a track upload
+        is stored in parts of as many fixes as fit, visible together once the last part commits
+        (:mod:`geoverify.store.track_upload`).
+    upload_part_fixes : int or None
+        Fixes per part instead of the budget (``$GEOVERIFY_UPLOAD_PART_FIXES``); None: the budget.
     settle_after_s : float
         A day's credit settles this many seconds after the next local midnight (default 7200,
         02:00; ``$GEOVERIFY_SETTLE_AT``).
@@ -180,6 +189,8 @@ class Store:
     rules: RuleSet = field(default_factory=RuleSet)
     now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")
     max_fixes_per_upload: int = 500_000
+    upload_part_budget_s: float = 0.2
+    upload_part_fixes: int | None = field(default_factory=configured_upload_part_fixes)
     settle_after_s: float = field(default_factory=configured_settle_after_s)
     #: the last local date (ISO) whose credit was settled, as this process last saw it ("" none)
     settled_through: str | None = field(default=None, repr=False)
@@ -199,9 +210,17 @@ class Store:
         return self.now() >= at
 
     @classmethod
-    def open(cls, url: str | None = None, *, tz: str | None = None, rules_path: str | None = None,
-             now: pd.Timestamp | str | None = None, migrate: bool = True, audit_key: str | None = None,
-             **kwargs) -> Store:
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        tz: str | None = None,
+        rules_path: str | None = None,
+        now: pd.Timestamp | str | None = None,
+        migrate: bool = True,
+        audit_key: str | None = None,
+        **kwargs,
+    ) -> Store:
         """Open (and by default create or upgrade) the store at ``url``.
 
         Parameters
@@ -236,9 +255,14 @@ class Store:
         if fixed is not None and fixed.tzinfo is None:
             fixed = fixed.tz_localize(tz or configured_tz())
         clock = (lambda: fixed.tz_convert("UTC")) if fixed is not None else (lambda: pd.Timestamp.now(tz="UTC"))
-        return cls(engine=engine, tz=tz or configured_tz(),
-                   rules=load_rules(rules_path if rules_path is not None else configured_rules_path()),
-                   now=clock, audit_key=signer, **kwargs)
+        return cls(
+            engine=engine,
+            tz=tz or configured_tz(),
+            rules=load_rules(rules_path if rules_path is not None else configured_rules_path()),
+            now=clock,
+            audit_key=signer,
+            **kwargs,
+        )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

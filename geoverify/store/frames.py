@@ -7,27 +7,40 @@ import json
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from geoverify.geo.grid import Grid
 from geoverify.schema import TRACK_COLUMNS
 from geoverify.store.schema import events, fixes, grids, sites
+from geoverify.store.storing import visible
 
 
 def load_grids(conn: Connection) -> list[Grid]:
     """Every stored grid as a :class:`~geoverify.geo.grid.Grid` (WGS-84), in grid_id order."""
     rows = conn.execute(select(grids).order_by(grids.c.grid_id)).all()
-    return [Grid(grid_id=r.grid_id, geometry_wgs84=shapely.from_geojson(r.geometry), name=r.name,
-                 grid_type=r.grid_type, members=tuple(json.loads(r.members)),
-                 properties=json.loads(r.properties)) for r in rows]
+    return [
+        Grid(
+            grid_id=r.grid_id,
+            geometry_wgs84=shapely.from_geojson(r.geometry),
+            name=r.name,
+            grid_type=r.grid_type,
+            members=tuple(json.loads(r.members)),
+            properties=json.loads(r.properties),
+        )
+        for r in rows
+    ]
 
 
 def grid_row(grid: Grid) -> dict:
     """The stored columns of a grid (without upload id and time)."""
-    return {"grid_id": grid.grid_id, "name": grid.name, "grid_type": grid.grid_type,
-            "members": json.dumps(list(grid.members), ensure_ascii=False),
-            "geometry": shapely.to_geojson(grid.geometry_wgs84),
-            "properties": json.dumps(grid.properties, ensure_ascii=False, default=str, sort_keys=True)}
+    return {
+        "grid_id": grid.grid_id,
+        "name": grid.name,
+        "grid_type": grid.grid_type,
+        "members": json.dumps(list(grid.members), ensure_ascii=False),
+        "geometry": shapely.to_geojson(grid.geometry_wgs84),
+        "properties": json.dumps(grid.properties, ensure_ascii=False, default=str, sort_keys=True),
+    }
 
 
 def _windows(column, windows: list[tuple[int, int]]):
@@ -35,31 +48,42 @@ def _windows(column, windows: list[tuple[int, int]]):
 
 
 def fix_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:
-    """Stored fixes whose time falls in any ``[start_ns, end_ns)`` window, as a fix table."""
-    rows = conn.execute(select(fixes).where(_windows(fixes.c.time_ns, windows))
-                        .order_by(fixes.c.member_id, fixes.c.time_ns)).all() if windows else []
+    """Stored fixes whose time falls in any ``[start_ns, end_ns)`` window, as a fix table (those of
+    complete uploads only)."""
+    rows = (
+        conn.execute(
+            select(fixes)
+            .where(_windows(fixes.c.time_ns, windows), visible())
+            .order_by(fixes.c.member_id, fixes.c.time_ns)
+        ).all()
+        if windows
+        else []
+    )
     return fix_table_from_rows([r._mapping for r in rows])
 
 
 def fix_table_from_rows(rows: list) -> pd.DataFrame:
     """A fix table (:data:`geoverify.schema.TRACK_COLUMNS`) from stored fix rows."""
+
     def col(name, dtype=object):
         return [r[name] for r in rows] if rows else np.array([], dtype=dtype)
 
-    frame = pd.DataFrame({
-        "member_id": pd.Series(col("member_id"), dtype="string"),
-        "time": pd.to_datetime(pd.Series(col("time_ns", np.int64), dtype="int64"), unit="ns", utc=True),
-        "lon": pd.Series(col("lon"), dtype="float64"),
-        "lat": pd.Series(col("lat"), dtype="float64"),
-        "accuracy": pd.Series(col("accuracy"), dtype="float64"),
-        "speed": pd.Series(col("speed"), dtype="float64"),
-        "provider": pd.Series(col("provider"), dtype="string"),
-        "mock": pd.Series(col("mock"), dtype="boolean"),
-        "device_id": pd.Series(col("device_id"), dtype="string"),
-        "crs": pd.Series(col("crs"), dtype="category"),
-        "source": pd.Series(col("source"), dtype="category"),
-        "line": pd.Series(col("line", np.int64), dtype="int64"),
-    })
+    frame = pd.DataFrame(
+        {
+            "member_id": pd.Series(col("member_id"), dtype="string"),
+            "time": pd.to_datetime(pd.Series(col("time_ns", np.int64), dtype="int64"), unit="ns", utc=True),
+            "lon": pd.Series(col("lon"), dtype="float64"),
+            "lat": pd.Series(col("lat"), dtype="float64"),
+            "accuracy": pd.Series(col("accuracy"), dtype="float64"),
+            "speed": pd.Series(col("speed"), dtype="float64"),
+            "provider": pd.Series(col("provider"), dtype="string"),
+            "mock": pd.Series(col("mock"), dtype="boolean"),
+            "device_id": pd.Series(col("device_id"), dtype="string"),
+            "crs": pd.Series(col("crs"), dtype="category"),
+            "source": pd.Series(col("source"), dtype="category"),
+            "line": pd.Series(col("line", np.int64), dtype="int64"),
+        }
+    )
     return frame[list(TRACK_COLUMNS)]
 
 
@@ -94,26 +118,68 @@ def fix_columns_from_table(frame: pd.DataFrame, upload_id: int) -> dict[str, lis
 
 def event_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:
     """Stored events in the windows, as :func:`geoverify.io.read_events` returns them."""
-    rows = conn.execute(select(events).where(_windows(events.c.time_ns, windows))
-                        .order_by(events.c.time_ns, events.c.event_id, events.c.member_id)).all() if windows else []
+    rows = (
+        conn.execute(
+            select(events)
+            .where(_windows(events.c.time_ns, windows))
+            .order_by(events.c.time_ns, events.c.event_id, events.c.member_id)
+        ).all()
+        if windows
+        else []
+    )
     return event_table_from_rows([dict(r._mapping) for r in rows])
 
 
 def event_table_from_rows(records: list[dict]) -> pd.DataFrame:
     """Stored event rows (dicts, in the order wanted) as :func:`geoverify.io.read_events` returns them."""
-    frame = pd.DataFrame(records, columns=["event_id", "member_id", "time_ns", "lon", "lat", "category",
-                                           "photo_sha256", "description", "source", "line"])
+    if not records:  # most member-days have no events: the empty table is built once (7 ms each time)
+        global _NO_EVENTS
+        if _NO_EVENTS is None:
+            _NO_EVENTS = _event_table(records)
+        return _NO_EVENTS.copy()
+    return _event_table(records)
+
+
+_NO_EVENTS: pd.DataFrame | None = None
+
+
+def _event_table(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        records,
+        columns=[
+            "event_id",
+            "member_id",
+            "time_ns",
+            "lon",
+            "lat",
+            "category",
+            "photo_sha256",
+            "description",
+            "source",
+            "line",
+        ],
+    )
     frame.insert(2, "time", pd.to_datetime(frame.pop("time_ns").astype("int64"), unit="ns", utc=True))
     for name in ("event_id", "member_id", "category", "photo_sha256", "description"):
         frame[name] = frame[name].astype("string")
     return frame.astype({"lon": "float64", "lat": "float64"})
 
 
+def cached_site_frame(cache: dict, conn: Connection) -> pd.DataFrame:
+    """:func:`site_frame`, kept in ``cache`` while no site upload changes the sites (every change
+    sets a site's ``upload_id`` to the newer upload's; sites are never deleted)."""
+    mark = tuple(conn.execute(select(func.count(), func.max(sites.c.upload_id))).one())
+    cached = cache.get("sites")
+    if cached is None or cached[0] != mark:
+        cached = (mark, site_frame(conn))
+        cache["sites"] = cached
+    return cached[1]
+
+
 def site_frame(conn: Connection) -> pd.DataFrame:
     """Every stored site, as :func:`geoverify.io.read_sites` returns them."""
     rows = conn.execute(select(sites).order_by(sites.c.site_id)).all()
-    frame = pd.DataFrame([dict(r._mapping) for r in rows],
-                         columns=["site_id", "grid_id", "lon", "lat", "tier", "name"])
+    frame = pd.DataFrame([dict(r._mapping) for r in rows], columns=["site_id", "grid_id", "lon", "lat", "tier", "name"])
     for name in ("site_id", "grid_id", "tier", "name"):
         frame[name] = frame[name].astype("string")
     frame["source"], frame["line"] = "store", 0

@@ -25,8 +25,9 @@ from geoverify.store.tokens import Principal
 from geoverify.store.verification import REVIEW_STATUS, compare_prepared, measure, neighbours, read_snapshot
 
 
-def preview_review(store: Store, flag_id: str, reviewer: Principal | str,
-                   decisions: tuple[str, ...] = ("confirm", "dismiss")) -> dict[str, Any]:
+def preview_review(
+    store: Store, flag_id: str, reviewer: Principal | str, decisions: tuple[str, ...] = ("confirm", "dismiss")
+) -> dict[str, Any]:
     """The flag's patrol as it stands and as it would be after each decision.
 
     Parameters
@@ -74,13 +75,23 @@ def preview_review(store: Store, flag_id: str, reviewer: Principal | str,
             patrol = next((p for p in found.patrols if p.patrol_id == flag.patrol_id), None)
             figures = _figures(_document(patrol, store.tz))
             outcomes[decision] = {
-                "flag_status": status, **figures,
+                "flag_status": status,
+                **figures,
                 "changes_credit": figures["credit"] != current["credit"],
-                "ledger": _ledger_effect(store, conn, flag.patrol_id, flag.date, current["credit"], figures["credit"])}
+                "ledger": _ledger_effect(store, conn, flag.patrol_id, flag.date, current["credit"], figures["credit"]),
+            }
         previous = latest_review(conn, flag_id)
-    return {"flag_id": flag_id, "code": flag.code, "severity": flag.severity, "status": flag.status,
-            "patrol_id": flag.patrol_id, "previous_review": previous, "overturn_required": previous is not None,
-            "current": current, "outcomes": outcomes}
+    return {
+        "flag_id": flag_id,
+        "code": flag.code,
+        "severity": flag.severity,
+        "status": flag.status,
+        "patrol_id": flag.patrol_id,
+        "previous_review": previous,
+        "overturn_required": previous is not None,
+        "current": current,
+        "outcomes": outcomes,
+    }
 
 
 def _document(patrol: Patrol | None, tz: str) -> dict | None:
@@ -91,9 +102,13 @@ def _figures(doc: dict | None) -> dict[str, Any]:
     """The credit and the figures it was judged on, from a patrol document (None: no patrol)."""
     if doc is None:
         return {"credit": None, "credit_reasons": [], "verified_s": None, "in_grid_s": None, "coverage_ratio": None}
-    return {"credit": {"status": doc["credit"]["status"], "points": doc["credit"]["points"]},
-            "credit_reasons": doc.get("credit_reasons", []), "verified_s": doc["verified_s"],
-            "in_grid_s": doc["in_grid_s"], "coverage_ratio": doc["coverage"]["area_ratio"]}
+    return {
+        "credit": {"status": doc["credit"]["status"], "points": doc["credit"]["points"]},
+        "credit_reasons": doc.get("credit_reasons", []),
+        "verified_s": doc["verified_s"],
+        "in_grid_s": doc["in_grid_s"],
+        "coverage_ratio": doc["coverage"]["area_ratio"],
+    }
 
 
 def _granted(credit: dict | None) -> float | None:
@@ -103,8 +118,9 @@ def _granted(credit: dict | None) -> float | None:
     return float(credit["points"])
 
 
-def _ledger_effect(store: Store, conn: Connection, patrol_id: str | None, date: str, before: dict | None,
-                   after: dict | None) -> list[dict]:
+def _ledger_effect(
+    store: Store, conn: Connection, patrol_id: str | None, date: str, before: dict | None, after: dict | None
+) -> list[dict]:
     """The ledger entries a review that turns ``before`` into ``after`` appends (none while the day
     has not settled). A day due but not yet written is settled first with ``before``."""
     if patrol_id is None or after is None or not store.settled(date):

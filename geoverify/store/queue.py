@@ -1,7 +1,8 @@
 """The verification work queue: member-days whose stored result is pending.
 
-An upload commits its fixes and enqueues the member-days they touch, in one writer transaction;
-workers claim member-days, verify them outside the writer lock and write the results back (see
+An upload commits its fixes and enqueues the member-days they touch, in one writer transaction
+(a big track upload: in its last part's); workers claim member-days, verify them outside the
+writer lock and write the results back (see
 :mod:`geoverify.store.worker`). A claim is a lease (``lease_s``): a worker that dies leaves it to
 expire and the member-day is claimed again, so a crash loses nothing. On PostgreSQL claims use
 ``SELECT … FOR UPDATE SKIP LOCKED``, so workers on several machines never wait for one another;

@@ -42,34 +42,47 @@ def in_metadata(obj, name: str | None, type_: str, reflected: bool, compare_to) 
     of schema comparisons."""
     return not (reflected and compare_to is None and name in POSTGIS_ONLY)
 
+
 uploads = Table(
-    "uploads", metadata,
+    "uploads",
+    metadata,
     Column("upload_id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),            # grids, tracks, events, sites
+    Column("kind", String(16), nullable=False),  # grids, tracks, events, sites
     Column("content_sha256", String(64), nullable=False),
     Column("request_sha256", String(64), nullable=False),  # kind + parameters + content
-    Column("idempotency_key", String(200), nullable=True),   # unique per actor (the token name)
+    Column("idempotency_key", String(200), nullable=True),  # unique per actor (the token name)
     Column("actor", String(200), nullable=False),
     Column("created_at", String(40), nullable=False),
-    Column("response", Text, nullable=False),              # the JSON answer, replayed on repeats
+    Column("response", Text, nullable=False),  # the JSON answer, replayed on repeats
+    # Migration 0006: a track upload is stored in parts, each in its own short writer transaction
+    # (geoverify.store.storing). Until its last part commits it is ``storing`` (``discarding`` while
+    # the parts of a dead one are deleted) and every reader ignores its fixes; ``stored`` after.
+    # ``storing_by`` names the process storing it (host:pid:random) and ``storing_until_ns`` ends its
+    # lease (UTC ns), renewed by every part: past it, or with that process gone, the upload is dead.
+    Column("state", String(10), nullable=False, server_default="stored"),
+    Column("storing_by", String(100)),
+    Column("storing_until_ns", BigInteger),
 )
 Index("ix_uploads_request", uploads.c.request_sha256)
 Index("ix_uploads_actor_key", uploads.c.actor, uploads.c.idempotency_key, unique=True)
+Index("ix_uploads_state", uploads.c.state)
 
 grids = Table(
-    "grids", metadata,
+    "grids",
+    metadata,
     Column("grid_id", String(100), primary_key=True),
     Column("name", String(200)),
     Column("grid_type", String(100)),
-    Column("members", Text, nullable=False),      # JSON list of member ids
-    Column("geometry", Text, nullable=False),     # GeoJSON geometry, WGS-84
-    Column("properties", Text, nullable=False),   # JSON object of other properties
+    Column("members", Text, nullable=False),  # JSON list of member ids
+    Column("geometry", Text, nullable=False),  # GeoJSON geometry, WGS-84
+    Column("properties", Text, nullable=False),  # JSON object of other properties
     Column("upload_id", Integer, ForeignKey("uploads.upload_id"), nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
 
 fixes = Table(
-    "fixes", metadata,
+    "fixes",
+    metadata,
     Column("fix_id", BigId, primary_key=True, autoincrement=True),
     Column("member_id", String(100), nullable=False),
     Column("time_ns", BigInteger, nullable=False),
@@ -80,17 +93,19 @@ fixes = Table(
     Column("provider", String(20)),
     Column("mock", Boolean),
     Column("device_id", String(100)),
-    Column("crs", String(10), nullable=False),    # what the input declared; lon/lat are WGS-84
+    Column("crs", String(10), nullable=False),  # what the input declared; lon/lat are WGS-84
     Column("source", String(300), nullable=False),
     Column("line", Integer, nullable=False),
     Column("upload_id", Integer, ForeignKey("uploads.upload_id"), nullable=False),
     UniqueConstraint("member_id", "time_ns", name="uq_fixes_member_time"),
 )
 Index("ix_fixes_time", fixes.c.time_ns)
+Index("ix_fixes_upload", fixes.c.upload_id)  # migration 0006: a dead upload's parts are deleted by it
 
 events = Table(
-    "events", metadata,
-    Column("event_id", String(100), primary_key=True),    # an event id is the reporting member's own
+    "events",
+    metadata,
+    Column("event_id", String(100), primary_key=True),  # an event id is the reporting member's own
     Column("member_id", String(100), primary_key=True),
     Column("time_ns", BigInteger, nullable=False),
     Column("lon", Float, nullable=False),
@@ -106,7 +121,8 @@ Index("ix_events_time", events.c.time_ns)
 Index("ix_events_member", events.c.member_id, events.c.time_ns)
 
 sites = Table(
-    "sites", metadata,
+    "sites",
+    metadata,
     Column("site_id", String(100), primary_key=True),
     Column("grid_id", String(100), nullable=False),
     Column("lon", Float, nullable=False),
@@ -117,16 +133,17 @@ sites = Table(
 )
 
 patrols = Table(
-    "patrols", metadata,
+    "patrols",
+    metadata,
     Column("patrol_id", String(120), primary_key=True),
     Column("member_id", String(100), nullable=False),
     Column("grid_id", String(100)),
-    Column("date", String(10), nullable=False),   # local date, ISO
+    Column("date", String(10), nullable=False),  # local date, ISO
     Column("verified_s", Float, nullable=False),
     Column("credit_status", String(10), nullable=False),
     Column("points", Float, nullable=False),
     Column("rule_version", String(100), nullable=False),
-    Column("document", Text, nullable=False),     # Patrol.to_dict(tz), JSON
+    Column("document", Text, nullable=False),  # Patrol.to_dict(tz), JSON
     Column("verified_at", String(40), nullable=False),
 )
 Index("ix_patrols_date", patrols.c.date)
@@ -134,9 +151,10 @@ Index("ix_patrols_grid", patrols.c.grid_id)
 Index("ix_patrols_member", patrols.c.member_id)
 
 flags = Table(
-    "flags", metadata,
+    "flags",
+    metadata,
     Column("flag_id", String(200), primary_key=True),
-    Column("patrol_id", String(120)),             # null for an event flag with no patrol
+    Column("patrol_id", String(120)),  # null for an event flag with no patrol
     Column("event_id", String(100)),
     Column("member_id", String(100)),
     Column("grid_id", String(100)),
@@ -153,7 +171,8 @@ flags = Table(
 Index("ix_flags_patrol", flags.c.patrol_id)
 
 reviews = Table(
-    "reviews", metadata,
+    "reviews",
+    metadata,
     Column("review_id", Integer, primary_key=True, autoincrement=True),
     Column("flag_id", String(200), nullable=False),  # not a foreign key: flags are a projection
     Column("decision", String(10), nullable=False),  # confirmed, dismissed
@@ -164,10 +183,11 @@ reviews = Table(
 Index("ix_reviews_flag", reviews.c.flag_id)
 
 ledger = Table(
-    "ledger", metadata,
+    "ledger",
+    metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("credit_id", String(40), nullable=False, unique=True),
-    Column("kind", String(10), nullable=False),   # grant, reversal
+    Column("kind", String(10), nullable=False),  # grant, reversal
     Column("reverses", String(40)),
     Column("patrol_id", String(120), nullable=False),
     Column("member_id", String(100), nullable=False),
@@ -185,7 +205,8 @@ ledger = Table(
 Index("ix_ledger_patrol", ledger.c.patrol_id, ledger.c.seq)
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("at", String(40), nullable=False),
     Column("actor", String(200), nullable=False),
@@ -200,17 +221,19 @@ audit_log = Table(
 # One row: the newest audit entry, written in the same transaction, so that deleting the tail
 # of the log is detected too.
 audit_head = Table(
-    "audit_head", metadata,
+    "audit_head",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
 
 tokens = Table(
-    "tokens", metadata,
+    "tokens",
+    metadata,
     Column("name", String(100), primary_key=True),
     Column("role", String(20), nullable=False),
-    Column("scopes", Text, nullable=False),        # JSON list of member or grid ids
+    Column("scopes", Text, nullable=False),  # JSON list of member or grid ids
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
     Column("revoked_at", String(40)),
@@ -225,7 +248,8 @@ Index("ix_tokens_previous", tokens.c.previous_sha256, unique=True)
 # Signed checkpoints of the audit chain's head (geoverify.store.checkpoints, migration 0005): one
 # per writer transaction that appended to the log while an audit key is configured.
 audit_checkpoints = Table(
-    "audit_checkpoints", metadata,
+    "audit_checkpoints",
+    metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", String(64), nullable=False),
     Column("at", String(40), nullable=False),
@@ -238,9 +262,10 @@ audit_checkpoints = Table(
 # that verified an older generation leaves the row for the next claim. A claim is a lease: a
 # worker that dies leaves ``claimed_until_ns`` in the past and the row is claimed again.
 work = Table(
-    "work", metadata,
+    "work",
+    metadata,
     Column("member_id", String(100), primary_key=True),
-    Column("date", String(10), primary_key=True),      # local date, ISO
+    Column("date", String(10), primary_key=True),  # local date, ISO
     Column("generation", Integer, nullable=False),
     Column("enqueued_ns", BigInteger, nullable=False),  # first enqueue since last current (UTC ns)
     Column("claimed_by", String(100)),
@@ -254,23 +279,25 @@ Index("ix_work_enqueued", work.c.enqueued_ns)
 # of its day and the member's earlier days without reading or verifying their fixes again.
 # ``partners`` lists the members whose two-phones comparison with this day passed (either side).
 day_tracks = Table(
-    "day_tracks", metadata,
+    "day_tracks",
+    metadata,
     Column("member_id", String(100), primary_key=True),
     Column("date", String(10), primary_key=True),
     Column("summary_sha256", String(64), nullable=False),
     Column("summary", LargeBinary, nullable=False),
-    Column("partners", Text, nullable=False),      # JSON list of member ids
+    Column("partners", Text, nullable=False),  # JSON list of member ids
 )
 
 # The space-time index of day tracks: per member-day, time bucket and 0.01° tile the box meets, the
 # lon/lat box of the fixes in the bucket and either side of it (WGS-84 degrees). Two members can be one person with two
 # phones only where their boxes meet in a bucket.
 track_cells = Table(
-    "track_cells", metadata,
+    "track_cells",
+    metadata,
     Column("member_id", String(100), nullable=False),
     Column("date", String(10), nullable=False),
     Column("bucket", BigInteger, nullable=False),  # UTC seconds // bucket length
-    Column("tile", BigInteger, nullable=False),    # a 0.01° tile the box meets (see verification.tiles)
+    Column("tile", BigInteger, nullable=False),  # a 0.01° tile the box meets (see verification.tiles)
     Column("min_lon", Float, nullable=False),
     Column("min_lat", Float, nullable=False),
     Column("max_lon", Float, nullable=False),

@@ -39,9 +39,10 @@ from geoverify.preprocessing.days import DayTrack
 from geoverify.store import audit, ledger, queue
 from geoverify.store.clock import utc_now_text
 from geoverify.store.db import Store
-from geoverify.store.frames import event_table_from_rows, fix_table_from_rows, load_grids, site_frame
+from geoverify.store.frames import cached_site_frame, event_table_from_rows, fix_table_from_rows, load_grids
 from geoverify.store.schema import day_tracks, events, fixes, flags, grids, patrols, reviews
 from geoverify.store.schema import track_cells as cells_table
+from geoverify.store.storing import visible
 
 Key = tuple[str, dt.date]
 NS = 10**9
@@ -53,8 +54,9 @@ def member_day_keys(members: np.ndarray, time_ns: np.ndarray, tz: str, margin_s:
     """(member, local date) of each fix, widened by ``margin_s`` either side (midnight segments)."""
     if not len(time_ns):
         return set()
-    frame = pd.DataFrame({"m": np.asarray(members, dtype=object),
-                          "minute": np.asarray(time_ns, dtype=np.int64) // 60_000_000_000}).drop_duplicates()
+    frame = pd.DataFrame(
+        {"m": np.asarray(members, dtype=object), "minute": np.asarray(time_ns, dtype=np.int64) // 60_000_000_000}
+    ).drop_duplicates()
     out: set[Key] = set()
     for shift in {0, int(margin_s // 60) + 1, -int(margin_s // 60) - 1} if margin_s else {0}:
         stamps = pd.to_datetime((frame["minute"].to_numpy() + shift) * 60_000_000_000, unit="ns", utc=True)
@@ -124,31 +126,51 @@ def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapsh
     for day, members in sorted(by_date.items()):
         lo, hi = _day_window(day, store.tz, margin)
         for chunk in range(0, len(members), 500):
-            names = sorted(members)[chunk:chunk + 500]
-            rows += conn.execute(select(fixes).where(fixes.c.member_id.in_(names), fixes.c.time_ns >= lo,
-                                                     fixes.c.time_ns < hi)
-                                 .order_by(fixes.c.member_id, fixes.c.time_ns)).all()
-            event_rows += conn.execute(select(events).where(events.c.member_id.in_(names),
-                                                            events.c.time_ns >= lo, events.c.time_ns < hi)).all()
+            names = sorted(members)[chunk : chunk + 500]
+            rows += conn.execute(
+                select(fixes)
+                .where(fixes.c.member_id.in_(names), fixes.c.time_ns >= lo, fixes.c.time_ns < hi, visible())
+                .order_by(fixes.c.member_id, fixes.c.time_ns)
+            ).all()
+            event_rows += conn.execute(
+                select(events).where(events.c.member_id.in_(names), events.c.time_ns >= lo, events.c.time_ns < hi)
+            ).all()
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
     history = {(member, (day - dt.timedelta(days=k)).isoformat()) for member, day in keys for k in range(1, window + 1)}
-    return Snapshot(keys=keys, fixes=fix_table_from_rows([r._mapping for r in rows]),
-                    events=_event_frame([r._mapping for r in event_rows]), grids=_grids(store, conn),
-                    sites=site_frame(conn), reviews=reviews_map(conn), history=_summaries(conn, history))
+    return Snapshot(
+        keys=keys,
+        fixes=fix_table_from_rows([r._mapping for r in rows]),
+        events=_event_frame([r._mapping for r in event_rows]),
+        grids=_grids(store, conn),
+        sites=cached_site_frame(store.cache, conn),
+        reviews=reviews_map(conn),
+        history=_summaries(conn, history),
+    )
 
 
 def measure(store: Store, snapshot: Snapshot, reviews: dict[str, str] | None = None) -> Prepared:
     """Measure the snapshot's member-days with ``reviews`` (flag_id → ``confirmed`` | ``dismissed``;
     default: the stored reviews). Reads nothing: one snapshot serves several what-ifs."""
-    ctx = batch_context(snapshot.grids, rules=store.rules, tz=store.tz, now=store.now(), events=snapshot.events,
-                        sites=snapshot.sites, reviews=snapshot.reviews if reviews is None else reviews)
+    ctx = batch_context(
+        snapshot.grids,
+        rules=store.rules,
+        tz=store.tz,
+        now=store.now(),
+        events=snapshot.events,
+        sites=snapshot.sites,
+        reviews=snapshot.reviews if reviews is None else reviews,
+    )
     part = measure_member_days(snapshot.fixes, ctx, snapshot.keys)
-    return Prepared(keys=set(snapshot.keys), part=part, ctx=ctx, events_read=snapshot.events,
-                    replays=find_replays(part, ctx, snapshot.keys, snapshot.history))
+    return Prepared(
+        keys=set(snapshot.keys),
+        part=part,
+        ctx=ctx,
+        events_read=snapshot.events,
+        replays=find_replays(part, ctx, snapshot.keys, snapshot.history),
+    )
 
 
-def prepare(store: Store, conn: Connection, keys: Iterable[Key],
-            reviews: dict[str, str] | None = None) -> Prepared:
+def prepare(store: Store, conn: Connection, keys: Iterable[Key], reviews: dict[str, str] | None = None) -> Prepared:
     """Read the keys' fixes, grids, sites, reviews and events from ``conn`` and measure each member-day.
 
     Parameters
@@ -177,8 +199,7 @@ def _grids(store: Store, conn: Connection) -> list:
 def _event_frame(rows: list) -> pd.DataFrame:
     """Event rows (as stored, possibly repeated) as one event table in time order."""
     unique = {(r["event_id"], r["member_id"]): dict(r) for r in rows}
-    return event_table_from_rows(sorted(unique.values(),
-                                        key=lambda r: (r["time_ns"], r["event_id"], r["member_id"])))
+    return event_table_from_rows(sorted(unique.values(), key=lambda r: (r["time_ns"], r["event_id"], r["member_id"])))
 
 
 def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.DataFrame:
@@ -192,12 +213,17 @@ def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.Data
     for category, group in own.groupby("category", sort=False):
         t = group["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         lon_reach, lat_reach = degrees_around(reach_m, float(group["lat"].abs().max()))
-        rows += conn.execute(select(events).where(
-            events.c.category == str(category), events.c.time_ns >= int(t.min() - window_s * NS),
-            events.c.time_ns <= int(t.max()), events.c.lon >= float(group["lon"].min()) - lon_reach,
-            events.c.lon <= float(group["lon"].max()) + lon_reach,
-            events.c.lat >= float(group["lat"].min()) - lat_reach,
-            events.c.lat <= float(group["lat"].max()) + lat_reach)).all()
+        rows += conn.execute(
+            select(events).where(
+                events.c.category == str(category),
+                events.c.time_ns >= int(t.min() - window_s * NS),
+                events.c.time_ns <= int(t.max()),
+                events.c.lon >= float(group["lon"].min()) - lon_reach,
+                events.c.lon <= float(group["lon"].max()) + lon_reach,
+                events.c.lat >= float(group["lat"].min()) - lat_reach,
+                events.c.lat <= float(group["lat"].max()) + lat_reach,
+            )
+        ).all()
     own_rows = [{**r, "time_ns": int(pd.Timestamp(r["time"]).value)} for r in own.to_dict("records")]
     return _event_frame([r._mapping for r in rows] + own_rows)
 
@@ -205,8 +231,13 @@ def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.Data
 def pack_track(track: DayTrack) -> bytes:
     """A day track summary as stored in ``day_tracks.summary`` (numpy ``.npz``, no pickles)."""
     buffer = io.BytesIO()
-    np.savez(buffer, t=np.asarray(track.time_ns, np.int64), x=np.asarray(track.lon, float),
-             y=np.asarray(track.lat, float), d=np.asarray([str(d) for d in track.device_id], dtype=str))
+    np.savez(
+        buffer,
+        t=np.asarray(track.time_ns, np.int64),
+        x=np.asarray(track.lon, float),
+        y=np.asarray(track.lat, float),
+        d=np.asarray([str(d) for d in track.device_id], dtype=str),
+    )
     return buffer.getvalue()
 
 
@@ -214,10 +245,23 @@ def unpack_track(member: str, day: str, blob: bytes) -> DayTrack:
     """The :class:`DayTrack` summary stored by :func:`pack_track`."""
     data = np.load(io.BytesIO(blob), allow_pickle=False)
     empty = np.zeros(0)
-    return DayTrack(member_id=member, date=dt.date.fromisoformat(day), time_ns=data["t"], lon=data["x"],
-                    lat=data["y"], accuracy=empty, synthetic=np.zeros(0, bool), source=np.zeros(0, object),
-                    line=np.zeros(0, np.int64), rejected={}, mock=np.zeros(0, bool), speed=empty,
-                    device_id=data["d"].astype(object), crs=np.zeros(0, object), network=np.zeros(0, bool))
+    return DayTrack(
+        member_id=member,
+        date=dt.date.fromisoformat(day),
+        time_ns=data["t"],
+        lon=data["x"],
+        lat=data["y"],
+        accuracy=empty,
+        synthetic=np.zeros(0, bool),
+        source=np.zeros(0, object),
+        line=np.zeros(0, np.int64),
+        rejected={},
+        mock=np.zeros(0, bool),
+        speed=empty,
+        device_id=data["d"].astype(object),
+        crs=np.zeros(0, object),
+        network=np.zeros(0, bool),
+    )
 
 
 #: tiles of the space-time index are this many degrees on a side (about 1.1 km of latitude)
@@ -237,22 +281,39 @@ def _candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
     bucket_s = cell_bucket_s(rules)
     buckets, bounds = track_cells(track, bucket_s)
     # Within this margin of a box another box can hold a second phone.
-    dlon, dlat = degrees_around(max(r.duplicate_track_distance_m for r in rules) + 1.0,
-                                float(np.abs(bounds[:, [1, 3]]).max()))
+    dlon, dlat = degrees_around(
+        max(r.duplicate_track_distance_m for r in rules) + 1.0, float(np.abs(bounds[:, [1, 3]]).max())
+    )
     near = sorted({t for x0, y0, x1, y1 in bounds.tolist() for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)})
-    rows = conn.execute(select(cells_table.c.member_id, cells_table.c.bucket, cells_table.c.min_lon,
-                               cells_table.c.min_lat, cells_table.c.max_lon, cells_table.c.max_lat).where(
-        cells_table.c.date == track.date.isoformat(), cells_table.c.tile.in_(near),
-        cells_table.c.bucket >= int(buckets.min()), cells_table.c.bucket <= int(buckets.max()),
-        cells_table.c.member_id != track.member_id)).all()
+    rows = conn.execute(
+        select(
+            cells_table.c.member_id,
+            cells_table.c.bucket,
+            cells_table.c.min_lon,
+            cells_table.c.min_lat,
+            cells_table.c.max_lon,
+            cells_table.c.max_lat,
+        ).where(
+            cells_table.c.date == track.date.isoformat(),
+            cells_table.c.tile.in_(near),
+            cells_table.c.bucket >= int(buckets.min()),
+            cells_table.c.bucket <= int(buckets.max()),
+            cells_table.c.member_id != track.member_id,
+        )
+    ).all()
     if not rows:
         return []
     mine = dict(zip(buckets.tolist(), bounds.tolist()))
     meets: dict[str, set[int]] = {}
     for r in rows:
         box = mine.get(int(r.bucket))
-        if box is not None and r.max_lon >= box[0] - dlon and r.min_lon <= box[2] + dlon \
-                and r.max_lat >= box[1] - dlat and r.min_lat <= box[3] + dlat:
+        if (
+            box is not None
+            and r.max_lon >= box[0] - dlon
+            and r.min_lon <= box[2] + dlon
+            and r.max_lat >= box[1] - dlat
+            and r.min_lat <= box[3] + dlat
+        ):
             meets.setdefault(r.member_id, set()).add(int(r.bucket))
     # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
     needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
@@ -263,8 +324,11 @@ def _summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTr
     pairs = sorted(set(pairs))
     out = []
     for chunk in range(0, len(pairs), 200):
-        for r in conn.execute(select(day_tracks.c.member_id, day_tracks.c.date, day_tracks.c.summary).where(
-                tuple_(day_tracks.c.member_id, day_tracks.c.date).in_(pairs[chunk:chunk + 200]))):
+        for r in conn.execute(
+            select(day_tracks.c.member_id, day_tracks.c.date, day_tracks.c.summary).where(
+                tuple_(day_tracks.c.member_id, day_tracks.c.date).in_(pairs[chunk : chunk + 200])
+            )
+        ):
             out.append(unpack_track(r.member_id, r.date, r.summary))
     return out
 
@@ -278,15 +342,21 @@ def neighbours(store: Store, conn: Connection, prepared: Prepared) -> tuple[list
     return _summaries(conn, others), _events_around(store, conn, prepared.events_read)
 
 
-def compare_prepared(store: Store, conn: Connection, prepared: Prepared,
-                     around: tuple[list[DayTrack], pd.DataFrame] | None = None) -> MemberDays:
+def compare_prepared(
+    store: Store, conn: Connection, prepared: Prepared, around: tuple[list[DayTrack], pd.DataFrame] | None = None
+) -> MemberDays:
     """Compare the prepared member-days with their stored neighbours (``around``: as
     :func:`neighbours` reads them, by default now), settle credit and check events (nothing is
     written): the :class:`geoverify.engines.incremental.MemberDays` of the keys."""
     others, events_around = neighbours(store, conn, prepared) if around is None else around
-    return finish_member_days(prepared.part, prepared.ctx, prepared.keys, others=others,
-                              replays={k: v for k, v in prepared.replays.items() if k in prepared.keys},
-                              events=events_around)
+    return finish_member_days(
+        prepared.part,
+        prepared.ctx,
+        prepared.keys,
+        others=others,
+        replays={k: v for k, v in prepared.replays.items() if k in prepared.keys},
+        events=events_around,
+    )
 
 
 def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: str = "system") -> list[dict]:
@@ -329,10 +399,17 @@ def _store_patrol(store: Store, conn: Connection, patrol, doc: dict, stamp: str,
     for flag_doc, flag in zip(doc["flags"], patrol.flags):
         flag_doc.setdefault("status", getattr(flag, "status", "open"))
     text = json.dumps(doc, ensure_ascii=False, sort_keys=True, default=str)
-    values = {"member_id": patrol.member_id, "grid_id": patrol.grid_id, "date": doc["date"],
-              "verified_s": float(doc["verified_s"]), "credit_status": doc["credit"]["status"],
-              "points": float(doc["credit"]["points"]), "rule_version": patrol.rule_version,
-              "document": text, "verified_at": stamp}
+    values = {
+        "member_id": patrol.member_id,
+        "grid_id": patrol.grid_id,
+        "date": doc["date"],
+        "verified_s": float(doc["verified_s"]),
+        "credit_status": doc["credit"]["status"],
+        "points": float(doc["credit"]["points"]),
+        "rule_version": patrol.rule_version,
+        "document": text,
+        "verified_at": stamp,
+    }
     old = conn.execute(select(patrols.c.document).where(patrols.c.patrol_id == patrol.patrol_id)).first()
     changed = old is None or old.document != text
     if old is None:
@@ -340,16 +417,28 @@ def _store_patrol(store: Store, conn: Connection, patrol, doc: dict, stamp: str,
     elif changed:
         conn.execute(update(patrols).where(patrols.c.patrol_id == patrol.patrol_id).values(**values))
     if changed:
-        audit.append(conn, actor, "patrol.verified", "patrol", patrol.patrol_id,
-                     {"credit": doc["credit"], "verified_s": doc["verified_s"], "flags": len(doc["flags"]),
-                      "rule_version": patrol.rule_version})
-    entries = ledger.sync_patrol(conn, {**doc, "rule_version": patrol.rule_version}, actor,
-                                 settled=store.settled(patrol.date))
+        audit.append(
+            conn,
+            actor,
+            "patrol.verified",
+            "patrol",
+            patrol.patrol_id,
+            {
+                "credit": doc["credit"],
+                "verified_s": doc["verified_s"],
+                "flags": len(doc["flags"]),
+                "rule_version": patrol.rule_version,
+            },
+        )
+    entries = ledger.sync_patrol(
+        conn, {**doc, "rule_version": patrol.rule_version}, actor, settled=store.settled(patrol.date)
+    )
     return {"patrol_id": patrol.patrol_id, "credit": doc["credit"], "changed": changed, "ledger": entries}
 
 
-def _store_day_track(store: Store, conn: Connection, key: Key, track: DayTrack | None, partners: set[str],
-                     window: int) -> None:
+def _store_day_track(
+    store: Store, conn: Connection, key: Key, track: DayTrack | None, partners: set[str], window: int
+) -> None:
     """Store the member-day's track summary, cells and partners; enqueue what its change affects.
 
     When the track changed, its old and new two-phones partners and the member's stored later
@@ -364,20 +453,48 @@ def _store_day_track(store: Store, conn: Connection, key: Key, track: DayTrack |
     sha = hashlib.sha256(blob).hexdigest() if blob is not None else None
     track_changed = (old.summary_sha256 if old is not None else None) != sha
     if track_changed:
-        conn.execute(delete(cells_table).where(cells_table.c.member_id == member,
-                                               cells_table.c.date == day.isoformat()))
+        conn.execute(
+            delete(cells_table).where(cells_table.c.member_id == member, cells_table.c.date == day.isoformat())
+        )
         conn.execute(delete(day_tracks).where(where))
         if track is not None:
-            conn.execute(insert(day_tracks).values(member_id=member, date=day.isoformat(), summary_sha256=sha,
-                                                   summary=blob, partners=json.dumps(sorted(partners))))
+            conn.execute(
+                insert(day_tracks).values(
+                    member_id=member,
+                    date=day.isoformat(),
+                    summary_sha256=sha,
+                    summary=blob,
+                    partners=json.dumps(sorted(partners)),
+                )
+            )
             buckets, bounds = track_cells(track, cell_bucket_s(store.rules.every))
-            conn.execute(insert(cells_table), [
-                {"member_id": member, "date": day.isoformat(), "bucket": int(b), "tile": tile, "min_lon": x0,
-                 "min_lat": y0, "max_lon": x1, "max_lat": y1}
-                for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist()) for tile in tiles(x0, y0, x1, y1)])
-        later = [r.date for r in conn.execute(select(day_tracks.c.date).where(
-            day_tracks.c.member_id == member, day_tracks.c.date > day.isoformat(),
-            day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat()))]
+            conn.execute(
+                insert(cells_table),
+                [
+                    {
+                        "member_id": member,
+                        "date": day.isoformat(),
+                        "bucket": int(b),
+                        "tile": tile,
+                        "min_lon": x0,
+                        "min_lat": y0,
+                        "max_lon": x1,
+                        "max_lat": y1,
+                    }
+                    for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist())
+                    for tile in tiles(x0, y0, x1, y1)
+                ],
+            )
+        later = [
+            r.date
+            for r in conn.execute(
+                select(day_tracks.c.date).where(
+                    day_tracks.c.member_id == member,
+                    day_tracks.c.date > day.isoformat(),
+                    day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat(),
+                )
+            )
+        ]
         queue.enqueue(conn, [(member, dt.date.fromisoformat(d)) for d in later])
         affected = old_partners | partners
     else:
@@ -390,12 +507,24 @@ def _store_day_track(store: Store, conn: Connection, key: Key, track: DayTrack |
 def _flag_rows(patrol_doc: dict, patrol) -> list[dict]:
     rows = []
     for flag, doc in zip(patrol.flags, patrol_doc["flags"]):
-        rows.append({"flag_id": doc["flag_id"], "patrol_id": patrol.patrol_id, "event_id": None,
-                     "member_id": patrol.member_id, "grid_id": patrol.grid_id, "date": patrol_doc["date"],
-                     "code": doc["code"], "severity": doc["severity"],
-                     "status": doc.get("status") or getattr(flag, "status", None) or "open",
-                     "start": doc["start"], "end": doc["end"], "lon": doc["lon"], "lat": doc["lat"],
-                     "evidence": json.dumps(doc["evidence"], ensure_ascii=False, default=str)})
+        rows.append(
+            {
+                "flag_id": doc["flag_id"],
+                "patrol_id": patrol.patrol_id,
+                "event_id": None,
+                "member_id": patrol.member_id,
+                "grid_id": patrol.grid_id,
+                "date": patrol_doc["date"],
+                "code": doc["code"],
+                "severity": doc["severity"],
+                "status": doc.get("status") or getattr(flag, "status", None) or "open",
+                "start": doc["start"],
+                "end": doc["end"],
+                "lon": doc["lon"],
+                "lat": doc["lat"],
+                "evidence": json.dumps(doc["evidence"], ensure_ascii=False, default=str),
+            }
+        )
     return rows
 
 
@@ -405,11 +534,24 @@ def _event_flag_rows(check, tz: str, pid: str, grid_id: str | None) -> list[dict
     for flag in doc.get("flags", []):
         if not flag.get("flag_id"):
             continue
-        rows.append({"flag_id": flag["flag_id"], "patrol_id": pid, "event_id": doc["event_id"],
-                     "member_id": doc["member_id"], "grid_id": grid_id, "date": str(flag["start"])[:10],
-                     "code": flag["code"], "severity": flag["severity"], "status": flag.get("status", "open"),
-                     "start": flag["start"], "end": flag.get("end"), "lon": flag.get("lon"), "lat": flag.get("lat"),
-                     "evidence": json.dumps(flag.get("evidence", {}), ensure_ascii=False, default=str)})
+        rows.append(
+            {
+                "flag_id": flag["flag_id"],
+                "patrol_id": pid,
+                "event_id": doc["event_id"],
+                "member_id": doc["member_id"],
+                "grid_id": grid_id,
+                "date": str(flag["start"])[:10],
+                "code": flag["code"],
+                "severity": flag["severity"],
+                "status": flag.get("status", "open"),
+                "start": flag["start"],
+                "end": flag.get("end"),
+                "lon": flag.get("lon"),
+                "lat": flag.get("lat"),
+                "evidence": json.dumps(flag.get("evidence", {}), ensure_ascii=False, default=str),
+            }
+        )
     return rows
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from geoverify.store import audit, queue
+from geoverify.store import audit, queue, storing
 from geoverify.store.db import Store
 from geoverify.store.schema import flags, patrols
 from geoverify.store.verification import Key, Prepared, prepare, settle, write_prepared
@@ -42,6 +42,8 @@ log = logging.getLogger("geoverify.worker")
 
 #: seconds a failed claim waits before it is tried again (times the attempts so far, at most 10 min)
 RETRY_S = 15.0
+#: seconds between two looks of an idle worker for dead uploads to discard
+REAP_S = 30.0
 
 
 def host_name() -> str:
@@ -55,9 +57,12 @@ def worker_name() -> str:
 
 
 def release_orphans(store: Store) -> int:
-    """Release the claims of dead worker processes of this machine (see :func:`queue.release_orphans`)."""
+    """Release the claims of dead worker processes of this machine (see :func:`queue.release_orphans`),
+    and discard the parts of uploads whose process died before they were complete
+    (:func:`geoverify.store.storing.reap`)."""
     from geoverify.store.upload_files import process_alive
 
+    storing.reap(store)
     return queue.release_orphans(store, host_name(), process_alive)
 
 
@@ -112,15 +117,14 @@ class Worker:
             # the pace of the last ones (the first one of a worker: a single member-day).
             start, size = 0, self._chunk()
             while start < len(claims):
-                chunk = claims[start:start + size]
+                chunk = claims[start : start + size]
                 start += len(chunk)
                 with self.store.write() as conn:
-                    began = time.monotonic()   # the time the writer lock is held, not waited for
+                    began = time.monotonic()  # the time the writer lock is held, not waited for
                     settle(self.store, conn, self.actor)
                     held = queue.still_mine(conn, chunk, self.name)
                     if held:
-                        written += write_prepared(self.store, conn, _only(prepared, {c.key for c in held}),
-                                                  self.actor)
+                        written += write_prepared(self.store, conn, _only(prepared, {c.key for c in held}), self.actor)
                     queue.finish(conn, self.name, done=held, released=[c for c in chunk if c not in held])
                 mine += held
                 pace = (time.monotonic() - began) / len(chunk)
@@ -129,8 +133,11 @@ class Worker:
         except Exception:
             self.failed += len(claims)
             attempts = max(1, self.failed)
-            log.exception("verifying %d member-days failed; they are retried in %.0f s", len(claims),
-                          min(600.0, RETRY_S * attempts))
+            log.exception(
+                "verifying %d member-days failed; they are retried in %.0f s",
+                len(claims),
+                min(600.0, RETRY_S * attempts),
+            )
             queue.back_off(self.store, claims, min(600.0, RETRY_S * attempts))
             return []
         self.verified += len(mine)
@@ -144,10 +151,17 @@ class Worker:
         return max(1, min(self.write_chunk, int(self.write_budget_s / max(self.pace_s, 1e-6))))
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
-        """Work until ``stop`` is set; sleep ``poll_s`` (or until ``wake``) when nothing is pending."""
+        """Work until ``stop`` is set; sleep ``poll_s`` (or until ``wake``) when nothing is pending.
+
+        When idle it discards, every ``REAP_S`` at most, the parts of uploads whose process died.
+        """
+        reaped = time.monotonic()
         while not stop.is_set():
             try:
                 done = self.run_once()
+                if not done and time.monotonic() - reaped > REAP_S:
+                    reaped = time.monotonic()
+                    storing.reap(self.store)
             except Exception:  # the database is away: keep trying, the work is in the queue
                 log.exception("worker %s could not claim work; trying again", self.name)
                 done, _ = [], stop.wait(max(self.poll_s, 1.0))
@@ -163,14 +177,28 @@ class Worker:
 def _only(prepared: Prepared, keys: set[Key]) -> Prepared:
     from dataclasses import replace
 
-    part = replace(prepared.part, patrols=[p for p in prepared.part.patrols if (p.member_id, p.date) in keys],
-                   tracks=[t for t in prepared.part.tracks if (t.member_id, t.date) in keys])
-    return Prepared(keys=keys, part=part, ctx=prepared.ctx, events_read=prepared.events_read,
-                    replays={k: v for k, v in prepared.replays.items() if k in keys})
+    part = replace(
+        prepared.part,
+        patrols=[p for p in prepared.part.patrols if (p.member_id, p.date) in keys],
+        tracks=[t for t in prepared.part.tracks if (t.member_id, t.date) in keys],
+    )
+    return Prepared(
+        keys=keys,
+        part=part,
+        ctx=prepared.ctx,
+        events_read=prepared.events_read,
+        replays={k: v for k, v in prepared.replays.items() if k in keys},
+    )
 
 
-def drain(store: Store, keys: Iterable[Key] | None = None, *, batch: int = 64, timeout_s: float | None = None,
-          progress: Callable[[int], None] | None = None) -> list[dict]:
+def drain(
+    store: Store,
+    keys: Iterable[Key] | None = None,
+    *,
+    batch: int = 64,
+    timeout_s: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict]:
     """Verify pending member-days in this process until none is left (or only those others hold).
 
     Parameters
@@ -216,8 +244,7 @@ def start_threads(store: Store, count: int) -> tuple[threading.Event, threading.
     threads = []
     for number in range(count):
         worker = Worker(store)
-        thread = threading.Thread(target=worker.run, args=(stop, wake), name=f"geoverify-worker-{number}",
-                                  daemon=True)
+        thread = threading.Thread(target=worker.run, args=(stop, wake), name=f"geoverify-worker-{number}", daemon=True)
         thread.start()
         threads.append(thread)
     return stop, wake, threads
@@ -253,8 +280,14 @@ def _pending(store: Store) -> int:
         return queue.status(conn)["pending"]
 
 
-def run_processes(make_store: Callable[[], Store], *, processes: int = 1, batch: int = 64, lease_s: float = 120.0,
-                  until_empty: bool = False) -> dict:
+def run_processes(
+    make_store: Callable[[], Store],
+    *,
+    processes: int = 1,
+    batch: int = 64,
+    lease_s: float = 120.0,
+    until_empty: bool = False,
+) -> dict:
     """Run ``processes`` worker processes (forked; one runs in this process) until stopped.
 
     Parameters
@@ -276,8 +309,12 @@ def run_processes(make_store: Callable[[], Store], *, processes: int = 1, batch:
         return _work(make_store, batch, lease_s, until_empty)
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    children = [context.Process(target=_work, args=(make_store, batch, lease_s, until_empty, results),
-                                name=f"geoverify-worker-{n}") for n in range(processes)]
+    children = [
+        context.Process(
+            target=_work, args=(make_store, batch, lease_s, until_empty, results), name=f"geoverify-worker-{n}"
+        )
+        for n in range(processes)
+    ]
     for child in children:
         child.start()
 
@@ -297,8 +334,9 @@ def run_processes(make_store: Callable[[], Store], *, processes: int = 1, batch:
     return totals
 
 
-def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str | None = None,
-                    actor: str = "cli") -> dict:
+def reverify_stored(
+    store: Store, *, date_from: str | None = None, date_to: str | None = None, actor: str = "cli"
+) -> dict:
     """Re-verify every stored member-day in a date range with the store's current rules.
 
     Run after changing the rules (``GEOVERIFY_RULES``): a new rule version is recorded in the
@@ -317,12 +355,22 @@ def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str 
     from geoverify.store.schema import audit_log
 
     with store.write() as conn:
-        last = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "rules.changed")
-                            .order_by(desc(audit_log.c.seq)).limit(1)).first()
+        last = conn.execute(
+            select(audit_log.c.detail)
+            .where(audit_log.c.action == "rules.changed")
+            .order_by(desc(audit_log.c.seq))
+            .limit(1)
+        ).first()
         previous = json.loads(last.detail)["to"] if last else None
         if previous != store.rules.version:
-            audit.append(conn, actor, "rules.changed", "rules", store.rules.version,
-                         {"from": previous, "to": store.rules.version})
+            audit.append(
+                conn,
+                actor,
+                "rules.changed",
+                "rules",
+                store.rules.version,
+                {"from": previous, "to": store.rules.version},
+            )
         queries = []
         for table in (patrols, flags):
             query = select(table.c.member_id, table.c.date).where(table.c.member_id.is_not(None))
@@ -334,6 +382,10 @@ def reverify_stored(store: Store, *, date_from: str | None = None, date_to: str 
         keys = {(r.member_id, dt.date.fromisoformat(r.date)) for r in conn.execute(union(*queries))}
         queue.enqueue(conn, keys)
     written = drain(store)
-    return {"dates": len({d for _, d in keys}), "patrols": len({w["patrol_id"] for w in written}),
-            "changed": sum(int(w["changed"]) for w in written),
-            "ledger_entries": sum(len(w["ledger"]) for w in written), "rule_version": store.rules.version}
+    return {
+        "dates": len({d for _, d in keys}),
+        "patrols": len({w["patrol_id"] for w in written}),
+        "changed": sum(int(w["changed"]) for w in written),
+        "ledger_entries": sum(len(w["ledger"]) for w in written),
+        "rule_version": store.rules.version,
+    }

@@ -30,15 +30,17 @@ from geoverify.store.upload_files import UPLOAD_PREFIX, remove_stale_upload_fold
 from .conftest import NOW
 from .server import ServerProcess, create_token, grids_with_members, patrol_csv, run_cli
 
-PATROLS_PER_UPLOAD = 8        # 14,400 fixes: verifying them keeps the writer busy for a while
+PATROLS_PER_UPLOAD = 8  # 14,400 fixes: verifying them keeps the writer busy for a while
 KILL_FRACTIONS = (0.0, 0.3, 0.6)  # of a calibrated upload's duration, after the lock is seen
 FIRST_HALF, SECOND_HALF = slice(0, 900), slice(900, None)
 
 
 def _upload_patrols(round_: int) -> list[tuple[str, dt.date]]:
     """Distinct members and days for one upload (``K<round><n>``)."""
-    return [(f"K{round_}{n}", dt.date(2026, 10, 1) - dt.timedelta(days=40 * round_ + 3 * n))
-            for n in range(PATROLS_PER_UPLOAD)]
+    return [
+        (f"K{round_}{n}", dt.date(2026, 10, 1) - dt.timedelta(days=40 * round_ + 3 * n))
+        for n in range(PATROLS_PER_UPLOAD)
+    ]
 
 
 def writer_busy(database: Path) -> bool:
@@ -62,8 +64,7 @@ def stored(database: Path, members: list[str]) -> dict:
     with sqlite3.connect(database) as conn:
         fixes = conn.execute(f"SELECT count(*) FROM fixes WHERE member_id IN ({marks})", members).fetchone()[0]
         patrols = conn.execute(f"SELECT count(*) FROM patrols WHERE member_id IN ({marks})", members).fetchone()[0]
-        entries = conn.execute(f"SELECT kind, patrol_id FROM ledger WHERE member_id IN ({marks})",
-                               members).fetchall()
+        entries = conn.execute(f"SELECT kind, patrol_id FROM ledger WHERE member_id IN ({marks})", members).fetchall()
         queued = conn.execute(f"SELECT count(*) FROM work WHERE member_id IN ({marks})", members).fetchone()[0]
     return {"fixes": fixes, "patrols": patrols, "entries": entries, "queued": queued}
 
@@ -71,12 +72,13 @@ def stored(database: Path, members: list[str]) -> dict:
 def assert_consistent(database: Path, url: str) -> None:
     """No half upload, no half ledger entry, and an intact audit chain."""
     with sqlite3.connect(database) as conn:
-        ledger = conn.execute("SELECT seq, credit_id, kind, reverses, patrol_id, points FROM ledger "
-                              "ORDER BY seq").fetchall()
-        audited = dict(conn.execute("SELECT object_id, action FROM audit_log "
-                                    "WHERE action LIKE 'credit.%'").fetchall())
+        ledger = conn.execute(
+            "SELECT seq, credit_id, kind, reverses, patrol_id, points FROM ledger ORDER BY seq"
+        ).fetchall()
+        audited = dict(conn.execute("SELECT object_id, action FROM audit_log WHERE action LIKE 'credit.%'").fetchall())
         patrols = conn.execute("SELECT patrol_id, credit_status, points FROM patrols").fetchall()
         uploads = conn.execute("SELECT upload_id, response FROM uploads WHERE kind = 'tracks'").fetchall()
+        unfinished = conn.execute("SELECT count(*) FROM uploads WHERE state <> 'stored'").fetchone()[0]
         per_upload = dict(conn.execute("SELECT upload_id, count(*) FROM fixes GROUP BY upload_id").fetchall())
     assert [row[0] for row in ledger] == list(range(1, len(ledger) + 1))
     # Every ledger entry was audited in its own transaction, and nothing else was.
@@ -89,7 +91,9 @@ def assert_consistent(database: Path, url: str) -> None:
         live[patrol] += 1 if kind == "grant" else -1
     assert {p: points[p] for p, _, _ in patrols} == {p: v if s == "verified" else 0 for p, s, v in patrols}
     assert {p: live[p] for p, _, _ in patrols} == {p: int(s == "verified") for p, s, _ in patrols}
-    # An upload row exists only with all of its fixes (and its final response).
+    # An upload row exists only with all of its fixes (and its final response): the parts of one the
+    # kill left storing were discarded when the server started again.
+    assert unfinished == 0
     for upload_id, response in uploads:
         assert per_upload.get(upload_id, 0) == json.loads(response)["fixes_stored"]
     assert run_cli(["audit", "verify"], url).startswith("audit log OK")
@@ -98,8 +102,15 @@ def assert_consistent(database: Path, url: str) -> None:
 def post_tracks(server: ServerProcess, token: str, body: bytes, key: str, outcome: list) -> None:
     """POST /tracks; appends (status, answer) to ``outcome``, or the connection error."""
     try:
-        status, _, data = server.request("POST", "/tracks", token=token, body=body, content_type="text/csv",
-                                         headers={"Idempotency-Key": key}, timeout=300)
+        status, _, data = server.request(
+            "POST",
+            "/tracks",
+            token=token,
+            body=body,
+            content_type="text/csv",
+            headers={"Idempotency-Key": key},
+            timeout=300,
+        )
         outcome.append((status, json.loads(data)))
     except (OSError, http.client.HTTPException) as exc:
         outcome.append((None, repr(exc)))
@@ -121,13 +132,27 @@ def _exactly_once(server: ServerProcess, token: str, patrols, body: bytes, key: 
     """Send the upload again (twice): it lands once, and each patrol has one grant in the feed."""
     members = [m for m, _ in patrols]
     before = stored(database, members)
-    status, _, data = server.request("POST", "/tracks", token=token, body=body, content_type="text/csv",
-                                     headers={"Idempotency-Key": key}, timeout=300)
+    status, _, data = server.request(
+        "POST",
+        "/tracks",
+        token=token,
+        body=body,
+        content_type="text/csv",
+        headers={"Idempotency-Key": key},
+        timeout=300,
+    )
     answer = json.loads(data)
     # 201 when the killed upload left nothing; 200 (a replay) when it had committed before the kill.
     assert (status, answer["replayed"]) == ((201, False) if before["fixes"] == 0 else (200, True)), answer
-    status, _, data = server.request("POST", "/tracks", token=token, body=body, content_type="text/csv",
-                                     headers={"Idempotency-Key": key}, timeout=300)
+    status, _, data = server.request(
+        "POST",
+        "/tracks",
+        token=token,
+        body=body,
+        content_type="text/csv",
+        headers={"Idempotency-Key": key},
+        timeout=300,
+    )
     assert (status, json.loads(data)["replayed"]) == (200, True)
     after = stored(database, members)
     assert after["fixes"] == 1800 * len(patrols) and after["patrols"] == len(patrols)
@@ -152,8 +177,12 @@ def test_sigkill_mid_upload_stores_all_or_nothing(store):
         body = patrol_csv(patrols)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         conn.putrequest("POST", "/api/v1/tracks")
-        for name, value in (("Authorization", f"Bearer {admin}"), ("Content-Type", "text/csv"),
-                            ("Content-Length", str(len(body))), ("Idempotency-Key", "crash-0")):
+        for name, value in (
+            ("Authorization", f"Bearer {admin}"),
+            ("Content-Type", "text/csv"),
+            ("Content-Length", str(len(body))),
+            ("Idempotency-Key", "crash-0"),
+        ):
             conn.putheader(name, value)
         conn.endheaders()
         conn.send(body[: len(body) // 2])
@@ -206,8 +235,8 @@ def test_sigkill_during_parallel_ledger_appends(store):
     database, url, tokens, log = store
     admin, scorer = tokens["admin"], tokens["scorer"]
     server = ServerProcess(url, log, now=NOW).start()
-    answered: list = []          # (key, status) of uploads answered before the kill
-    seen: list[dict] = []        # entries the scorer applied, across the crash
+    answered: list = []  # (key, status) of uploads answered before the kill
+    seen: list[dict] = []  # entries the scorer applied, across the crash
     cursor = 0
     stop = threading.Event()
 
@@ -281,13 +310,16 @@ def test_sigkill_during_parallel_ledger_appends(store):
         kinds: Counter = Counter()
         for entry in seen:
             kinds[entry["patrol_id"], entry["kind"]] += 1
-        patrol_ids = {f"W{t}{k}_{dt.date(2026, 9, 1) - dt.timedelta(days=3 * (t * 3 + k)):%Y%m%d}"
-                      for t in range(6) for k in range(3)}
+        patrol_ids = {
+            f"W{t}{k}_{dt.date(2026, 9, 1) - dt.timedelta(days=3 * (t * 3 + k)):%Y%m%d}"
+            for t in range(6)
+            for k in range(3)
+        }
         # The morning earns 0 points (nothing written); the afternoon's grant lands once per patrol.
-        assert ({p: (kinds[p, "grant"], kinds[p, "reversal"]) for p in patrol_ids}
-                == dict.fromkeys(patrol_ids, (1, 0)))
+        assert {p: (kinds[p, "grant"], kinds[p, "reversal"]) for p in patrol_ids} == dict.fromkeys(patrol_ids, (1, 0))
         assert sum(e["points"] for e in seen) == sum(
-            e["points"] for e in server.json("GET", "/credits?after=0&limit=1000", token=scorer)[1]["entries"])
+            e["points"] for e in server.json("GET", "/credits?after=0&limit=1000", token=scorer)[1]["entries"]
+        )
     finally:
         stop.set()
         server.stop()
@@ -296,8 +328,9 @@ def test_sigkill_during_parallel_ledger_appends(store):
 def test_upload_folders_of_dead_processes_are_removed_at_start(tmp_path):
     """A server killed while it parsed an upload leaves its temporary folder; the next start deletes
     it, and keeps the folders of processes that still run."""
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead = tmp_path / f"{UPLOAD_PREFIX}{int(finished.stdout)}-abc"
     live = tmp_path / f"{UPLOAD_PREFIX}{os.getpid()}-def"
     other = tmp_path / "geoverify-upload-notapid"
