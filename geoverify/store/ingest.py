@@ -33,11 +33,12 @@ from geoverify.store.db import Store
 from geoverify.store.frames import grid_row
 from geoverify.store.schema import events, grids, patrols, sites, uploads
 from geoverify.store.schema import ledger as ledger_table
+from geoverify.store.track_index import degrees_around
 from geoverify.store.track_upload import load_large_tracks as load_large_tracks
 from geoverify.store.track_upload import patrol_keys, prepare_fixes, store_tracks
 from geoverify.store.track_upload import store_fixes as store_fixes
 from geoverify.store.upload_files import read_body
-from geoverify.store.verification import Key, degrees_around, member_day_keys
+from geoverify.store.verification import Key, member_day_keys
 
 KINDS = ("grids", "tracks", "events", "sites")
 # Kinds whose rows are replaced by a newer upload: a repeat is only a no-op when it is the latest.

@@ -20,8 +20,6 @@ member-day holds what one batch over all stored input gives it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,9 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from geoverify.detectors.duplicates import cell_bucket_s, track_cells
 from geoverify.engines.batch import BatchContext, MemberPart, batch_context
 from geoverify.engines.incremental import MemberDays, find_replays, finish_member_days, measure_member_days
 from geoverify.patrol.verify import patrol_id as make_patrol_id
@@ -40,9 +37,9 @@ from geoverify.store import audit, ledger, queue
 from geoverify.store.clock import utc_now_text
 from geoverify.store.db import Store
 from geoverify.store.frames import cached_site_frame, event_table_from_rows, fix_table_from_rows, load_grids
-from geoverify.store.schema import day_tracks, events, fixes, flags, grids, patrols, reviews
-from geoverify.store.schema import track_cells as cells_table
+from geoverify.store.schema import events, fixes, flags, grids, patrols, reviews
 from geoverify.store.storing import visible
+from geoverify.store.track_index import candidates, degrees_around, store_day_track, summaries
 
 Key = tuple[str, dt.date]
 NS = 10**9
@@ -67,12 +64,6 @@ def member_day_keys(members: np.ndarray, time_ns: np.ndarray, tz: str, margin_s:
 def max_gap_s(store: Store) -> float:
     """The longest ``max_gap_s`` of the store's rules (how far a day's segments reach past midnight)."""
     return max(r.max_gap_s for r in store.rules.every)
-
-
-def degrees_around(metres: float, lat: float) -> tuple[float, float]:
-    """(dlon, dlat) in degrees that cover at least ``metres`` around latitude ``lat`` (boxes err wide)."""
-    dlat = metres / 100_000.0
-    return dlat / max(float(np.cos(np.radians(min(abs(lat) + dlat, 89.0)))), 0.01), dlat
 
 
 def _day_window(day: dt.date, tz: str, margin_s: float) -> tuple[int, int]:
@@ -144,7 +135,7 @@ def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapsh
         grids=_grids(store, conn),
         sites=cached_site_frame(store.cache, conn),
         reviews=reviews_map(conn),
-        history=_summaries(conn, history),
+        history=summaries(conn, history),
     )
 
 
@@ -228,118 +219,14 @@ def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.Data
     return _event_frame([r._mapping for r in rows] + own_rows)
 
 
-def pack_track(track: DayTrack) -> bytes:
-    """A day track summary as stored in ``day_tracks.summary`` (numpy ``.npz``, no pickles)."""
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        t=np.asarray(track.time_ns, np.int64),
-        x=np.asarray(track.lon, float),
-        y=np.asarray(track.lat, float),
-        d=np.asarray([str(d) for d in track.device_id], dtype=str),
-    )
-    return buffer.getvalue()
-
-
-def unpack_track(member: str, day: str, blob: bytes) -> DayTrack:
-    """The :class:`DayTrack` summary stored by :func:`pack_track`."""
-    data = np.load(io.BytesIO(blob), allow_pickle=False)
-    empty = np.zeros(0)
-    return DayTrack(
-        member_id=member,
-        date=dt.date.fromisoformat(day),
-        time_ns=data["t"],
-        lon=data["x"],
-        lat=data["y"],
-        accuracy=empty,
-        synthetic=np.zeros(0, bool),
-        source=np.zeros(0, object),
-        line=np.zeros(0, np.int64),
-        rejected={},
-        mock=np.zeros(0, bool),
-        speed=empty,
-        device_id=data["d"].astype(object),
-        crs=np.zeros(0, object),
-        network=np.zeros(0, bool),
-    )
-
-
 #: tiles of the space-time index are this many degrees on a side (about 1.1 km of latitude)
-TILE_DEG = 0.01
-
-
-def tiles(x0: float, y0: float, x1: float, y1: float) -> list[int]:
-    """The 0.01° tiles a lon/lat box meets, as integers (row × 100,000 + column)."""
-    cols = range(int(np.floor(x0 / TILE_DEG)), int(np.floor(x1 / TILE_DEG)) + 1)
-    rows = range(int(np.floor(y0 / TILE_DEG)), int(np.floor(y1 / TILE_DEG)) + 1)
-    return [r * 100_000 + c for r in rows for c in cols]
-
-
-def _candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
-    """Other members whose stored cells meet the track's in enough buckets to be its second phone."""
-    rules = store.rules.every
-    bucket_s = cell_bucket_s(rules)
-    buckets, bounds = track_cells(track, bucket_s)
-    # Within this margin of a box another box can hold a second phone.
-    dlon, dlat = degrees_around(
-        max(r.duplicate_track_distance_m for r in rules) + 1.0, float(np.abs(bounds[:, [1, 3]]).max())
-    )
-    near = sorted({t for x0, y0, x1, y1 in bounds.tolist() for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)})
-    rows = conn.execute(
-        select(
-            cells_table.c.member_id,
-            cells_table.c.bucket,
-            cells_table.c.min_lon,
-            cells_table.c.min_lat,
-            cells_table.c.max_lon,
-            cells_table.c.max_lat,
-        ).where(
-            cells_table.c.date == track.date.isoformat(),
-            cells_table.c.tile.in_(near),
-            cells_table.c.bucket >= int(buckets.min()),
-            cells_table.c.bucket <= int(buckets.max()),
-            cells_table.c.member_id != track.member_id,
-        )
-    ).all()
-    if not rows:
-        return []
-    mine = dict(zip(buckets.tolist(), bounds.tolist()))
-    meets: dict[str, set[int]] = {}
-    for r in rows:
-        box = mine.get(int(r.bucket))
-        if (
-            box is not None
-            and r.max_lon >= box[0] - dlon
-            and r.min_lon <= box[2] + dlon
-            and r.max_lat >= box[1] - dlat
-            and r.min_lat <= box[3] + dlat
-        ):
-            meets.setdefault(r.member_id, set()).add(int(r.bucket))
-    # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
-    needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
-    return sorted(m for m, b in meets.items() if len(b) * bucket_s >= needed)
-
-
-def _summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTrack]:
-    pairs = sorted(set(pairs))
-    out = []
-    for chunk in range(0, len(pairs), 200):
-        for r in conn.execute(
-            select(day_tracks.c.member_id, day_tracks.c.date, day_tracks.c.summary).where(
-                tuple_(day_tracks.c.member_id, day_tracks.c.date).in_(pairs[chunk : chunk + 200])
-            )
-        ):
-            out.append(unpack_track(r.member_id, r.date, r.summary))
-    return out
-
-
 def neighbours(store: Store, conn: Connection, prepared: Prepared) -> tuple[list[DayTrack], pd.DataFrame]:
     """(other members' day tracks that may meet the prepared ones, the events around theirs): what
     :func:`compare_prepared` compares with, the same whatever reviews the member-days were measured with."""
     others: set[tuple[str, str]] = set()
     for track in prepared.part.tracks:
-        others.update((m, track.date.isoformat()) for m in _candidates(store, conn, track))
-    return _summaries(conn, others), _events_around(store, conn, prepared.events_read)
+        others.update((m, track.date.isoformat()) for m in candidates(store, conn, track))
+    return summaries(conn, others), _events_around(store, conn, prepared.events_read)
 
 
 def compare_prepared(
@@ -391,7 +278,7 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
         unique = {row["flag_id"]: row for row in flag_rows}
         if unique:
             conn.execute(insert(flags), list(unique.values()))
-        _store_day_track(store, conn, key, found.summaries.get(key), found.partners.get(key, set()), window)
+        store_day_track(store, conn, key, found.summaries.get(key), found.partners.get(key, set()), window)
     return summary
 
 
@@ -434,74 +321,6 @@ def _store_patrol(store: Store, conn: Connection, patrol, doc: dict, stamp: str,
         conn, {**doc, "rule_version": patrol.rule_version}, actor, settled=store.settled(patrol.date)
     )
     return {"patrol_id": patrol.patrol_id, "credit": doc["credit"], "changed": changed, "ledger": entries}
-
-
-def _store_day_track(
-    store: Store, conn: Connection, key: Key, track: DayTrack | None, partners: set[str], window: int
-) -> None:
-    """Store the member-day's track summary, cells and partners; enqueue what its change affects.
-
-    When the track changed, its old and new two-phones partners and the member's stored later
-    days within the replay window are enqueued; when only the partners changed, those that came
-    or went are.
-    """
-    member, day = key
-    where = and_(day_tracks.c.member_id == member, day_tracks.c.date == day.isoformat())
-    old = conn.execute(select(day_tracks.c.summary_sha256, day_tracks.c.partners).where(where)).first()
-    old_partners = set(json.loads(old.partners)) if old is not None else set()
-    blob = pack_track(track) if track is not None else None
-    sha = hashlib.sha256(blob).hexdigest() if blob is not None else None
-    track_changed = (old.summary_sha256 if old is not None else None) != sha
-    if track_changed:
-        conn.execute(
-            delete(cells_table).where(cells_table.c.member_id == member, cells_table.c.date == day.isoformat())
-        )
-        conn.execute(delete(day_tracks).where(where))
-        if track is not None:
-            conn.execute(
-                insert(day_tracks).values(
-                    member_id=member,
-                    date=day.isoformat(),
-                    summary_sha256=sha,
-                    summary=blob,
-                    partners=json.dumps(sorted(partners)),
-                )
-            )
-            buckets, bounds = track_cells(track, cell_bucket_s(store.rules.every))
-            conn.execute(
-                insert(cells_table),
-                [
-                    {
-                        "member_id": member,
-                        "date": day.isoformat(),
-                        "bucket": int(b),
-                        "tile": tile,
-                        "min_lon": x0,
-                        "min_lat": y0,
-                        "max_lon": x1,
-                        "max_lat": y1,
-                    }
-                    for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist())
-                    for tile in tiles(x0, y0, x1, y1)
-                ],
-            )
-        later = [
-            r.date
-            for r in conn.execute(
-                select(day_tracks.c.date).where(
-                    day_tracks.c.member_id == member,
-                    day_tracks.c.date > day.isoformat(),
-                    day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat(),
-                )
-            )
-        ]
-        queue.enqueue(conn, [(member, dt.date.fromisoformat(d)) for d in later])
-        affected = old_partners | partners
-    else:
-        if partners != old_partners and track is not None:
-            conn.execute(update(day_tracks).where(where).values(partners=json.dumps(sorted(partners))))
-        affected = old_partners ^ partners
-    queue.enqueue(conn, [(m, day) for m in affected])
 
 
 def _flag_rows(patrol_doc: dict, patrol) -> list[dict]:

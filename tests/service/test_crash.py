@@ -59,10 +59,16 @@ def writer_busy(database: Path) -> bool:
 
 
 def stored(database: Path, members: list[str]) -> dict:
-    """What the store holds of ``members``: fix count, patrols, ledger entries, member-days queued."""
+    """What the store shows of ``members``: fixes of stored uploads (the parts of an upload still being
+    stored, or left by a killed one, are invisible until complete), patrols, ledger entries, member-days
+    queued."""
     marks = ",".join("?" * len(members))
     with sqlite3.connect(database) as conn:
-        fixes = conn.execute(f"SELECT count(*) FROM fixes WHERE member_id IN ({marks})", members).fetchone()[0]
+        fixes = conn.execute(
+            f"SELECT count(*) FROM fixes JOIN uploads ON uploads.upload_id = fixes.upload_id "
+            f"WHERE uploads.state = 'stored' AND fixes.member_id IN ({marks})",
+            members,
+        ).fetchone()[0]
         patrols = conn.execute(f"SELECT count(*) FROM patrols WHERE member_id IN ({marks})", members).fetchone()[0]
         entries = conn.execute(f"SELECT kind, patrol_id FROM ledger WHERE member_id IN ({marks})", members).fetchall()
         queued = conn.execute(f"SELECT count(*) FROM work WHERE member_id IN ({marks})", members).fetchone()[0]

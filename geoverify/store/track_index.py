@@ -1,0 +1,202 @@
+"""The store's index of day tracks: each member-day's track summary (packed), its space-time cells
+on 0.01° tiles, and its two-phones partners; what a member-day is compared with (other members'
+candidates, the member's earlier days) is found through it, never by reading the whole day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import Iterable
+
+import numpy as np
+from sqlalchemy import Connection, and_, delete, insert, select, tuple_, update
+
+from geoverify.detectors.duplicates import cell_bucket_s, track_cells
+from geoverify.preprocessing.days import DayTrack
+from geoverify.store import queue
+from geoverify.store.db import Store
+from geoverify.store.schema import day_tracks
+from geoverify.store.schema import track_cells as cells_table
+
+Key = tuple[str, dt.date]
+
+
+def degrees_around(metres: float, lat: float) -> tuple[float, float]:
+    """(dlon, dlat) in degrees that cover at least ``metres`` around latitude ``lat`` (boxes err wide)."""
+    dlat = metres / 100_000.0
+    return dlat / max(float(np.cos(np.radians(min(abs(lat) + dlat, 89.0)))), 0.01), dlat
+
+
+def pack_track(track: DayTrack) -> bytes:
+    """A day track summary as stored in ``day_tracks.summary`` (numpy ``.npz``, no pickles)."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        t=np.asarray(track.time_ns, np.int64),
+        x=np.asarray(track.lon, float),
+        y=np.asarray(track.lat, float),
+        d=np.asarray([str(d) for d in track.device_id], dtype=str),
+    )
+    return buffer.getvalue()
+
+
+def unpack_track(member: str, day: str, blob: bytes) -> DayTrack:
+    """The :class:`DayTrack` summary stored by :func:`pack_track`."""
+    data = np.load(io.BytesIO(blob), allow_pickle=False)
+    empty = np.zeros(0)
+    return DayTrack(
+        member_id=member,
+        date=dt.date.fromisoformat(day),
+        time_ns=data["t"],
+        lon=data["x"],
+        lat=data["y"],
+        accuracy=empty,
+        synthetic=np.zeros(0, bool),
+        source=np.zeros(0, object),
+        line=np.zeros(0, np.int64),
+        rejected={},
+        mock=np.zeros(0, bool),
+        speed=empty,
+        device_id=data["d"].astype(object),
+        crs=np.zeros(0, object),
+        network=np.zeros(0, bool),
+    )
+
+
+TILE_DEG = 0.01
+
+
+def tiles(x0: float, y0: float, x1: float, y1: float) -> list[int]:
+    """The 0.01° tiles a lon/lat box meets, as integers (row × 100,000 + column)."""
+    cols = range(int(np.floor(x0 / TILE_DEG)), int(np.floor(x1 / TILE_DEG)) + 1)
+    rows = range(int(np.floor(y0 / TILE_DEG)), int(np.floor(y1 / TILE_DEG)) + 1)
+    return [r * 100_000 + c for r in rows for c in cols]
+
+
+def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
+    """Other members whose stored cells meet the track's in enough buckets to be its second phone."""
+    rules = store.rules.every
+    bucket_s = cell_bucket_s(rules)
+    buckets, bounds = track_cells(track, bucket_s)
+    # Within this margin of a box another box can hold a second phone.
+    dlon, dlat = degrees_around(
+        max(r.duplicate_track_distance_m for r in rules) + 1.0, float(np.abs(bounds[:, [1, 3]]).max())
+    )
+    near = sorted({t for x0, y0, x1, y1 in bounds.tolist() for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)})
+    rows = conn.execute(
+        select(
+            cells_table.c.member_id,
+            cells_table.c.bucket,
+            cells_table.c.min_lon,
+            cells_table.c.min_lat,
+            cells_table.c.max_lon,
+            cells_table.c.max_lat,
+        ).where(
+            cells_table.c.date == track.date.isoformat(),
+            cells_table.c.tile.in_(near),
+            cells_table.c.bucket >= int(buckets.min()),
+            cells_table.c.bucket <= int(buckets.max()),
+            cells_table.c.member_id != track.member_id,
+        )
+    ).all()
+    if not rows:
+        return []
+    mine = dict(zip(buckets.tolist(), bounds.tolist()))
+    meets: dict[str, set[int]] = {}
+    for r in rows:
+        box = mine.get(int(r.bucket))
+        if (
+            box is not None
+            and r.max_lon >= box[0] - dlon
+            and r.min_lon <= box[2] + dlon
+            and r.max_lat >= box[1] - dlat
+            and r.min_lat <= box[3] + dlat
+        ):
+            meets.setdefault(r.member_id, set()).add(int(r.bucket))
+    # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
+    needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
+    return sorted(m for m, b in meets.items() if len(b) * bucket_s >= needed)
+
+
+def summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTrack]:
+    pairs = sorted(set(pairs))
+    out = []
+    for chunk in range(0, len(pairs), 200):
+        for r in conn.execute(
+            select(day_tracks.c.member_id, day_tracks.c.date, day_tracks.c.summary).where(
+                tuple_(day_tracks.c.member_id, day_tracks.c.date).in_(pairs[chunk : chunk + 200])
+            )
+        ):
+            out.append(unpack_track(r.member_id, r.date, r.summary))
+    return out
+
+
+def store_day_track(
+    store: Store, conn: Connection, key: Key, track: DayTrack | None, partners: set[str], window: int
+) -> None:
+    """Store the member-day's track summary, cells and partners; enqueue what its change affects.
+
+    When the track changed, its old and new two-phones partners and the member's stored later
+    days within the replay window are enqueued; when only the partners changed, those that came
+    or went are.
+    """
+    member, day = key
+    where = and_(day_tracks.c.member_id == member, day_tracks.c.date == day.isoformat())
+    old = conn.execute(select(day_tracks.c.summary_sha256, day_tracks.c.partners).where(where)).first()
+    old_partners = set(json.loads(old.partners)) if old is not None else set()
+    blob = pack_track(track) if track is not None else None
+    sha = hashlib.sha256(blob).hexdigest() if blob is not None else None
+    track_changed = (old.summary_sha256 if old is not None else None) != sha
+    if track_changed:
+        conn.execute(
+            delete(cells_table).where(cells_table.c.member_id == member, cells_table.c.date == day.isoformat())
+        )
+        conn.execute(delete(day_tracks).where(where))
+        if track is not None:
+            conn.execute(
+                insert(day_tracks).values(
+                    member_id=member,
+                    date=day.isoformat(),
+                    summary_sha256=sha,
+                    summary=blob,
+                    partners=json.dumps(sorted(partners)),
+                )
+            )
+            buckets, bounds = track_cells(track, cell_bucket_s(store.rules.every))
+            conn.execute(
+                insert(cells_table),
+                [
+                    {
+                        "member_id": member,
+                        "date": day.isoformat(),
+                        "bucket": int(b),
+                        "tile": tile,
+                        "min_lon": x0,
+                        "min_lat": y0,
+                        "max_lon": x1,
+                        "max_lat": y1,
+                    }
+                    for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist())
+                    for tile in tiles(x0, y0, x1, y1)
+                ],
+            )
+        later = [
+            r.date
+            for r in conn.execute(
+                select(day_tracks.c.date).where(
+                    day_tracks.c.member_id == member,
+                    day_tracks.c.date > day.isoformat(),
+                    day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat(),
+                )
+            )
+        ]
+        queue.enqueue(conn, [(member, dt.date.fromisoformat(d)) for d in later])
+        affected = old_partners | partners
+    else:
+        if partners != old_partners and track is not None:
+            conn.execute(update(day_tracks).where(where).values(partners=json.dumps(sorted(partners))))
+        affected = old_partners ^ partners
+    queue.enqueue(conn, [(m, day) for m in affected])
