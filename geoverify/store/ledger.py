@@ -163,13 +163,13 @@ def last_settled(conn: Connection) -> str | None:
 def due_dates(conn: Connection, is_settled, after: str) -> list[str]:
     """Stored patrol dates (ISO, ascending) after ``after`` (an ISO date, or "" for all) whose day
     ``is_settled``."""
-    query = select(patrols.c.date).distinct().where(patrols.c.date > after).order_by(patrols.c.date)
-    out = []
-    for (date,) in conn.execute(query):
-        if not is_settled(date):
-            break  # later dates settle later
+    out: list[str] = []
+    while True:  # one indexed look-up per date (ix_patrols_date), never a scan of a day's patrols
+        date = conn.execute(select(func.min(patrols.c.date)).where(patrols.c.date > after)).scalar()
+        if date is None or not is_settled(date):
+            return out  # later dates settle later
         out.append(date)
-    return out
+        after = date
 
 
 def settle_days(conn: Connection, days: list[str], actor: str = "system") -> list[dict]:

@@ -85,23 +85,32 @@ def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
     dlon, dlat = degrees_around(
         max(r.duplicate_track_distance_m for r in rules) + 1.0, float(np.abs(bounds[:, [1, 3]]).max())
     )
-    near = sorted({t for x0, y0, x1, y1 in bounds.tolist() for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)})
-    rows = conn.execute(
-        select(
-            cells_table.c.member_id,
-            cells_table.c.bucket,
-            cells_table.c.min_lon,
-            cells_table.c.min_lat,
-            cells_table.c.max_lon,
-            cells_table.c.max_lat,
-        ).where(
-            cells_table.c.date == track.date.isoformat(),
-            cells_table.c.tile.in_(near),
-            cells_table.c.bucket >= int(buckets.min()),
-            cells_table.c.bucket <= int(buckets.max()),
-            cells_table.c.member_id != track.member_id,
-        )
-    ).all()
+    # Each tile with the buckets whose widened box meets it, read one tile at a time: an equality on
+    # the tile keeps every read a narrow range of ix_track_cells_tile, whatever plan PostgreSQL
+    # caches for the prepared statement (a list of tiles became a filter over the whole day's cells).
+    spans: dict[int, list[int]] = {}
+    for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist()):
+        for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat):
+            low, high = spans.setdefault(t, [b, b])
+            spans[t] = [min(low, b), max(high, b)]
+    rows = []
+    for t, (low, high) in sorted(spans.items()):
+        rows += conn.execute(
+            select(
+                cells_table.c.member_id,
+                cells_table.c.bucket,
+                cells_table.c.min_lon,
+                cells_table.c.min_lat,
+                cells_table.c.max_lon,
+                cells_table.c.max_lat,
+            ).where(
+                cells_table.c.date == track.date.isoformat(),
+                cells_table.c.tile == t,
+                cells_table.c.bucket >= int(low),
+                cells_table.c.bucket <= int(high),
+                cells_table.c.member_id != track.member_id,
+            )
+        ).all()
     if not rows:
         return []
     mine = dict(zip(buckets.tolist(), bounds.tolist()))
