@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, and_, delete, insert, select, tuple_, update
 
 from geoverify.detectors.duplicates import cell_bucket_s, track_cells
 from geoverify.preprocessing.days import DayTrack
@@ -93,7 +93,7 @@ def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
         for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat):
             low, high = spans.setdefault(t, [b, b])
             spans[t] = [min(low, b), max(high, b)]
-    rows = []
+    rows: list[Row] = []
     for t, (low, high) in sorted(spans.items()):
         rows += conn.execute(
             select(
