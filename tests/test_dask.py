@@ -26,6 +26,7 @@ def partition(tracks, out, buckets="8"):
     return out
 
 
+@pytest.mark.slow
 def test_city_on_two_dask_workers_matches_one_process(cluster, city, city_single, tmp_path):  # noqa: F811
     parts = partition(city["tracks"], tmp_path / "city")
     out = run(city_args(city, parts) + ["--engine", "dask", "--scheduler", cluster.scheduler_address])

@@ -359,6 +359,7 @@ def polygon_file(path: Path, vertices: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_million_vertex_polygon_is_refused_naming_the_limit(tmp_path):
     path = polygon_file(tmp_path / "star.geojson", 1_000_000)
     with pytest.raises(

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = (
     "geoverify/samples/grids/dongcheng_sample.geojson",
@@ -45,6 +47,7 @@ def _build_packages(out: Path) -> Path:
     return lib
 
 
+@pytest.mark.slow
 def test_installed_demo_finds_the_samples_outside_the_checkout(tmp_path):
     lib = _build_packages(tmp_path / "build")
     missing = [name for name in SAMPLES if not (lib / name).is_file()]

@@ -10,7 +10,9 @@ change when rows are shuffled, rows are repeated, or track and grid are moved to
 
 Budgets are bounded (``max_examples`` below, no deadline) and examples derandomized, so a run is
 repeatable; ``GEOVERIFY_PROPERTY_EXAMPLES=N`` raises every budget to N and draws fresh random
-examples, for a deeper search by hand.
+examples, for a deeper search by hand. ``GEOVERIFY_PROPERTY_QUICK=1`` (set by ``make check``, the
+fast tier) runs a fifth of each budget, the same derandomized examples first; ``make test`` runs
+them all.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ TZ = "Asia/Shanghai"
 REASONS = ("invalid", "duplicate", "future", "low_accuracy")
 
 DEEP = int(os.environ.get("GEOVERIFY_PROPERTY_EXAMPLES", "0"))
+SHARE = 5 if os.environ.get("GEOVERIFY_PROPERTY_QUICK") == "1" and not DEEP else 1
 # Reader budgets: each example writes one small file and reads it (about 2 ms).
 READER_SETTINGS = settings(
-    max_examples=max(300, DEEP),
+    max_examples=max(300 // SHARE, DEEP),
     deadline=None,
     derandomize=not DEEP,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -48,7 +51,7 @@ READER_SETTINGS = settings(
 # Verifier budgets: each example verifies one or two days of up to 80 fixes (10-60 ms). No
 # shrinking: shrinking these examples can take minutes; a failure reports the example as drawn.
 VERIFY_SETTINGS = settings(
-    max_examples=max(100, DEEP),
+    max_examples=max(100 // SHARE, DEEP),
     deadline=None,
     derandomize=not DEEP,
     phases=(Phase.explicit, Phase.reuse, Phase.generate),

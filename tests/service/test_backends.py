@@ -151,6 +151,7 @@ def test_text_postgresql_cannot_hold_is_refused_alike(with_grids, upload, assert
     assert db_execute("SELECT count(*) FROM fixes") == [(0,)]
 
 
+@pytest.mark.slow
 def test_a_served_store_with_two_uploaders(database_url, tmp_path):
     """A real ``geoverify serve`` process on each database: two clients upload the same day at once
     (same Idempotency-Key), then M004's idle day; one copy is stored, the ledger has one grant per

@@ -41,6 +41,7 @@ def live(tmp_path):
         yield server, tokens, tmp_path / "geoverify.db"
 
 
+@pytest.mark.slow
 def test_parallel_uploads_and_a_scorer_see_the_same_ledger(live):
     server, tokens, database = live
     statuses: Counter = Counter()

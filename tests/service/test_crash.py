@@ -165,6 +165,7 @@ def _exactly_once(server: ServerProcess, token: str, patrols, body: bytes, key: 
     assert Counter(after["entries"]) == Counter(("grant", f"{m}_{d:%Y%m%d}") for m, d in patrols)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_upload_stores_all_or_nothing(store):
     database, url, tokens, log = store
     admin = tokens["admin"]
@@ -237,6 +238,7 @@ def test_sigkill_mid_upload_stores_all_or_nothing(store):
         server.stop()
 
 
+@pytest.mark.slow
 def test_sigkill_during_parallel_ledger_appends(store):
     database, url, tokens, log = store
     admin, scorer = tokens["admin"], tokens["scorer"]

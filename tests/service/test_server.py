@@ -71,6 +71,7 @@ def test_real_server_round_trip(tmp_path, database_url, tokens_of):
     assert "waitress" in (tmp_path / "server.log").read_text()
 
 
+@pytest.mark.slow
 def test_several_server_processes_share_the_port(tmp_path, database_url, tokens_of):
     """`serve --processes 2`: two children answer on one port, the store is migrated once, and
     stopping the parent stops both."""

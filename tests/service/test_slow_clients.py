@@ -94,6 +94,7 @@ def _timed_get(server: ServerProcess, path: str = "/openapi.json") -> tuple[int,
     return status, time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_thousand_slow_connections_leave_the_service_available(tmp_path):
     _open_files_for(SILENT + TRICKLING + SLOW_BODIES)
     env = {"GEOVERIFY_HEADER_TIMEOUT": str(HEADER_TIMEOUT_S), "GEOVERIFY_BODY_TIMEOUT": str(BODY_TIMEOUT_S)}

@@ -9,6 +9,7 @@ import json
 import subprocess
 import time
 
+import pytest
 from sqlalchemy import select, update
 
 from geoverify.store import queue
@@ -83,6 +84,7 @@ def test_a_result_computed_before_newer_input_is_not_stored(store):
     assert doc["fixes"]["kept"] == 1800 + 60 and written["changed"] is True
 
 
+@pytest.mark.slow
 def test_worker_processes_beside_a_server_without_workers(tmp_path, database_url):
     members = [f"P{n:02d}" for n in range(8)]
     run_cli(["load", "grids", str(grids_with_members(tmp_path / "grids.geojson", members))], database_url, NOW)
