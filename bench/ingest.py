@@ -109,7 +109,7 @@ def _timed_insert():
 
 def run(url: str, frame: pd.DataFrame) -> dict:
     """Store ``frame`` into a fresh store at ``url``; seconds and counts."""
-    import geoverify.store.ingest as ingest_module
+    import geoverify.store.track_upload as ingest_module  # where track uploads insert their parts
 
     store = Store.open(url, now="2026-11-03T00:00:00+08:00")
     spent, original, timed = _timed_insert()

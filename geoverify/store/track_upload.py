@@ -59,7 +59,7 @@ class PreparedFixes:
     times: np.ndarray  #: UTC ns of each storable row
     codes: np.ndarray  #: the (member, time) key of each storable row, numbered
     firsts: np.ndarray  #: storable position of each key's first row, sorted by member and time
-    columns: dict  #: the ``fixes`` columns of the ``firsts`` rows, in that order
+    columns: dict  #: the ``fixes`` columns of the ``firsts`` rows, in that order (object arrays)
 
 
 def prepare_fixes(store: Store, frame: pd.DataFrame) -> PreparedFixes:
@@ -69,7 +69,11 @@ def prepare_fixes(store: Store, frame: pd.DataFrame) -> PreparedFixes:
     table = frame.loc[mask]
     members = table["member_id"].astype(str).to_numpy(dtype=object)
     times = table["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([members, times]))
+    # The (member, time) key of each row numbered in order of first appearance, as factorizing the
+    # pairs would (grouping two columns; a MultiIndex of a million rows spends 0.7 s on tuples).
+    codes = (
+        pd.DataFrame({"m": members, "t": times}).groupby(["m", "t"], sort=False).ngroup().to_numpy(dtype=np.int64)
+    )
     first_pos = np.unique(codes, return_index=True)[1] if len(codes) else np.zeros(0, dtype=np.int64)
     # Sorted by member and time: each part then covers few members and a short span.
     order = (
@@ -78,8 +82,12 @@ def prepare_fixes(store: Store, frame: pd.DataFrame) -> PreparedFixes:
         .index.to_numpy()
     )
     firsts = first_pos[order]
-    columns = fix_columns_from_table(table.iloc[firsts], 0)
-    del columns["upload_id"]
+    # As object arrays, so that each part takes its rows in one indexing step per column.
+    columns = {
+        name: np.asarray(values, dtype=object)
+        for name, values in fix_columns_from_table(table.iloc[firsts], 0).items()
+        if name != "upload_id"
+    }
     return PreparedFixes(
         rows=len(frame),
         reasons=reasons,
@@ -333,7 +341,7 @@ def _store_part(conn: Connection, prepared: PreparedFixes, start: int, end: int,
         pd.MultiIndex.from_arrays([members, times]).isin(stored) if len(stored) else np.zeros(end - start, dtype=bool)
     )
     new = np.flatnonzero(~existing) + start
-    columns = {name: [values[i] for i in new] for name, values in prepared.columns.items()}
+    columns = {name: values[new].tolist() for name, values in prepared.columns.items()}
     columns["upload_id"] = [upload_id] * len(new)
     check_text(fixes, columns, "fix")
     insert_columns(conn, fixes, columns)  # COPY on PostgreSQL, one executemany on SQLite
