@@ -71,9 +71,7 @@ def prepare_fixes(store: Store, frame: pd.DataFrame) -> PreparedFixes:
     times = table["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     # The (member, time) key of each row numbered in order of first appearance, as factorizing the
     # pairs would (grouping two columns; a MultiIndex of a million rows spends 0.7 s on tuples).
-    codes = (
-        pd.DataFrame({"m": members, "t": times}).groupby(["m", "t"], sort=False).ngroup().to_numpy(dtype=np.int64)
-    )
+    codes = pd.DataFrame({"m": members, "t": times}).groupby(["m", "t"], sort=False).ngroup().to_numpy(dtype=np.int64)
     first_pos = np.unique(codes, return_index=True)[1] if len(codes) else np.zeros(0, dtype=np.int64)
     # Sorted by member and time: each part then covers few members and a short span.
     order = (
