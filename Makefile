@@ -28,12 +28,12 @@ lint: $(STAMP)
 
 # The fast tier: lint, types, the library tests and the service tests on SQLite, less those marked
 # `slow` (real crashes and process fleets, which `make test` runs); no PostgreSQL, no browser, no
-# root; the property tests run a fifth of their examples. The tests run on CHECK_WORKERS processes
-# (pytest-xdist; 0: in this one); only failures and errors are summed up at the end (-rfE), not
-# the PostgreSQL cases skipped on purpose.
+# root; the property tests run a fifth of their examples, the API fuzzing 10 per operation (not
+# 25). The tests run on CHECK_WORKERS processes (pytest-xdist; 0: in this one); only failures and
+# errors are summed up at the end (-rfE), not the PostgreSQL cases skipped on purpose.
 CHECK_WORKERS ?= auto
 check: lint
-	GEOVERIFY_TEST_POSTGRES=0 GEOVERIFY_PROPERTY_QUICK=1 $(BIN)/python -m pytest -m "not browser and not slow" -q -rfE -n $(CHECK_WORKERS)
+	GEOVERIFY_TEST_POSTGRES=0 GEOVERIFY_PROPERTY_QUICK=1 GEOVERIFY_FUZZ_EXAMPLES=10 $(BIN)/python -m pytest -m "not browser and not slow" -q -rfE -n $(CHECK_WORKERS)
 
 # The whole suite (after lint and types), PostgreSQL and browser included.
 test: lint

@@ -15,6 +15,7 @@ run ``.ci/install-postgres.sh``; ``GEOVERIFY_TEST_POSTGRES=0`` skips them delibe
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy import text
 
 from geoverify.api import create_app
 from geoverify.store import tokens as token_store
-from geoverify.store.db import make_engine
+from geoverify.store.db import Store, make_engine
 
 from .postgres import DEFAULT_URL, connect_admin, ensure_started, template_url
 
@@ -135,8 +136,27 @@ def db_execute(database_url):
     return execute
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """An empty SQLite store at the newest schema revision, made once per test process.
+
+    ``app`` copies it to a test's new SQLite file instead of running every migration again (8 ms
+    instead of 40 ms a test); a fresh migration gives the same file (no rows but the revision).
+    """
+    path = tmp_path_factory.mktemp("migrated") / SQLITE_FILE
+    store = Store.open(f"sqlite:///{path}")
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
+    store.dispose()
+    return path
+
+
 @pytest.fixture
-def app(database_url):
+def app(database_url, request):
+    if database_url.startswith("sqlite:///"):
+        target = Path(database_url.removeprefix("sqlite:///"))
+        if not target.exists():  # a test that made its store first keeps it as it is
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), target)
     app = create_app(
         {
             "TESTING": True,

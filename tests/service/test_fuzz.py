@@ -5,7 +5,8 @@ and be problem+json without internals when it is an error.
 
 Budget: ``GEOVERIFY_FUZZ_EXAMPLES`` examples per operation (default 25; 16 operations in about 13 s),
 derandomized so that CI is reproducible; raise it locally to search harder
-(``GEOVERIFY_FUZZ_EXAMPLES=300``). Cases come from each operation's strategy under a plain
+(``GEOVERIFY_FUZZ_EXAMPLES=300``); ``make check``, the fast tier, sends 10.
+Cases come from each operation's strategy under a plain
 ``@given`` (schemathesis' lazy pytest fixture loader does not run under pytest 9).
 SQLite only: the backends share the API layer, and the PostgreSQL-specific hazard (NUL in text) is
 refused before any query (tests/service/test_hostile_api.py checks it on both backends).

@@ -30,13 +30,14 @@ def _tcp_rmem_max() -> int:
         return 32 * 1024 * 1024
 
 
-@pytest.fixture
-def limited_server(tmp_path, monkeypatch):
-    """`geoverify serve` on a fresh SQLite file with a 1 MiB body limit; yields (server, admin token)."""
-    url = f"sqlite:///{tmp_path / 'geoverify.db'}"
-    monkeypatch.setenv("GEOVERIFY_MAX_CONTENT_LENGTH", str(LIMIT))
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory):
+    """`geoverify serve` on a fresh SQLite file with a 1 MiB body limit, shared by the tests of this
+    module that speak raw HTTP to it (each starts its own connections); yields (server, admin token)."""
+    folder = tmp_path_factory.mktemp("limited")
+    url = f"sqlite:///{folder / 'geoverify.db'}"
     token = create_token(url, "admin", "hostile-admin")
-    with ServerProcess(url, tmp_path / "server.log") as server:
+    with ServerProcess(url, folder / "server.log", env={"GEOVERIFY_MAX_CONTENT_LENGTH": str(LIMIT)}) as server:
         yield server, token
 
 
