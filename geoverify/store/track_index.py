@@ -91,8 +91,8 @@ def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
     spans: dict[int, list[int]] = {}
     for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist()):
         for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat):
-            low, high = spans.setdefault(t, [b, b])
-            spans[t] = [min(low, b), max(high, b)]
+            span = spans.setdefault(t, [b, b])
+            span[0], span[1] = min(span[0], b), max(span[1], b)
     rows: list[Row] = []
     for t, (low, high) in sorted(spans.items()):
         rows += conn.execute(

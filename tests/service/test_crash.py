@@ -105,19 +105,24 @@ def assert_consistent(database: Path, url: str) -> None:
     assert run_cli(["audit", "verify"], url).startswith("audit log OK")
 
 
+def send_tracks(server: ServerProcess, token: str, body: bytes, key: str) -> tuple[int, dict]:
+    """POST /tracks with an Idempotency-Key; (status, answer)."""
+    status, _, data = server.request(
+        "POST",
+        "/tracks",
+        token=token,
+        body=body,
+        content_type="text/csv",
+        headers={"Idempotency-Key": key},
+        timeout=300,
+    )
+    return status, json.loads(data)
+
+
 def post_tracks(server: ServerProcess, token: str, body: bytes, key: str, outcome: list) -> None:
     """POST /tracks; appends (status, answer) to ``outcome``, or the connection error."""
     try:
-        status, _, data = server.request(
-            "POST",
-            "/tracks",
-            token=token,
-            body=body,
-            content_type="text/csv",
-            headers={"Idempotency-Key": key},
-            timeout=300,
-        )
-        outcome.append((status, json.loads(data)))
+        outcome.append(send_tracks(server, token, body, key))
     except (OSError, http.client.HTTPException) as exc:
         outcome.append((None, repr(exc)))
 
@@ -138,28 +143,11 @@ def _exactly_once(server: ServerProcess, token: str, patrols, body: bytes, key: 
     """Send the upload again (twice): it lands once, and each patrol has one grant in the feed."""
     members = [m for m, _ in patrols]
     before = stored(database, members)
-    status, _, data = server.request(
-        "POST",
-        "/tracks",
-        token=token,
-        body=body,
-        content_type="text/csv",
-        headers={"Idempotency-Key": key},
-        timeout=300,
-    )
-    answer = json.loads(data)
+    status, answer = send_tracks(server, token, body, key)
     # 201 when the killed upload left nothing; 200 (a replay) when it had committed before the kill.
     assert (status, answer["replayed"]) == ((201, False) if before["fixes"] == 0 else (200, True)), answer
-    status, _, data = server.request(
-        "POST",
-        "/tracks",
-        token=token,
-        body=body,
-        content_type="text/csv",
-        headers={"Idempotency-Key": key},
-        timeout=300,
-    )
-    assert (status, json.loads(data)["replayed"]) == (200, True)
+    status, answer = send_tracks(server, token, body, key)
+    assert (status, answer["replayed"]) == (200, True)
     after = stored(database, members)
     assert after["fixes"] == 1800 * len(patrols) and after["patrols"] == len(patrols)
     assert Counter(after["entries"]) == Counter(("grant", f"{m}_{d:%Y%m%d}") for m, d in patrols)
