@@ -22,7 +22,7 @@ from geoverify.store.db import Store
 from geoverify.store.reviews import latest_review
 from geoverify.store.schema import flags, patrols
 from geoverify.store.tokens import Principal
-from geoverify.store.verification import REVIEW_STATUS, compare_prepared, measure, neighbours, read_snapshot
+from geoverify.store.verification import REVIEW_STATUS, compare_prepared, measure, read_around, read_snapshot
 
 
 def preview_review(
@@ -70,7 +70,7 @@ def preview_review(
         for decision in decisions:
             status = REVIEW_STATUS[decision]
             prepared = measure(store, snapshot, {**snapshot.reviews, flag_id: status})
-            around = around or neighbours(store, conn, prepared)
+            around = around or read_around(store, conn, prepared)
             found = compare_prepared(store, conn, prepared, around)
             patrol = next((p for p in found.patrols if p.patrol_id == flag.patrol_id), None)
             figures = _figures(_document(patrol, store.tz))

@@ -305,3 +305,16 @@ track_cells = Table(
 )
 Index("ix_track_cells_tile", track_cells.c.date, track_cells.c.tile, track_cells.c.bucket)
 Index("ix_track_cells_member", track_cells.c.member_id, track_cells.c.date)
+
+# Every change of a day track (stored anew, or deleted), in the order of the writer transactions
+# that made it (migration 0007). A worker compares a member-day with its neighbours on its read
+# snapshot, outside the writer lock; under the lock it reads the changes made since that snapshot
+# (``seq`` above the snapshot's highest) and compares again only when one of them is a neighbour.
+# Old rows are pruned (``geoverify.store.track_index.KEEP_CHANGES``).
+track_changes = Table(
+    "track_changes",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("member_id", String(100), nullable=False),
+    Column("date", String(10), nullable=False),
+)

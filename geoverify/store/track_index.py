@@ -10,15 +10,16 @@ import hashlib
 import io
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, Row, and_, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, tuple_, update
 
 from geoverify.detectors.duplicates import cell_bucket_s, track_cells
 from geoverify.preprocessing.days import DayTrack
 from geoverify.store import queue
 from geoverify.store.db import Store
-from geoverify.store.schema import day_tracks
+from geoverify.store.schema import day_tracks, track_changes
 from geoverify.store.schema import track_cells as cells_table
 
 Key = tuple[str, dt.date]
@@ -76,8 +77,19 @@ def tiles(x0: float, y0: float, x1: float, y1: float) -> list[int]:
     return [r * 100_000 + c for r in rows for c in cols]
 
 
-def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
-    """Other members whose stored cells meet the track's in enough buckets to be its second phone."""
+@dataclass
+class _Reach:
+    """A track's space-time cells as the two-phones look-up reads them, with the margin around them."""
+
+    mine: dict[int, list[float]]  #: bucket → lon/lat box (WGS-84 degrees)
+    spans: dict[int, list[int]]  #: tile → the lowest and highest bucket whose widened box meets it
+    dlon: float
+    dlat: float
+    bucket_s: float
+    needed_s: float  #: seconds of meeting buckets a pair needs to be compared at all
+
+
+def _reach(store: Store, track: DayTrack) -> _Reach:
     rules = store.rules.every
     bucket_s = cell_bucket_s(rules)
     buckets, bounds = track_cells(track, bucket_s)
@@ -85,25 +97,52 @@ def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
     dlon, dlat = degrees_around(
         max(r.duplicate_track_distance_m for r in rules) + 1.0, float(np.abs(bounds[:, [1, 3]]).max())
     )
-    # Each tile with the buckets whose widened box meets it, read one tile at a time: an equality on
-    # the tile keeps every read a narrow range of ix_track_cells_tile, whatever plan PostgreSQL
-    # caches for the prepared statement (a list of tiles became a filter over the whole day's cells).
     spans: dict[int, list[int]] = {}
     for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist()):
         for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat):
             span = spans.setdefault(t, [b, b])
             span[0], span[1] = min(span[0], b), max(span[1], b)
+    # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
+    needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
+    return _Reach(dict(zip(buckets.tolist(), bounds.tolist())), spans, dlon, dlat, bucket_s, needed)
+
+
+_CELL_COLUMNS = (
+    cells_table.c.member_id,
+    cells_table.c.bucket,
+    cells_table.c.min_lon,
+    cells_table.c.min_lat,
+    cells_table.c.max_lon,
+    cells_table.c.max_lat,
+)
+
+
+def _meeting(reach: _Reach, rows: Iterable[Row]) -> list[str]:
+    """The members of the cell ``rows`` whose boxes meet the track's in enough buckets."""
+    meets: dict[str, set[int]] = {}
+    for r in rows:
+        box = reach.mine.get(int(r.bucket))
+        if (
+            box is not None
+            and r.max_lon >= box[0] - reach.dlon
+            and r.min_lon <= box[2] + reach.dlon
+            and r.max_lat >= box[1] - reach.dlat
+            and r.min_lat <= box[3] + reach.dlat
+        ):
+            meets.setdefault(r.member_id, set()).add(int(r.bucket))
+    return sorted(m for m, b in meets.items() if len(b) * reach.bucket_s >= reach.needed_s)
+
+
+def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
+    """Other members whose stored cells meet the track's in enough buckets to be its second phone."""
+    reach = _reach(store, track)
+    # Each tile with the buckets whose widened box meets it, read one tile at a time: an equality on
+    # the tile keeps every read a narrow range of ix_track_cells_tile, whatever plan PostgreSQL
+    # caches for the prepared statement (a list of tiles became a filter over the whole day's cells).
     rows: list[Row] = []
-    for t, (low, high) in sorted(spans.items()):
+    for t, (low, high) in sorted(reach.spans.items()):
         rows += conn.execute(
-            select(
-                cells_table.c.member_id,
-                cells_table.c.bucket,
-                cells_table.c.min_lon,
-                cells_table.c.min_lat,
-                cells_table.c.max_lon,
-                cells_table.c.max_lat,
-            ).where(
+            select(*_CELL_COLUMNS).where(
                 cells_table.c.date == track.date.isoformat(),
                 cells_table.c.tile == t,
                 cells_table.c.bucket >= int(low),
@@ -111,23 +150,48 @@ def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
                 cells_table.c.member_id != track.member_id,
             )
         ).all()
-    if not rows:
+    return _meeting(reach, rows)
+
+
+def candidates_among(store: Store, conn: Connection, track: DayTrack, members: Iterable[str]) -> list[str]:
+    """Those of ``members`` (other members) whose stored cells now meet the track's as
+    :func:`candidates` requires: the same answer for them, read by member instead of by tile."""
+    names = sorted(set(members) - {track.member_id})
+    if not names:
         return []
-    mine = dict(zip(buckets.tolist(), bounds.tolist()))
-    meets: dict[str, set[int]] = {}
-    for r in rows:
-        box = mine.get(int(r.bucket))
-        if (
-            box is not None
-            and r.max_lon >= box[0] - dlon
-            and r.min_lon <= box[2] + dlon
-            and r.max_lat >= box[1] - dlat
-            and r.min_lat <= box[3] + dlat
-        ):
-            meets.setdefault(r.member_id, set()).add(int(r.bucket))
-    # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
-    needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
-    return sorted(m for m, b in meets.items() if len(b) * bucket_s >= needed)
+    rows = conn.execute(
+        select(*_CELL_COLUMNS).where(cells_table.c.member_id.in_(names), cells_table.c.date == track.date.isoformat())
+    ).all()
+    return _meeting(_reach(store, track), rows)
+
+
+#: rows of ``track_changes`` kept; a snapshot older than this many changes is compared again under the lock
+KEEP_CHANGES = 100_000
+
+
+def change_mark(conn: Connection) -> int:
+    """The number of the latest day-track change ``conn`` sees (0 when none)."""
+    return int(conn.execute(select(func.max(track_changes.c.seq))).scalar_one() or 0)
+
+
+def note_change(conn: Connection, key: Key) -> None:
+    """Log a change of the member-day's day track (in the writer transaction that made it); prunes
+    the log to its last :data:`KEEP_CHANGES` rows now and then."""
+    seq = change_mark(conn) + 1
+    conn.execute(insert(track_changes).values(seq=seq, member_id=key[0], date=key[1].isoformat()))
+    if seq % 1000 == 0:
+        conn.execute(delete(track_changes).where(track_changes.c.seq <= seq - KEEP_CHANGES))
+
+
+def changed_since(conn: Connection, mark: int) -> list[Key] | None:
+    """The member-days whose day track changed after change ``mark`` (in the writer transaction:
+    every change committed before it), or None when the log no longer reaches back that far."""
+    rows = conn.execute(
+        select(track_changes.c.seq, track_changes.c.member_id, track_changes.c.date).where(track_changes.c.seq > mark)
+    ).all()
+    if rows and min(r.seq for r in rows) > mark + 1:  # pruned past the mark
+        return None
+    return sorted({(r.member_id, dt.date.fromisoformat(r.date)) for r in rows})
 
 
 def summaries(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[DayTrack]:
@@ -160,6 +224,7 @@ def store_day_track(
     sha = hashlib.sha256(blob).hexdigest() if blob is not None else None
     track_changed = (old.summary_sha256 if old is not None else None) != sha
     if track_changed:
+        note_change(conn, key)
         conn.execute(
             delete(cells_table).where(cells_table.c.member_id == member, cells_table.c.date == day.isoformat())
         )

@@ -11,7 +11,10 @@ replay window, the events around. Verification runs in two steps:
    settle credit, check events, store patrols, flags and day tracks, bring the ledger in line,
    and enqueue what the change may affect (two-phones partners, later days of the replay window).
 
-Because step 2 runs one writer at a time and always reads the latest neighbours, a pair of
+Workers compare before step 2, on their snapshot (:func:`read_around`, :func:`compare_prepared`),
+and keep that comparison in step 2 only when :func:`still_around` finds no day track near theirs
+changed since (the log of changes, :func:`geoverify.store.track_index.changed_since`); else they
+compare again there. So step 2 always writes a comparison with the latest neighbours: a pair of
 member-days verified concurrently is judged again by whichever is written last, and its partner is
 enqueued when the pair's outcome may have changed: once the queue is empty, every stored
 member-day holds what one batch over all stored input gives it.
@@ -39,7 +42,15 @@ from geoverify.store.db import Store
 from geoverify.store.frames import cached_site_frame, event_table_from_rows, fix_table_from_rows, load_grids
 from geoverify.store.schema import events, fixes, flags, grids, patrols, reviews
 from geoverify.store.storing import visible
-from geoverify.store.track_index import candidates, degrees_around, store_day_track, summaries
+from geoverify.store.track_index import (
+    candidates,
+    candidates_among,
+    change_mark,
+    changed_since,
+    degrees_around,
+    store_day_track,
+    summaries,
+)
 
 Key = tuple[str, dt.date]
 NS = 10**9
@@ -220,34 +231,92 @@ def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.Data
 
 
 #: tiles of the space-time index are this many degrees on a side (about 1.1 km of latitude)
-def neighbours(store: Store, conn: Connection, prepared: Prepared) -> tuple[list[DayTrack], pd.DataFrame]:
-    """(other members' day tracks that may meet the prepared ones, the events around theirs): what
-    :func:`compare_prepared` compares with, the same whatever reviews the member-days were measured with."""
-    others: set[tuple[str, str]] = set()
+@dataclass
+class Around:
+    """What a member-day is compared with, as one snapshot holds it: other members' day tracks that
+    may meet the prepared ones (two phones) and the events around theirs.
+
+    Attributes
+    ----------
+    mark : int
+        The latest day-track change the snapshot sees (:func:`geoverify.store.track_index.change_mark`).
+    candidates : dict
+        (member, date) of each prepared track → the other members found through the index.
+    others : list of DayTrack
+        Their stored day tracks.
+    events : pandas.DataFrame
+        The prepared member-days' events and every earlier event that may be their duplicate.
+    """
+
+    mark: int
+    candidates: dict[Key, set[str]]
+    others: list[DayTrack]
+    events: pd.DataFrame
+
+
+def read_around(store: Store, conn: Connection, prepared: Prepared) -> Around:
+    """What :func:`compare_prepared` compares the prepared member-days with, as ``conn`` sees it
+    now (the same whatever reviews the member-days were measured with)."""
+    mark = change_mark(conn)
+    found = {(t.member_id, t.date): set(candidates(store, conn, t)) for t in prepared.part.tracks}
+    pairs = {(m, day.isoformat()) for (_, day), members in found.items() for m in members}
+    return Around(mark, found, summaries(conn, pairs), _events_around(store, conn, prepared.events_read))
+
+
+def still_around(store: Store, conn: Connection, around: Around, prepared: Prepared) -> bool:
+    """Whether the other members' day tracks in ``around`` are still those a look-up now would
+    read for the prepared tracks (in the writer transaction, where nothing changes meanwhile).
+
+    They are unless a day track changed since ``around`` was read that was, or now is, a candidate
+    of one of the prepared tracks: only the few changes since are read, not the index.
+    """
+    changed = changed_since(conn, around.mark)
+    if changed is None:
+        return False
+    moved: dict[dt.date, set[str]] = {}
+    for member, day in changed:
+        moved.setdefault(day, set()).add(member)
     for track in prepared.part.tracks:
-        others.update((m, track.date.isoformat()) for m in candidates(store, conn, track))
-    return summaries(conn, others), _events_around(store, conn, prepared.events_read)
+        near = moved.get(track.date, set()) - {track.member_id}
+        if not near:
+            continue
+        if near & around.candidates.get((track.member_id, track.date), set()):
+            return False
+        if candidates_among(store, conn, track, near):
+            return False
+    return True
 
 
 def compare_prepared(
-    store: Store, conn: Connection, prepared: Prepared, around: tuple[list[DayTrack], pd.DataFrame] | None = None
+    store: Store, conn: Connection | None, prepared: Prepared, around: Around | None = None
 ) -> MemberDays:
     """Compare the prepared member-days with their stored neighbours (``around``: as
-    :func:`neighbours` reads them, by default now), settle credit and check events (nothing is
-    written): the :class:`geoverify.engines.incremental.MemberDays` of the keys."""
-    others, events_around = neighbours(store, conn, prepared) if around is None else around
+    :func:`read_around` reads them, by default now from ``conn``), settle credit and check events
+    (nothing is written): the :class:`geoverify.engines.incremental.MemberDays` of the keys."""
+    if around is None:
+        assert conn is not None, "compare_prepared needs a connection or what was read around"
+        around = read_around(store, conn, prepared)
     return finish_member_days(
         prepared.part,
         prepared.ctx,
         prepared.keys,
-        others=others,
+        others=around.others,
         replays={k: v for k, v in prepared.replays.items() if k in prepared.keys},
-        events=events_around,
+        events=around.events,
     )
 
 
-def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: str = "system") -> list[dict]:
+def write_prepared(
+    store: Store, conn: Connection, prepared: Prepared, actor: str = "system", found: MemberDays | None = None
+) -> list[dict]:
     """Compare, settle, check events and store the prepared member-days (step 2, writer lock held).
+
+    Parameters
+    ----------
+    found : MemberDays, optional
+        The comparison made outside the lock (:func:`compare_prepared` on what
+        :func:`read_around` read), when :func:`still_around` holds for it; by default the
+        member-days are compared here with their neighbours as stored now.
 
     Returns
     -------
@@ -257,7 +326,8 @@ def write_prepared(store: Store, conn: Connection, prepared: Prepared, actor: st
     """
     keys = prepared.keys
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
-    found = compare_prepared(store, conn, prepared)
+    if found is None:
+        found = compare_prepared(store, conn, prepared)
     stamp = utc_now_text()
     summary = []
     patrol_of = {(p.member_id, p.date): p for p in found.patrols}

@@ -1,10 +1,12 @@
 """Verification workers: claim pending member-days, verify them, write the results.
 
 A worker is a loop over :meth:`Worker.run_once`: claim up to ``batch`` member-days
-(:func:`geoverify.store.queue.claim`), measure them from a read snapshot without holding the
-writer lock (:func:`geoverify.store.verification.prepare`), then write them in one short writer
-transaction (:func:`geoverify.store.verification.write_prepared`), keeping only the claims that
-still hold the generation they were claimed at. Uploads and reviews never wait behind the
+(:func:`geoverify.store.queue.claim`), measure them and compare them with other members' tracks
+from a read snapshot without holding the writer lock (:func:`geoverify.store.verification.prepare`,
+:func:`~geoverify.store.verification.read_around`), then write them in short writer transactions
+(:func:`geoverify.store.verification.write_prepared`), keeping only the claims that still hold the
+generation they were claimed at, and comparing again only those near a day track that changed
+since the snapshot (:func:`~geoverify.store.verification.still_around`). Uploads and reviews never wait behind the
 measuring, only behind the short write.
 
 Where workers run (see ``docs/operations.md``):
@@ -36,7 +38,16 @@ from sqlalchemy import select
 from geoverify.store import audit, queue, storing
 from geoverify.store.db import Store
 from geoverify.store.schema import flags, patrols
-from geoverify.store.verification import Key, Prepared, prepare, settle, write_prepared
+from geoverify.store.verification import (
+    Key,
+    Prepared,
+    compare_prepared,
+    prepare,
+    read_around,
+    settle,
+    still_around,
+    write_prepared,
+)
 
 log = logging.getLogger("geoverify.worker")
 
@@ -101,6 +112,9 @@ class Worker:
     verified: int = 0
     discarded: int = 0
     failed: int = 0
+    #: member-days compared again under the writer lock, because a day track near theirs changed
+    #: after their snapshot (the others keep the comparison made before the lock)
+    compared_again: int = 0
 
     def run_once(self, keys: Iterable[Key] | None = None) -> list[dict]:
         """Claim, verify and write one batch; the written patrols (see ``write_prepared``)."""
@@ -112,6 +126,7 @@ class Worker:
         try:
             with self.store.read() as conn:
                 prepared = prepare(self.store, conn, {c.key for c in claims})
+                around = read_around(self.store, conn, prepared)
             # Written a few member-days per transaction, so that uploads and reviews never wait
             # long for the writer lock: each transaction takes as many as fit the time budget at
             # the pace of the last ones (the first one of a worker: a single member-day).
@@ -119,12 +134,24 @@ class Worker:
             while start < len(claims):
                 chunk = claims[start : start + size]
                 start += len(chunk)
+                part = _only(prepared, {c.key for c in chunk})
+                # Compared with the snapshot's neighbours before taking the lock; kept under it
+                # unless a day track near these changed since (then compared again there).
+                found = compare_prepared(self.store, None, part, around)
                 with self.store.write() as conn:
                     began = time.monotonic()  # the time the writer lock is held, not waited for
                     settle(self.store, conn, self.actor)
                     held = queue.still_mine(conn, chunk, self.name)
                     if held:
-                        written += write_prepared(self.store, conn, _only(prepared, {c.key for c in held}), self.actor)
+                        whole = len(held) == len(chunk) and still_around(self.store, conn, around, part)
+                        self.compared_again += 0 if whole else len(held)
+                        written += write_prepared(
+                            self.store,
+                            conn,
+                            _only(prepared, {c.key for c in held}),
+                            self.actor,
+                            found=found if whole else None,
+                        )
                     queue.finish(conn, self.name, done=held, released=[c for c in chunk if c not in held])
                 mine += held
                 pace = (time.monotonic() - began) / len(chunk)

@@ -168,3 +168,76 @@ def test_an_upload_answers_pending_then_get_patrol_says_current(client, auth, up
     assert doc["state"] == "pending" and doc["credit"] == {"status": "verified", "points": 5}
     listed = client.get("/api/v1/patrols?member_id=M001", headers=auth["admin"]).json["patrols"]
     assert [p["state"] for p in listed] == ["pending"]
+
+
+def _prepare_around(store, key):
+    from geoverify.store.verification import prepare, read_around
+
+    with store.read() as conn:
+        prepared = prepare(store, conn, {key})
+        return prepared, read_around(store, conn, prepared)
+
+
+def _duplicate_codes(store, patrol_id: str) -> list[str]:
+    with store.read() as conn:
+        doc = json.loads(conn.execute(select(patrols.c.document).where(patrols.c.patrol_id == patrol_id)).scalar_one())
+    return [f["evidence"]["kind"] for f in doc["flags"] if f["code"] == "DUPLICATE_TRACK"]
+
+
+def test_partners_compared_on_snapshots_side_by_side_still_find_the_two_phones(store):
+    """Workers compare a member-day with other members' tracks on their read snapshot, outside the
+    writer lock. M008 and M009 (one person, two phones) are measured side by side, neither seeing
+    the other's track; M009 is written first. Under the lock M008's snapshot comparison is found
+    stale (M009's track changed since and is a candidate), so it is compared again there: both end
+    with the two-phones flag, as the batch gives them."""
+    from geoverify.store.verification import compare_prepared, still_around, write_prepared
+
+    day = pd.Timestamp("2026-11-02").date()
+    upload(store, "grids", GRIDS.read_bytes(), suffix=".geojson")
+    for member in ("M008", "M009"):
+        upload(store, "tracks", (SAMPLES / f"duplicate_track_{member}.csv").read_bytes(), suffix=".csv")
+    expected, _ = _batch(store, [SAMPLES / "duplicate_track_M008.csv", SAMPLES / "duplicate_track_M009.csv"])
+    assert [f["code"] for f in expected["M008_20261102"]["flags"]].count("DUPLICATE_TRACK") == 1
+
+    first, first_around = _prepare_around(store, ("M008", day))
+    second, second_around = _prepare_around(store, ("M009", day))
+    stale = compare_prepared(store, None, first, first_around)
+    assert stale.partners.get(("M008", day), set()) == set()  # the snapshot did not see M009's track
+
+    with store.write() as conn:
+        assert still_around(store, conn, second_around, second)  # nothing changed since its snapshot
+        write_prepared(store, conn, second, found=compare_prepared(store, None, second, second_around))
+    with store.write() as conn:
+        assert not still_around(store, conn, first_around, first)  # M009's track is new, and a candidate
+        write_prepared(store, conn, first)  # compared again under the lock
+    drain(store)  # M009, enqueued as M008's new partner
+
+    assert _duplicate_codes(store, "M008_20261102") == ["two_phones"]
+    assert _duplicate_codes(store, "M009_20261102") == ["two_phones"]
+    docs, _, _, left = _stored(store)
+    assert left == 0
+    for patrol_id in ("M008_20261102", "M009_20261102"):  # the batch also had the sample sites
+        assert docs[patrol_id]["flags"] == expected[patrol_id]["flags"]
+        assert docs[patrol_id]["credit"] == expected[patrol_id]["credit"]
+
+
+def test_a_change_far_from_a_snapshot_keeps_its_comparison(store):
+    """A day track that changed since the snapshot but meets no cell of the member-day (another
+    grid's member) leaves the comparison made outside the lock as it is: only changes near the
+    track make a worker compare again."""
+    from geoverify.store.verification import still_around
+
+    day = pd.Timestamp("2026-11-02").date()
+    upload(store, "grids", GRIDS.read_bytes(), suffix=".geojson")
+    for name in ("duplicate_track_M008.csv", "duplicate_track_M009.csv", "honest_M001.csv"):
+        upload(store, "tracks", (SAMPLES / name).read_bytes(), suffix=".csv")
+    drain(store, keys=[("M008", day), ("M009", day)])
+    prepared, around = _prepare_around(store, ("M008", day))
+    assert around.candidates[("M008", day)] == {"M009"}
+    drain(store)  # M001's day track is stored now: a change since the snapshot, far from M008
+    with store.read() as conn:
+        from geoverify.store.track_index import changed_since
+
+        assert ("M001", day) in changed_since(conn, around.mark)
+    with store.write() as conn:
+        assert still_around(store, conn, around, prepared)

@@ -13,7 +13,7 @@ from geoverify.store import tokens as token_store
 from geoverify.store.db import current_revision, make_engine, upgrade
 from geoverify.store.schema import in_metadata, metadata
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 def test_migrations_match_the_schema(database_url, backend):
