@@ -4,6 +4,7 @@ Usage::
 
     python bench/city_day.py [--members 3200] [--preload-hours 2] [--seconds 60] [--rate 11]
                              [--backend sqlite|postgresql] [--workers 1] [--clients 16]
+                             [--server-processes 1]
 
 What it does:
 
@@ -250,7 +251,9 @@ def run(args) -> list:
         load_s = time.monotonic() - began
         token = create_token(url, "admin", "city-admin")
         in_server = args.workers if args.backend == "sqlite" else 0
-        with ServerProcess(url, folder / "server.log", now=NOW, workers=in_server, threads=16) as server:
+        with ServerProcess(
+            url, folder / "server.log", now=NOW, workers=in_server, threads=16, processes=args.server_processes
+        ) as server:
             workers = None
             if not in_server:
                 workers = subprocess.Popen(
@@ -327,6 +330,7 @@ def run(args) -> list:
         rows.append(
             [
                 args.backend,
+                args.server_processes,
                 args.workers,
                 args.members,
                 f"{day_fixes * args.members:,}",
@@ -359,6 +363,9 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--server-processes", type=int, default=1, help="`geoverify serve --processes N` (16 threads each)"
+    )
     args = parser.parse_args(argv)
     rows = run(args)
     print(
@@ -366,6 +373,7 @@ def main(argv=None) -> int:
             f"A live city day, {args.rate:g} uploads/s for {args.seconds:g} s (30-fix batches)",
             [
                 "backend",
+                "server processes",
                 "workers",
                 "members",
                 "fixes preloaded",

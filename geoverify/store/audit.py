@@ -22,6 +22,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from geoverify.store.clock import utc_now_text
 from geoverify.store.schema import audit_head, audit_log
+from geoverify.store.writer_lock import take_writer_lock
 
 GENESIS = "0" * 64
 HASHED_FIELDS = ("seq", "at", "actor", "action", "object_type", "object_id", "prev_hash")
@@ -107,6 +108,7 @@ def append(
     dict
         The entry as stored, with its ``seq`` and ``hash``.
     """
+    take_writer_lock(conn)  # a transaction that takes the lock late takes it now, before the head is read
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
     entry = {

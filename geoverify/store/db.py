@@ -3,7 +3,9 @@
 Every change to the store runs inside :meth:`Store.write`, which serialises writers: on SQLite
 a ``BEGIN IMMEDIATE`` transaction (one writer at a time, readers go on in WAL mode), on
 PostgreSQL a transaction-scoped advisory lock taken first thing in a READ COMMITTED transaction
-(so every later statement sees what the previous writer committed). Ledger and audit sequence
+(so every later statement sees what the previous writer committed). A small track upload on
+PostgreSQL takes it late (``lock_late``): its fixes are inserted beside other writers, and only its
+queueing and audit entry wait for the lock. Ledger and audit sequence
 numbers are assigned inside it, so no lower ``seq`` can become visible after a higher one.
 :meth:`Store.read` is one snapshot on both (WAL on SQLite, REPEATABLE READ on PostgreSQL).
 
@@ -36,15 +38,12 @@ from geoverify.settings import (
     configured_upload_part_fixes,
 )
 from geoverify.store.audit import AUDIT_APPENDED
+from geoverify.store.writer_lock import LOCK_PENDING, PG_WRITER_LOCK, take_writer_lock
 
 if TYPE_CHECKING:
     from geoverify.store.checkpoints import AuditKey
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Key of the PostgreSQL advisory lock that serialises writers ("geoverif" in ASCII).
-PG_WRITER_LOCK = 0x67656F7665726966
-
-
 #: What the database raises when it cannot answer now (locked past the busy timeout, connection
 #: refused, disk full): the service answers 503 with Retry-After rather than 500.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError,)
@@ -265,11 +264,21 @@ class Store:
         )
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, lock_late: bool = False) -> Iterator[Connection]:
         """A transaction that holds the store's single writer lock until it commits.
 
         When it appended to the audit log and an :attr:`audit_key` is set, it ends by signing a
         checkpoint of the new head (:func:`geoverify.store.checkpoints.make`), in the same transaction.
+
+        Parameters
+        ----------
+        lock_late : bool
+            On PostgreSQL, take the writer lock only when :func:`take_writer_lock` is called (or
+            the audit log is appended to), and at the latest before the commit, not first thing:
+            the statements before it run beside other writers. For work whose early statements
+            cannot conflict with theirs but by a unique key (a track upload's fixes), whose caller
+            retries on :func:`is_write_conflict`. The writers of this process do not take turns
+            for it. Ignored on SQLite, where the transaction is one writer from its start.
         """
         if self.engine.dialect.name == "sqlite":
             with self.write_turns, self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
@@ -277,6 +286,16 @@ class Store:
                     conn.info.pop(AUDIT_APPENDED, None)
                     yield conn
                     self._checkpoint(conn)
+        elif lock_late and self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                conn.info.pop(AUDIT_APPENDED, None)
+                conn.info[LOCK_PENDING] = True
+                try:
+                    yield conn
+                    take_writer_lock(conn)
+                    self._checkpoint(conn)
+                finally:
+                    conn.info.pop(LOCK_PENDING, None)
         else:
             with self.write_turns, self.engine.begin() as conn:
                 conn.info.pop(AUDIT_APPENDED, None)

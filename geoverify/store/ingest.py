@@ -159,8 +159,8 @@ def upload(
         )
         return response
 
-    def replay_in(conn: Connection) -> dict | None:
-        return _replay_in(conn, kind, request_sha, idempotency_key, actor)
+    def replay_in(conn: Connection, ignore: int | None = None) -> dict | None:
+        return _replay_in(conn, kind, request_sha, idempotency_key, actor, ignore)
 
     if kind == "tracks":  # stored in parts, each a short writer transaction (track_upload)
         storing.reap(store)
@@ -199,10 +199,13 @@ def _replay(store: Store, kind: str, request_sha: str, key: str | None, actor: s
             return None
 
 
-def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None, actor: str) -> dict | None:
+def _replay_in(
+    conn: Connection, kind: str, request_sha: str, key: str | None, actor: str, ignore: int | None = None
+) -> dict | None:
     """The stored answer of an earlier upload this one repeats: the same Idempotency-Key from the same
     actor (a key names one actor's request: another actor's same key is a different one), or the
-    same request content (after the caller's scope was checked)."""
+    same request content (after the caller's scope was checked); never upload ``ignore`` (this
+    upload's own row)."""
     if key is not None:
         row = conn.execute(select(uploads).where(uploads.c.actor == actor, uploads.c.idempotency_key == key)).first()
         if row is not None:
@@ -214,6 +217,8 @@ def _replay_in(conn: Connection, kind: str, request_sha: str, key: str | None, a
             storing.check(row)  # still being stored: 409 (or discarded first when it is dead)
             return {**json.loads(row.response), "replayed": True}
     query = select(uploads).where(uploads.c.kind == kind)
+    if ignore is not None:
+        query = query.where(uploads.c.upload_id != ignore)
     if kind in REPLACING:
         row = conn.execute(query.order_by(uploads.c.upload_id.desc()).limit(1)).first()
         row = row if row is not None and row.request_sha256 == request_sha else None

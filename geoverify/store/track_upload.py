@@ -39,6 +39,7 @@ from geoverify.store.db import Store
 from geoverify.store.frames import fix_columns_from_table
 from geoverify.store.schema import fixes, patrols, uploads
 from geoverify.store.verification import Key, max_gap_s, member_day_keys
+from geoverify.store.writer_lock import is_write_conflict, take_writer_lock
 
 log = logging.getLogger("geoverify.upload")
 
@@ -46,6 +47,16 @@ log = logging.getLogger("geoverify.upload")
 FIRST_PART = 5_000
 #: bounds of an adaptive part (fixes)
 PART_BOUNDS = (500, 200_000)
+#: times an upload of one part is tried again after meeting another writer's copy of its fixes
+MAX_CONFLICTS = 5
+
+
+class _Repeated(Exception):
+    """Found under the writer lock: a copy of the upload committed meanwhile (its answer)."""
+
+    def __init__(self, answer: dict):
+        super().__init__("a copy of the upload was stored meanwhile")
+        self.answer = answer
 
 
 @dataclass
@@ -111,7 +122,7 @@ def store_tracks(
     row: dict,
     *,
     finish: Finish,
-    replay: Callable[[Connection], dict | None] | None = None,
+    replay: Callable[[Connection, int | None], dict | None] | None = None,
 ) -> tuple[dict | None, dict | None]:
     """Store prepared fixes in parts as one upload; see the module's description.
 
@@ -123,8 +134,10 @@ def store_tracks(
         ``finish(conn, upload_id, counts, keys, shown)`` in the last part's transaction: queue the
         member-days, write the answer and the audit entry; returns the answer.
     replay : callable, optional
-        Called first in the first part's transaction: an earlier upload's answer to replay
-        instead (then nothing is stored), or None.
+        ``replay(conn, ignore)``, called first in the first part's transaction (``ignore`` None):
+        an earlier upload's answer to replay instead (then nothing is stored), or None. An
+        upload of one part on PostgreSQL asks again once it holds the writer lock, ignoring its
+        own row (``ignore``: its upload id).
 
     Returns
     -------
@@ -142,22 +155,25 @@ def store_tracks(
     size = max(1, int(fixed)) if fixed else FIRST_PART
     holder = storing.holder_name()
     upload_id: int | None = None
-    start, pace, discarded = 0, None, 0
+    start, pace, discarded, conflicts = 0, None, 0, 0
     try:
         while True:
             end = min(n, start + size)
             last = end == n
+            # An upload of one part takes the writer lock late on PostgreSQL: its fixes are
+            # inserted beside other writers, only its queueing and audit entry wait for the lock.
+            late = upload_id is None and last and store.engine.dialect.name == "postgresql"
             try:
-                with store.write() as conn:
+                with store.write(lock_late=late) as conn:
                     began = time.monotonic()
                     if upload_id is None:
-                        found = replay(conn) if replay is not None else None
+                        found = replay(conn, None) if replay is not None else None
                         if found is not None:
                             return found, None
                         part_id = conn.execute(
                             insert(uploads)
                             .values(
-                                **row,
+                                **{**row, "idempotency_key": None} if late else row,
                                 response="{}",
                                 state=storing.STORED if last else storing.STORING,
                                 storing_by=None if last else holder,
@@ -170,17 +186,40 @@ def store_tracks(
                         storing.renew(conn, upload_id, holder)
                     existing[start:end] = _store_part(conn, prepared, start, end, part_id)
                     if last:
+                        if late:
+                            take_writer_lock(conn)
+                            # A copy of it (same key or content) committed while its fixes were
+                            # inserted: answer that one, and store nothing.
+                            found = replay(conn, part_id) if replay is not None else None
+                            if found is not None:
+                                raise _Repeated(found)
+                            if row.get("idempotency_key") is not None:
+                                conn.execute(
+                                    update(uploads)
+                                    .where(uploads.c.upload_id == part_id)
+                                    .values(idempotency_key=row["idempotency_key"])
+                                )
                         counts, keys, shown = _outcome(store, conn, prepared, existing)
                         response = finish(conn, part_id, counts, keys, shown)
                         if upload_id is not None:
                             storing.complete(conn, part_id)
                         return None, response
                     held = time.monotonic() - began
+            except _Repeated as repeated:
+                return repeated.answer, None
             except storing.DeadInTheWay as dead:  # a dead upload's parts hold the row or the fixes
                 discarded += 1
                 if discarded > 3:
                     raise storing.in_progress(dead) from None
                 storing.discard(store, dead.upload_id)
+                continue
+            except Exception as error:
+                # Another upload's copy of some of these fixes committed while they were inserted
+                # (a unique key), or PostgreSQL broke a deadlock: try again, the stored ones found.
+                conflicts += 1
+                if not (late and is_write_conflict(error)) or conflicts > MAX_CONFLICTS:
+                    raise
+                existing[:] = False
                 continue
             upload_id = part_id
             pace = held / max(end - start, 1) if pace is None else 0.5 * (pace + held / max(end - start, 1))
