@@ -23,7 +23,8 @@ What it does:
 6. settles the day (``geoverify credits settle``) and counts ledger entries per member-day.
 
 It prints: sustained uploads/s, upload answer p50/p99, upload-to-verified p50/p99, the idle
-single batch, server (and worker) CPU per upload, ledger entries per member-day. Run it twice
+single batch, server (and worker) CPU per upload, PostgreSQL's and the load generator's CPU per
+upload, how busy the machine's cores were, ledger entries per member-day. Run it twice
 with ``--members 10`` and ``--members 3200`` to compare a small and a city day. PostgreSQL: the
 test server of ``.ci/install-postgres.sh`` (a database is created from its template and dropped).
 """
@@ -50,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import DEFAULT_TEMPLATE, postgres_database  # noqa: E402 -- sys.path set above
-from bench.runners import _tree, cpu_seconds  # noqa: E402
+from bench.runners import _tree, cpu_seconds, machine_busy_seconds, tree_cpu_seconds  # noqa: E402
 from bench.table import render  # noqa: E402
 from tests.service.server import ServerProcess, cli_env, create_token, geoverify_command  # noqa: E402
 
@@ -175,6 +176,24 @@ class Live:
         return patrol
 
 
+def _postmaster(url: str) -> int | None:
+    """The process id of the PostgreSQL server of ``url`` when it runs on this machine (the parent of
+    a backend), else None (SQLite)."""
+    if not url.startswith("postgresql"):
+        return None
+    from geoverify.store.db import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    engine.dispose()
+    try:
+        status = Path(f"/proc/{backend}/status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
+
+
 def _wait_for_empty_queue(url: str) -> None:
     from sqlalchemy import func, select
 
@@ -265,6 +284,9 @@ def run(args) -> list:
             pids = [server.process.pid] + ([workers.pid] if workers else [])
             live = Live(server, token, names, lon, lat, day_fixes)
             pids = sorted(_tree(pids))  # with the worker processes' children
+            postmaster = _postmaster(url)
+            pg0 = tree_cpu_seconds(postmaster) if postmaster else 0.0
+            machine0, own0 = machine_busy_seconds(), os.times()
             cpu0, t0 = cpu_seconds(pids), time.monotonic()
             total = int(args.rate * args.seconds)
             counter = iter(range(total))
@@ -291,6 +313,10 @@ def run(args) -> list:
             _wait_for_empty_queue(url)
             busy_s = time.monotonic() - t0
             cpu = cpu_seconds(pids) - cpu0
+            pg_cpu = (tree_cpu_seconds(postmaster) - pg0) if postmaster else None
+            machine1, own1 = machine_busy_seconds(), os.times()
+            busy_share = (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1e-9)
+            generator_cpu = (own1.user + own1.system) - (own0.user + own0.system)
             uploads = len(live.answers)
             live.outstanding.clear()
             live.verified = _upload_to_verified(url)
@@ -344,6 +370,9 @@ def run(args) -> list:
                 round(1000 * percentile(live.verified, 99), 1),
                 round(1000 * statistics.median(single), 1) if single else None,
                 round(1000 * cpu / max(uploads, 1), 1),
+                "-" if pg_cpu is None else round(1000 * pg_cpu / max(uploads, 1), 1),
+                round(1000 * generator_cpu / max(uploads, 1), 1),
+                round(100 * busy_share),
                 round(busy_s - sent_s, 1),
                 f"{entries}/{member_days} ({credited} credited)",
             ]
@@ -387,13 +416,18 @@ def main(argv=None) -> int:
                 "to verified p99 ms",
                 "idle batch ms",
                 "CPU ms/upload",
+                "PostgreSQL CPU ms/upload",
+                "load generator CPU ms/upload",
+                "machine busy %",
                 "drain after s",
                 "ledger entries/member-days",
             ],
             rows,
             notes=[
                 "to verified: from storing the upload until its patrol's next `patrol.verified` audit entry",
-                "CPU: server process (and worker processes) user+system time over the live phase",
+                "CPU: server and worker processes, user+system, from the first upload until the queue is empty",
+                "PostgreSQL CPU: the server's postmaster, its backends and those that ended, same span",
+                "machine busy %: all cores, same span (/proc/stat); 100 % is every core busy",
                 "ledger entries after `geoverify credits settle` at the next day 03:00",
             ],
         )

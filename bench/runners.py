@@ -121,6 +121,27 @@ def cpu_seconds(pids) -> float:
     return sum(_cpu_ticks(p) for p in pids) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of ``root``, its live descendants and the children it has reaped
+    (a PostgreSQL postmaster's backends come and go)."""
+    try:
+        with open(f"/proc/{root}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        reaped = int(fields[13]) + int(fields[14])
+    except (OSError, IndexError, ValueError):
+        reaped = 0
+    return cpu_seconds(_tree([root])) + reaped / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, summed over its cores (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        ticks = [int(v) for v in fh.readline().split()[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
 @dataclass
 class Measured:
     """One child process run."""
