@@ -281,13 +281,16 @@ def run(args) -> list:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-            pids = [server.process.pid] + ([workers.pid] if workers else [])
+            roots = {"server": [server.process.pid], "workers": [workers.pid] if workers else []}
             live = Live(server, token, names, lon, lat, day_fixes)
-            pids = sorted(_tree(pids))  # with the worker processes' children
+            # Per role, the CPU of the process tree: the trees are read again at the end, because
+            # `geoverify worker --processes N` forks its children after it starts.
+            started = {role: _tree(r) if r else set() for role, r in roots.items()}
+            cpu_start = {role: {p: cpu_seconds([p]) for p in pids} for role, pids in started.items()}
             postmaster = _postmaster(url)
             pg0 = tree_cpu_seconds(postmaster) if postmaster else 0.0
             machine0, own0 = machine_busy_seconds(), os.times()
-            cpu0, t0 = cpu_seconds(pids), time.monotonic()
+            t0 = time.monotonic()
             total = int(args.rate * args.seconds)
             counter = iter(range(total))
             counter_lock = threading.Lock()
@@ -312,7 +315,11 @@ def run(args) -> list:
             sent_s = time.monotonic() - t0
             _wait_for_empty_queue(url)
             busy_s = time.monotonic() - t0
-            cpu = cpu_seconds(pids) - cpu0
+            role_cpu = {
+                role: sum(cpu_seconds([p]) - cpu_start[role].get(p, 0.0) for p in _tree(r)) if r else 0.0
+                for role, r in roots.items()
+            }
+            cpu = sum(role_cpu.values())
             pg_cpu = (tree_cpu_seconds(postmaster) - pg0) if postmaster else None
             machine1, own1 = machine_busy_seconds(), os.times()
             busy_share = (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1e-9)
@@ -370,6 +377,8 @@ def run(args) -> list:
                 round(1000 * percentile(live.verified, 99), 1),
                 round(1000 * statistics.median(single), 1) if single else None,
                 round(1000 * cpu / max(uploads, 1), 1),
+                round(1000 * role_cpu["server"] / max(uploads, 1), 1),
+                round(1000 * role_cpu["workers"] / max(uploads, 1), 1) if roots["workers"] else "in server",
                 "-" if pg_cpu is None else round(1000 * pg_cpu / max(uploads, 1), 1),
                 round(1000 * generator_cpu / max(uploads, 1), 1),
                 round(100 * busy_share),
@@ -416,6 +425,8 @@ def main(argv=None) -> int:
                 "to verified p99 ms",
                 "idle batch ms",
                 "CPU ms/upload",
+                "of which server",
+                "of which workers",
                 "PostgreSQL CPU ms/upload",
                 "load generator CPU ms/upload",
                 "machine busy %",

@@ -2,13 +2,15 @@
 
 Usage::
 
-    python bench/profile_upload.py [--members 800] [--preload-hours 2] [--uploads 40] [--top 25]
+    python bench/profile_upload.py [--members 800] [--preload-hours 2] [--uploads 40] [--top 25] [--http]
 
 Builds the city of :mod:`bench.city_day` (four members per 400 m grid, a fix every 10 s) in a
 fresh SQLite store, loads and verifies the first ``--preload-hours`` of every member's day, then
 sends ``--uploads`` 30-fix batches in this process, each as the service takes it
 (:func:`geoverify.store.ingest.upload`, ``wait=0``) followed by one worker batch that verifies
-its member-day (:meth:`geoverify.store.worker.Worker.run_once`), under cProfile. Prints the CPU
+its member-day (:meth:`geoverify.store.worker.Worker.run_once`), under cProfile. With ``--http``
+each batch is sent as a phone sends it, ``POST /api/v1/tracks`` through the service's Flask app in
+this process (routing, the token check and the answer included). Prints the CPU
 per upload (store and verify apart) and the functions with the most cumulative and own time.
 """
 
@@ -46,14 +48,15 @@ def run(args) -> None:
         batch_csv(names, lon, lat, k % args.members, fixes + BATCH * (k // args.members), BATCH)
         for k in range(args.uploads)
     ]
-    upload(store, "tracks", bodies[0], suffix=".csv")  # warm up: caches, imports
+    send = _sender(store, folder) if args.http else (lambda body: upload(store, "tracks", body, suffix=".csv"))
+    send(bodies[0])  # warm up: caches, imports
     worker.run_once()
     stored = verified = 0.0
     profiler = cProfile.Profile()
     for body in bodies[1:]:
         began = time.process_time()
         profiler.enable()
-        upload(store, "tracks", body, suffix=".csv")
+        send(body)
         middle = time.process_time()
         worker.run_once()
         profiler.disable()
@@ -71,12 +74,34 @@ def run(args) -> None:
     store.dispose()
 
 
+def _sender(store: Store, folder: Path):
+    """Send a batch as a phone does: ``POST /api/v1/tracks`` (CSV, ``Prefer: wait=0``) through the
+    service's Flask app in this process, with an admin token: routing, auth and the answer included."""
+    from geoverify.api import create_app
+    from geoverify.store import tokens
+
+    app = create_app({"DATABASE_URL": str(store.engine.url), "NOW": NOW})
+    with app.extensions["geoverify.store"].write() as conn:
+        _, token = tokens.create(conn, "admin", name="profile")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv", "Prefer": "wait=0"}
+
+    def send(body: bytes) -> None:
+        answer = client.post("/api/v1/tracks", data=body, headers=headers)
+        assert answer.status_code == 201, answer.get_data(as_text=True)[:300]
+
+    return send
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=800)
     parser.add_argument("--preload-hours", type=float, default=2.0)
     parser.add_argument("--uploads", type=int, default=40)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--http", action="store_true", help="send through the service's Flask app (routing, auth, answer)"
+    )
     run(parser.parse_args(argv))
     return 0
 
