@@ -184,13 +184,14 @@ def _postmaster(url: str) -> int | None:
     from geoverify.store.db import make_engine
 
     engine = make_engine(url)
-    with engine.connect() as conn:
-        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-    engine.dispose()
     try:
-        status = Path(f"/proc/{backend}/status").read_text()
+        with engine.connect() as conn:  # read while the backend runs: it ends with the connection
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            status = Path(f"/proc/{backend}/status").read_text()
     except OSError:
         return None
+    finally:
+        engine.dispose()
     return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
 
 
