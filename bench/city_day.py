@@ -371,6 +371,7 @@ def run(args) -> list:
                 round(load_s, 1),
                 uploads,
                 round(uploads / sent_s, 1),
+                round(uploads / busy_s, 1),
                 live.errors,
                 round(1000 * percentile(live.answers, 50), 1),
                 round(1000 * percentile(live.answers, 99), 1),
@@ -419,6 +420,7 @@ def main(argv=None) -> int:
                 "preload+verify s",
                 "uploads",
                 "uploads/s",
+                "verified/s",
                 "errors",
                 "answer p50 ms",
                 "answer p99 ms",
@@ -437,6 +439,7 @@ def main(argv=None) -> int:
             rows,
             notes=[
                 "to verified: from storing the upload until its patrol's next `patrol.verified` audit entry",
+                "verified/s: uploads over the time from the first until the queue was empty",
                 "CPU: server and worker processes, user+system, from the first upload until the queue is empty",
                 "PostgreSQL CPU: the server's postmaster, its backends and those that ended, same span",
                 "machine busy %: all cores, same span (/proc/stat); 100 % is every core busy",

@@ -3,10 +3,12 @@
 Usage::
 
     python bench/profile_upload.py [--members 800] [--preload-hours 2] [--uploads 40] [--top 25] [--http]
+                                   [--backend sqlite|postgresql]
 
 Builds the city of :mod:`bench.city_day` (four members per 400 m grid, a fix every 10 s) in a
-fresh SQLite store, loads and verifies the first ``--preload-hours`` of every member's day, then
-sends ``--uploads`` 30-fix batches in this process, each as the service takes it
+fresh SQLite store (``--backend postgresql``: a database of the tests' own PostgreSQL cluster),
+loads and verifies the first ``--preload-hours`` of every member's day, then sends ``--uploads``
+30-fix batches in this process, each as the service takes it
 (:func:`geoverify.store.ingest.upload`, ``wait=0``) followed by one worker batch that verifies
 its member-day (:meth:`geoverify.store.worker.Worker.run_once`), under cProfile. With ``--http``
 each batch is sent as a phone sends it, ``POST /api/v1/tracks`` through the service's Flask app in
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.city_day import BATCH, NOW, batch_csv, city, preload, walks  # noqa: E402 -- sys.path set above
+from bench.ingest import DEFAULT_TEMPLATE, postgres_database  # noqa: E402
 from geoverify.io import read_track_file  # noqa: E402
 from geoverify.store.db import Store  # noqa: E402
 from geoverify.store.ingest import load_large_tracks, upload  # noqa: E402
@@ -36,7 +39,10 @@ from geoverify.store.worker import Worker  # noqa: E402
 
 def run(args) -> None:
     folder = Path(tempfile.mkdtemp(prefix="geoverify-profile-"))
-    store = Store.open(f"sqlite:///{folder / 'geoverify.db'}", now=NOW, audit_key="")
+    url, drop = f"sqlite:///{folder / 'geoverify.db'}", None
+    if args.backend == "postgresql":
+        url, drop = postgres_database(DEFAULT_TEMPLATE)  # from the tests' own cluster's template
+    store = Store.open(url, now=NOW, audit_key="")
     grids, names = city(args.members, folder)
     fixes = int(args.preload_hours * 360)
     lon, lat = walks(args.members, fixes + BATCH * (args.uploads + 1))
@@ -72,6 +78,8 @@ def run(args) -> None:
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)
     store.dispose()
+    if drop is not None:
+        drop()
 
 
 def _sender(store: Store, folder: Path):
@@ -99,6 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--preload-hours", type=float, default=2.0)
     parser.add_argument("--uploads", type=int, default=40)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
         "--http", action="store_true", help="send through the service's Flask app (routing, auth, answer)"
     )
