@@ -21,6 +21,7 @@ def ready(page, server, role="auditor"):
     page.goto(server.base + "/map")
     page.wait_for_selector("body.map-ready")
     page.wait_for_selector("body.day-ready")
+    page.wait_for_selector("body[data-role]")  # the token's role is known: the tabs it may use are shown
 
 
 def focused(page, attribute="id"):
@@ -60,6 +61,19 @@ def test_a_few_keys_reach_the_flag_tab_and_arrows_move_between_tabs(page, server
     assert focused(page) == "tab-day" and page.get_attribute("#tab-day", "aria-selected") == "true"
     page.keyboard.press("ArrowLeft")  # wraps round to the last tab
     assert page.get_attribute("#tabs [role=tab]:visible >> nth=-1", "aria-selected") == "true"
+    page.record.assert_clean(server.base)
+
+
+def test_arrows_skip_a_tab_the_role_cannot_use(page, server):
+    """A supervisor has no review queue: its tab stays hidden, and the arrows wrap from the first
+    tab to the last one shown (flags), never to the hidden one."""
+    ready(page, server, role="supervisor")
+    assert page.locator("#tab-queue").is_hidden()
+    page.locator("#tab-day").focus()
+    page.keyboard.press("ArrowLeft")
+    assert focused(page) == "tab-flags"
+    assert page.get_attribute("#tab-flags", "aria-selected") == "true"
+    assert page.get_attribute("#tab-queue", "aria-selected") == "false"
     page.record.assert_clean(server.base)
 
 

@@ -1,22 +1,28 @@
-"""A small track upload on PostgreSQL takes the writer lock late (issue #12, docs/operations.md).
+"""Uploads that meet each other's fixes while those are not committed, or not complete (issue #12,
+docs/operations.md).
 
-Its fixes are inserted beside other writers; only its queueing, answer and audit entry wait for the
-store's writer lock. What the lock guaranteed still holds: a copy of the upload (same content, or
-some of the same fixes) sent meanwhile is stored once, and the audit chain has no gap.
+A small track upload on PostgreSQL takes the writer lock late: its fixes are inserted beside other
+writers; only its queueing, answer and audit entry wait for the store's writer lock. What the lock
+guaranteed still holds: a copy of the upload (same content, or some of the same fixes) sent
+meanwhile is stored once, and the audit chain has no gap. PostgreSQL only (on SQLite a writer
+transaction is the one writer from its first statement): each test holds the writer lock in a
+transaction of its own, starts uploads in threads, waits until PostgreSQL shows them waiting where
+the design says they wait (``pg_locks``), then lets go.
 
-PostgreSQL only: on SQLite a writer transaction is the one writer from its first statement.
-Each test holds the writer lock in a transaction of its own, starts uploads in threads, waits
-until PostgreSQL shows them waiting where the design says they wait (``pg_locks``), then lets go.
+A big upload stored in parts: another upload holding some of the fixes of its committed parts
+answers 409 until it is complete (both backends; the big upload's thread is held between two parts).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select, text
 
+from geoverify.errors import UploadInProgress
 from geoverify.store import audit_verify
 from geoverify.store.ingest import upload
 from geoverify.store.schema import fixes, uploads
@@ -132,3 +138,47 @@ def test_an_upload_holding_fixes_of_one_still_uncommitted_stores_only_its_own(st
     assert _stored(store) == (1800 + len(own), 2)
     with store.read() as conn:
         assert audit_verify.verify(conn)["ok"] is True
+
+
+def test_an_upload_holding_fixes_of_a_big_one_between_its_parts_answers_409(store, monkeypatch):
+    """M001's day (1,800 fixes) stored in parts of 300, its thread held after the first part: an
+    upload holding 100 of those fixes and M002's day answers UploadInProgress (409) naming it, and
+    stores nothing; once the big upload is complete, the same upload stores M002's 1,080 fixes and
+    counts the 100 as already stored."""
+    upload(store, "grids", GRIDS.read_bytes(), suffix=".geojson")
+    store.upload_part_fixes = 300
+    big_body = (SAMPLES / "honest_M001.csv").read_bytes()
+    header, *rows = big_body.decode().splitlines()
+    _, *own = (SAMPLES / "teleport_M002.csv").read_text(encoding="utf-8").splitlines()
+    small_body = ("\n".join([header, *rows[:100], *own]) + "\n").encode()
+    between, go_on = threading.Event(), threading.Event()
+    real_write, writes = store.write, []
+
+    @contextmanager
+    def write(*args, **kwargs):
+        if threading.current_thread().name == "big":
+            writes.append(1)
+            if len(writes) == 2:  # the first part is committed; hold the thread before the second
+                between.set()
+                assert go_on.wait(60)
+        with real_write(*args, **kwargs) as conn:
+            yield conn
+
+    monkeypatch.setattr(store, "write", write)
+    answers: dict = {}
+    big = _start(store, big_body, answers, "big")
+    try:
+        assert between.wait(60)
+        with store.read() as conn:
+            storing_id = conn.execute(select(uploads.c.upload_id).where(uploads.c.state == "storing")).scalar_one()
+        with pytest.raises(UploadInProgress) as refused:
+            upload(store, "tracks", small_body, suffix=".csv")
+        assert refused.value.upload_id == storing_id
+        assert _stored(store) == (300, 1)  # the big upload's first part, invisible to readers
+    finally:
+        go_on.set()
+        big.join(60)
+    assert answers["big"]["fixes_stored"] == 1800 and answers["big"]["upload_id"] == storing_id
+    again = upload(store, "tracks", small_body, suffix=".csv")
+    assert (again["fixes_stored"], again["already_stored"]) == (len(own), 100)
+    assert _stored(store) == (1800 + len(own), 2)

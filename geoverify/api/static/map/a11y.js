@@ -59,7 +59,10 @@
       if (tab && list.contains(tab)) { selectTab(list, tab); }
     });
     list.addEventListener("keydown", function (event) {
-      var tabs = tabsOf(list), i = tabs.indexOf(document.activeElement);
+      // Arrows move among the tabs shown: a hidden tab (the review queue before the role is known,
+      // or for a role that cannot review) is never focused.
+      var tabs = tabsOf(list).filter(function (tab) { return !tab.hidden; });
+      var i = tabs.indexOf(document.activeElement);
       var to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
       if (i < 0 || to === undefined) { return; }
       event.preventDefault();
