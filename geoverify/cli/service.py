@@ -159,7 +159,8 @@ def worker(processes, batch, lease_s, drain, now, database_url):
     )
     click.echo(
         f"verified {totals['verified']} member-day(s), {totals['discarded']} superseded by newer input, "
-        f"{totals['failed']} failed (left queued)",
+        f"{totals['failed']} failed (left queued); {totals['compared_again']} compared again under the "
+        "writer lock (a track near theirs changed meanwhile)",
         err=True,
     )
 

@@ -9,7 +9,11 @@ at the pace of the last ones), so reviews and small uploads wait at most that lo
 The first part's transaction also checks for a replay and inserts the ``uploads`` row in state
 ``storing``; until the last part's transaction marks it ``stored``, queues its member-days and
 audits it, readers ignore its fixes (:func:`geoverify.store.storing.visible`). An upload that
-fits one part is stored in one transaction, as before. On any error the parts stored so far are
+fits one part is stored in one transaction; on PostgreSQL that transaction takes the writer lock
+late (``Store.write(lock_late=True)``): its row and fixes are inserted beside other writers, and
+under the lock it looks again for a copy of itself committed meanwhile, writes its
+Idempotency-Key, queues and audits. Meeting another writer's uncommitted copy of some of its fixes
+(the unique key), it is tried again from the start. On any error the parts stored so far are
 discarded; a process that dies leaves them to :func:`geoverify.store.storing.reap`.
 
 The result (counts, member-days, fixes stored) is the same as storing the whole upload in one

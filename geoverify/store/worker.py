@@ -296,7 +296,12 @@ def _work(make_store: Callable[[], Store], batch: int, lease_s: float, until_emp
     else:
         worker.run(stop)
     store.dispose()
-    totals = {"verified": worker.verified, "discarded": worker.discarded, "failed": worker.failed}
+    totals = {
+        "verified": worker.verified,
+        "discarded": worker.discarded,
+        "failed": worker.failed,
+        "compared_again": worker.compared_again,
+    }
     if results is not None:
         results.put(totals)
     return totals
@@ -327,7 +332,8 @@ def run_processes(
     Returns
     -------
     dict
-        ``verified``, ``discarded`` (superseded by newer input) and ``failed`` member-days, summed.
+        ``verified``, ``discarded`` (superseded by newer input), ``failed`` and ``compared_again``
+        (compared for two phones again under the writer lock) member-days, summed.
     """
     opened = make_store()
     release_orphans(opened)
@@ -354,7 +360,7 @@ def run_processes(
         signal.signal(signum, _forward)
     for child in children:
         child.join()
-    totals = {"verified": 0, "discarded": 0, "failed": 0}
+    totals = {"verified": 0, "discarded": 0, "failed": 0, "compared_again": 0}
     while not results.empty():
         for key, value in results.get().items():
             totals[key] += value

@@ -116,6 +116,8 @@ def test_worker_processes_beside_a_server_without_workers(tmp_path, database_url
         )
         assert workers.returncode == 0, workers.stderr
         assert "verified 8 member-day(s)" in workers.stderr, workers.stderr
+        # Each member's day is a different date: no track near another's, nothing compared again.
+        assert "; 0 compared again under the writer lock" in workers.stderr, workers.stderr
         status, page = server.json("GET", "/patrols?limit=100", token=admin)
         assert sorted((p["patrol_id"], p["state"], p["credit"]["points"]) for p in page["patrols"]) == [
             (pid, "current", 5) for pid in ids
