@@ -5,8 +5,8 @@ a ``BEGIN IMMEDIATE`` transaction (one writer at a time, readers go on in WAL mo
 PostgreSQL a transaction-scoped advisory lock taken first thing in a READ COMMITTED transaction
 (so every later statement sees what the previous writer committed). A small track upload on
 PostgreSQL takes it late (``lock_late``): its fixes are inserted beside other writers, and only its
-queueing and audit entry wait for the lock. Ledger and audit sequence
-numbers are assigned inside it, so no lower ``seq`` can become visible after a higher one.
+queueing and audit entry wait for the lock. Ledger and audit sequence numbers are assigned inside
+it, so no lower ``seq`` can become visible after a higher one.
 :meth:`Store.read` is one snapshot on both (WAL on SQLite, REPEATABLE READ on PostgreSQL).
 
 URLs: ``sqlite:///path.db`` or ``postgresql://user:password@host:port/database`` (the psycopg 3

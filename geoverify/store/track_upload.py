@@ -223,8 +223,7 @@ def store_tracks(
                 conflicts += 1
                 if not (late and is_write_conflict(error)) or conflicts > MAX_CONFLICTS:
                     raise
-                existing[:] = False
-                continue
+                continue  # the one part's `existing` is found again in full
             upload_id = part_id
             pace = held / max(end - start, 1) if pace is None else 0.5 * (pace + held / max(end - start, 1))
             if not fixed:

@@ -230,7 +230,6 @@ def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.Data
     return _event_frame([r._mapping for r in rows] + own_rows)
 
 
-#: tiles of the space-time index are this many degrees on a side (about 1.1 km of latitude)
 @dataclass
 class Around:
     """What a member-day is compared with, as one snapshot holds it: other members' day tracks that

@@ -6,8 +6,8 @@ from a read snapshot without holding the writer lock (:func:`geoverify.store.ver
 :func:`~geoverify.store.verification.read_around`), then write them in short writer transactions
 (:func:`geoverify.store.verification.write_prepared`), keeping only the claims that still hold the
 generation they were claimed at, and comparing again only those near a day track that changed
-since the snapshot (:func:`~geoverify.store.verification.still_around`). Uploads and reviews never wait behind the
-measuring, only behind the short write.
+since the snapshot (:func:`~geoverify.store.verification.still_around`). Uploads and reviews never
+wait behind the measuring, only behind the short write.
 
 Where workers run (see ``docs/operations.md``):
 
@@ -143,15 +143,10 @@ class Worker:
                     settle(self.store, conn, self.actor)
                     held = queue.still_mine(conn, chunk, self.name)
                     if held:
-                        whole = len(held) == len(chunk) and still_around(self.store, conn, around, part)
+                        kept = part if len(held) == len(chunk) else _only(prepared, {c.key for c in held})
+                        whole = kept is part and still_around(self.store, conn, around, part)
                         self.compared_again += 0 if whole else len(held)
-                        written += write_prepared(
-                            self.store,
-                            conn,
-                            _only(prepared, {c.key for c in held}),
-                            self.actor,
-                            found=found if whole else None,
-                        )
+                        written += write_prepared(self.store, conn, kept, self.actor, found=found if whole else None)
                     queue.finish(conn, self.name, done=held, released=[c for c in chunk if c not in held])
                 mine += held
                 pace = (time.monotonic() - began) / len(chunk)
