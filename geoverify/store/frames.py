@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,41 +51,44 @@ def _windows(column, windows: list[tuple[int, int]]):
 def fix_frame(conn: Connection, windows: list[tuple[int, int]]) -> pd.DataFrame:
     """Stored fixes whose time falls in any ``[start_ns, end_ns)`` window, as a fix table (those of
     complete uploads only)."""
-    rows = (
+    if not windows:
+        return fix_table_from_rows([])
+    return fix_table_from_rows(
         conn.execute(
-            select(fixes)
+            select(*FIX_TABLE_COLUMNS)
             .where(_windows(fixes.c.time_ns, windows), visible())
             .order_by(fixes.c.member_id, fixes.c.time_ns)
         ).all()
-        if windows
-        else []
     )
-    return fix_table_from_rows([r._mapping for r in rows])
 
 
-def fix_table_from_rows(rows: list) -> pd.DataFrame:
-    """A fix table (:data:`geoverify.schema.TRACK_COLUMNS`) from stored fix rows."""
+#: the ``fixes`` columns :func:`fix_table_from_rows` reads, in the order its rows hold them
+FIX_TABLE_COLUMNS = tuple(
+    fixes.c[name]
+    for name in ("member_id", "time_ns", "lon", "lat", "accuracy", "speed", "provider", "mock", "device_id", "crs")
+) + (fixes.c.source, fixes.c.line)
 
-    def col(name, dtype=object):
-        return [r[name] for r in rows] if rows else np.array([], dtype=dtype)
 
-    frame = pd.DataFrame(
-        {
-            "member_id": pd.Series(col("member_id"), dtype="string"),
-            "time": pd.to_datetime(pd.Series(col("time_ns", np.int64), dtype="int64"), unit="ns", utc=True),
-            "lon": pd.Series(col("lon"), dtype="float64"),
-            "lat": pd.Series(col("lat"), dtype="float64"),
-            "accuracy": pd.Series(col("accuracy"), dtype="float64"),
-            "speed": pd.Series(col("speed"), dtype="float64"),
-            "provider": pd.Series(col("provider"), dtype="string"),
-            "mock": pd.Series(col("mock"), dtype="boolean"),
-            "device_id": pd.Series(col("device_id"), dtype="string"),
-            "crs": pd.Series(col("crs"), dtype="category"),
-            "source": pd.Series(col("source"), dtype="category"),
-            "line": pd.Series(col("line", np.int64), dtype="int64"),
-        }
-    )
-    return frame[list(TRACK_COLUMNS)]
+def fix_table_from_rows(rows: Sequence[Sequence]) -> pd.DataFrame:
+    """A fix table (:data:`geoverify.schema.TRACK_COLUMNS`) from stored fix rows selected as
+    :data:`FIX_TABLE_COLUMNS` (tuples in that order), read column by column."""
+    names = [c.name for c in FIX_TABLE_COLUMNS]
+    if rows:
+        values = dict(zip(names, zip(*rows)))
+    else:
+        values = {name: () for name in names}
+    data = {
+        "member_id": pd.array(values["member_id"], dtype="string"),
+        "time": pd.to_datetime(np.fromiter(values["time_ns"], np.int64, len(rows)), unit="ns", utc=True),
+        **{name: np.array(values[name], dtype="float64") for name in ("lon", "lat", "accuracy", "speed")},
+        "provider": pd.array(values["provider"], dtype="string"),
+        "mock": pd.array(values["mock"], dtype="boolean"),
+        "device_id": pd.array(values["device_id"], dtype="string"),
+        "crs": pd.Categorical(values["crs"]),
+        "source": pd.Categorical(values["source"]),
+        "line": np.fromiter(values["line"], np.int64, len(rows)),
+    }
+    return pd.DataFrame({name: data[name] for name in TRACK_COLUMNS})
 
 
 def _nullable(values: pd.Series) -> list:

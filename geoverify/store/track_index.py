@@ -82,7 +82,9 @@ class _Reach:
     """A track's space-time cells as the two-phones look-up reads them, with the margin around them."""
 
     mine: dict[int, list[float]]  #: bucket → lon/lat box (WGS-84 degrees)
-    spans: dict[int, list[int]]  #: tile → the lowest and highest bucket whose widened box meets it
+    #: tile → the lowest and highest bucket whose widened box meets it, and the box (lon/lat
+    #: degrees: x0, y0, x1, y1) around those widened boxes
+    spans: dict[int, list[float]]
     dlon: float
     dlat: float
     bucket_s: float
@@ -97,14 +99,19 @@ def _reach(store: Store, track: DayTrack) -> _Reach:
     dlon, dlat = degrees_around(
         max(r.duplicate_track_distance_m for r in rules) + 1.0, float(np.abs(bounds[:, [1, 3]]).max())
     )
-    spans: dict[int, list[int]] = {}
+    spans: dict[int, list[float]] = {}
     for b, (x0, y0, x1, y1) in zip(buckets.tolist(), bounds.tolist()):
-        for t in tiles(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat):
-            span = spans.setdefault(t, [b, b])
-            span[0], span[1] = min(span[0], b), max(span[1], b)
+        x0, y0, x1, y1 = x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat
+        for t in tiles(x0, y0, x1, y1):
+            span = spans.setdefault(t, [b, b, x0, y0, x1, y1])
+            span[:] = [min(span[0], b), max(span[1], b)] + _union(span[2:], [x0, y0, x1, y1])
     # As find_duplicate_tracks: the pair can pass only if they meet in enough buckets.
     needed = min(r.duplicate_track_share * r.duplicate_track_min_overlap_s for r in rules)
     return _Reach(dict(zip(buckets.tolist(), bounds.tolist())), spans, dlon, dlat, bucket_s, needed)
+
+
+def _union(box: list[float], other: list[float]) -> list[float]:
+    return [min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]), max(box[3], other[3])]
 
 
 _CELL_COLUMNS = (
@@ -139,14 +146,20 @@ def candidates(store: Store, conn: Connection, track: DayTrack) -> list[str]:
     # Each tile with the buckets whose widened box meets it, read one tile at a time: an equality on
     # the tile keeps every read a narrow range of ix_track_cells_tile, whatever plan PostgreSQL
     # caches for the prepared statement (a list of tiles became a filter over the whole day's cells).
+    # Only cells within the box around those widened boxes can meet one of them: a cell that meets
+    # a box is found in the tile where they meet, so the box drops no candidate.
     rows: list[Row] = []
-    for t, (low, high) in sorted(reach.spans.items()):
+    for t, (low, high, x0, y0, x1, y1) in sorted(reach.spans.items()):
         rows += conn.execute(
             select(*_CELL_COLUMNS).where(
                 cells_table.c.date == track.date.isoformat(),
                 cells_table.c.tile == t,
                 cells_table.c.bucket >= int(low),
                 cells_table.c.bucket <= int(high),
+                cells_table.c.max_lon >= x0,
+                cells_table.c.min_lon <= x1,
+                cells_table.c.max_lat >= y0,
+                cells_table.c.min_lat <= y1,
                 cells_table.c.member_id != track.member_id,
             )
         ).all()

@@ -39,7 +39,13 @@ from geoverify.preprocessing.days import DayTrack
 from geoverify.store import audit, ledger, queue
 from geoverify.store.clock import utc_now_text
 from geoverify.store.db import Store
-from geoverify.store.frames import cached_site_frame, event_table_from_rows, fix_table_from_rows, load_grids
+from geoverify.store.frames import (
+    FIX_TABLE_COLUMNS,
+    cached_site_frame,
+    event_table_from_rows,
+    fix_table_from_rows,
+    load_grids,
+)
 from geoverify.store.schema import events, fixes, flags, grids, patrols, reviews
 from geoverify.store.storing import visible
 from geoverify.store.track_index import (
@@ -59,16 +65,24 @@ REVIEW_STATUS = {"confirm": "confirmed", "dismiss": "dismissed"}
 
 
 def member_day_keys(members: np.ndarray, time_ns: np.ndarray, tz: str, margin_s: float = 0.0) -> set[Key]:
-    """(member, local date) of each fix, widened by ``margin_s`` either side (midnight segments)."""
+    """(member, local date) of each fix, widened by ``margin_s`` either side (midnight segments).
+
+    Read per distinct (member, minute): each distinct minute is converted to a local date once.
+    """
     if not len(time_ns):
         return set()
-    frame = pd.DataFrame(
-        {"m": np.asarray(members, dtype=object), "minute": np.asarray(time_ns, dtype=np.int64) // 60_000_000_000}
-    ).drop_duplicates()
+    codes, names = pd.factorize(np.asarray(members, dtype=object))
+    minute = np.asarray(time_ns, dtype=np.int64) // 60_000_000_000
+    low = int(minute.min())
+    span = int(minute.max()) - low + 1
+    pairs = np.unique(codes.astype(np.int64) * span + (minute - low))
+    member_of, minute_of = names[pairs // span].tolist(), pairs % span + low
+    shifts = {0, int(margin_s // 60) + 1, -int(margin_s // 60) - 1} if margin_s else {0}
+    wanted = np.unique(np.concatenate([minute_of + shift for shift in shifts]))
+    day_of = dict(zip(wanted.tolist(), pd.DatetimeIndex(wanted * 60_000_000_000, tz="UTC").tz_convert(tz).date))
     out: set[Key] = set()
-    for shift in {0, int(margin_s // 60) + 1, -int(margin_s // 60) - 1} if margin_s else {0}:
-        stamps = pd.to_datetime((frame["minute"].to_numpy() + shift) * 60_000_000_000, unit="ns", utc=True)
-        out.update(zip(frame["m"].tolist(), stamps.tz_convert(tz).date))
+    for shift in shifts:
+        out.update(zip(member_of, [day_of[m] for m in (minute_of + shift).tolist()]))
     return out
 
 
@@ -130,7 +144,7 @@ def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapsh
         for chunk in range(0, len(members), 500):
             names = sorted(members)[chunk : chunk + 500]
             rows += conn.execute(
-                select(fixes)
+                select(*FIX_TABLE_COLUMNS)
                 .where(fixes.c.member_id.in_(names), fixes.c.time_ns >= lo, fixes.c.time_ns < hi, visible())
                 .order_by(fixes.c.member_id, fixes.c.time_ns)
             ).all()
@@ -141,7 +155,7 @@ def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapsh
     history = {(member, (day - dt.timedelta(days=k)).isoformat()) for member, day in keys for k in range(1, window + 1)}
     return Snapshot(
         keys=keys,
-        fixes=fix_table_from_rows([r._mapping for r in rows]),
+        fixes=fix_table_from_rows(rows),
         events=_event_frame([r._mapping for r in event_rows]),
         grids=_grids(store, conn),
         sites=cached_site_frame(store.cache, conn),
