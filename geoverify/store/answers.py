@@ -51,6 +51,9 @@ def answer(
         }
         keys = {k for k in keys if k[0] in members}
     waited = wait > 0 and bool(keys)
+    if not wait and not replayed:
+        # A new upload's answer, written as it committed: each of its patrols queued, so pending.
+        return response
     if waited:
         from geoverify.store.worker import drain
 

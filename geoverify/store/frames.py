@@ -169,10 +169,24 @@ def _event_table(records: list[dict]) -> pd.DataFrame:
     return frame.astype({"lon": "float64", "lat": "float64"})
 
 
-def cached_site_frame(cache: dict, conn: Connection) -> pd.DataFrame:
-    """:func:`site_frame`, kept in ``cache`` while no site upload changes the sites (every change
-    sets a site's ``upload_id`` to the newer upload's; sites are never deleted)."""
-    mark = tuple(conn.execute(select(func.count(), func.max(sites.c.upload_id))).one())
+def stored_marks(conn: Connection) -> tuple[tuple, tuple]:
+    """What changes when grids or sites change, read in one statement: (count, latest upload,
+    latest update) of the grids and (count, latest upload) of the sites (every change of a site
+    sets its ``upload_id`` to the newer upload's; sites are never deleted)."""
+    row = conn.execute(
+        select(
+            select(func.count()).select_from(grids).scalar_subquery(),
+            select(func.max(grids.c.upload_id)).scalar_subquery(),
+            select(func.max(grids.c.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(sites).scalar_subquery(),
+            select(func.max(sites.c.upload_id)).scalar_subquery(),
+        )
+    ).one()
+    return tuple(row[:3]), tuple(row[3:])
+
+
+def cached_site_frame(cache: dict, conn: Connection, mark: tuple) -> pd.DataFrame:
+    """:func:`site_frame`, kept in ``cache`` while the sites' ``mark`` (:func:`stored_marks`) holds."""
     cached = cache.get("sites")
     if cached is None or cached[0] != mark:
         cached = (mark, site_frame(conn))

@@ -120,11 +120,9 @@ def upload(
     def finish(conn: Connection, upload_id: int, counts: dict, keys: set, shown: set) -> dict:
         """Queue the member-days, write the answer and audit the upload (in its last transaction)."""
         queued = queue.enqueue(conn, keys)
-        noted.update(
-            keys=keys,
-            ledger_seq=conn.execute(select(func.max(ledger_table.c.seq))).scalar_one() or 0,
-            stored_at=utc_now_text(),
-        )
+        # Only an upload that waits counts the ledger entries its patrols get after this.
+        last_seq = conn.execute(select(func.max(ledger_table.c.seq))).scalar_one() if wait > 0 else None
+        noted.update(keys=keys, ledger_seq=last_seq or 0, stored_at=utc_now_text())
         response = {
             "upload_id": upload_id,
             "kind": kind,
@@ -163,7 +161,7 @@ def upload(
         return _replay_in(conn, kind, request_sha, idempotency_key, actor, ignore)
 
     if kind == "tracks":  # stored in parts, each a short writer transaction (track_upload)
-        storing.reap(store)
+        storing.reap_now_and_then(store)
         replay, response = store_tracks(store, prepare_fixes(store, parsed), row, finish=finish, replay=replay_in)
     else:
         with store.write() as conn:

@@ -174,6 +174,22 @@ def reap(store: Store) -> int:
     return len(dead)
 
 
+#: seconds between two looks for dead uploads by the track uploads of one process
+REAP_EVERY_S = 10.0
+
+
+def reap_now_and_then(store: Store) -> int:
+    """:func:`reap`, at most once every :data:`REAP_EVERY_S` seconds per store (a look costs a
+    read transaction per upload otherwise). A dead upload met in between is discarded where it
+    is met (:class:`DeadInTheWay`), and its fixes are invisible meanwhile."""
+    now = time.monotonic()
+    last = store.cache.get("reaped_at")
+    if last is not None and now - last < REAP_EVERY_S:
+        return 0
+    store.cache["reaped_at"] = now
+    return reap(store)
+
+
 class DeadInTheWay(Exception):
     """A dead upload holds the row or the fixes a new upload needs: discard it, then try again."""
 

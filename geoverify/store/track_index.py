@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, String, and_, delete, func, insert, literal, select, tuple_, update
 
 from geoverify.detectors.duplicates import cell_bucket_s, track_cells
 from geoverify.preprocessing.days import DayTrack
@@ -190,8 +190,18 @@ def change_mark(conn: Connection) -> int:
 def note_change(conn: Connection, key: Key) -> None:
     """Log a change of the member-day's day track (in the writer transaction that made it); prunes
     the log to its last :data:`KEEP_CHANGES` rows now and then."""
-    seq = change_mark(conn) + 1
-    conn.execute(insert(track_changes).values(seq=seq, member_id=key[0], date=key[1].isoformat()))
+    seq = conn.execute(
+        insert(track_changes)
+        .from_select(
+            ["seq", "member_id", "date"],
+            select(
+                func.coalesce(func.max(track_changes.c.seq), 0) + 1,
+                literal(key[0], String),
+                literal(key[1].isoformat(), String),
+            ),
+        )
+        .returning(track_changes.c.seq)
+    ).scalar_one()
     if seq % 1000 == 0:
         conn.execute(delete(track_changes).where(track_changes.c.seq <= seq - KEEP_CHANGES))
 
@@ -241,17 +251,14 @@ def store_day_track(
         conn.execute(
             delete(cells_table).where(cells_table.c.member_id == member, cells_table.c.date == day.isoformat())
         )
-        conn.execute(delete(day_tracks).where(where))
+        values = {"summary_sha256": sha, "summary": blob, "partners": json.dumps(sorted(partners))}
+        if track is None:
+            conn.execute(delete(day_tracks).where(where))
+        elif old is None:
+            conn.execute(insert(day_tracks).values(member_id=member, date=day.isoformat(), **values))
+        else:
+            conn.execute(update(day_tracks).where(where).values(**values))
         if track is not None:
-            conn.execute(
-                insert(day_tracks).values(
-                    member_id=member,
-                    date=day.isoformat(),
-                    summary_sha256=sha,
-                    summary=blob,
-                    partners=json.dumps(sorted(partners)),
-                )
-            )
             buckets, bounds = track_cells(track, cell_bucket_s(store.rules.every))
             conn.execute(
                 insert(cells_table),

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from geoverify.engines.batch import BatchContext, MemberPart, batch_context
 from geoverify.engines.incremental import MemberDays, find_replays, finish_member_days, measure_member_days
@@ -45,8 +45,9 @@ from geoverify.store.frames import (
     event_table_from_rows,
     fix_table_from_rows,
     load_grids,
+    stored_marks,
 )
-from geoverify.store.schema import events, fixes, flags, grids, patrols, reviews
+from geoverify.store.schema import events, fixes, flags, patrols, reviews
 from geoverify.store.storing import visible
 from geoverify.store.track_index import (
     candidates,
@@ -152,13 +153,14 @@ def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapsh
                 select(events).where(events.c.member_id.in_(names), events.c.time_ns >= lo, events.c.time_ns < hi)
             ).all()
     window = max(int(r.duplicate_replay_window_days) for r in store.rules.every)
+    grids_mark, sites_mark = stored_marks(conn)
     history = {(member, (day - dt.timedelta(days=k)).isoformat()) for member, day in keys for k in range(1, window + 1)}
     return Snapshot(
         keys=keys,
         fixes=fix_table_from_rows(rows),
         events=_event_frame([r._mapping for r in event_rows]),
-        grids=_grids(store, conn),
-        sites=cached_site_frame(store.cache, conn),
+        grids=_grids(store, conn, grids_mark),
+        sites=cached_site_frame(store.cache, conn, sites_mark),
         reviews=reviews_map(conn),
         history=summaries(conn, history),
     )
@@ -201,10 +203,10 @@ def prepare(store: Store, conn: Connection, keys: Iterable[Key], reviews: dict[s
     return measure(store, read_snapshot(store, conn, keys), reviews)
 
 
-def _grids(store: Store, conn: Connection) -> list:
-    """The stored grids, kept by the store between batches while no grid upload changes them (the
-    grids' cached rasters and projections are then reused too)."""
-    mark = tuple(conn.execute(select(func.count(), func.max(grids.c.upload_id), func.max(grids.c.updated_at))).one())
+def _grids(store: Store, conn: Connection, mark: tuple) -> list:
+    """The stored grids, kept by the store between batches while their ``mark``
+    (:func:`geoverify.store.frames.stored_marks`) holds (the grids' cached rasters and projections
+    are then reused too)."""
     cached = store.cache.get("grids")
     if cached is None or cached[0] != mark:
         cached = (mark, load_grids(conn))
