@@ -88,7 +88,7 @@ def _sender(store: Store, folder: Path):
     from geoverify.api import create_app
     from geoverify.store import tokens
 
-    app = create_app({"DATABASE_URL": str(store.engine.url), "NOW": NOW})
+    app = create_app({"DATABASE_URL": store.engine.url.render_as_string(hide_password=False), "NOW": NOW})
     with app.extensions["geoverify.store"].write() as conn:
         _, token = tokens.create(conn, "admin", name="profile")
     client = app.test_client()

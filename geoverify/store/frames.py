@@ -98,6 +98,14 @@ def _nullable(values: pd.Series) -> list:
     return out.tolist()
 
 
+def _nullable_floats(values: pd.Series) -> list:
+    """A numeric column as Python floats with ``None`` for every missing one."""
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = numbers.astype(object)
+    out[np.isnan(numbers)] = None
+    return out.tolist()
+
+
 def fix_columns_from_table(frame: pd.DataFrame, upload_id: int) -> dict[str, list]:
     """The ``fixes`` columns of a fix table's rows (all with a member id and a time), as lists.
 
@@ -105,13 +113,12 @@ def fix_columns_from_table(frame: pd.DataFrame, upload_id: int) -> dict[str, lis
     and ``line`` are the table's own (the file and line each fix was read from).
     """
     crs = frame["crs"].astype(object).where(frame["crs"].notna(), "wgs84") if "crs" in frame else "wgs84"
-    mock = frame["mock"].astype("boolean")
     return {
         "member_id": frame["member_id"].astype(str).tolist(),
         "time_ns": frame["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64).tolist(),
-        **{name: _nullable(frame[name].astype("float64")) for name in ("lon", "lat", "accuracy", "speed")},
+        **{name: _nullable_floats(frame[name]) for name in ("lon", "lat", "accuracy", "speed")},
         "provider": _nullable(frame["provider"]),
-        "mock": _nullable(mock),
+        "mock": _nullable(frame["mock"].astype("boolean")),
         "device_id": _nullable(frame["device_id"]),
         "crs": [str(c) for c in (crs.tolist() if hasattr(crs, "tolist") else [crs] * len(frame))],
         "source": frame["source"].astype(str).tolist(),
