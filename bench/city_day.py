@@ -4,7 +4,7 @@ Usage::
 
     python bench/city_day.py [--members 3200] [--preload-hours 2] [--seconds 60] [--rate 11]
                              [--backend sqlite|postgresql] [--workers 1] [--clients 16]
-                             [--server-processes 1]
+                             [--server-processes 1] [--server-threads 16]
 
 What it does:
 
@@ -272,7 +272,12 @@ def run(args) -> list:
         token = create_token(url, "admin", "city-admin")
         in_server = args.workers if args.backend == "sqlite" else 0
         with ServerProcess(
-            url, folder / "server.log", now=NOW, workers=in_server, threads=16, processes=args.server_processes
+            url,
+            folder / "server.log",
+            now=NOW,
+            workers=in_server,
+            threads=args.server_threads,
+            processes=args.server_processes,
         ) as server:
             workers = None
             if not in_server:
@@ -365,6 +370,7 @@ def run(args) -> list:
             [
                 args.backend,
                 args.server_processes,
+                args.server_threads,
                 args.workers,
                 args.members,
                 f"{day_fixes * args.members:,}",
@@ -403,8 +409,9 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--server-processes", type=int, default=1, help="`geoverify serve --processes N`")
     parser.add_argument(
-        "--server-processes", type=int, default=1, help="`geoverify serve --processes N` (16 threads each)"
+        "--server-threads", type=int, default=16, help="`geoverify serve --threads N` (in each process)"
     )
     args = parser.parse_args(argv)
     rows = run(args)
@@ -414,6 +421,7 @@ def main(argv=None) -> int:
             [
                 "backend",
                 "server processes",
+                "threads each",
                 "workers",
                 "members",
                 "fixes preloaded",
