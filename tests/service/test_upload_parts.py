@@ -320,3 +320,39 @@ def test_an_error_in_the_last_part_discards_the_parts_before_it(store):
         assert conn.execute(select(func.count()).select_from(fixes)).scalar_one() == 0
     answer = upload(store, "tracks", good, suffix=".csv", idempotency_key=KEY)
     assert (answer["replayed"], answer["fixes_stored"]) == (False, 1800 * len(MEMBERS))
+
+
+def test_uploads_look_for_dead_uploads_at_most_every_ten_seconds(store):
+    """Each track upload used to look for dead uploads (a read transaction per upload); a process
+    now looks at most every ``REAP_EVERY_S`` = 10 s. A dead upload met in between is discarded
+    where it is met (the test above), so nothing waits for the next look."""
+
+    def dead_upload(name: str) -> int:
+        with store.write() as conn:
+            return conn.execute(
+                uploads.insert()
+                .values(
+                    kind="tracks",
+                    content_sha256=name,
+                    request_sha256=name,
+                    actor="test",
+                    created_at="2026-11-02T00:00:00Z",
+                    response="{}",
+                    state=storing.STORING,
+                    storing_by="elsewhere:1:x",
+                    storing_until_ns=1,  # its lease ran out long ago
+                )
+                .returning(uploads.c.upload_id)
+            ).scalar_one()
+
+    assert storing.REAP_EVERY_S == 10.0
+    first = dead_upload("first")
+    assert storing.reap_now_and_then(store) == 1
+    second = dead_upload("second")
+    assert storing.reap_now_and_then(store) == 0  # looked less than 10 s ago
+    assert storing.dead_uploads(store) == [second]
+    store.cache["reaped_at"] -= storing.REAP_EVERY_S + 1  # as if 11 s had passed
+    assert storing.reap_now_and_then(store) == 1
+    with store.read() as conn:
+        left = conn.execute(select(uploads.c.upload_id).where(uploads.c.upload_id.in_([first, second]))).all()
+    assert left == []

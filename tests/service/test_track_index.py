@@ -1,0 +1,77 @@
+"""The two-phones look-up through the store's index (spec "HTTP API": cross-member candidates
+found through an index) finds exactly the members a full read of their cells finds.
+
+:func:`geoverify.store.track_index.candidates` reads, tile by tile, only the cells inside the box
+around the track's widened cells; :func:`~geoverify.store.track_index.candidates_among` reads every
+cell of the members it is given. On random tracks that wander across 0.01° tile edges, side by
+side (within the 30 m of DUPLICATE_TRACK) or apart, both must name the same members.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from geoverify.preprocessing.days import DayTrack
+from geoverify.store.track_index import candidates, candidates_among, store_day_track
+
+DAY = dt.date(2026, 11, 2)
+T0 = 1_762_041_600 * 10**9  # 2026-11-02 08:00 +08:00, in UTC nanoseconds
+
+
+def _track(member: str, lon: np.ndarray, lat: np.ndarray, start_s: float) -> DayTrack:
+    n = len(lon)
+    return DayTrack(
+        member_id=member,
+        date=DAY,
+        time_ns=(T0 + (start_s + 10.0 * np.arange(n)) * 1e9).astype(np.int64),
+        lon=lon,
+        lat=lat,
+        accuracy=np.full(n, 5.0),
+        synthetic=np.zeros(n, bool),
+        source=np.full(n, "test", dtype=object),
+        line=np.arange(n, dtype=np.int64),
+        device_id=np.full(n, None, dtype=object),
+    )
+
+
+def _walk(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A walk at about 1.3 m/s (a fix every 10 s) starting near the corner of four 0.01° tiles."""
+    heading = np.cumsum(rng.normal(0.0, 0.4, n))
+    step = 13.0 / 100_000.0  # degrees, about 13 m
+    lon = 116.40 + rng.uniform(-0.002, 0.002) + np.cumsum(step * np.cos(heading) / np.cos(np.radians(39.9)))
+    lat = 39.90 + rng.uniform(-0.002, 0.002) + np.cumsum(step * np.sin(heading))
+    return lon, lat
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_tile_look_up_finds_what_reading_every_cell_finds(store, seed):
+    rng = np.random.default_rng(seed)
+    tracks = []
+    for k in range(8):
+        lon, lat = _walk(rng, 360)  # an hour
+        start = float(rng.integers(0, 4)) * 900.0
+        tracks.append(_track(f"A{k}", lon, lat, start))
+        if k % 2 == 0:  # a second phone beside it: within 5 to 20 m for the whole hour
+            offset = rng.uniform(5.0, 20.0) / 100_000.0
+            tracks.append(_track(f"B{k}", lon + offset, lat - offset / 2, start))
+    # Straight north across a tile edge, a second phone 20 m east all the way: its cells lie just
+    # outside the first's own cells, inside only their widened boxes.
+    north = 39.90 - 0.004 + np.arange(360) * 13.0 / 100_000.0
+    east = 20.0 / 100_000.0 / np.cos(np.radians(39.9))
+    tracks += [_track("S0", np.full(360, 116.405), north, 0.0), _track("S1", np.full(360, 116.405 + east), north, 0.0)]
+    with store.write() as conn:
+        for track in tracks:
+            store_day_track(store, conn, (track.member_id, DAY), track, set(), window=0)
+    members = [t.member_id for t in tracks]
+    found = {}
+    with store.read() as conn:
+        for track in tracks:
+            by_tile = candidates(store, conn, track)
+            assert by_tile == candidates_among(store, conn, track, members), track.member_id
+            found[track.member_id] = set(by_tile)
+    # Every second phone is found, both ways; so the comparison above cannot pass on empty answers.
+    for first, second in [(f"A{k}", f"B{k}") for k in range(0, 8, 2)] + [("S0", "S1")]:
+        assert second in found[first] and first in found[second]
