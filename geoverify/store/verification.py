@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from geoverify.engines.batch import BatchContext, MemberPart, batch_context
 from geoverify.engines.incremental import MemberDays, find_replays, finish_member_days, measure_member_days
@@ -98,10 +98,24 @@ def _day_window(day: dt.date, tz: str, margin_s: float) -> tuple[int, int]:
     return start - int(margin_s * NS), end + int(margin_s * NS)
 
 
-def reviews_map(conn: Connection) -> dict[str, str]:
-    """flag_id → ``confirmed`` | ``dismissed``: each flag's latest review."""
-    rows = conn.execute(select(reviews.c.flag_id, reviews.c.decision).order_by(reviews.c.review_id)).all()
-    return {r.flag_id: r.decision for r in rows}
+def reviews_map(conn: Connection, owners: Iterable[str] | None = None) -> dict[str, str]:
+    """flag_id → ``confirmed`` | ``dismissed``: each flag's latest review.
+
+    Given ``owners`` (patrol ids, and ``event_id@member_id`` of events), only the reviews of their
+    flags, whose ids start with ``<owner>.`` (:class:`geoverify.flags.Flag`): a member-day reads
+    its own reviews, not every review ever made.
+    """
+    query = select(reviews.c.flag_id, reviews.c.decision).order_by(reviews.c.review_id)
+    if owners is None:
+        return {r.flag_id: r.decision for r in conn.execute(query).all()}
+    names = sorted(set(owners))
+    found: dict[str, str] = {}
+    for chunk in range(0, len(names), 200):
+        # "<owner>." up to "<owner>/" ('/' follows '.'): every id with that prefix, as text sorts
+        # by code point on both backends, read through the flag_id index.
+        ranges = [and_(reviews.c.flag_id >= f"{o}.", reviews.c.flag_id < f"{o}/") for o in names[chunk : chunk + 200]]
+        found.update({r.flag_id: r.decision for r in conn.execute(query.where(or_(*ranges))).all()})
+    return found
 
 
 @dataclass
@@ -161,9 +175,14 @@ def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapsh
         events=_event_frame([r._mapping for r in event_rows]),
         grids=_grids(store, conn, grids_mark),
         sites=cached_site_frame(store.cache, conn, sites_mark),
-        reviews=reviews_map(conn),
+        reviews=reviews_map(conn, _flag_owners(keys, event_rows)),
         history=summaries(conn, history),
     )
+
+
+def _flag_owners(keys: set[Key], event_rows: list) -> list[str]:
+    """What the member-days' flag ids start with: their patrol ids and their events' ``event_id@member_id``."""
+    return [make_patrol_id(m, d) for m, d in keys] + [f"{r.event_id}@{r.member_id}" for r in event_rows]
 
 
 def measure(store: Store, snapshot: Snapshot, reviews: dict[str, str] | None = None) -> Prepared:

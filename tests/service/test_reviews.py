@@ -117,3 +117,35 @@ def test_the_library_refuses_odd_decisions_and_notes(store, decision, note, mess
 
     with pytest.raises(InvalidRequest, match=message):
         review_flag(store, "P.TELEPORT.000000Z", decision, note, "auditor")
+
+
+def test_a_member_day_reads_only_the_reviews_of_its_own_flags(store):
+    """Verifying a member-day reads the reviews of its patrol's and its events' flags (ids
+    ``<patrol_id>.…`` and ``<event_id>@<member_id>.…``), each flag's latest, and not every review
+    ever made: a city's reviews grow all year."""
+    from geoverify.store.schema import reviews
+    from geoverify.store.verification import reviews_map
+
+    made = [
+        ("M001_20261102.IDLE.013000Z", "confirmed"),
+        ("M001_20261102.IDLE.013000Z", "dismissed"),  # the latest review of that flag
+        ("M001_20261103.LOOP.010000Z", "confirmed"),  # the next day's
+        ("E7@M001.EVENT_DUPLICATE.020000Z", "confirmed"),
+        ("M0011_20261102.IDLE.013000Z", "confirmed"),  # another member, whose id extends M001
+        ("M001_20261102X.IDLE.013000Z", "confirmed"),  # not "<patrol_id>."
+    ]
+    with store.write() as conn:
+        conn.execute(
+            reviews.insert(),
+            [
+                {"flag_id": f, "decision": d, "note": "n", "reviewer": "a", "created_at": "2026-11-03T00:00:00Z"}
+                for f, d in made
+            ],
+        )
+    with store.read() as conn:
+        assert reviews_map(conn, ["M001_20261102", "E7@M001"]) == {
+            "M001_20261102.IDLE.013000Z": "dismissed",
+            "E7@M001.EVENT_DUPLICATE.020000Z": "confirmed",
+        }
+        assert reviews_map(conn, []) == {}
+        assert len(reviews_map(conn)) == 5  # every flag reviewed
