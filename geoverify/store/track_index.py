@@ -9,10 +9,12 @@ import datetime as dt
 import hashlib
 import io
 import json
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, Row, String, and_, delete, func, insert, literal, select, tuple_, update
 
 from geoverify.detectors.duplicates import cell_bucket_s, track_cells
@@ -31,29 +33,56 @@ def degrees_around(metres: float, lat: float) -> tuple[float, float]:
     return dlat / max(float(np.cos(np.radians(min(abs(lat) + dlat, 89.0)))), 0.01), dlat
 
 
+#: the first bytes of a day track summary as :func:`pack_track` writes it (older ones are numpy
+#: ``.npz`` archives, which start with a zip file's ``PK``)
+SUMMARY_MAGIC = b"GVT1"
+_HEADER = struct.Struct("<4sII")  # magic, fixes, device numbers (one per fix, or none)
+
+
 def pack_track(track: DayTrack) -> bytes:
-    """A day track summary as stored in ``day_tracks.summary`` (numpy ``.npz``, no pickles)."""
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        t=np.asarray(track.time_ns, np.int64),
-        x=np.asarray(track.lon, float),
-        y=np.asarray(track.lat, float),
-        d=np.asarray([str(d) for d in track.device_id], dtype=str),
+    """A day track summary as stored in ``day_tracks.summary``: a header, then times (UTC ns,
+    int64), lon and lat (WGS-84 degrees, float64), a device number per fix (int32; none when the
+    track holds no device ids) and the devices' names (JSON), all little-endian; read back without
+    parsing (no pickles)."""
+    codes, names = pd.factorize(np.asarray([str(d) for d in track.device_id], dtype=object))
+    return b"".join(
+        [
+            _HEADER.pack(SUMMARY_MAGIC, len(track.time_ns), len(codes)),
+            np.ascontiguousarray(track.time_ns, dtype="<i8").tobytes(),
+            np.ascontiguousarray(track.lon, dtype="<f8").tobytes(),
+            np.ascontiguousarray(track.lat, dtype="<f8").tobytes(),
+            np.asarray(codes, dtype="<i4").reshape(-1).tobytes(),
+            json.dumps([str(name) for name in names], ensure_ascii=False).encode("utf-8"),
+        ]
     )
-    return buffer.getvalue()
 
 
 def unpack_track(member: str, day: str, blob: bytes) -> DayTrack:
-    """The :class:`DayTrack` summary stored by :func:`pack_track`."""
-    data = np.load(io.BytesIO(blob), allow_pickle=False)
+    """The :class:`DayTrack` summary stored by :func:`pack_track` (or, before it, as a numpy
+    ``.npz`` archive)."""
+    if blob[:4] == SUMMARY_MAGIC:
+        _, n, devices = _HEADER.unpack_from(blob)
+        at = _HEADER.size
+
+        def take(dtype: str, count: int) -> np.ndarray:
+            nonlocal at
+            values = np.frombuffer(blob, dtype=dtype, count=count, offset=at).copy()
+            at += values.nbytes
+            return values
+
+        time_ns, lon, lat, codes = take("<i8", n), take("<f8", n), take("<f8", n), take("<i4", devices)
+        names = np.asarray(json.loads(blob[at:].decode("utf-8")), dtype=object)
+        device_id = names[codes] if devices else np.zeros(0, object)
+    else:
+        data = np.load(io.BytesIO(blob), allow_pickle=False)
+        time_ns, lon, lat, device_id = data["t"], data["x"], data["y"], data["d"].astype(object)
     empty = np.zeros(0)
     return DayTrack(
         member_id=member,
         date=dt.date.fromisoformat(day),
-        time_ns=data["t"],
-        lon=data["x"],
-        lat=data["y"],
+        time_ns=time_ns.astype(np.int64),
+        lon=lon.astype(float),
+        lat=lat.astype(float),
         accuracy=empty,
         synthetic=np.zeros(0, bool),
         source=np.zeros(0, object),
@@ -61,7 +90,7 @@ def unpack_track(member: str, day: str, blob: bytes) -> DayTrack:
         rejected={},
         mock=np.zeros(0, bool),
         speed=empty,
-        device_id=data["d"].astype(object),
+        device_id=device_id,
         crs=np.zeros(0, object),
         network=np.zeros(0, bool),
     )

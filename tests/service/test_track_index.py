@@ -75,3 +75,38 @@ def test_the_tile_look_up_finds_what_reading_every_cell_finds(store, seed):
     # Every second phone is found, both ways; so the comparison above cannot pass on empty answers.
     for first, second in [(f"A{k}", f"B{k}") for k in range(0, 8, 2)] + [("S0", "S1")]:
         assert second in found[first] and first in found[second]
+
+
+def test_day_track_summaries_read_back_as_written_and_as_older_versions_stored_them():
+    """A summary holds times, positions and device ids; read back, they are the track's. Summaries
+    stored before (numpy ``.npz`` archives) still read the same."""
+    import io
+
+    from geoverify.store.track_index import SUMMARY_MAGIC, pack_track, unpack_track
+
+    rng = np.random.default_rng(5)
+    lon, lat = _walk(rng, 720)
+    track = _track("M001", lon, lat, 0.0)
+    track.device_id = np.array(["phone-1", None, "设备二"] * 240, dtype=object)
+    older = io.BytesIO()
+    np.savez(
+        older,
+        t=track.time_ns,
+        x=track.lon,
+        y=track.lat,
+        d=np.asarray([str(d) for d in track.device_id], dtype=str),
+    )
+    blob = pack_track(track)
+    assert blob[:4] == SUMMARY_MAGIC
+    assert len(blob) == 12 + 720 * (8 + 8 + 8 + 4) + len('["phone-1", "None", "设备二"]'.encode())
+    for stored in (blob, older.getvalue()):
+        back = unpack_track("M001", "2026-11-02", stored)
+        assert (back.member_id, back.date) == ("M001", DAY)
+        assert back.time_ns.dtype == np.int64 and np.array_equal(back.time_ns, track.time_ns)
+        assert np.array_equal(back.lon, track.lon) and np.array_equal(back.lat, track.lat)
+        assert back.device_id.tolist() == ["phone-1", "None", "设备二"] * 240  # as earlier summaries held them
+    empty = unpack_track("M002", "2026-11-02", pack_track(_track("M002", np.zeros(0), np.zeros(0), 0.0)))
+    assert len(empty.time_ns) == 0 and len(empty.device_id) == 0
+    track.device_id = np.zeros(0, dtype=object)  # a summary read back holds no device ids when none were kept
+    back = unpack_track("M001", "2026-11-02", pack_track(track))
+    assert len(back.time_ns) == 720 and len(back.device_id) == 0
