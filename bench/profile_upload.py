@@ -3,7 +3,7 @@
 Usage::
 
     python bench/profile_upload.py [--members 800] [--preload-hours 2] [--uploads 40] [--top 25] [--http]
-                                   [--backend sqlite|postgresql]
+                                   [--backend sqlite|postgresql] [--stages]
 
 Builds the city of :mod:`bench.city_day` (four members per 400 m grid, a fix every 10 s) in a
 fresh SQLite store (``--backend postgresql``: a database of the tests' own PostgreSQL cluster),
@@ -14,12 +14,17 @@ its member-day (:meth:`geoverify.store.worker.Worker.run_once`), under cProfile.
 each batch is sent as a phone sends it, ``POST /api/v1/tracks`` through the service's Flask app in
 this process (routing, the token check and the answer included). Prints the CPU
 per upload (store and verify apart) and the functions with the most cumulative and own time.
+With ``--stages`` it runs without the profiler (whose own cost inflates every figure) and prints
+the CPU of each stage of :data:`STAGES` per upload instead (a stage's time includes those it calls).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
+import functools
+import importlib
 import pstats
 import sys
 import tempfile
@@ -35,6 +40,48 @@ from geoverify.io import read_track_file  # noqa: E402
 from geoverify.store.db import Store  # noqa: E402
 from geoverify.store.ingest import load_large_tracks, upload  # noqa: E402
 from geoverify.store.worker import Worker  # noqa: E402
+
+#: (module, function) timed by ``--stages``, in the order an upload goes through them
+STAGES = [
+    ("geoverify.store.ingest", "_parse"),
+    ("geoverify.store.track_upload", "prepare_fixes"),
+    ("geoverify.store.track_upload", "store_tracks"),
+    ("geoverify.store.queue", "claim"),
+    ("geoverify.store.verification", "read_snapshot"),
+    ("geoverify.store.frames", "fix_table_from_rows"),
+    ("geoverify.store.verification", "measure"),
+    ("geoverify.store.verification", "read_around"),
+    ("geoverify.store.track_index", "candidates"),
+    ("geoverify.store.track_index", "summaries"),
+    ("geoverify.store.verification", "compare_prepared"),
+    ("geoverify.store.verification", "write_prepared"),
+    ("geoverify.store.track_index", "store_day_track"),
+]
+
+
+def _time_stages(spent: collections.Counter) -> None:
+    """Wrap each of :data:`STAGES` (where it is defined and where it was imported) to add its CPU
+    seconds to ``spent``."""
+    modules = {name for name, _ in STAGES} | {"geoverify.store.worker"}
+    for module_name, function in STAGES:
+        original = getattr(importlib.import_module(module_name), function)
+        timed = _timer(original, f"{module_name.rsplit('.', 1)[-1]}.{function}", spent)
+        for other in modules:
+            module = importlib.import_module(other)
+            if getattr(module, function, None) is original:
+                setattr(module, function, timed)
+
+
+def _timer(original, name: str, spent: collections.Counter):
+    @functools.wraps(original)
+    def timed(*args, **kwargs):
+        began = time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[name] += time.process_time() - began
+
+    return timed
 
 
 def run(args) -> None:
@@ -59,13 +106,18 @@ def run(args) -> None:
     worker.run_once()
     stored = verified = 0.0
     profiler = cProfile.Profile()
+    spent: collections.Counter = collections.Counter()
+    if args.stages:
+        _time_stages(spent)
     for body in bodies[1:]:
         began = time.process_time()
-        profiler.enable()
+        if not args.stages:
+            profiler.enable()
         send(body)
         middle = time.process_time()
         worker.run_once()
-        profiler.disable()
+        if not args.stages:
+            profiler.disable()
         stored += middle - began
         verified += time.process_time() - middle
     n = len(bodies) - 1
@@ -74,9 +126,14 @@ def run(args) -> None:
         f"{1000 * (stored + verified) / n:.1f} ms (store {1000 * stored / n:.1f} ms, "
         f"verify {1000 * verified / n:.1f} ms)"
     )
-    stats = pstats.Stats(profiler)
-    stats.sort_stats("cumulative").print_stats(args.top)
-    stats.sort_stats("tottime").print_stats(args.top)
+    if args.stages:
+        print("stage (includes the stages it calls)   CPU ms per upload")
+        for name, seconds in spent.items():
+            print(f"{name:<40} {1000 * seconds / n:8.2f}")
+    else:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(args.top)
+        stats.sort_stats("tottime").print_stats(args.top)
     store.dispose()
     if drop is not None:
         drop()
@@ -111,6 +168,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--http", action="store_true", help="send through the service's Flask app (routing, auth, answer)"
     )
+    parser.add_argument("--stages", action="store_true", help="no profiler: the CPU of each stage per upload")
     run(parser.parse_args(argv))
     return 0
 

@@ -103,15 +103,22 @@ def claim(
         if not wanted:
             return []
         query = query.where(tuple_(work.c.member_id, work.c.date).in_(wanted))
+    until = now + int(lease_s * 1e9)
     if store.engine.dialect.name == "postgresql":
-        transaction = store.engine.begin()
-        query = query.with_for_update(skip_locked=True)
-    else:
-        transaction = store.write()
-    with transaction as conn:
+        # One statement: the rows no other worker holds locked, claimed and returned.
+        chosen = query.with_for_update(skip_locked=True).subquery()
+        with store.engine.begin() as conn:
+            claimed = conn.execute(
+                update(work)
+                .where(tuple_(work.c.member_id, work.c.date).in_(select(chosen.c.member_id, chosen.c.date)))
+                .values(claimed_by=worker, claimed_until_ns=until, attempts=work.c.attempts + 1)
+                .returning(work.c.member_id, work.c.date, work.c.generation, work.c.enqueued_ns)
+            ).all()
+        in_order = sorted(claimed, key=lambda r: (r.enqueued_ns, r.member_id, r.date))
+        return [Claim(r.member_id, dt.date.fromisoformat(r.date), int(r.generation)) for r in in_order]
+    with store.write() as conn:
         rows = conn.execute(query).all()
         if rows:
-            until = now + int(lease_s * 1e9)
             conn.execute(
                 update(work)
                 .where(and_(work.c.member_id == bindparam("m"), work.c.date == bindparam("d")))

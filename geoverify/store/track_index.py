@@ -270,7 +270,15 @@ def store_day_track(
     """
     member, day = key
     where = and_(day_tracks.c.member_id == member, day_tracks.c.date == day.isoformat())
-    old = conn.execute(select(day_tracks.c.summary_sha256, day_tracks.c.partners).where(where)).first()
+    # The stored row of this day and the dates of the member's later days within the window, at once.
+    rows = conn.execute(
+        select(day_tracks.c.date, day_tracks.c.summary_sha256, day_tracks.c.partners).where(
+            day_tracks.c.member_id == member,
+            day_tracks.c.date >= day.isoformat(),
+            day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat(),
+        )
+    ).all()
+    old = next((r for r in rows if r.date == day.isoformat()), None)
     old_partners = set(json.loads(old.partners)) if old is not None else set()
     blob = pack_track(track) if track is not None else None
     sha = hashlib.sha256(blob).hexdigest() if blob is not None else None
@@ -306,16 +314,7 @@ def store_day_track(
                     for tile in tiles(x0, y0, x1, y1)
                 ],
             )
-        later = [
-            r.date
-            for r in conn.execute(
-                select(day_tracks.c.date).where(
-                    day_tracks.c.member_id == member,
-                    day_tracks.c.date > day.isoformat(),
-                    day_tracks.c.date <= (day + dt.timedelta(days=window)).isoformat(),
-                )
-            )
-        ]
+        later = sorted(r.date for r in rows if r.date > day.isoformat())
         queue.enqueue(conn, [(member, dt.date.fromisoformat(d)) for d in later])
         affected = old_partners | partners
     else:
