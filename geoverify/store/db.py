@@ -16,6 +16,7 @@ driver is used whatever the URL names).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -127,6 +128,14 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@functools.lru_cache(maxsize=4096)
+def _settles_at(date: str, tz: str, settle_after_s: float) -> pd.Timestamp:
+    """When the credit of local ``date`` settles: local midnight of the next day, then
+    ``settle_after_s`` seconds of wall-clock time."""
+    day = pd.Timestamp(date).tz_localize(tz) + pd.Timedelta(days=1)
+    return day.normalize() + pd.Timedelta(seconds=settle_after_s)
+
+
 class FairLock:
     """A lock taken in the order it was asked for (first come, first served).
 
@@ -203,10 +212,7 @@ class Store:
 
     def settled(self, date: dt.date | str) -> bool:
         """Whether the credit of local ``date`` has settled (spec "Ledger")."""
-        day = pd.Timestamp(str(date)).tz_localize(self.tz) + pd.Timedelta(days=1)
-        # Local midnight of the next day, then settle_after_s of wall-clock time.
-        at = day.normalize() + pd.Timedelta(seconds=self.settle_after_s)
-        return self.now() >= at
+        return self.now() >= _settles_at(str(date), self.tz, self.settle_after_s)
 
     @classmethod
     def open(
