@@ -110,3 +110,65 @@ def test_day_track_summaries_read_back_as_written_and_as_older_versions_stored_t
     track.device_id = np.zeros(0, dtype=object)  # a summary read back holds no device ids when none were kept
     back = unpack_track("M001", "2026-11-02", pack_track(track))
     assert len(back.time_ns) == 720 and len(back.device_id) == 0
+
+
+def test_a_summary_stored_as_npz_is_rewritten_once_and_its_later_day_verified_once_more(store, tmp_path):
+    """After an upgrade, a member-day whose summary an earlier version stored (``.npz``) is
+    rewritten in the new layout the first time it is verified again. That counts as a change of
+    its track, so its later day within the replay window is verified once more; after that,
+    verifying it again enqueues nothing, and no patrol changes."""
+    import hashlib
+    import io
+    import json
+
+    from sqlalchemy import select, update
+
+    from geoverify.store import queue
+    from geoverify.store.ingest import upload
+    from geoverify.store.schema import day_tracks, patrols
+    from geoverify.store.track_index import SUMMARY_MAGIC, unpack_track
+    from geoverify.store.worker import drain
+
+    from .conftest import GRIDS, SAMPLES
+
+    header, *rows = (SAMPLES / "honest_M001.csv").read_text(encoding="utf-8").splitlines()
+    day_before = tmp_path / "M001_day_before.csv"
+    day_before.write_text("\n".join([header] + [r.replace("2026-11-02T", "2026-11-01T", 1) for r in rows]) + "\n")
+    upload(store, "grids", GRIDS.read_bytes(), suffix=".geojson")
+    for path in (day_before, SAMPLES / "honest_M001.csv"):
+        upload(store, "tracks", path.read_bytes(), suffix=".csv")
+    drain(store)
+    first, second = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+
+    def stored():
+        with store.read() as conn:
+            docs = dict(conn.execute(select(patrols.c.patrol_id, patrols.c.document)).all())
+            blob = conn.execute(
+                select(day_tracks.c.summary).where(day_tracks.c.member_id == "M001", day_tracks.c.date == "2026-11-01")
+            ).scalar_one()
+        return docs, bytes(blob)
+
+    docs, blob = stored()
+    assert blob[:4] == SUMMARY_MAGIC
+    # As an earlier version stored it: an .npz archive, and the SHA-256 of that archive.
+    track = unpack_track("M001", "2026-11-01", blob)
+    older = io.BytesIO()
+    np.savez(older, t=track.time_ns, x=track.lon, y=track.lat, d=np.asarray(track.device_id.tolist(), dtype=str))
+    with store.write() as conn:
+        conn.execute(
+            update(day_tracks)
+            .where(day_tracks.c.member_id == "M001", day_tracks.c.date == "2026-11-01")
+            .values(summary=older.getvalue(), summary_sha256=hashlib.sha256(older.getvalue()).hexdigest())
+        )
+    assert unpack_track("M001", "2026-11-01", stored()[1]).time_ns.tolist() == track.time_ns.tolist()
+
+    for expected_later in ({("M001", second)}, set()):  # the rewrite enqueues the later day once
+        with store.write() as conn:
+            queue.enqueue(conn, [("M001", first)])
+        drain(store, keys=[("M001", first)])
+        with store.read() as conn:
+            assert set(queue.pending(conn, [("M001", second)])) == expected_later
+        drain(store)
+        again, blob = stored()
+        assert blob[:4] == SUMMARY_MAGIC
+        assert {p: json.loads(d) for p, d in again.items()} == {p: json.loads(d) for p, d in docs.items()}
