@@ -154,6 +154,13 @@ def event_table_from_rows(records: list[dict]) -> pd.DataFrame:
 _NO_EVENTS: pd.DataFrame | None = None
 
 
+def unique_event_table(rows: list) -> pd.DataFrame:
+    """Event rows (mappings as stored, an event possibly more than once) as one event table in
+    time order."""
+    unique = {(r["event_id"], r["member_id"]): dict(r) for r in rows}
+    return event_table_from_rows(sorted(unique.values(), key=lambda r: (r["time_ns"], r["event_id"], r["member_id"])))
+
+
 def _event_table(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(
         records,

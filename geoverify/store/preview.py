@@ -2,7 +2,7 @@
 
 The flag's member-day is verified as :func:`geoverify.store.reviews.review_flag` would verify it
 (the same :func:`~geoverify.store.verification.prepare` and
-:func:`~geoverify.store.verification.compare_prepared`, with every stored review and this one),
+:func:`~geoverify.store.neighbours.compare_prepared`, with every stored review and this one),
 from a read snapshot: nothing is written, no writer lock is taken. The member-day, its neighbours
 and the events around are read once per preview; only the measuring runs once per decision.
 """
@@ -19,10 +19,11 @@ from geoverify.errors import InvalidRequest, NotFound
 from geoverify.patrol.verify import Patrol
 from geoverify.store import ledger
 from geoverify.store.db import Store
+from geoverify.store.neighbours import compare_prepared, read_around
 from geoverify.store.reviews import latest_review
 from geoverify.store.schema import flags, patrols
 from geoverify.store.tokens import Principal
-from geoverify.store.verification import REVIEW_STATUS, compare_prepared, measure, read_around, read_snapshot
+from geoverify.store.verification import REVIEW_STATUS, measure, read_snapshot
 
 
 def preview_review(

@@ -11,9 +11,9 @@ replay window, the events around. Verification runs in two steps:
    settle credit, check events, store patrols, flags and day tracks, bring the ledger in line,
    and enqueue what the change may affect (two-phones partners, later days of the replay window).
 
-Workers compare before step 2, on their snapshot (:func:`read_around`, :func:`compare_prepared`),
-and keep that comparison in step 2 only when :func:`still_around` finds no day track near theirs
-changed since (the log of changes, :func:`geoverify.store.track_index.changed_since`); else they
+Workers compare before step 2, on their snapshot (:mod:`geoverify.store.neighbours`), and keep
+that comparison in step 2 only when :func:`~geoverify.store.neighbours.still_around` finds no day
+track near theirs changed since (the log of changes, :func:`geoverify.store.track_index.changed_since`); else they
 compare again there. So step 2 always writes a comparison with the latest neighbours: a pair of
 member-days verified concurrently is judged again by whichever is written last, and its partner is
 enqueued when the pair's outcome may have changed: once the queue is empty, every stored
@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
-from geoverify.engines.batch import BatchContext, MemberPart, batch_context
-from geoverify.engines.incremental import MemberDays, find_replays, finish_member_days, measure_member_days
+from geoverify.engines.batch import batch_context
+from geoverify.engines.incremental import MemberDays, find_replays, measure_member_days
 from geoverify.patrol.verify import patrol_id as make_patrol_id
 from geoverify.preprocessing.days import DayTrack
 from geoverify.store import audit, ledger, queue
@@ -42,22 +42,15 @@ from geoverify.store.db import Store
 from geoverify.store.frames import (
     FIX_TABLE_COLUMNS,
     cached_site_frame,
-    event_table_from_rows,
     fix_table_from_rows,
     load_grids,
     stored_marks,
+    unique_event_table,
 )
+from geoverify.store.neighbours import Prepared, compare_prepared
 from geoverify.store.schema import events, fixes, flags, patrols, reviews
 from geoverify.store.storing import visible
-from geoverify.store.track_index import (
-    candidates,
-    candidates_among,
-    change_mark,
-    changed_since,
-    degrees_around,
-    store_day_track,
-    summaries,
-)
+from geoverify.store.track_index import store_day_track, summaries
 
 Key = tuple[str, dt.date]
 NS = 10**9
@@ -119,18 +112,6 @@ def reviews_map(conn: Connection, owners: Iterable[str] | None = None) -> dict[s
 
 
 @dataclass
-class Prepared:
-    """Member-days measured from a snapshot, waiting to be compared and written (step 1 of 2)."""
-
-    keys: set[Key]
-    part: MemberPart
-    ctx: BatchContext
-    events_read: pd.DataFrame
-    #: replay flags per key, found from the snapshot's earlier days (outside the writer lock)
-    replays: dict
-
-
-@dataclass
 class Snapshot:
     """What :func:`prepare` reads for some member-days: their fixes and events, the grids, sites and
     stored reviews, and their members' earlier days of the replay window."""
@@ -172,7 +153,7 @@ def read_snapshot(store: Store, conn: Connection, keys: Iterable[Key]) -> Snapsh
     return Snapshot(
         keys=keys,
         fixes=fix_table_from_rows(rows),
-        events=_event_frame([r._mapping for r in event_rows]),
+        events=unique_event_table([r._mapping for r in event_rows]),
         grids=_grids(store, conn, grids_mark),
         sites=cached_site_frame(store.cache, conn, sites_mark),
         reviews=reviews_map(conn, _flag_owners(keys, event_rows)),
@@ -233,113 +214,6 @@ def _grids(store: Store, conn: Connection, mark: tuple) -> list:
     return cached[1]
 
 
-def _event_frame(rows: list) -> pd.DataFrame:
-    """Event rows (as stored, possibly repeated) as one event table in time order."""
-    unique = {(r["event_id"], r["member_id"]): dict(r) for r in rows}
-    return event_table_from_rows(sorted(unique.values(), key=lambda r: (r["time_ns"], r["event_id"], r["member_id"])))
-
-
-def _events_around(store: Store, conn: Connection, own: pd.DataFrame) -> pd.DataFrame:
-    """The keys' events and every earlier event that may be their duplicate (same category,
-    within the duplicate window and a box well beyond the duplicate distance)."""
-    if not len(own):
-        return own
-    window_s = max(r.event_duplicate_window_s for r in store.rules.every)
-    reach_m = 2 * max(r.event_duplicate_distance_m for r in store.rules.every)
-    rows: list[Any] = []
-    for category, group in own.groupby("category", sort=False):
-        t = group["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        lon_reach, lat_reach = degrees_around(reach_m, float(group["lat"].abs().max()))
-        rows += conn.execute(
-            select(events).where(
-                events.c.category == str(category),
-                events.c.time_ns >= int(t.min() - window_s * NS),
-                events.c.time_ns <= int(t.max()),
-                events.c.lon >= float(group["lon"].min()) - lon_reach,
-                events.c.lon <= float(group["lon"].max()) + lon_reach,
-                events.c.lat >= float(group["lat"].min()) - lat_reach,
-                events.c.lat <= float(group["lat"].max()) + lat_reach,
-            )
-        ).all()
-    own_rows = [{**r, "time_ns": int(pd.Timestamp(r["time"]).value)} for r in own.to_dict("records")]
-    return _event_frame([r._mapping for r in rows] + own_rows)
-
-
-@dataclass
-class Around:
-    """What a member-day is compared with, as one snapshot holds it: other members' day tracks that
-    may meet the prepared ones (two phones) and the events around theirs.
-
-    Attributes
-    ----------
-    mark : int
-        The latest day-track change the snapshot sees (:func:`geoverify.store.track_index.change_mark`).
-    candidates : dict
-        (member, date) of each prepared track → the other members found through the index.
-    others : list of DayTrack
-        Their stored day tracks.
-    events : pandas.DataFrame
-        The prepared member-days' events and every earlier event that may be their duplicate.
-    """
-
-    mark: int
-    candidates: dict[Key, set[str]]
-    others: list[DayTrack]
-    events: pd.DataFrame
-
-
-def read_around(store: Store, conn: Connection, prepared: Prepared) -> Around:
-    """What :func:`compare_prepared` compares the prepared member-days with, as ``conn`` sees it
-    now (the same whatever reviews the member-days were measured with)."""
-    mark = change_mark(conn)
-    found = {(t.member_id, t.date): set(candidates(store, conn, t)) for t in prepared.part.tracks}
-    pairs = {(m, day.isoformat()) for (_, day), members in found.items() for m in members}
-    return Around(mark, found, summaries(conn, pairs), _events_around(store, conn, prepared.events_read))
-
-
-def still_around(store: Store, conn: Connection, around: Around, prepared: Prepared) -> bool:
-    """Whether the other members' day tracks in ``around`` are still those a look-up now would
-    read for the prepared tracks (in the writer transaction, where nothing changes meanwhile).
-
-    They are unless a day track changed since ``around`` was read that was, or now is, a candidate
-    of one of the prepared tracks: only the few changes since are read, not the index.
-    """
-    changed = changed_since(conn, around.mark)
-    if changed is None:
-        return False
-    moved: dict[dt.date, set[str]] = {}
-    for member, day in changed:
-        moved.setdefault(day, set()).add(member)
-    for track in prepared.part.tracks:
-        near = moved.get(track.date, set()) - {track.member_id}
-        if not near:
-            continue
-        if near & around.candidates.get((track.member_id, track.date), set()):
-            return False
-        if candidates_among(store, conn, track, near):
-            return False
-    return True
-
-
-def compare_prepared(
-    store: Store, conn: Connection | None, prepared: Prepared, around: Around | None = None
-) -> MemberDays:
-    """Compare the prepared member-days with their stored neighbours (``around``: as
-    :func:`read_around` reads them, by default now from ``conn``), settle credit and check events
-    (nothing is written): the :class:`geoverify.engines.incremental.MemberDays` of the keys."""
-    if around is None:
-        assert conn is not None, "compare_prepared needs a connection or what was read around"
-        around = read_around(store, conn, prepared)
-    return finish_member_days(
-        prepared.part,
-        prepared.ctx,
-        prepared.keys,
-        others=around.others,
-        replays={k: v for k, v in prepared.replays.items() if k in prepared.keys},
-        events=around.events,
-    )
-
-
 def write_prepared(
     store: Store, conn: Connection, prepared: Prepared, actor: str = "system", found: MemberDays | None = None
 ) -> list[dict]:
@@ -348,9 +222,10 @@ def write_prepared(
     Parameters
     ----------
     found : MemberDays, optional
-        The comparison made outside the lock (:func:`compare_prepared` on what
-        :func:`read_around` read), when :func:`still_around` holds for it; by default the
-        member-days are compared here with their neighbours as stored now.
+        The comparison made outside the lock (:func:`geoverify.store.neighbours.compare_prepared`
+        on what :func:`~geoverify.store.neighbours.read_around` read), when
+        :func:`~geoverify.store.neighbours.still_around` holds for it; by default the member-days
+        are compared here with their neighbours as stored now.
 
     Returns
     -------

@@ -3,10 +3,10 @@
 A worker is a loop over :meth:`Worker.run_once`: claim up to ``batch`` member-days
 (:func:`geoverify.store.queue.claim`), measure them and compare them with other members' tracks
 from a read snapshot without holding the writer lock (:func:`geoverify.store.verification.prepare`,
-:func:`~geoverify.store.verification.read_around`), then write them in short writer transactions
+:func:`~geoverify.store.neighbours.read_around`), then write them in short writer transactions
 (:func:`geoverify.store.verification.write_prepared`), keeping only the claims that still hold the
 generation they were claimed at, and comparing again only those near a day track that changed
-since the snapshot (:func:`~geoverify.store.verification.still_around`). Uploads and reviews never
+since the snapshot (:func:`~geoverify.store.neighbours.still_around`). Uploads and reviews never
 wait behind the measuring, only behind the short write.
 
 Where workers run (see ``docs/operations.md``):
@@ -37,17 +37,9 @@ from sqlalchemy import select
 
 from geoverify.store import audit, queue, storing
 from geoverify.store.db import Store
+from geoverify.store.neighbours import compare_prepared, read_around, still_around
 from geoverify.store.schema import flags, patrols
-from geoverify.store.verification import (
-    Key,
-    Prepared,
-    compare_prepared,
-    prepare,
-    read_around,
-    settle,
-    still_around,
-    write_prepared,
-)
+from geoverify.store.verification import Key, Prepared, prepare, settle, write_prepared
 
 log = logging.getLogger("geoverify.worker")
 

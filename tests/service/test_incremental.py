@@ -171,7 +171,8 @@ def test_an_upload_answers_pending_then_get_patrol_says_current(client, auth, up
 
 
 def _prepare_around(store, key):
-    from geoverify.store.verification import prepare, read_around
+    from geoverify.store.neighbours import read_around
+    from geoverify.store.verification import prepare
 
     with store.read() as conn:
         prepared = prepare(store, conn, {key})
@@ -190,7 +191,8 @@ def test_partners_compared_on_snapshots_side_by_side_still_find_the_two_phones(s
     the other's track; M009 is written first. Under the lock M008's snapshot comparison is found
     stale (M009's track changed since and is a candidate), so it is compared again there: both end
     with the two-phones flag, as the batch gives them."""
-    from geoverify.store.verification import compare_prepared, still_around, write_prepared
+    from geoverify.store.neighbours import compare_prepared, still_around
+    from geoverify.store.verification import write_prepared
 
     day = pd.Timestamp("2026-11-02").date()
     upload(store, "grids", GRIDS.read_bytes(), suffix=".geojson")
@@ -225,7 +227,7 @@ def test_a_change_far_from_a_snapshot_keeps_its_comparison(store):
     """A day track that changed since the snapshot but meets no cell of the member-day (another
     grid's member) leaves the comparison made outside the lock as it is: only changes near the
     track make a worker compare again."""
-    from geoverify.store.verification import still_around
+    from geoverify.store.neighbours import still_around
 
     day = pd.Timestamp("2026-11-02").date()
     upload(store, "grids", GRIDS.read_bytes(), suffix=".geojson")
